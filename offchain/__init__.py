@@ -1,0 +1,1 @@
+"""The off-chain worker daemon: pipeline, store, IPFS, economics, operations, CLI."""

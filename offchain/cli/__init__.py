@@ -1,0 +1,31 @@
+"""The `ami` command line: one typer app, each area adds its own subcommands in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from offchain.cli import chain, ipfs, scoring, worker
+
+app = typer.Typer(
+    name="ami",
+    help="AMI node: off-chain worker, developer tools and validator for the AMI music NFT platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
+# `ami --help` and light commands start fast.
+for module in (chain, scoring, ipfs, worker):
+    module.register(app)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed AMI node version."""
+    from importlib.metadata import version as package_version
+
+    typer.echo(package_version("ami-node"))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Scoring: audio to canonical PCM, features, novelty, quality and adoption scores (pure computation)."""
