@@ -13,6 +13,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """AMI node: off-chain worker, developer tools and validator for the AMI music NFT platform."""
+
+
 # Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
 # `ami --help` and light commands start fast.
 for module in (chain, scoring, ipfs, worker):
