@@ -1,0 +1,9 @@
+"""`ami` subcommands for the devnet area."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the `ami` app."""
