@@ -1,0 +1,162 @@
+"""Signing keys: sr25519 keypairs from dev URIs, mnemonics or polkadot-js keystores; secrets never leak.
+
+`load_keypair("//Alice")`, `load_keypair("<12..24 words>//hard/soft///password")`, `load_keypair("0x<seed>")`,
+`load_keypair("path/to/export.json", password="...")`. The returned `Keypair` shows only its address; errors
+never contain the secret input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from substrateinterface import Keypair as _SubstrateKeypair
+from substrateinterface import KeypairType
+
+__all__ = ["KeyLoadError", "Keypair", "load_keypair"]
+
+SS58_FORMAT = 42
+_MNEMONIC_WORD_COUNTS = (12, 15, 18, 21, 24)
+
+
+class KeyLoadError(ValueError):
+    """A key could not be loaded; the message says which kind of input failed and why, never the secret."""
+
+
+class Keypair:
+    """An sr25519 signing keypair. repr/str show only the SS58 address.
+
+    Adapters that need the substrate-interface object use `substrate_keypair`; nothing else should.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: _SubstrateKeypair) -> None:
+        if inner.private_key is None:
+            raise KeyLoadError("keypair has no private key; a signing key is required")
+        self._inner = inner
+
+    @property
+    def address(self) -> str:
+        """The SS58 address (prefix 42)."""
+        return str(self._inner.ss58_address)
+
+    @property
+    def public_key(self) -> bytes:
+        return bytes(self._inner.public_key)
+
+    @property
+    def substrate_keypair(self) -> _SubstrateKeypair:
+        return self._inner
+
+    def sign(self, data: bytes) -> bytes:
+        """An sr25519 signature (64 bytes) of `data`."""
+        return bytes(self._inner.sign(data))
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        return bool(self._inner.verify(data, signature))
+
+    def export_keystore(self, password: str, name: str | None = None) -> dict[str, Any]:
+        """A polkadot-js compatible encrypted JSON export of this key."""
+        return dict(self._inner.export_to_encrypted_json(password, name=name))
+
+    def __repr__(self) -> str:
+        return f"Keypair(address={self.address!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Keypair) and other.public_key == self.public_key
+
+    def __hash__(self) -> int:
+        return hash(self.public_key)
+
+    def __reduce__(self) -> Any:
+        # Pickling would copy the secret into whatever receives the pickle (logs, queues, caches).
+        raise TypeError("Keypair cannot be pickled; load it again from its source")
+
+
+def _from_keystore(raw: str, password: str | None, origin: str) -> Keypair:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise KeyLoadError(f"{origin} is not valid JSON; expected a polkadot-js keystore export") from None
+    if not isinstance(data, dict) or "encoded" not in data or "encoding" not in data:
+        raise KeyLoadError(f"{origin} is not a polkadot-js keystore export (missing 'encoded'/'encoding')")
+    content = data["encoding"].get("content", []) if isinstance(data["encoding"], dict) else []
+    if "sr25519" not in content:
+        raise KeyLoadError(f"{origin} holds a {content!r} key; only sr25519 keys are supported")
+    if password is None:
+        raise KeyLoadError(f"{origin} is encrypted; a password is required")
+    try:
+        inner = _SubstrateKeypair.create_from_encrypted_json(data, password, ss58_format=SS58_FORMAT)
+    except Exception:
+        # The library's messages are not specific; the common cause is the password.
+        raise KeyLoadError(f"cannot decrypt {origin}: wrong password or corrupted file") from None
+    return Keypair(inner)
+
+
+def load_keypair(source: str | os.PathLike[str], password: str | None = None) -> Keypair:
+    """Load an sr25519 signing key.
+
+    `source` is one of: a dev URI such as "//Alice" (also "//Alice//stash"); a BIP39 mnemonic of 12..24 words,
+    optionally followed by a derivation path ("... words//hard/soft///password"); a 32-byte hex seed
+    ("0x..."); or the path of a polkadot-js JSON keystore export (then `password` decrypts it).
+    Raises KeyLoadError.
+    """
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise KeyLoadError(f"keystore file {str(path)!r} does not exist")
+        return _from_keystore(path.read_text(encoding="utf-8"), password, f"keystore file {str(path)!r}")
+    text = source.strip()
+    if not text:
+        raise KeyLoadError("empty key: give a dev URI (//Alice), a mnemonic, a 0x seed or a keystore path")
+    if text.startswith("{"):
+        return _from_keystore(text, password, "keystore JSON")
+    if text.startswith("//"):
+        try:
+            inner = _SubstrateKeypair.create_from_uri(text, ss58_format=SS58_FORMAT,
+                                                      crypto_type=KeypairType.SR25519)
+        except Exception:
+            raise KeyLoadError("invalid dev URI: expected //Name, optionally //hard or /soft parts") from None
+        return Keypair(inner)
+    if text.startswith("0x"):
+        try:
+            seed = bytes.fromhex(text[2:])
+        except ValueError:
+            raise KeyLoadError("invalid hex seed: not hexadecimal") from None
+        if len(seed) != 32:
+            raise KeyLoadError(f"invalid hex seed: expected 32 bytes, got {len(seed)}")
+        return Keypair(_SubstrateKeypair.create_from_seed(text, ss58_format=SS58_FORMAT,
+                                                          crypto_type=KeypairType.SR25519))
+    path = Path(text).expanduser()
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a long mnemonic is not a valid file name
+        is_file = False
+    if is_file:
+        return _from_keystore(path.read_text(encoding="utf-8"), password, f"keystore file {str(path)!r}")
+    phrase, _, _ = text.partition("/")
+    words = phrase.split()
+    if len(words) > 1:
+        if len(words) not in _MNEMONIC_WORD_COUNTS:
+            raise KeyLoadError(f"invalid mnemonic: {len(words)} words, expected 12, 15, 18, 21 or 24")
+        if not _SubstrateKeypair.validate_mnemonic(" ".join(words)):
+            raise KeyLoadError("invalid mnemonic: unknown word or bad checksum")
+        suri = " ".join(words) + text[len(phrase):]
+        if password is not None and "///" not in suri:
+            suri += "///" + password
+        try:
+            inner = _SubstrateKeypair.create_from_uri(suri, ss58_format=SS58_FORMAT,
+                                                      crypto_type=KeypairType.SR25519)
+        except Exception:
+            raise KeyLoadError("invalid derivation path after the mnemonic") from None
+        return Keypair(inner)
+    # Do not echo `text`: it may be a mistyped secret.
+    raise KeyLoadError(
+        "unrecognised key: give a dev URI (//Alice), a mnemonic of 12..24 words, a 0x 32-byte seed, "
+        "or the path of an existing polkadot-js keystore JSON file"
+    )
