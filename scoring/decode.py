@@ -1,0 +1,297 @@
+"""Canonical decode: accepted audio files to mono float32 PCM at one fixed rate, with the PCM's SHA-256.
+
+One pinned path, so that every node and validator gets the same bytes from the same file:
+libsndfile (through `soundfile`) decodes WAV, FLAC, Ogg Vorbis, Opus and MP3 to float64 in fixed-size blocks;
+channels are averaged to mono in float64; `soxr` resamples to `SAMPLE_RATE` at a fixed quality; the result is
+cast to float32. `DECODER_VERSION` records this path (and the library versions that produce it).
+
+Every limit is checked as early as it can be: the byte size before anything is read, the declared frame count
+before any sample is decoded (a small file that claims a huge length is a decompression bomb), and the decoded
+count block by block against a hard cap (a file that decodes to more than it declared). Nothing is unbounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from scoring.errors import (
+    ACCEPTED_FORMATS,
+    CorruptAudio,
+    DecompressionBomb,
+    SilentAudio,
+    TooLarge,
+    TooLong,
+    TooShort,
+    UnsupportedFormat,
+)
+
+SAMPLE_RATE: int = 22050
+"""Canonical sample rate in Hz of every decoded track."""
+
+SOXR_QUALITY = "HQ"
+DECODER_VERSION: str = f"ami-decode/1 libsndfile-{sf.__libsndfile_version__} soxr-{soxr.__version__}-{SOXR_QUALITY}"
+
+DEFAULT_MAX_BYTES = 200 * 2**20
+DEFAULT_MIN_SECONDS = 5.0
+DEFAULT_MAX_SECONDS = 900.0
+
+SILENCE_PEAK_DBFS = -60.0
+"""A track whose absolute peak stays below this level (dBFS) holds no usable signal."""
+
+# Float WAV/FLAC may exceed full scale a little; values far beyond it are garbage, not audio.
+MAX_PEAK = 16.0
+MAX_CHANNELS = 8
+MIN_SOURCE_RATE = 8000
+MAX_SOURCE_RATE = 384000
+
+# Largest ratio of declared 16-bit PCM bytes to file bytes that a real codec reaches. Opus at 6 kbit/s on 48 kHz
+# stereo is ~256:1; beyond this a file over the length limit is treated as a bomb, not a long song.
+BOMB_RATIO = 300.0
+
+_BLOCK_FRAMES = 1 << 16
+# The decoded length may exceed the declared one by this much (MP3/Vorbis frame counts are estimates).
+_LENGTH_SLACK_S = 2.0
+# Shortfall below the declared length that counts as truncation (MP3 frame counts are estimates).
+_TRUNCATION_SLACK_S = 0.5
+_TRUNCATION_SLACK_REL = 0.01
+
+# libsndfile (major format, subtype) pairs we accept, and the name recorded as `source_format`.
+_ACCEPTED: dict[tuple[str, str | None], str] = {
+    ("WAV", None): "wav",
+    ("WAVEX", None): "wav",
+    ("FLAC", None): "flac",
+    ("OGG", "VORBIS"): "ogg-vorbis",
+    ("OGG", "OPUS"): "opus",
+    ("MP3", None): "mp3",
+}
+
+
+@dataclass(frozen=True)
+class CanonicalAudio:
+    """Decoded audio in canonical form.
+
+    Attributes:
+        pcm: mono samples, float32, shape [n], nominal range [-1, 1].
+        sample_rate: always `SAMPLE_RATE` (Hz).
+        sha256: hex SHA-256 of `pcm` as little-endian float32 bytes.
+        duration_s: n / sample_rate, in seconds.
+        source_format: one of "wav", "flac", "ogg-vorbis", "opus", "mp3".
+    """
+
+    pcm: np.ndarray
+    sample_rate: int
+    sha256: str
+    duration_s: float
+    source_format: str
+
+
+def pcm_sha256(pcm: np.ndarray) -> str:
+    """Hex SHA-256 of a PCM array as contiguous little-endian float32 bytes."""
+    return hashlib.sha256(np.ascontiguousarray(pcm, dtype="<f4").tobytes()).hexdigest()
+
+
+def _sniff(data: bytes) -> str | None:
+    """Name the container from its magic bytes, or None: tells 'corrupt' from 'not audio we take'."""
+    if data[:4] in (b"RIFF", b"RF64") and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"fLaC":
+        return "flac"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:3] == b"ID3":
+        return "mp3"
+    if len(data) >= 2 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0:
+        return "mp3"
+    return None
+
+
+def _check_wav_complete(data: bytes) -> None:
+    """Raise CorruptAudio when the RIFF 'data' chunk declares more bytes than the file holds.
+
+    libsndfile silently shortens such files, so truncation is only visible in the header.
+    """
+    if data[:4] != b"RIFF":
+        return
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF mark streamed WAVs of unknown length; the decoded-length cap handles those.
+            if size not in (0, 0xFFFFFFFF) and pos + 8 + size > len(data):
+                raise CorruptAudio(
+                    f"truncated WAV: the data chunk declares {size} bytes but only {len(data) - pos - 8} "
+                    f"are present; send the complete file ({ACCEPTED_FORMATS})"
+                )
+            return
+        pos += 8 + size + (size & 1)
+    raise CorruptAudio(f"WAV file without a complete data chunk; send a valid {ACCEPTED_FORMATS} file")
+
+
+def _check_ogg_complete(data: bytes) -> None:
+    """Raise CorruptAudio unless the last Ogg page is whole and carries the end-of-stream flag."""
+    last = data.rfind(b"OggS")
+    if last < 0 or last + 27 > len(data):
+        raise CorruptAudio("truncated Ogg stream: the last page header is cut off; send the complete file")
+    header_type = data[last + 5]
+    n_segments = data[last + 26]
+    table_end = last + 27 + n_segments
+    if table_end > len(data) or table_end + sum(data[last + 27 : table_end]) > len(data):
+        raise CorruptAudio("truncated Ogg stream: the last page is cut off; send the complete file")
+    if not header_type & 0x04:
+        raise CorruptAudio("truncated Ogg stream: no end-of-stream page; send the complete file")
+
+
+def _format_name(info_format: str, subtype: str) -> str | None:
+    return _ACCEPTED.get((info_format, subtype)) or _ACCEPTED.get((info_format, None))
+
+
+def decode_bytes(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    min_seconds: float = DEFAULT_MIN_SECONDS,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> CanonicalAudio:
+    """Decode an encoded audio file held in memory to `CanonicalAudio`.
+
+    Args:
+        data: the file's bytes (WAV, FLAC, Ogg Vorbis, Opus or MP3).
+        max_bytes: largest accepted file size in bytes.
+        min_seconds: shortest accepted duration in seconds.
+        max_seconds: longest accepted duration in seconds.
+
+    Raises:
+        TooLarge, UnsupportedFormat, CorruptAudio, DecompressionBomb, TooLong, TooShort, SilentAudio
+        (all subclasses of `scoring.errors.AudioError`).
+    """
+    if len(data) > max_bytes:
+        raise TooLarge(f"file is {len(data)} bytes; at most {max_bytes} bytes are accepted")
+    if len(data) == 0:
+        raise UnsupportedFormat(f"empty input; send a {ACCEPTED_FORMATS} file")
+    sniffed = _sniff(data)
+    if sniffed is None:
+        raise UnsupportedFormat(f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}")
+
+    try:
+        handle = sf.SoundFile(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise CorruptAudio(f"cannot open the {sniffed} stream ({exc}); send a valid {ACCEPTED_FORMATS} file") from exc
+
+    with handle:
+        source_format = _format_name(handle.format, handle.subtype)
+        if source_format is None:
+            raise UnsupportedFormat(
+                f"format {handle.format}/{handle.subtype} is not accepted; send {ACCEPTED_FORMATS}"
+            )
+        channels, rate, declared = handle.channels, handle.samplerate, handle.frames
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise UnsupportedFormat(f"{channels} channels; 1 to {MAX_CHANNELS} channels are accepted")
+        if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+            raise UnsupportedFormat(
+                f"sample rate {rate} Hz; {MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz are accepted"
+            )
+        if source_format == "wav":
+            _check_wav_complete(data)
+        elif source_format in ("ogg-vorbis", "opus"):
+            _check_ogg_complete(data)
+
+        cap_frames = int(max_seconds * rate) + 1
+        unknown_length = declared <= 0 or declared >= 2**62
+        if not unknown_length and declared > cap_frames:
+            ratio = declared * channels * 2 / len(data)
+            if ratio > BOMB_RATIO:
+                raise DecompressionBomb(
+                    f"{len(data)}-byte file declares {declared / rate:.1f} s of {channels}-channel audio "
+                    f"({ratio:.0f}x expansion); at most {max_seconds:g} s are accepted"
+                )
+            raise TooLong(f"audio lasts {declared / rate:.1f} s; at most {max_seconds:g} s are accepted")
+
+        # Hard cap on what we will ever decode: the declared length (plus estimate slack) and the limit.
+        hard_cap = cap_frames if unknown_length else min(cap_frames, declared + int(_LENGTH_SLACK_S * rate))
+        mono = np.empty(min(hard_cap, declared if not unknown_length else _BLOCK_FRAMES), dtype=np.float64)
+        filled = 0
+        try:
+            while True:
+                block = handle.read(_BLOCK_FRAMES, dtype="float64", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                if filled + block.shape[0] > hard_cap:
+                    if filled + block.shape[0] > cap_frames:
+                        raise DecompressionBomb(
+                            f"stream decodes past {max_seconds:g} s although it declared "
+                            f"{declared / rate:.1f} s; at most {max_seconds:g} s are accepted"
+                        )
+                    raise DecompressionBomb(
+                        f"stream decodes to more than its declared {declared / rate:.1f} s; "
+                        f"send a valid {ACCEPTED_FORMATS} file"
+                    )
+                if filled + block.shape[0] > mono.shape[0]:
+                    mono = np.resize(mono, min(hard_cap, max(2 * mono.shape[0], filled + block.shape[0])))
+                mono[filled : filled + block.shape[0]] = block.mean(axis=1)
+                filled += block.shape[0]
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise CorruptAudio(f"damaged {source_format} stream ({exc}); send a valid {ACCEPTED_FORMATS} file") from exc
+
+    mono = mono[:filled]
+    if not unknown_length:
+        tolerance = max(_TRUNCATION_SLACK_S * rate, _TRUNCATION_SLACK_REL * declared)
+        if filled < declared - tolerance:
+            raise CorruptAudio(
+                f"truncated {source_format} stream: decoded {filled / rate:.2f} s of the declared "
+                f"{declared / rate:.2f} s; send the complete file"
+            )
+    if not np.all(np.isfinite(mono)):
+        raise CorruptAudio("stream holds NaN or infinite samples; send finite PCM")
+
+    duration = filled / rate
+    if duration < min_seconds:
+        raise TooShort(f"audio lasts {duration:.2f} s; at least {min_seconds:g} s are required")
+    if duration > max_seconds:
+        raise TooLong(f"audio lasts {duration:.1f} s; at most {max_seconds:g} s are accepted")
+    peak = float(np.max(np.abs(mono))) if filled else 0.0
+    if peak > MAX_PEAK:
+        raise CorruptAudio(f"float samples reach {peak:.3g}; samples within +-{MAX_PEAK:g} are accepted")
+    if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
+        level = f"{20 * np.log10(peak):.1f} dBFS" if peak > 0 else "digital silence"
+        raise SilentAudio(f"peak level is {level}; a signal above {SILENCE_PEAK_DBFS:g} dBFS is required")
+
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality=SOXR_QUALITY)
+    pcm = np.ascontiguousarray(mono, dtype=np.float32)
+    return CanonicalAudio(
+        pcm=pcm,
+        sample_rate=SAMPLE_RATE,
+        sha256=pcm_sha256(pcm),
+        duration_s=pcm.shape[0] / SAMPLE_RATE,
+        source_format=source_format,
+    )
+
+
+def decode_file(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    min_seconds: float = DEFAULT_MIN_SECONDS,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> CanonicalAudio:
+    """Decode an audio file on disk; the size limit is checked with stat() before the file is read."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise UnsupportedFormat(f"cannot read {p}: {exc.strerror}") from exc
+    if size > max_bytes:
+        raise TooLarge(f"{p} is {size} bytes; at most {max_bytes} bytes are accepted")
+    with p.open("rb") as fh:
+        data = fh.read(max_bytes + 1)
+    return decode_bytes(data, max_bytes=max_bytes, min_seconds=min_seconds, max_seconds=max_seconds)
