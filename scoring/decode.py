@@ -38,7 +38,9 @@ SAMPLE_RATE: int = 22050
 """Canonical sample rate in Hz of every decoded track."""
 
 SOXR_QUALITY = "HQ"
-DECODER_VERSION: str = f"ami-decode/1 libsndfile-{sf.__libsndfile_version__} soxr-{soxr.__version__}-{SOXR_QUALITY}"
+DECODER_VERSION: str = (
+    f"ami-decode/1 libsndfile-{sf.__libsndfile_version__} soxr-{soxr.__version__}-{SOXR_QUALITY}"
+)
 
 DEFAULT_MAX_BYTES = 200 * 2**20
 DEFAULT_MIN_SECONDS = 5.0
@@ -53,8 +55,8 @@ MAX_CHANNELS = 8
 MIN_SOURCE_RATE = 8000
 MAX_SOURCE_RATE = 384000
 
-# Largest ratio of declared 16-bit PCM bytes to file bytes that a real codec reaches. Opus at 6 kbit/s on 48 kHz
-# stereo is ~256:1; beyond this a file over the length limit is treated as a bomb, not a long song.
+# Largest ratio of declared 16-bit PCM bytes to file bytes that a real codec reaches. Opus at 6 kbit/s on
+# 48 kHz stereo is ~256:1; beyond this a file over the length limit is treated as a bomb, not a long song.
 BOMB_RATIO = 300.0
 
 _BLOCK_FRAMES = 1 << 16
@@ -180,12 +182,16 @@ def decode_bytes(
         raise UnsupportedFormat(f"empty input; send a {ACCEPTED_FORMATS} file")
     sniffed = _sniff(data)
     if sniffed is None:
-        raise UnsupportedFormat(f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}")
+        raise UnsupportedFormat(
+            f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}"
+        )
 
     try:
         handle = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise CorruptAudio(f"cannot open the {sniffed} stream ({exc}); send a valid {ACCEPTED_FORMATS} file") from exc
+        raise CorruptAudio(
+            f"cannot open the {sniffed} stream ({exc}); send a valid {ACCEPTED_FORMATS} file"
+        ) from exc
 
     with handle:
         source_format = _format_name(handle.format, handle.subtype)
@@ -240,7 +246,9 @@ def decode_bytes(
                 mono[filled : filled + block.shape[0]] = block.mean(axis=1)
                 filled += block.shape[0]
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise CorruptAudio(f"damaged {source_format} stream ({exc}); send a valid {ACCEPTED_FORMATS} file") from exc
+            raise CorruptAudio(
+                f"damaged {source_format} stream ({exc}); send a valid {ACCEPTED_FORMATS} file"
+            ) from exc
 
     mono = mono[:filled]
     if not unknown_length:
