@@ -1,0 +1,262 @@
+"""Content addressing in pure Python: the CID kubo would give a file, computed with no IPFS node.
+
+`compute_cid` rebuilds the UnixFS DAG that kubo's default importer builds (fixed-size chunks, balanced
+layout, at most 174 links per node) and returns its root CID: CIDv0 with dag-pb leaves (kubo's default) or
+CIDv1 with raw leaves in base32 (`ipfs add --cid-version=1`). No maintained PyPI package rebuilds kubo's
+UnixFS DAG, so the two small protobuf messages involved (dag-pb's PBNode/PBLink and UnixFS's Data) are encoded
+here by hand in their canonical form; `multiformats` handles everything CID-shaped (parsing, bases).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from multiformats import CID
+
+DEFAULT_CHUNK_SIZE = 262144
+"""kubo's default chunker (`size-262144`), in bytes."""
+DEFAULT_MAX_LINKS = 174
+"""kubo's default maximum number of links per DAG node."""
+
+_SHA2_256 = b"\x12\x20"  # multihash prefix: sha2-256 (0x12), 32-byte digest
+_CIDV1_RAW = b"\x01\x55"  # CIDv1 prefix for the raw codec (0x55)
+_CIDV1_DAG_PB = b"\x01\x70"  # CIDv1 prefix for the dag-pb codec (0x70)
+_UNIXFS_FILE = 2  # UnixFS Data.Type enum value for a file
+
+
+class InvalidCid(ValueError):
+    """A string or bytes value is not a CID this project accepts (sha2-256, dag-pb or raw, v0 or v1)."""
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field_bytes(field: int, payload: bytes) -> bytes:
+    # Protobuf wire type 2 (length-delimited).
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _field_varint(field: int, value: int) -> bytes:
+    # Protobuf wire type 0 (varint).
+    return _varint(field << 3) + _varint(value)
+
+
+def _unixfs_file(data: bytes | None, filesize: int, blocksizes: list[int]) -> bytes:
+    """UnixFS `Data` message of a file node; fields in tag order, as kubo and js-ipfs write them."""
+    out = _field_varint(1, _UNIXFS_FILE)
+    if data:
+        out += _field_bytes(2, data)
+    out += _field_varint(3, filesize)
+    for size in blocksizes:
+        out += _field_varint(4, size)
+    return out
+
+
+def _dag_pb_node(links: list[_Link], data: bytes) -> bytes:
+    """A dag-pb PBNode in canonical form: links first (field 2), then data (field 1)."""
+    out = bytearray()
+    for link in links:
+        # PBLink: Hash (1), Name (2, always written empty by the UnixFS importers), Tsize (3).
+        body = _field_bytes(1, link.cid) + _field_bytes(2, b"") + _field_varint(3, link.tsize)
+        out += _field_bytes(2, body)
+    out += _field_bytes(1, data)
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    cid: bytes  # binary CID of the child (a bare multihash for CIDv0)
+    tsize: int  # cumulative serialized size of the child's DAG
+    filesize: int  # bytes of file content below the child
+
+
+def _dag_pb_cid(block: bytes, cid_version: int) -> bytes:
+    digest = _SHA2_256 + hashlib.sha256(block).digest()
+    return digest if cid_version == 0 else _CIDV1_DAG_PB + digest
+
+
+def _fixed_chunks(data: bytes | BinaryIO, chunk_size: int) -> Iterator[bytes | memoryview]:
+    """Fixed-size chunks, the last one possibly shorter; an empty file gives one empty chunk, as in kubo."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data)
+        if not len(view):
+            yield b""
+        for start in range(0, len(view), chunk_size):
+            yield view[start : start + chunk_size]
+        return
+    buf = bytearray()
+    emitted = False
+    while True:
+        # Streams may return short reads before their end; only an empty read ends the file.
+        piece = data.read(chunk_size - len(buf))
+        if not piece:
+            break
+        buf += piece
+        if len(buf) == chunk_size:
+            yield bytes(buf)
+            buf.clear()
+            emitted = True
+    if buf or not emitted:
+        yield bytes(buf)
+
+
+def _leaf(chunk: bytes | memoryview, cid_version: int, raw_leaves: bool) -> tuple[_Link, bytes]:
+    if raw_leaves:
+        cid = _CIDV1_RAW + _SHA2_256 + hashlib.sha256(chunk).digest()
+        return _Link(cid, len(chunk), len(chunk)), chunk
+    block = _dag_pb_node([], _unixfs_file(bytes(chunk), len(chunk), []))
+    return _Link(_dag_pb_cid(block, cid_version), len(block), len(chunk)), block
+
+
+def _parent(children: list[_Link], cid_version: int) -> _Link:
+    filesize = sum(c.filesize for c in children)
+    block = _dag_pb_node(children, _unixfs_file(None, filesize, [c.filesize for c in children]))
+    return _Link(_dag_pb_cid(block, cid_version), len(block) + sum(c.tsize for c in children), filesize)
+
+
+@dataclass(frozen=True, slots=True)
+class DagInfo:
+    """What `build_dag` found: the root CID, the file size, the cumulative DAG size and the block count."""
+
+    cid: str
+    file_size: int
+    dag_size: int
+    blocks: int
+
+
+def build_dag(
+    data: bytes | BinaryIO,
+    cid_version: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    raw_leaves: bool | None = None,
+    max_links: int = DEFAULT_MAX_LINKS,
+) -> DagInfo:
+    """Build the UnixFS DAG of `data` the way kubo's balanced importer does, without storing the blocks.
+
+    Args:
+        data: the file's bytes, or a binary stream read to its end in `chunk_size` pieces.
+        cid_version: 0 (dag-pb leaves, base58btc) or 1 (base32; raw leaves unless `raw_leaves=False`).
+        chunk_size: leaf size in bytes (kubo's `--chunker=size-N`), 1 .. 1 MiB.
+        raw_leaves: store leaves as raw blocks; defaults to `cid_version == 1` as in kubo. Needs CIDv1.
+        max_links: children per node (kubo's default 174; 1024 in kubo's 1 MiB-chunk profile).
+
+    Returns:
+        The root CID string, the file size in bytes, the cumulative DAG size in bytes (what kubo reports as
+        `CumulativeSize`, and what Crust orders take as the file size) and the number of blocks.
+    """
+    if cid_version not in (0, 1):
+        raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    if not 1 <= chunk_size <= 1 << 20:
+        raise ValueError(f"chunk_size must be between 1 and 1048576 bytes, not {chunk_size!r}")
+    if max_links < 2:
+        raise ValueError(f"max_links must be at least 2, not {max_links!r}")
+    raw = cid_version == 1 if raw_leaves is None else raw_leaves
+    if raw and cid_version == 0:
+        raise ValueError("raw leaves need CIDv1")
+
+    level: list[_Link] = []
+    blocks = 0
+    for chunk in _fixed_chunks(data, chunk_size):
+        link, _block = _leaf(chunk, cid_version, raw)
+        level.append(link)
+        blocks += 1
+    if len(level) == 1:
+        # A single-chunk file is its own root (kubo's and js-ipfs's "reduce single leaf to self").
+        root = level[0]
+    else:
+        # Grouping each level in runs of `max_links` gives the same tree as kubo's balanced builder: every
+        # leaf at the same depth, every node but the last on each level full.
+        while len(level) > 1:
+            level = [_parent(level[i : i + max_links], cid_version) for i in range(0, len(level), max_links)]
+            blocks += len(level)
+        root = level[0]
+    if cid_version == 0:
+        text = str(CID("base58btc", 0, "dag-pb", root.cid))
+    else:
+        codec = "raw" if root.cid.startswith(_CIDV1_RAW) else "dag-pb"
+        text = str(CID("base32", 1, codec, root.cid[2:]))
+    return DagInfo(cid=text, file_size=root.filesize, dag_size=root.tsize, blocks=blocks)
+
+
+def compute_cid(
+    data: bytes | BinaryIO,
+    cid_version: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    raw_leaves: bool | None = None,
+    max_links: int = DEFAULT_MAX_LINKS,
+) -> str:
+    """The CID kubo's `ipfs add` gives `data` (see `build_dag` for the arguments), as a string.
+
+    CIDv0 is base58btc (`Qm...`), CIDv1 base32 (`bafk...` for a single raw leaf, `bafy...` for a DAG).
+    """
+    return build_dag(data, cid_version, chunk_size, raw_leaves=raw_leaves, max_links=max_links).cid
+
+
+def parse_cid(value: str | bytes | CID) -> CID:
+    """Parse a CID in any multibase (or its binary form); raises `InvalidCid` with the reason."""
+    if isinstance(value, CID):
+        cid = value
+    else:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value or len(value) > 128:
+                raise InvalidCid(f"not a CID: {value[:80]!r}")
+        try:
+            cid = CID.decode(value)
+        except Exception as exc:  # multiformats raises several unrelated types for bad input
+            raise InvalidCid(f"not a CID: {str(value)[:80]!r} ({exc})") from None
+    if cid.codec.name not in ("dag-pb", "raw"):
+        raise InvalidCid(f"unsupported CID codec {cid.codec.name!r} (need dag-pb or raw): {cid}")
+    if cid.hashfun.name != "sha2-256":
+        raise InvalidCid(f"unsupported CID hash {cid.hashfun.name!r} (need sha2-256): {cid}")
+    return cid
+
+
+def normalize_cid(value: str | bytes | CID) -> str:
+    """The canonical text of a CID: base58btc for v0, base32 for v1 (what kubo prints)."""
+    cid = parse_cid(value)
+    return str(cid) if cid.version == 0 else cid.encode("base32")
+
+
+def cid_equal(a: str | bytes | CID, b: str | bytes | CID) -> bool:
+    """True when `a` and `b` are the same CID (version, codec, multihash), whatever multibase each uses.
+
+    js-ipfs answers CIDv1 in base58btc (`zb2...`, `zdj...`) unless asked for base32, so CID strings must never
+    be compared as text. A CIDv0 and the CIDv1 of the same dag-pb block are different CIDs here.
+    """
+    return bytes(parse_cid(a)) == bytes(parse_cid(b))
+
+
+def verify_content(
+    data: bytes,
+    expected: str | bytes | CID,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_links: int = DEFAULT_MAX_LINKS,
+) -> bool:
+    """True when `data` is exactly the content `expected` addresses under kubo's import settings.
+
+    A raw CID is checked against the digest of the bytes themselves (it is a single block, whatever its size).
+    A dag-pb CID is checked by rebuilding the DAG: CIDv0 with dag-pb leaves, CIDv1 with raw leaves first and
+    then with dag-pb leaves (`--cid-version=1 --raw-leaves=false`).
+    """
+    cid = parse_cid(expected)
+    if cid.codec.name == "raw":
+        return hashlib.sha256(data).digest() == cid.raw_digest
+    leaf_options = [False] if cid.version == 0 else [True, False]
+    for raw in leaf_options:
+        got = build_dag(data, cid.version, chunk_size, raw_leaves=raw, max_links=max_links).cid
+        if cid_equal(got, cid):
+            return True
+    return False
