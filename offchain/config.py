@@ -1,0 +1,161 @@
+"""The worker's configuration: a validated pydantic-settings model, from a TOML/YAML file and `AMI_*` env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every bad field and what it expects."""
+
+
+class RewardBudgets(BaseModel):
+    """MINT (smallest units) per epoch per reward kind; each budget is paid exactly when anyone earns it."""
+
+    create: int = Field(default=400_000, ge=0)
+    listen: int = Field(default=300_000, ge=0)
+    discovery: int = Field(default=100_000, ge=0)
+    engagement: int = Field(default=100_000, ge=0)
+    royalty: int = Field(default=100_000, ge=0)
+
+
+class RewardCaps(BaseModel):
+    """Anti-farming limits of the reward policy (see docs/worker.md)."""
+
+    listen_reward_per_wallet: int = Field(default=60_000, ge=1, description="MINT per wallet per epoch")
+    listen_credits_per_wallet: int = Field(default=10_000, ge=1, description="credits; one full track = 1000")
+    min_listen_seconds: int = Field(default=30, ge=1)
+    min_quality_bp: int = Field(default=1_000, ge=0, le=10_000)
+    sybil_group_min_size: int = Field(default=4, ge=2)
+    discovery_early_listeners: int = Field(default=10, ge=1)
+
+
+class WorkerSettings(BaseSettings):
+    """Everything `ami run` needs. Env names: `AMI_<FIELD>`, nested with `__` (e.g. `AMI_BUDGETS__LISTEN`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AMI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    node_url: str = "ws://127.0.0.1:9944"
+    ipfs_api_url: str = "http://127.0.0.1:5001"
+    deployment: Path = Path(".ami/deployment.json")
+    signing_key: SecretStr = SecretStr("//Alice")
+    signing_key_password: SecretStr | None = None
+    db_path: Path = Path(".ami/worker.sqlite")
+    epoch_blocks: int = Field(default=100, ge=1, description="epoch length in finalized blocks")
+    budgets: RewardBudgets = RewardBudgets()
+    caps: RewardCaps = RewardCaps()
+    max_audio_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    block_queue_size: int = Field(default=256, ge=1)
+    scoring_queue_size: int = Field(default=32, ge=1)
+    ingest_batch_blocks: int = Field(default=64, ge=1, description="blocks written per SQLite transaction")
+    scoring_workers: int = Field(default=2, ge=1, le=64)
+    payout_batch_size: int = Field(default=200, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9615, ge=0, le=65535)
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = True
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("node_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        return v
+
+    @field_validator("ipfs_api_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an IPFS RPC API URL starting with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _key_present(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("must be a secret URI (//Alice), a mnemonic or a path to a key file")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> WorkerSettings:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments > environment > config file > defaults.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # The file is chosen at load time (`load_settings(path)`), not in model_config, hence the module slot.
+        path = _CONFIG_FILE.get("path")
+        if path is not None:
+            if path.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as JSON-able data, secrets masked."""
+        data = self.model_dump(mode="json")
+        data["signing_key"] = "**********"
+        if self.signing_key_password is not None:
+            data["signing_key_password"] = "**********"
+        return data
+
+
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid worker configuration ({origin}):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        env = "AMI_" + "__".join(str(p) for p in err["loc"]).upper() if err["loc"] else ""
+        hint = f" (env {env})" if env else ""
+        lines.append(f"  {loc}{hint}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> WorkerSettings:
+    """Read the settings; raise ConfigError with one line per bad field (never echoing secret values)."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file not found: {config_file}")
+        if config_file.suffix not in (".toml", ".yaml", ".yml"):
+            raise ConfigError(f"config file must be .toml, .yaml or .yml: {config_file}")
+    _CONFIG_FILE["path"] = config_file
+    origin = f"file {config_file} + environment" if config_file else "environment"
+    try:
+        return WorkerSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML/YAML
+        raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+    finally:
+        _CONFIG_FILE["path"] = None
