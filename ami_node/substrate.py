@@ -1,0 +1,527 @@
+"""ChainPort adapter on substrate-interface 1.8.1, for real Substrate nodes and the local devnet.
+
+substrate-interface is synchronous: each of the two connections (one for watching blocks, one for composing,
+signing and submitting) owns one SubstrateInterface used only from its own single worker thread, so the event
+loop never blocks and the library's non-thread-safe state is never shared. Every call has a deadline; when the
+websocket drops, the connection is rebuilt with exponential backoff (tenacity) until the deadline passes, then
+ChainUnavailable is raised. Types come from the node's own metadata (nothing is hard-coded per runtime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from hashlib import blake2b
+from typing import Any, TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from ami_node.keys import Keypair
+from ami_node.port import (
+    Block,
+    BlockRef,
+    CallError,
+    ChainError,
+    ChainUnavailable,
+    DryRun,
+    PoolRejected,
+    RawEvent,
+    SignedTx,
+)
+
+__all__ = ["SubstrateChainPort", "classify_pool_error"]
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+SS58_FORMAT = 42
+
+# Substrate's author RPC error codes (sc-rpc-api author/error.rs).
+_POOL_INVALID = 1010
+_POOL_UNKNOWN = 1011
+_POOL_BANNED = 1012
+_POOL_ALREADY_IMPORTED = 1013
+_POOL_PRIORITY_TOO_LOW = 1014
+_TRANSIENT_INVALID_WORDS = ("outdated", "stale", "future", "exhausts the resources")
+
+
+class _Disconnected(Exception):
+    """The websocket failed; the connection must be rebuilt before retrying."""
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from websocket import WebSocketException
+
+    return isinstance(exc, WebSocketException | OSError | EOFError | ConnectionError | TimeoutError)
+
+
+def _rpc_error(exc: BaseException) -> dict[str, Any] | None:
+    """The JSON-RPC error object carried by a SubstrateRequestException, if any."""
+    from substrateinterface.exceptions import SubstrateRequestException
+
+    if not isinstance(exc, SubstrateRequestException):
+        return None
+    arg = exc.args[0] if exc.args else None
+    if isinstance(arg, dict):
+        return arg
+    return {"code": 0, "message": str(arg)}
+
+
+def classify_pool_error(error: dict[str, Any]) -> PoolRejected:
+    """Map a node's author_submitExtrinsic error object to PoolRejected (transient or not)."""
+    code = int(error.get("code", 0) or 0)
+    message = str(error.get("message", ""))
+    data = error.get("data")
+    reason = f"{message}: {data}" if data else message
+    low = reason.lower()
+    transient = code in (_POOL_PRIORITY_TOO_LOW, _POOL_BANNED) or (
+        code == _POOL_INVALID and any(w in low for w in _TRANSIENT_INVALID_WORDS)
+    )
+    return PoolRejected(code, reason, transient)
+
+
+class _Connection:
+    """One SubstrateInterface confined to one worker thread, rebuilt on websocket failure."""
+
+    def __init__(self, url: str, name: str, timeout_s: float) -> None:
+        self.url = url
+        self.name = name
+        self.timeout_s = timeout_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ami-chain-{name}")
+        self._si: Any = None
+        self._broken = False
+        self._closed = False
+        # Per-connection memory of which ContractExecResult layout the node speaks (see contract_dry_run).
+        self.exec_result_type: str | None = None
+
+    # runs in the worker thread
+    def _ensure(self) -> Any:
+        if self._si is not None and self._broken:
+            with contextlib.suppress(Exception):
+                self._si.close()
+            self._si = None
+        self._broken = False
+        if self._si is None:
+            from substrateinterface import SubstrateInterface
+
+            self._si = SubstrateInterface(
+                url=self.url,
+                ss58_format=SS58_FORMAT,
+                ws_options={"timeout": self.timeout_s},
+                auto_reconnect=True,
+            )
+            self.exec_result_type = None
+        return self._si
+
+    def _invoke(self, fn: Callable[[Any], T]) -> T:
+        try:
+            si = self._ensure()
+            return fn(si)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                self._broken = True
+                raise _Disconnected(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    async def call(self, fn: Callable[[Any], T]) -> T:
+        if self._closed:
+            raise ChainUnavailable(f"{self.name} connection to {self.url} is closed")
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout_s
+        last: BaseException | None = None
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_delay(self.timeout_s),
+                wait=wait_exponential(multiplier=0.05, max=2.0),
+                retry=retry_if_exception_type(_Disconnected),
+                reraise=True,
+            ):
+                with attempt:
+                    remaining = max(0.1, deadline - time.monotonic())
+                    try:
+                        return await asyncio.wait_for(
+                            loop.run_in_executor(self._executor, self._invoke, fn), remaining
+                        )
+                    except _Disconnected as exc:
+                        last = exc
+                        log.info("chain connection lost, reconnecting", conn=self.name, url=self.url,
+                                 error=str(exc))
+                        raise
+        except _Disconnected:
+            pass
+        except TimeoutError:
+            # The worker thread may still be blocked; make it rebuild the socket before the next call.
+            self._broken = True
+            raise ChainUnavailable(
+                f"node at {self.url} did not answer within {self.timeout_s:.0f} s; check that it is running"
+            ) from None
+        raise ChainUnavailable(
+            f"node at {self.url} is unreachable ({last}); check the URL and that the node is running"
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def _close() -> None:
+            if self._si is not None:
+                with contextlib.suppress(Exception):
+                    self._si.close()
+                self._si = None
+
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(loop.run_in_executor(self._executor, _close), 5.0)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _rpc(si: Any, method: str, params: list[Any]) -> Any:
+    return si.rpc_request(method, params).get("result")
+
+
+def _header_number(header: dict[str, Any]) -> int:
+    n = header["number"]
+    return int(n, 16) if isinstance(n, str) else int(n)
+
+
+def _hex(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    s = str(value)
+    return bytes.fromhex(s[2:] if s.startswith("0x") else s)
+
+
+def _event_parts(record: Any) -> tuple[str, str, Any, Any]:
+    """(pallet, name, attributes value, attributes scale object) of an EventRecord scale object."""
+    value = record.value
+    pallet = value.get("module_id") or value["event"]["module_id"]
+    name = value.get("event_id") or value["event"]["event_id"]
+    attrs_value = value.get("attributes", value["event"].get("attributes"))
+    attrs_obj = None
+    with contextlib.suppress(Exception):
+        event_obj = record.value_object["event"]
+        _, pallet_event = event_obj.value_object
+        _, attrs_obj = pallet_event.value_object
+    return pallet, name, attrs_value, attrs_obj
+
+
+def _raw_event(index: int, record: Any) -> RawEvent:
+    pallet, name, attrs, attrs_obj = _event_parts(record)
+    value = record.value
+    topics = tuple(_hex(t) for t in (value.get("topics") or []))
+    extrinsic_index = value.get("extrinsic_idx")
+    contract: str | None = None
+    data: bytes | None = None
+    if pallet == "Contracts" and name == "ContractEmitted":
+        # `.value` turns bytes that happen to be valid UTF-8 into text; the raw bytes live in value_object.
+        fields = getattr(attrs_obj, "value_object", None)
+        if isinstance(fields, dict) and "data" in fields:
+            raw = fields["data"].value_object
+            data = bytes(raw) if isinstance(raw, bytes | bytearray) else _hex(fields["data"].value)
+            contract = str(fields["contract"].value)
+        elif isinstance(attrs, dict):
+            contract = str(attrs["contract"])
+            data = _hex(attrs["data"])
+    return RawEvent(
+        index=index,
+        pallet=str(pallet),
+        name=str(name),
+        attributes=attrs,
+        topics=topics,
+        extrinsic_index=int(extrinsic_index) if extrinsic_index is not None else None,
+        contract=contract,
+        data=data,
+    )
+
+
+def _weight_pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, dict):
+        return int(value.get("ref_time", 0)), int(value.get("proof_size", 0))
+    return int(value), 0
+
+
+class SubstrateChainPort:
+    """ChainPort over substrate-interface: `SubstrateChainPort("ws://127.0.0.1:9944", timeout_s=30.0)`.
+
+    `timeout_s` bounds every call, reconnect attempts included. `poll_interval_s` is how often
+    `finalized_heads()` asks for the finalized head.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 30.0, poll_interval_s: float = 0.5) -> None:
+        if not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"node URL must start with ws:// or wss://, got {url!r}")
+        self.url = url
+        self.timeout_s = timeout_s
+        self.poll_interval_s = poll_interval_s
+        self._watch = _Connection(url, "watch", timeout_s)
+        self._submit = _Connection(url, "submit", timeout_s)
+
+    async def __aenter__(self) -> SubstrateChainPort:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    async def _rpc_checked(self, conn: _Connection, method: str, params: list[Any]) -> Any:
+        def run(si: Any) -> Any:
+            try:
+                return _rpc(si, method, params)
+            except Exception as exc:
+                err = _rpc_error(exc)
+                if err is None:
+                    raise
+                raise ChainError(f"{method} failed: {err.get('message')} ({err.get('data', '')})") from None
+
+        return await conn.call(run)
+
+    async def genesis_hash(self) -> str:
+        return str(await self._rpc_checked(self._watch, "chain_getBlockHash", [0]))
+
+    async def finalized_head(self) -> BlockRef:
+        def run(si: Any) -> BlockRef:
+            h = _rpc(si, "chain_getFinalizedHead", [])
+            return BlockRef(_header_number(_rpc(si, "chain_getHeader", [h])), h)
+
+        return await self._watch.call(run)
+
+    async def best_head(self) -> BlockRef:
+        def run(si: Any) -> BlockRef:
+            h = _rpc(si, "chain_getBlockHash", [])
+            return BlockRef(_header_number(_rpc(si, "chain_getHeader", [h])), h)
+
+        return await self._watch.call(run)
+
+    async def block_hash(self, number: int) -> str | None:
+        if number < 0:
+            raise ValueError(f"block number must be >= 0, got {number}")
+        result = await self._rpc_checked(self._watch, "chain_getBlockHash", [number])
+        return str(result) if result else None
+
+    async def block(self, number: int) -> Block:
+        def run(si: Any) -> Block:
+            h = _rpc(si, "chain_getBlockHash", [number])
+            if not h:
+                raise ChainError(f"block #{number} does not exist yet")
+            signed = _rpc(si, "chain_getBlock", [h])
+            if not signed:
+                raise ChainError(f"block #{number} ({h}) is not available on the node (pruned?)")
+            header = signed["block"]["header"]
+            ext_hashes = tuple(
+                "0x" + blake2b(_hex(x), digest_size=32).hexdigest() for x in signed["block"]["extrinsics"]
+            )
+            records = si.get_events(block_hash=h)
+            events = tuple(_raw_event(i, rec) for i, rec in enumerate(records))
+            return Block(BlockRef(number, h), header["parentHash"], ext_hashes, events)
+
+        return await self._watch.call(run)
+
+    async def finalized_heads(self) -> AsyncIterator[BlockRef]:
+        """Poll the finalized head and yield each new one; rides out node outages (logs and keeps polling)."""
+        last = -1
+        while True:
+            try:
+                ref = await self.finalized_head()
+            except ChainUnavailable as exc:
+                log.warning("finalized head unavailable, retrying", url=self.url, error=str(exc))
+                await asyncio.sleep(min(5.0, self.poll_interval_s * 4))
+                continue
+            if ref.number > last:
+                last = ref.number
+                yield ref
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def account_next_index(self, address: str) -> int:
+        return int(await self._rpc_checked(self._submit, "system_accountNextIndex", [address]))
+
+    async def free_balance(self, address: str) -> int:
+        def run(si: Any) -> int:
+            if not si.is_valid_ss58_address(address):
+                raise CallError(f"not an SS58 address: {address!r}")
+            info = si.query("System", "Account", [address])
+            return int(info.value["data"]["free"])
+
+        return await self._watch.call(run)
+
+    # ------------------------------------------------------------------ composing
+
+    @staticmethod
+    def _describe_call(si: Any, pallet: str, function: str) -> str | None:
+        fn = si.get_metadata_call_function(pallet, function)
+        if fn is None:
+            return None
+        args = fn.value.get("fields") or fn.value.get("args") or []
+        parts = [f"{a.get('name')}: {a.get('typeName') or a.get('type')}" for a in args]
+        return ", ".join(parts) or "no arguments"
+
+    def _compose(self, si: Any, pallet: str, function: str, params: dict[str, Any]) -> Any:
+        si.init_runtime()
+        expected = self._describe_call(si, pallet, function)
+        if expected is None:
+            pallets = sorted(p.name for p in si.metadata.pallets)
+            if pallet not in pallets:
+                raise CallError(f"unknown pallet {pallet!r}; this node has: {', '.join(pallets)}")
+            raise CallError(f"pallet {pallet} has no call {function!r}")
+        try:
+            return si.compose_call(pallet, function, params)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise
+            raise CallError(f"bad arguments for {pallet}.{function} ({exc}); expected ({expected})") from None
+
+    async def compose_call(self, pallet: str, function: str, params: dict[str, Any]) -> Any:
+        return await self._submit.call(lambda si: self._compose(si, pallet, function, params))
+
+    async def contract_call(
+        self,
+        contract: str,
+        data: bytes,
+        gas_limit: tuple[int, int],
+        value: int = 0,
+        storage_deposit_limit: int | None = None,
+    ) -> Any:
+        params = {
+            "dest": contract,
+            "value": value,
+            "gas_limit": {"ref_time": gas_limit[0], "proof_size": gas_limit[1]},
+            "storage_deposit_limit": storage_deposit_limit,
+            "data": "0x" + bytes(data).hex(),
+        }
+        return await self.compose_call("Contracts", "call", params)
+
+    async def batch_all(self, calls: Sequence[Any]) -> Any:
+        if not calls:
+            raise CallError("Utility.batch_all needs at least one call")
+        return await self.compose_call("Utility", "batch_all", {"calls": [c.value for c in calls]})
+
+    async def call_weight(self, call: Any, signer: str) -> tuple[int, int]:
+        def run(si: Any) -> tuple[int, int]:
+            from substrateinterface import Keypair as SiKeypair
+
+            info = si.get_payment_info(call, SiKeypair(ss58_address=signer, ss58_format=SS58_FORMAT))
+            return _weight_pair(info["weight"])
+
+        return await self._submit.call(run)
+
+    async def max_extrinsic_weight(self) -> tuple[int, int]:
+        def run(si: Any) -> tuple[int, int]:
+            bw = si.get_constant("System", "BlockWeights").value
+            normal = bw["per_class"]["normal"]
+            for candidate in (normal.get("max_extrinsic"), normal.get("max_total"), bw["max_block"]):
+                if candidate:
+                    return _weight_pair(candidate)
+            raise ChainError("runtime BlockWeights constant has no usable limit")
+
+        return await self._submit.call(run)
+
+    # ------------------------------------------------------------------ contracts
+
+    async def contract_dry_run(self, contract: str, data: bytes, origin: str, value: int = 0) -> DryRun:
+        conn = self._submit
+
+        def run(si: Any) -> DryRun:
+            si.init_runtime()
+            params = {
+                "origin": origin,
+                "dest": contract,
+                "value": value,
+                "gas_limit": None,
+                "storage_deposit_limit": None,
+                "input_data": "0x" + bytes(data).hex(),
+            }
+            # pallet-contracts added `events` to ContractResult (To269 layout); older nodes lack it. The
+            # library picks one from a storage item real nodes do not expose, so try both and remember.
+            candidates = [conn.exec_result_type] if conn.exec_result_type else [
+                "ContractExecResultTo269", "ContractExecResultTo267"]
+            last: Exception | None = None
+            for type_name in candidates:
+                si.runtime_config.update_type_registry_types({"ContractExecResult": type_name})
+                try:
+                    result = si.runtime_call("ContractsApi", "call", params)
+                except Exception as exc:
+                    if _is_connection_error(exc):
+                        raise
+                    err = _rpc_error(exc)
+                    if err is not None:
+                        detail = f"{err.get('message')} {err.get('data', '')}"
+                        raise ChainError(f"contract dry run failed: {detail}") from None
+                    last = exc
+                    continue
+                conn.exec_result_type = type_name
+                return _dry_run_from(result)
+            raise CallError(f"cannot dry-run a call to {contract}: {last}")
+
+        return await conn.call(run)
+
+    # ------------------------------------------------------------------ signing and submitting
+
+    async def sign(self, call: Any, keypair: Keypair, nonce: int, era_period: int = 64) -> SignedTx:
+        def run(si: Any) -> SignedTx:
+            si.init_runtime()
+            head_hash = _rpc(si, "chain_getFinalizedHead", [])
+            current = _header_number(_rpc(si, "chain_getHeader", [head_hash]))
+            era = {"period": era_period, "current": current}
+            era_obj = si.runtime_config.create_scale_object("Era")
+            era_obj.encode(era)
+            ext = si.create_signed_extrinsic(
+                call=call, keypair=keypair.substrate_keypair, era=era, nonce=nonce
+            )
+            return SignedTx(
+                hash="0x" + ext.extrinsic_hash.hex(),
+                data=bytes(ext.data.data),
+                signer=keypair.address,
+                nonce=nonce,
+                era_birth=int(era_obj.birth(current)),
+                era_death=int(era_obj.death(current)),
+            )
+
+        return await self._submit.call(run)
+
+    async def submit(self, tx: SignedTx) -> str:
+        """author_submitExtrinsic. "Already imported" (1013) counts as accepted: the same bytes are pooled."""
+
+        def run(si: Any) -> str:
+            try:
+                return str(_rpc(si, "author_submitExtrinsic", ["0x" + tx.data.hex()]))
+            except Exception as exc:
+                err = _rpc_error(exc)
+                if err is None:
+                    raise
+                if int(err.get("code", 0) or 0) == _POOL_ALREADY_IMPORTED:
+                    return tx.hash
+                raise classify_pool_error(err) from None
+
+        return await self._submit.call(run)
+
+    async def close(self) -> None:
+        await self._watch.close()
+        await self._submit.close()
+
+
+def _dry_run_from(result: Any) -> DryRun:
+    value = result.value
+    gas_required = _weight_pair(value["gas_required"])
+    deposit = value.get("storage_deposit") or {}
+    storage_deposit = int(deposit.get("Charge", 0)) if isinstance(deposit, dict) else 0
+    outcome = value["result"]
+    if "Ok" in outcome:
+        ok_obj = result.value_object["result"].value_object[1]
+        raw = ok_obj.value_object["data"].value_object
+        output = bytes(raw) if isinstance(raw, bytes | bytearray) else _hex(outcome["Ok"]["data"])
+        flags = int.from_bytes(bytes(ok_obj.value_object["flags"].get_used_bytes()), "little")
+        reverted = bool(flags & 1)  # pallet-contracts ReturnFlags::REVERT
+        return DryRun(not reverted, output, "reverted" if reverted else None, gas_required, storage_deposit)
+    return DryRun(False, b"", _dispatch_error_text(outcome.get("Error")), gas_required, storage_deposit)
+
+
+def _dispatch_error_text(err: Any) -> str:
+    if isinstance(err, dict) and "Module" in err:
+        mod = err["Module"]
+        return f"Module({mod})"
+    return str(err)
