@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 from multiformats import CID
 
+from offchain.ipfs.errors import InvalidCid
+
 DEFAULT_CHUNK_SIZE = 262144
 """kubo's default chunker (`size-262144`), in bytes."""
 DEFAULT_MAX_LINKS = 174
@@ -25,10 +27,6 @@ _SHA2_256 = b"\x12\x20"  # multihash prefix: sha2-256 (0x12), 32-byte digest
 _CIDV1_RAW = b"\x01\x55"  # CIDv1 prefix for the raw codec (0x55)
 _CIDV1_DAG_PB = b"\x01\x70"  # CIDv1 prefix for the dag-pb codec (0x70)
 _UNIXFS_FILE = 2  # UnixFS Data.Type enum value for a file
-
-
-class InvalidCid(ValueError):
-    """A string or bytes value is not a CID this project accepts (sha2-256, dag-pb or raw, v0 or v1)."""
 
 
 def _varint(value: int) -> bytes:
