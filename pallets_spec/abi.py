@@ -2,7 +2,7 @@
 
 - selector: the first 4 bytes of blake2b-256(label) (ink! 5 default for messages and constructors);
 - event signature topic: blake2b-256 of `Name(T1,T2,...)`, types as written in the source without spaces;
-- an indexed field's topic: its SCALE encoding padded with zeros to 32 bytes, or blake2b-256 of it when longer;
+- an indexed field's topic: its SCALE encoding zero-padded to 32 bytes, or blake2b-256 of it when longer;
 - event data: the SCALE encoding of all fields in order (no variant index in ink! 5).
 """
 
@@ -44,7 +44,7 @@ def topic_of_encoded(encoded: bytes) -> bytes:
 
 
 def return_type(message: Message) -> TypeExpr:
-    """The message's returnType in the metadata: `Result<Result<T, Error>, LangError>` or `Result<T, LangError>`."""
+    """The metadata returnType: `Result<Result<T, Error>, LangError>`, or `Result<T, LangError>` (queries)."""
     return parse_type(f"Result<{message.rust_return}, LangError>")
 
 
@@ -126,7 +126,8 @@ class ContractAbi:
     def decode_event(self, topics: list[bytes], data: bytes) -> DecodedEvent:
         """Decode a ContractEmitted event from its record topics (topics[0] = signature) and data."""
         if not topics or topics[0] not in self.events_by_topic:
-            raise AbiError(f"{self.contract.name}: no event with signature topic {topics[0].hex() if topics else None}")
+            first = topics[0].hex() if topics else None
+            raise AbiError(f"{self.contract.name}: no event with signature topic {first}")
         event = self.events_by_topic[topics[0]]
         return DecodedEvent(event.label, self.decode_args(event.fields, data))
 
@@ -162,6 +163,17 @@ def decode_error(contract: Contract | str, output: bytes, label: str | None = No
 
 
 __all__ = [
-    "AbiError", "ContractAbi", "DecodedEvent", "Err", "Ok", "blake2_256", "decode_error", "event_signature",
-    "return_type", "selector", "signature_topic", "topic_of_encoded", "CONSTRUCTOR_RETURN",
+    "AbiError",
+    "ContractAbi",
+    "DecodedEvent",
+    "Err",
+    "Ok",
+    "blake2_256",
+    "decode_error",
+    "event_signature",
+    "return_type",
+    "selector",
+    "signature_topic",
+    "topic_of_encoded",
+    "CONSTRUCTOR_RETURN",
 ]

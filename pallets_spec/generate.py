@@ -1,7 +1,8 @@
 """Generate the contracts' ink! v5 metadata and `.contract` bundles from the description.
 
-`python -m pallets_spec.generate` writes pallets_spec/metadata/<name>.json and pallets_spec/bundles/<name>.contract;
-`--check` only compares them with the committed files (exit 1 when they differ). Output is deterministic.
+`python -m pallets_spec.generate` writes pallets_spec/metadata/<name>.json and
+pallets_spec/bundles/<name>.contract; `--check` only compares them with the committed files (exit 1 when
+they differ). Output is deterministic.
 
 The layout follows what cargo-contract 5 emits: top level `source`, `contract`, `image`, then the ABI (`spec`,
 `storage`, `types`, `version`) with sorted keys; a scale-info portable type registry whose ids are assigned in
@@ -84,8 +85,13 @@ class Registry:
             return self._set(tid, {"def": {"primitive": "str"}})
         if head in ("AccountId", "Hash"):
             arr = self.register(parse_type("[u8; 32]"))
-            return self._set(tid, {"def": {"composite": {"fields": [{"type": arr, "typeName": "[u8; 32]"}]}},
-                                   "path": ["ink_primitives", "types", head]})
+            return self._set(
+                tid,
+                {
+                    "def": {"composite": {"fields": [{"type": arr, "typeName": "[u8; 32]"}]}},
+                    "path": ["ink_primitives", "types", head],
+                },
+            )
         if head == "array":
             return self._set(tid, {"def": {"array": {"len": t.length, "type": self.register(t.args[0])}}})
         if head == "Vec":
@@ -94,27 +100,43 @@ class Registry:
             return self._set(tid, {"def": {"tuple": [self.register(a) for a in t.args]}})
         if head == "Option":
             inner = self.register(t.args[0])
-            return self._set(tid, {
-                "def": {"variant": {"variants": [
-                    {"index": 0, "name": "None"},
-                    {"fields": [{"type": inner}], "index": 1, "name": "Some"},
-                ]}},
-                "params": [{"name": "T", "type": inner}],
-                "path": ["Option"],
-            })
+            return self._set(
+                tid,
+                {
+                    "def": {
+                        "variant": {
+                            "variants": [
+                                {"index": 0, "name": "None"},
+                                {"fields": [{"type": inner}], "index": 1, "name": "Some"},
+                            ]
+                        }
+                    },
+                    "params": [{"name": "T", "type": inner}],
+                    "path": ["Option"],
+                },
+            )
         if head == "Result":
             ok, err = self.register(t.args[0]), self.register(t.args[1])
-            return self._set(tid, {
-                "def": {"variant": {"variants": [
-                    {"fields": [{"type": ok}], "index": 0, "name": "Ok"},
-                    {"fields": [{"type": err}], "index": 1, "name": "Err"},
-                ]}},
-                "params": [{"name": "T", "type": ok}, {"name": "E", "type": err}],
-                "path": ["Result"],
-            })
+            return self._set(
+                tid,
+                {
+                    "def": {
+                        "variant": {
+                            "variants": [
+                                {"fields": [{"type": ok}], "index": 0, "name": "Ok"},
+                                {"fields": [{"type": err}], "index": 1, "name": "Err"},
+                            ]
+                        }
+                    },
+                    "params": [{"name": "T", "type": ok}, {"name": "E", "type": err}],
+                    "path": ["Result"],
+                },
+            )
         if head == "LangError":
-            return self._set(tid, {"def": {"variant": {"variants": [{"index": 1, "name": "CouldNotReadInput"}]}},
-                                   "path": ["ink_primitives", "LangError"]})
+            variants = [{"index": 1, "name": "CouldNotReadInput"}]
+            return self._set(
+                tid, {"def": {"variant": {"variants": variants}}, "path": ["ink_primitives", "LangError"]}
+            )
         if head == "Error":
             variants = []
             for i, name in enumerate(self.contract.errors):
@@ -127,11 +149,14 @@ class Registry:
         if head == "Mapping":
             raise ValueError("register a Mapping through register_mapping")
         struct = self.contract.struct(head)
-        return self._set(tid, {
-            "def": {"composite": {"fields": [self._field(f) for f in struct.fields]}},
-            "docs": _docs(struct.docs),
-            "path": self.path(head),
-        })
+        return self._set(
+            tid,
+            {
+                "def": {"composite": {"fields": [self._field(f) for f in struct.fields]}},
+                "docs": _docs(struct.docs),
+                "path": self.path(head),
+            },
+        )
 
     def _field(self, f: Arg) -> dict[str, Any]:
         return {"name": f.name, "type": self.register(f.expr), "typeName": f.expr.rust()}
@@ -148,15 +173,34 @@ class Registry:
             self._set(auto, {"def": {"composite": {}}, "path": ["ink_storage_traits", "impls", "AutoKey"]})
         manual, _ = self._new(("manual", key))
         unit = self.register(parse_type("()"))
-        self._set(manual, {"def": {"composite": {}}, "params": [{"name": "ParentKey", "type": unit}],
-                           "path": ["ink_storage_traits", "impls", "ManualKey"]})
-        self._set(resolver, {"def": {"composite": {}},
-                             "params": [{"name": "L", "type": auto}, {"name": "R", "type": manual}],
-                             "path": ["ink_storage_traits", "impls", "ResolverKey"]})
-        return self._set(tid, {"def": {"composite": {}},
-                               "params": [{"name": "K", "type": k}, {"name": "V", "type": v},
-                                          {"name": "KeyType", "type": resolver}],
-                               "path": ["ink_storage", "lazy", "mapping", "Mapping"]})
+        self._set(
+            manual,
+            {
+                "def": {"composite": {}},
+                "params": [{"name": "ParentKey", "type": unit}],
+                "path": ["ink_storage_traits", "impls", "ManualKey"],
+            },
+        )
+        self._set(
+            resolver,
+            {
+                "def": {"composite": {}},
+                "params": [{"name": "L", "type": auto}, {"name": "R", "type": manual}],
+                "path": ["ink_storage_traits", "impls", "ResolverKey"],
+            },
+        )
+        return self._set(
+            tid,
+            {
+                "def": {"composite": {}},
+                "params": [
+                    {"name": "K", "type": k},
+                    {"name": "V", "type": v},
+                    {"name": "KeyType", "type": resolver},
+                ],
+                "path": ["ink_storage", "lazy", "mapping", "Mapping"],
+            },
+        )
 
 
 def _docs(text: str) -> list[str]:
@@ -179,13 +223,20 @@ def _storage(reg: Registry, c: Contract) -> dict[str, Any]:
     struct_fields = []
     for f in c.storage:
         key = storage_key(c.storage_name, f.name)
-        hint = (f"<{f.expr.rust()} as::ink::storage::traits::AutoStorableHint<::ink::storage::traits::"
-                f"ManualKey<{key}u32, ()>,>>::Type")
+        hint = (
+            f"<{f.expr.rust()} as::ink::storage::traits::AutoStorableHint<::ink::storage::traits::"
+            f"ManualKey<{key}u32, ()>,>>::Type"
+        )
         if f.expr.head == "Mapping":
             leaf = reg.register(f.expr.args[1])
             mapping = reg.register_mapping(f.expr, key)
-            layout = {"root": {"layout": {"leaf": {"key": _key_hex(key), "ty": leaf}},
-                               "root_key": _key_hex(key), "ty": mapping}}
+            layout = {
+                "root": {
+                    "layout": {"leaf": {"key": _key_hex(key), "ty": leaf}},
+                    "root_key": _key_hex(key),
+                    "ty": mapping,
+                }
+            }
             struct_fields.append({"name": f.name, "type": mapping, "typeName": hint})
         else:
             ty = reg.register(f.expr)
@@ -194,45 +245,66 @@ def _storage(reg: Registry, c: Contract) -> dict[str, Any]:
         fields.append({"layout": layout, "name": f.name})
     root_ty, _ = reg._new(("storage",))
     reg._set(root_ty, {"def": {"composite": {"fields": struct_fields}}, "path": reg.path(c.storage_name)})
-    return {"root": {"layout": {"struct": {"fields": fields, "name": c.storage_name}},
-                     "root_key": "0x00000000", "ty": root_ty}}
+    return {
+        "root": {
+            "layout": {"struct": {"fields": fields, "name": c.storage_name}},
+            "root_key": "0x00000000",
+            "ty": root_ty,
+        }
+    }
 
 
 def build_abi(c: Contract) -> dict[str, Any]:
     """The ABI part of the metadata (`spec`, `storage`, `types`, `version`)."""
     reg = Registry(c)
     storage = _storage(reg, c)
-    constructors = [{
-        "args": [{"label": a.name, "type": _type_ref(reg, a.expr)} for a in k.args],
-        "default": k.default,
-        "docs": _docs(k.docs),
-        "label": k.label,
-        "payable": k.payable,
-        "returnType": _type_ref(reg, CONSTRUCTOR_RETURN, ["ink_primitives", "ConstructorResult"]),
-        "selector": "0x" + selector(k.label).hex(),
-    } for k in c.constructors]
-    messages = [{
-        "args": [{"label": a.name, "type": _type_ref(reg, a.expr)} for a in m.args],
-        "default": False,
-        "docs": _docs(m.docs),
-        "label": m.label,
-        "mutates": m.mutates,
-        "payable": m.payable,
-        "returnType": _type_ref(reg, return_type(m), ["ink", "MessageResult"]),
-        "selector": "0x" + selector(m.label).hex(),
-    } for m in c.messages]
-    events = [{
-        "args": [{"docs": _docs(f.docs), "indexed": f.topic, "label": f.name, "type": _type_ref(reg, f.expr)}
-                 for f in e.fields],
-        "docs": _docs(e.docs),
-        "label": e.label,
-        "module_path": f"{c.name}::{c.name}",
-        "signature_topic": "0x" + signature_topic(e).hex(),
-    } for e in c.events]
+    constructors = [
+        {
+            "args": [{"label": a.name, "type": _type_ref(reg, a.expr)} for a in k.args],
+            "default": k.default,
+            "docs": _docs(k.docs),
+            "label": k.label,
+            "payable": k.payable,
+            "returnType": _type_ref(reg, CONSTRUCTOR_RETURN, ["ink_primitives", "ConstructorResult"]),
+            "selector": "0x" + selector(k.label).hex(),
+        }
+        for k in c.constructors
+    ]
+    messages = [
+        {
+            "args": [{"label": a.name, "type": _type_ref(reg, a.expr)} for a in m.args],
+            "default": False,
+            "docs": _docs(m.docs),
+            "label": m.label,
+            "mutates": m.mutates,
+            "payable": m.payable,
+            "returnType": _type_ref(reg, return_type(m), ["ink", "MessageResult"]),
+            "selector": "0x" + selector(m.label).hex(),
+        }
+        for m in c.messages
+    ]
+    events = [
+        {
+            "args": [
+                {"docs": _docs(f.docs), "indexed": f.topic, "label": f.name, "type": _type_ref(reg, f.expr)}
+                for f in e.fields
+            ],
+            "docs": _docs(e.docs),
+            "label": e.label,
+            "module_path": f"{c.name}::{c.name}",
+            "signature_topic": "0x" + signature_topic(e).hex(),
+        }
+        for e in c.events
+    ]
     lang_error = _type_ref(reg, parse_type("LangError"), ["ink", "LangError"])
     env: dict[str, Any] = {}
-    for key, ty in (("accountId", "AccountId"), ("balance", "Balance"), ("hash", "Hash"),
-                    ("timestamp", "Timestamp"), ("blockNumber", "BlockNumber")):
+    for key, ty in (
+        ("accountId", "AccountId"),
+        ("balance", "Balance"),
+        ("hash", "Hash"),
+        ("timestamp", "Timestamp"),
+        ("blockNumber", "BlockNumber"),
+    ):
         env[key] = _type_ref(reg, parse_type(ty), [ty])
     nce, _ = reg._new(("chain_extension",))
     reg._set(nce, {"def": {"variant": {}}, "path": ["ink_env", "types", "NoChainExtension"]})

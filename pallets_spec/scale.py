@@ -1,8 +1,8 @@
 """SCALE encoding and decoding of the contracts' ABI values, driven by the description's type expressions.
 
 Written by hand on purpose: the model must run without a chain client's type registry and its conventions
-(scalecodec turns AccountIds into SS58 text and bytes into hex), and the subset needed is small. The tests check
-it against scalecodec through substrate-interface's `ContractMetadata`.
+(scalecodec turns AccountIds into SS58 text and bytes into hex), and the subset needed is small. The tests
+check it against scalecodec through substrate-interface's `ContractMetadata`.
 
 Python values: unsigned ints -> int, bool -> bool, String -> str, AccountId / Hash / [u8; N] -> bytes,
 Vec / other arrays -> list, tuples -> tuple, () -> None, Option -> None or the value, Result -> Ok / Err,
@@ -57,8 +57,9 @@ class Reader:
 
     def take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
-            raise ScaleError(f"input too short: need {n} bytes at offset {self.pos}, have {len(self.data) - self.pos}")
-        out = self.data[self.pos:self.pos + n]
+            have = len(self.data) - self.pos
+            raise ScaleError(f"input too short: need {n} bytes at offset {self.pos}, have {have}")
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 

@@ -1,4 +1,4 @@
-"""Rust type expressions as written in the ink! sources (`Vec<(AccountId, u16)>`, `[u8; 32]`), parsed into trees.
+"""Rust type expressions as the ink! sources write them (`Vec<(AccountId, u16)>`, `[u8; 32]`), as trees.
 
 The description, the metadata generator, the SCALE codec and the ABI test all speak about types through these
 trees, so a type is spelled once (in the description) and compared structurally everywhere else.
@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r"\s*(?:(?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)|(?P<num>\d+)|(?P<sym>[<>(),\[\];]))")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*"
+_TOKEN = re.compile(rf"\s*(?:(?P<ident>{_IDENT})|(?P<num>\d+)|(?P<sym>[<>(),\[\];]))")
 
 
 class TypeSyntaxError(ValueError):

@@ -44,7 +44,9 @@ def build_model_wasm(model_id: str) -> bytes:
     types = _section(1, _uleb(1) + b"\x60\x00\x00")
     imports = _section(2, _uleb(1) + _name("env") + _name("memory") + b"\x02\x01" + _uleb(2) + _uleb(16))
     functions = _section(3, _uleb(2) + _uleb(0) + _uleb(0))
-    exports = _section(7, _uleb(2) + _name("deploy") + b"\x00" + _uleb(0) + _name("call") + b"\x00" + _uleb(1))
+    exports = _section(
+        7, _uleb(2) + _name("deploy") + b"\x00" + _uleb(0) + _name("call") + b"\x00" + _uleb(1)
+    )
     body = b"\x00\x0b"  # no locals, `end`
     code = _section(10, _uleb(2) + (_uleb(len(body)) + body) * 2)
     custom = _section(0, _name(MODEL_SECTION) + model_id.encode())
@@ -81,8 +83,8 @@ def custom_sections(code: bytes) -> dict[str, bytes]:
             name_len, name_start = _read_uleb(code, start)
             if name_start + name_len > end:
                 raise WasmError("custom section name runs past its section")
-            name = code[name_start:name_start + name_len].decode("utf-8", errors="replace")
-            out[name] = code[name_start + name_len:end]
+            name = code[name_start : name_start + name_len].decode("utf-8", errors="replace")
+            out[name] = code[name_start + name_len : end]
         pos = end
     return out
 
@@ -91,5 +93,5 @@ def read_model_id(code: bytes) -> str:
     """The `ami-model` section's text (`ami_nft@1`); WasmError when the module has none."""
     sections = custom_sections(code)
     if MODEL_SECTION not in sections:
-        raise WasmError(f"the Wasm module has no {MODEL_SECTION!r} custom section: it is not an AMI model contract")
+        raise WasmError(f"the Wasm module has no {MODEL_SECTION!r} custom section: not an AMI model contract")
     return sections[MODEL_SECTION].decode("utf-8", errors="replace")
