@@ -1,0 +1,489 @@
+"""Submitter state machine on an in-memory chain fake: batching, retries, reverts, expiry, crash recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ami_node.keys import Keypair, load_keypair
+from ami_node.port import (
+    Block,
+    BlockRef,
+    ChainUnavailable,
+    DryRun,
+    PoolRejected,
+    RawEvent,
+    SignedTx,
+)
+from ami_node.submitter import Payout, PayoutConflict, Submitter, SubmitterError
+
+REWARDS = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"  # //Bob's address stands in for the contract
+BOB = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
+CHARLIE = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y"
+NFT = "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: not an Exception, so no handler in the submitter catches it."""
+
+
+class FakeCodec:
+    def encode_distribute(self, epoch: int, batch: int, payouts: Sequence[Payout]) -> bytes:
+        body = {
+            "m": "distribute",
+            "epoch": epoch,
+            "batch": batch,
+            "payouts": [[p.id.hex(), p.to, p.amount, p.kind] for p in payouts],
+        }
+        return json.dumps(body).encode()
+
+    def revert_reason(self, abi: str, message: str, dry: DryRun) -> str:
+        return dry.error or "trapped"
+
+    def paid_ids(self, block: Block, rewards: str) -> Iterable[bytes]:
+        for e in block.events:
+            if e.name == "ContractEmitted" and e.contract == rewards and e.data:
+                body = json.loads(e.data)
+                if body.get("event") == "Paid":
+                    yield bytes.fromhex(body["id"])
+
+
+@dataclass
+class FakeChain:
+    """A tiny chain: one signer's nonce, a pool, instant blocks, a toy rewards contract (JSON calls)."""
+
+    auto_block: bool = True
+    blocks: list[Block] = field(default_factory=list)
+    nonce: int = 0
+    pool: dict[int, tuple[SignedTx, Any]] = field(default_factory=dict)
+    paid: dict[bytes, int] = field(default_factory=dict)  # id -> amount
+    batches: set[tuple[int, int]] = field(default_factory=set)
+    balances: dict[str, int] = field(default_factory=dict)
+    oracle_ok: bool = True
+    reject_next: list[int] = field(default_factory=list)
+    unavailable_after_accept: int = 0
+    crash_on: dict[str, int] = field(default_factory=dict)  # method -> countdown
+    submits: int = 0
+    max_weight: tuple[int, int] = (2_000_000, 500_000)
+    extrinsic_sizes: list[int] = field(default_factory=list)
+    calls_log: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._produce([])
+
+    # ---- helpers
+    def _maybe_crash(self, method: str) -> None:
+        if method in self.crash_on:
+            self.crash_on[method] -= 1
+            if self.crash_on[method] <= 0:
+                del self.crash_on[method]
+                raise Crash(method)
+
+    def _execute(self, call: Any, events: list[RawEvent], ext_index: int) -> bool:
+        kind = call[0]
+        if kind == "batch":
+            snapshot = (dict(self.paid), set(self.batches), dict(self.balances))
+            for sub in call[1]:
+                if not self._execute(sub, events, ext_index):
+                    self.paid, self.batches, self.balances = snapshot
+                    return False
+            return True
+        _, contract, data, gas = call
+        ok, out_events = self._run_contract(contract, data, mutate=True)
+        if ok:
+            for body in out_events:
+                events.append(
+                    RawEvent(
+                        len(events),
+                        "Contracts",
+                        "ContractEmitted",
+                        {},
+                        (),
+                        ext_index,
+                        contract=contract,
+                        data=json.dumps(body).encode(),
+                    )
+                )
+        return ok
+
+    def _run_contract(self, contract: str, data: bytes, mutate: bool) -> tuple[bool, Any]:
+        body = json.loads(data)
+        if body["m"] == "distribute":
+            if not self.oracle_ok:
+                return False, "NotOracle"
+            if (body["epoch"], body["batch"]) in self.batches:
+                return False, "BatchAlreadyPaid"
+            ids = [bytes.fromhex(p[0]) for p in body["payouts"]]
+            if any(i in self.paid for i in ids):
+                return False, "PayoutAlreadyPaid"
+            if mutate:
+                self.batches.add((body["epoch"], body["batch"]))
+                for pid, to, amount, _kind in body["payouts"]:
+                    self.paid[bytes.fromhex(pid)] = amount
+                    self.balances[to] = self.balances.get(to, 0) + amount
+            return True, [{"event": "Paid", "id": p[0]} for p in body["payouts"]]
+        if body["m"] == "listen":
+            if body["token"] == 0:
+                return False, "TokenNotFound"
+            return True, [{"event": "Listened", "token": body["token"]}]
+        raise AssertionError(body)
+
+    def _produce(self, txs: list[tuple[SignedTx, Any]]) -> None:
+        number = len(self.blocks)
+        events: list[RawEvent] = []
+        hashes = []
+        for i, (tx, call) in enumerate(txs):
+            hashes.append(tx.hash)
+            ok = self._execute(call, events, i)
+            events.append(
+                RawEvent(
+                    len(events),
+                    "System",
+                    "ExtrinsicSuccess" if ok else "ExtrinsicFailed",
+                    {} if ok else {"dispatch_error": {"Module": {"error": "ContractReverted"}}},
+                    (),
+                    i,
+                )
+            )
+        h = "0x" + hashlib.blake2b(f"{number}:{hashes}".encode(), digest_size=32).hexdigest()
+        parent = self.blocks[-1].ref.hash if self.blocks else "0x" + "00" * 32
+        self.blocks.append(Block(BlockRef(number, h), parent, tuple(hashes), tuple(events)))
+
+    def new_block(self) -> None:
+        """Include every ready transaction (consecutive nonces), drop expired ones."""
+        ready = []
+        number = len(self.blocks)
+        for n in sorted(self.pool):
+            tx, call = self.pool[n]
+            if number >= tx.era_death:
+                del self.pool[n]
+                continue
+            if n == self.nonce:
+                ready.append((tx, call))
+                del self.pool[n]
+                self.nonce += 1
+        self._produce(ready)
+
+    def lose_pool(self) -> None:
+        self.pool.clear()
+
+    # ---- ChainPort
+    async def finalized_head(self) -> BlockRef:
+        if self.auto_block and self.nonce in self.pool:
+            self.new_block()  # a real node keeps authoring blocks from what its pool holds
+        return self.blocks[-1].ref
+
+    async def best_head(self) -> BlockRef:
+        return self.blocks[-1].ref
+
+    async def block_hash(self, number: int) -> str | None:
+        return self.blocks[number].ref.hash if number < len(self.blocks) else None
+
+    async def block(self, number: int) -> Block:
+        self._maybe_crash("block")
+        return self.blocks[number]
+
+    async def finalized_heads(self) -> AsyncIterator[BlockRef]:  # pragma: no cover - unused here
+        yield self.blocks[-1].ref
+
+    async def account_next_index(self, address: str) -> int:
+        n = self.nonce
+        while n in self.pool:
+            n += 1
+        return n
+
+    async def free_balance(self, address: str) -> int:
+        return self.balances.get(address, 0)
+
+    async def compose_call(self, pallet: str, function: str, params: dict[str, Any]) -> Any:
+        return ("call", pallet, function, params)
+
+    async def contract_dry_run(self, contract: str, data: bytes, origin: str, value: int = 0) -> DryRun:
+        self._maybe_crash("dry_run")
+        ok, out = self._run_contract(contract, data, mutate=False)
+        n = len(json.loads(data).get("payouts", [1]))
+        return DryRun(ok, b"", None if ok else out, (1000 * n + 5000, 100 * n + 500), 0)
+
+    async def contract_call(
+        self,
+        contract: str,
+        data: bytes,
+        gas_limit: tuple[int, int],
+        value: int = 0,
+        storage_deposit_limit: int | None = None,
+    ) -> Any:
+        return ("contract", contract, data, gas_limit)
+
+    async def batch_all(self, calls: Sequence[Any]) -> Any:
+        return ("batch", list(calls))
+
+    async def call_weight(self, call: Any, signer: str) -> tuple[int, int]:
+        if call[0] == "batch":
+            return (sum(c[3][0] for c in call[1]), sum(c[3][1] for c in call[1]))
+        return call[3]
+
+    async def max_extrinsic_weight(self) -> tuple[int, int]:
+        return self.max_weight
+
+    async def sign(self, call: Any, keypair: Keypair, nonce: int, era_period: int = 64) -> SignedTx:
+        self._maybe_crash("sign")
+        birth = self.blocks[-1].ref.number
+        data = json.dumps([nonce, birth, repr(call)]).encode()
+        h = "0x" + hashlib.blake2b(data, digest_size=32).hexdigest()
+        tx = SignedTx(h, data, keypair.address, nonce, birth, birth + era_period)
+        self._calls[h] = call
+        return tx
+
+    @property
+    def _calls(self) -> dict[str, Any]:
+        if not hasattr(self, "_call_store"):
+            self._call_store: dict[str, Any] = {}
+        return self._call_store
+
+    async def submit(self, tx: SignedTx) -> str:
+        self._maybe_crash("submit")
+        self.submits += 1
+        if self.reject_next:
+            code = self.reject_next.pop(0)
+            raise PoolRejected(
+                code, "Priority is too low" if code == 1014 else "Transaction is outdated", True
+            )
+        if tx.nonce < self.nonce:
+            raise PoolRejected(1010, "Transaction is outdated", True)
+        if tx.nonce in self.pool:
+            if self.pool[tx.nonce][0].hash == tx.hash:
+                raise PoolRejected(1013, "Transaction Already Imported", True)
+            raise PoolRejected(1014, "Priority is too low", True)
+        self.pool[tx.nonce] = (tx, self._calls[tx.hash])
+        self.calls_log.append(tx.hash)
+        if self.unavailable_after_accept:
+            self.unavailable_after_accept -= 1
+            raise ChainUnavailable("connection dropped")
+        self._maybe_crash("after_submit")
+        if self.auto_block:
+            self.new_block()
+        return tx.hash
+
+    async def close(self) -> None:
+        pass
+
+
+ALICE = load_keypair("//Alice")
+
+
+def payouts(n: int, epoch: int = 1, amount: int = 10) -> list[Payout]:
+    return [
+        Payout(
+            id=hashlib.sha256(f"{epoch}:{i}".encode()).digest(),
+            to=BOB if i % 2 else CHARLIE,
+            amount=amount + i,
+            kind=i % 5,
+        )
+        for i in range(n)
+    ]
+
+
+def submitter(chain: FakeChain, db: Path, **kw: Any) -> Submitter:
+    return Submitter(chain, ALICE, db, rewards=REWARDS, codec=FakeCodec(), poll_s=0.0, **kw)
+
+
+def expected_balances(ps: list[Payout]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in ps:
+        out[p.to] = out.get(p.to, 0) + p.amount
+    return out
+
+
+async def test_payouts_packed_into_few_batches_and_confirmed(tmp_path: Path) -> None:
+    chain = FakeChain()
+    ps = payouts(1000)
+    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100) as sub:
+        assert await sub.enqueue_payouts(1, ps) == 1000
+        assert await sub.enqueue_payouts(1, ps[:10]) == 0  # idempotent
+        counts = await sub.drain(10)
+    assert counts.confirmed == 1000 and counts.pending == counts.submitted == counts.failed == 0
+    assert chain.balances == expected_balances(ps)
+    # 10 distribute calls of ~105k ref_time each fit the 1.5M budget: one extrinsic carries them all
+    assert chain.submits == 1
+    batch_calls = [c for b in chain.blocks for c in b.extrinsic_hashes]
+    assert len(batch_calls) == 1
+
+
+async def test_weight_limit_splits_into_several_extrinsics(tmp_path: Path) -> None:
+    chain = FakeChain(max_weight=(400_000, 1_000_000))
+    ps = payouts(1000)
+    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100) as sub:
+        await sub.enqueue_payouts(3, ps)
+        await sub.drain(10)
+    # 300k budget, 105k*1.25 per call -> 2 calls per extrinsic -> 5 extrinsics
+    assert chain.submits == 5
+    assert len(chain.paid) == 1000 and chain.balances == expected_balances(ps)
+
+
+async def test_conflicting_payout_id_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    chain = FakeChain()
+    ps = payouts(3)
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_payouts(1, ps)
+        changed = Payout(id=ps[1].id, to=ps[1].to, amount=ps[1].amount + 1, kind=ps[1].kind)
+        with pytest.raises(PayoutConflict, match="other contents"):
+            await sub.enqueue_payouts(1, [*payouts(5, epoch=2), changed])
+        assert (await sub.counts()).pending == 3
+    with pytest.raises(ValueError, match="32 bytes"):
+        Payout(id=b"short", to=BOB, amount=1, kind=0)
+    with pytest.raises(ValueError, match="SS58"):
+        Payout(id=b"\0" * 32, to="nobody", amount=1, kind=0)
+
+
+async def test_revert_is_recorded_and_nothing_is_sent(tmp_path: Path) -> None:
+    chain = FakeChain(oracle_ok=False)
+    ps = payouts(5)
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_payouts(1, ps)
+        counts = await sub.drain(5)
+        assert counts.failed == 5 and counts.confirmed == 0
+        failed = await sub.failed_payouts()
+        assert all("NotOracle" in err for _, err in failed)
+        assert chain.submits == 0
+        # fixing the cause and re-queuing pays them
+        chain.oracle_ok = True
+        assert await sub.requeue_failed() == 5
+        counts = await sub.drain(5)
+    assert counts.confirmed == 5 and chain.balances == expected_balances(ps)
+
+
+async def test_generic_call_revert_and_success(tmp_path: Path) -> None:
+    chain = FakeChain()
+    async with submitter(chain, tmp_path / "o.db", max_calls_per_tx=1) as sub:
+        assert await sub.enqueue_call(
+            "listen:1", NFT, "listen", b'{"m": "listen", "token": 1}', abi="ami_nft"
+        )
+        assert not await sub.enqueue_call(
+            "listen:1", NFT, "listen", b'{"m": "listen", "token": 1}', abi="ami_nft"
+        )
+        with pytest.raises(SubmitterError, match="another input"):
+            await sub.enqueue_call("listen:1", NFT, "listen", b'{"m": "listen", "token": 2}', abi="ami_nft")
+        await sub.enqueue_call("listen:0", NFT, "listen", b'{"m": "listen", "token": 0}', abi="ami_nft")
+        await sub.drain(5)
+        ok = await sub.call_status("listen:1")
+        bad = await sub.call_status("listen:0")
+    assert ok is not None and ok.state == "confirmed" and ok.block_number is not None
+    assert bad is not None and bad.state == "failed" and "TokenNotFound" in (bad.error or "")
+    assert chain.submits == 1
+
+
+async def test_transient_pool_rejections_are_retried(tmp_path: Path) -> None:
+    chain = FakeChain(reject_next=[1014, 1010, 1014])
+    ps = payouts(10)
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_payouts(1, ps)
+        counts = await sub.drain(10)
+        assert sub.stats["pool_rejections"] == 3
+    assert counts.confirmed == 10 and chain.balances == expected_balances(ps)
+
+
+async def test_many_back_to_back_submissions_without_nonce_collisions(tmp_path: Path) -> None:
+    chain = FakeChain(auto_block=False)
+    async with submitter(chain, tmp_path / "o.db", max_calls_per_tx=1) as sub:
+        for i in range(1, 201):
+            await sub.enqueue_call(
+                f"l:{i}", NFT, "listen", json.dumps({"m": "listen", "token": i}).encode(), abi="ami_nft"
+            )
+        await sub.tick()  # all 200 go to the pool before any block
+        assert len(chain.pool) == 200 and sub.stats["pool_rejections"] == 0
+        chain.new_block()
+        counts = await sub.drain(10)
+    assert counts.confirmed == 200 and chain.nonce == 200
+
+
+async def test_expired_transaction_is_re_signed(tmp_path: Path) -> None:
+    chain = FakeChain(auto_block=False)
+    ps = payouts(20)
+    async with submitter(chain, tmp_path / "o.db", era_period=8) as sub:
+        await sub.enqueue_payouts(1, ps)
+        await sub.tick()
+        assert chain.submits == 1
+        chain.lose_pool()  # the node dropped it (restart, eviction): it can never land now
+        for _ in range(9):
+            chain.new_block()
+            await sub.tick()
+        assert sub.stats["expired"] == 1
+        assert chain.submits == 2  # signed again with a fresh era
+        chain.new_block()
+        counts = await sub.drain(5)
+    assert counts.confirmed == 20 and chain.balances == expected_balances(ps)
+
+
+async def test_unavailable_node_during_submit_sends_same_bytes_again(tmp_path: Path) -> None:
+    chain = FakeChain(auto_block=False, unavailable_after_accept=1)
+    ps = payouts(4)
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_payouts(1, ps)
+        with pytest.raises(ChainUnavailable):
+            await sub.tick()
+        await sub.tick()  # resubmits the signed bytes: the pool says already imported, nothing new is signed
+        assert len(chain.pool) == 1
+        chain.new_block()
+        counts = await sub.drain(5)
+    assert counts.confirmed == 4 and chain.balances == expected_balances(ps)
+
+
+@pytest.mark.parametrize(
+    "method,countdown",
+    [
+        ("dry_run", 1),
+        ("sign", 1),
+        ("submit", 1),
+        ("after_submit", 1),
+        ("block", 2),
+        ("sign", 2),
+        ("after_submit", 2),
+        ("dry_run", 4),
+    ],
+)
+async def test_crash_at_any_point_pays_each_payout_once(tmp_path: Path, method: str, countdown: int) -> None:
+    chain = FakeChain(max_weight=(300_000, 1_000_000))
+    ps = payouts(300)
+    db = tmp_path / "o.db"
+    async with submitter(chain, db, payouts_per_call=50) as sub:
+        await sub.enqueue_payouts(7, ps)
+    chain.crash_on[method] = countdown
+    sub = await submitter(chain, db, payouts_per_call=50).open()
+    with pytest.raises(Crash):
+        await sub.drain(5)
+    await sub.close()  # uncommitted work is lost, as with SIGKILL
+    assert not chain.crash_on
+    async with submitter(chain, db, payouts_per_call=50) as sub:
+        counts = await sub.drain(10)
+    assert counts.confirmed == 300 and counts.failed == 0
+    assert chain.balances == expected_balances(ps)
+    assert len(chain.paid) == 300
+
+
+async def test_fresh_outbox_against_a_chain_that_already_paid(tmp_path: Path) -> None:
+    chain = FakeChain()
+    ps = payouts(30)
+    async with submitter(chain, tmp_path / "a.db") as sub:
+        await sub.enqueue_payouts(2, ps[:10])
+        await sub.drain(5)
+    # a second outbox (lost database) gets the same ids plus new ones: batch numbers and paid ids collide
+    async with submitter(chain, tmp_path / "b.db") as sub:
+        await sub.enqueue_payouts(2, ps)
+        counts = await sub.drain(5)
+    assert counts.confirmed == 30 and counts.failed == 0
+    assert chain.balances == expected_balances(ps)
+
+
+async def test_outbox_belongs_to_one_signer(tmp_path: Path) -> None:
+    chain = FakeChain()
+    async with submitter(chain, tmp_path / "o.db"):
+        pass
+    other = Submitter(chain, load_keypair("//Bob"), tmp_path / "o.db", rewards=REWARDS, codec=FakeCodec())
+    with pytest.raises(SubmitterError, match="belongs to signer"):
+        await other.open()
