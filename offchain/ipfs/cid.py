@@ -123,12 +123,13 @@ def _parent(children: list[_Link], cid_version: int) -> _Link:
 
 @dataclass(frozen=True, slots=True)
 class DagInfo:
-    """What `build_dag` found: the root CID, the file size, the cumulative DAG size and the block count."""
+    """What `build_dag` found: root CID, file size, cumulative DAG size, block count, links of the root."""
 
     cid: str
     file_size: int
     dag_size: int
     blocks: int
+    root_links: int
 
 
 def build_dag(
@@ -168,6 +169,7 @@ def build_dag(
         link, _block = _leaf(chunk, cid_version, raw)
         level.append(link)
         blocks += 1
+    root_links = 0
     if len(level) == 1:
         # A single-chunk file is its own root (kubo's and js-ipfs's "reduce single leaf to self").
         root = level[0]
@@ -175,6 +177,7 @@ def build_dag(
         # Grouping each level in runs of `max_links` gives the same tree as kubo's balanced builder: every
         # leaf at the same depth, every node but the last on each level full.
         while len(level) > 1:
+            root_links = min(len(level), max_links)
             level = [_parent(level[i : i + max_links], cid_version) for i in range(0, len(level), max_links)]
             blocks += len(level)
         root = level[0]
@@ -183,7 +186,9 @@ def build_dag(
     else:
         codec = "raw" if root.cid.startswith(_CIDV1_RAW) else "dag-pb"
         text = str(CID("base32", 1, codec, root.cid[2:]))
-    return DagInfo(cid=text, file_size=root.filesize, dag_size=root.tsize, blocks=blocks)
+    return DagInfo(
+        cid=text, file_size=root.filesize, dag_size=root.tsize, blocks=blocks, root_links=root_links
+    )
 
 
 def compute_cid(
@@ -199,6 +204,70 @@ def compute_cid(
     CIDv0 is base58btc (`Qm...`), CIDv1 base32 (`bafk...` for a single raw leaf, `bafy...` for a DAG).
     """
     return build_dag(data, cid_version, chunk_size, raw_leaves=raw_leaves, max_links=max_links).cid
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or oversized varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) pairs of a protobuf message with only varint and length-delimited fields."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+            yield field, value
+        elif wire == 2:
+            length, pos = _read_varint(buf, pos)
+            if pos + length > len(buf):
+                raise ValueError("truncated length-delimited field")
+            yield field, buf[pos : pos + length]
+            pos += length
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+
+
+@dataclass(frozen=True, slots=True)
+class FileNode:
+    """A decoded dag-pb UnixFS file block: child CIDs (binary) and the data it holds itself."""
+
+    links: list[bytes]
+    data: bytes
+
+
+def decode_file_node(block: bytes) -> FileNode:
+    """Decode a dag-pb block holding a UnixFS file node; raises `ValueError` on anything else."""
+    links: list[bytes] = []
+    unixfs = b""
+    for field, value in _fields(block):
+        if field == 2 and isinstance(value, bytes):
+            link_hash = next((v for f, v in _fields(value) if f == 1 and isinstance(v, bytes)), None)
+            if link_hash is None:
+                raise ValueError("dag-pb link without a hash")
+            links.append(link_hash)
+        elif field == 1 and isinstance(value, bytes):
+            unixfs = value
+    content = b""
+    kind = None
+    for field, value in _fields(unixfs):
+        if field == 1 and isinstance(value, int):
+            kind = value
+        elif field == 2 and isinstance(value, bytes):
+            content = value
+    if kind not in (0, _UNIXFS_FILE):  # 0 = Raw, which older importers used for leaves
+        raise ValueError(f"not a UnixFS file node (type {kind})")
+    return FileNode(links, content)
 
 
 def parse_cid(value: str | bytes | CID) -> CID:

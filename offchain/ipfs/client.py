@@ -1,0 +1,380 @@
+"""An async client for the few Kubo RPC API calls the platform needs: add, cat, pin, unpin, stat, version.
+
+Works against kubo and against the project's js-ipfs node alike. Every `cat` streams with a byte cap and is
+verified against its CID before it is returned; CIDs are always compared decoded (js-ipfs answers CIDv1 in
+base58btc unless asked for base32). Transient failures (connection refused or reset, 502/503/504) are retried
+with exponential backoff; everything else fails at once with a typed error from `offchain.ipfs.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from offchain.ipfs.cid import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_LINKS,
+    build_dag,
+    cid_equal,
+    decode_file_node,
+    normalize_cid,
+    parse_cid,
+    verify_content,
+)
+from offchain.ipfs.errors import (
+    CidMismatch,
+    InvalidCid,
+    IpfsError,
+    IpfsNotFound,
+    IpfsTimeout,
+    IpfsTooLarge,
+    IpfsUnavailable,
+)
+from offchain.ipfs.store import THREAD_HASH_THRESHOLD, ContentStat, verify_read
+
+__all__ = [
+    "CidMismatch",
+    "ContentStat",
+    "InvalidCid",
+    "IpfsClient",
+    "IpfsError",
+    "IpfsNotFound",
+    "IpfsTimeout",
+    "IpfsTooLarge",
+    "IpfsUnavailable",
+]
+
+T = TypeVar("T")
+
+# Node messages that mean "this content is not here and could not be found" (kubo and js-ipfs wordings).
+_NOT_FOUND_MARKERS = (
+    "request timed out",
+    "context deadline exceeded",
+    "not found",
+    "no link named",
+    "block was not found locally",
+)
+_TRANSIENT_STATUS = frozenset({502, 503, 504})
+_READ_CHUNK = 1 << 16
+_MAX_BLOCK = 2 << 20  # kubo refuses blocks over 2 MiB, so nothing larger is a real block
+_MAX_DEPTH = 8  # 174**8 chunks of 256 KiB is far beyond any file this platform stores
+
+
+class IpfsClient:
+    """Async Kubo RPC API client; use as `async with IpfsClient(url) as ipfs:` or call `close()`.
+
+    Args:
+        api_url: the node's API base URL, e.g. `http://127.0.0.1:5001` (`/api/v0` is appended).
+        timeout: seconds for one whole request (upload or download included).
+        connect_timeout: seconds to open a connection.
+        node_timeout: seconds the node may spend looking for content it does not hold (sent as the RPC
+            `timeout` argument); past it, reads, pins and stats raise `IpfsNotFound`.
+        retries: extra attempts after a transient failure (0 disables retrying).
+        backoff_initial: first wait between attempts in seconds, doubled each time up to `backoff_max`.
+        session: an aiohttp session to share (not closed by `close()`); one is created when None.
+    """
+
+    def __init__(
+        self,
+        api_url: str = "http://127.0.0.1:5001",
+        *,
+        timeout: float = 120.0,
+        connect_timeout: float = 5.0,
+        node_timeout: float = 30.0,
+        retries: int = 4,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 2.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"api_url must be an http(s) URL like http://127.0.0.1:5001, not {api_url!r}")
+        if timeout <= 0 or connect_timeout <= 0 or node_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, not {retries}")
+        self.api_url = api_url.rstrip("/")
+        self._base = f"{self.api_url}/api/v0"
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._node_timeout = f"{max(1, round(node_timeout))}s"
+        self._retries = retries
+        self._backoff = (backoff_initial, backoff_max)
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> IpfsClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None if self._own_session else self._session
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._own_session = True
+        return self._session
+
+    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(IpfsUnavailable),
+            stop=stop_after_attempt(self._retries + 1),
+            wait=wait_exponential(multiplier=self._backoff[0], min=self._backoff[0], max=self._backoff[1]),
+            reraise=True,
+        )
+        async for state in retrying:
+            with state:
+                return await self._translate(what, attempt)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _translate(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await attempt()
+        except IpfsError:
+            raise
+        except TimeoutError as exc:
+            raise IpfsTimeout(f"{what}: the IPFS node at {self.api_url} did not answer in time") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            # Refused, reset, closed mid-answer: the node is down or restarting.
+            raise IpfsUnavailable(f"{what}: cannot reach the IPFS node at {self.api_url} ({exc})") from exc
+
+    @staticmethod
+    async def _raise_for_error(what: str, response: aiohttp.ClientResponse) -> None:
+        if response.status == 200:
+            return
+        body = await response.text(errors="replace")
+        try:
+            message = str(json.loads(body).get("Message", body))
+        except (ValueError, AttributeError):
+            message = body
+        message = message.strip()[:500]
+        if response.status in _TRANSIENT_STATUS:
+            raise IpfsUnavailable(f"{what}: node answered HTTP {response.status}: {message}")
+        lowered = message.lower()
+        if any(marker in lowered for marker in _NOT_FOUND_MARKERS):
+            raise IpfsNotFound(f"{what}: {message}")
+        raise IpfsError(f"{what}: node answered HTTP {response.status}: {message}")
+
+    async def _post_json(self, what: str, endpoint: str, params: dict[str, str]) -> Any:
+        async def attempt() -> Any:
+            async with self._http().post(f"{self._base}/{endpoint}", params=params) as response:
+                await self._raise_for_error(what, response)
+                return await response.json(content_type=None)
+
+        return await self._with_retries(what, attempt)
+
+    async def version(self) -> str:
+        """The node's version string (e.g. `0.32.1` for kubo, `0.18.1` for js-ipfs)."""
+        answer = await self._post_json("version", "version", {})
+        return str(answer["Version"])
+
+    async def add(
+        self,
+        data: bytes,
+        *,
+        cid_version: int = 1,
+        pin: bool = True,
+        chunker: str | None = None,
+        verify: bool = True,
+    ) -> str:
+        """Store `data` on the node and return its CID (canonical text: base32 for v1, base58btc for v0).
+
+        CIDv1 uses raw leaves, CIDv0 dag-pb leaves, as kubo does. `chunker` (e.g. `size-1024`) overrides the
+        node's default 256 KiB chunks. With `verify`, the CID is also computed locally (in a thread, while the
+        upload runs) and a node that answers another CID raises `CidMismatch`.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        if cid_version not in (0, 1):
+            raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        chunk_size = _parse_chunker(chunker)
+        payload = bytes(data)
+        params = {
+            "cid-version": str(cid_version),
+            "raw-leaves": "true" if cid_version == 1 else "false",
+            "pin": "true" if pin else "false",
+            "cid-base": "base32" if cid_version == 1 else "base58btc",
+            "progress": "false",
+        }
+        if chunker is not None:
+            params["chunker"] = chunker
+        expected: asyncio.Future[str] | None = None
+        if verify:
+            if len(payload) >= THREAD_HASH_THRESHOLD:
+                expected = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: build_dag(payload, cid_version, chunk_size).cid)
+                )
+            else:
+                expected = asyncio.get_running_loop().create_future()
+                expected.set_result(build_dag(payload, cid_version, chunk_size).cid)
+
+        async def attempt() -> str:
+            form = aiohttp.FormData()
+            form.add_field("file", payload, filename="blob", content_type="application/octet-stream")
+            async with self._http().post(f"{self._base}/add", params=params, data=form) as response:
+                await self._raise_for_error("add", response)
+                text = await response.text()
+            # The answer is one JSON object per line; the one with the root's Hash is last.
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            hashes = [entry["Hash"] for entry in lines if "Hash" in entry]
+            if not hashes:
+                raise IpfsError(f"add: the node answered no CID: {text[:200]!r}")
+            return normalize_cid(hashes[-1])
+
+        try:
+            cid = await self._with_retries("add", attempt)
+        except BaseException:
+            if expected is not None:
+                expected.cancel()
+            raise
+        if expected is not None:
+            local = await expected
+            if not cid_equal(local, cid):
+                raise CidMismatch(f"add: the node stored the data as {cid}, but it hashes to {local}")
+        return cid
+
+    async def cat(self, cid: str, *, max_bytes: int) -> bytes:
+        """The content of `cid`, verified against it; at most `max_bytes` bytes.
+
+        Raises `IpfsTooLarge` as soon as more than `max_bytes` arrive (the node is also asked for at most
+        `max_bytes + 1`), `IpfsNotFound` when the node cannot find the content within `node_timeout`, and
+        `CidMismatch` when the bytes read do not hash to `cid`.
+        """
+        key = normalize_cid(cid)
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+        params = {"arg": key, "length": str(max_bytes + 1), "timeout": self._node_timeout}
+
+        async def attempt() -> bytes:
+            buf = bytearray()
+            async with self._http().post(f"{self._base}/cat", params=params) as response:
+                await self._raise_for_error(f"cat {key}", response)
+                async for piece in response.content.iter_chunked(_READ_CHUNK):
+                    buf += piece
+                    if len(buf) > max_bytes:
+                        raise IpfsTooLarge(f"cat {key}: content is larger than the cap of {max_bytes} bytes")
+            return bytes(buf)
+
+        data = await self._with_retries(f"cat {key}", attempt)
+        try:
+            await verify_read(data, key)
+        except CidMismatch:
+            # Content imported with other settings (a `--chunker`, kubo's 1 MiB-chunk profile) does not
+            # rebuild to its CID with kubo's defaults: learn the chunk size and fan-out from the DAG's
+            # leftmost blocks (each checked against its own CID) and verify the whole content again.
+            chunk_size, max_links = await self._layout(key)
+            if (chunk_size, max_links) == (DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS):
+                raise
+            if not await asyncio.to_thread(
+                verify_content, data, key, chunk_size=chunk_size, max_links=max_links
+            ):
+                raise
+        return data
+
+    async def block_get(self, cid: str | bytes) -> bytes:
+        """One raw block, checked against its CID (`CidMismatch` otherwise); at most 2 MiB."""
+        parsed = parse_cid(cid)
+        key = normalize_cid(parsed)
+        params = {"arg": key, "timeout": self._node_timeout}
+
+        async def attempt() -> bytes:
+            async with self._http().post(f"{self._base}/block/get", params=params) as response:
+                await self._raise_for_error(f"block get {key}", response)
+                block = await response.content.read(_MAX_BLOCK + 1)
+            if len(block) > _MAX_BLOCK:
+                raise IpfsTooLarge(f"block get {key}: larger than {_MAX_BLOCK} bytes")
+            return block
+
+        block = await self._with_retries(f"block get {key}", attempt)
+        if hashlib.sha256(block).digest() != parsed.raw_digest:
+            raise CidMismatch(f"block {key} read from the node does not hash to its CID")
+        return block
+
+    async def _layout(self, key: str) -> tuple[int, int]:
+        """(chunk size, links per node) of the DAG under `key`, read along its leftmost path."""
+        chunk_size, max_links = DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS
+        cid: str | bytes = key
+        for depth in range(_MAX_DEPTH):
+            parsed = parse_cid(cid)
+            block = await self.block_get(parsed)
+            if parsed.codec.name == "raw":
+                return max(1, len(block)), max_links
+            try:
+                node = decode_file_node(block)
+            except ValueError as exc:
+                raise CidMismatch(f"cat {key}: the DAG is not a UnixFS file ({exc})") from None
+            if not node.links:
+                return max(1, len(node.data)) if depth else chunk_size, max_links
+            # Every node on the leftmost path below the root is full; the root holds at most max_links.
+            max_links = len(node.links) if depth else max(max_links, len(node.links))
+            cid = node.links[0]
+        raise CidMismatch(f"cat {key}: the DAG is deeper than {_MAX_DEPTH} levels")
+
+    async def pin(self, cid: str) -> None:
+        """Pin `cid` recursively; raises `IpfsNotFound` when the node cannot find it within `node_timeout`."""
+        key = normalize_cid(cid)
+        await self._post_json(f"pin {key}", "pin/add", {"arg": key, "timeout": self._node_timeout})
+
+    async def unpin(self, cid: str) -> bool:
+        """Remove the recursive pin of `cid`; returns False when it was not pinned (idempotent)."""
+        key = normalize_cid(cid)
+        try:
+            await self._post_json(f"unpin {key}", "pin/rm", {"arg": key})
+        except IpfsError as exc:
+            if "not pinned" in str(exc).lower():
+                return False
+            raise
+        return True
+
+    async def is_pinned(self, cid: str) -> bool:
+        """True when `cid` is pinned recursively (directly, not only as a child of another pin)."""
+        key = normalize_cid(cid)
+        try:
+            answer = await self._post_json(f"pin ls {key}", "pin/ls", {"arg": key, "type": "recursive"})
+        except IpfsError as exc:
+            if "not pinned" in str(exc).lower():
+                return False
+            raise
+        return any(cid_equal(found, key) for found in answer.get("Keys", {}))
+
+    async def stat(self, cid: str) -> ContentStat:
+        """Sizes of `cid` (`files/stat`); raises `IpfsNotFound` when the node cannot find it."""
+        key = normalize_cid(cid)
+        answer = await self._post_json(
+            f"stat {key}",
+            "files/stat",
+            {"arg": f"/ipfs/{key}", "cid-base": "base32", "timeout": self._node_timeout},
+        )
+        if not cid_equal(answer["Hash"], key):
+            raise CidMismatch(f"stat {key}: the node described another CID, {answer['Hash']}")
+        return ContentStat(
+            cid=key,
+            size=int(answer["Size"]),
+            cumulative_size=int(answer["CumulativeSize"]),
+            blocks=int(answer["Blocks"]),
+            type="directory" if answer.get("Type") == "directory" else "file",
+        )
+
+
+def _parse_chunker(chunker: str | None) -> int:
+    if chunker is None:
+        return DEFAULT_CHUNK_SIZE
+    prefix, _, size = chunker.partition("-")
+    if prefix != "size" or not size.isdigit() or not 1 <= int(size) <= 1 << 20:
+        raise ValueError(f"chunker must be size-N with 1 <= N <= 1048576, not {chunker!r}")
+    return int(size)
