@@ -141,19 +141,12 @@ def _t(name: str, ty: str) -> Arg:
     return Arg(name, ty, topic=True)
 
 
-_ACCOUNT_SET_MSGS = {
-    "oracle": "oracle (may submit scores and distribute payouts)",
-    "validator": "validator (may challenge published scores)",
-}
-
-
 def _set_messages(role: str) -> tuple[Message, ...]:
-    what = _ACCOUNT_SET_MSGS[role]
     return (
         Message(
             f"add_{role}",
             (_a("account", "AccountId"),),
-            docs=f" Adds `account` to the {what} set. Contract owner only.",
+            docs=f" Adds `account` to the {role} set. Contract owner only.",
         ),
         Message(
             f"remove_{role}",
