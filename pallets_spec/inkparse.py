@@ -63,7 +63,9 @@ class InkSource:
 
 def split_top(text: str, sep: str = ",") -> list[str]:
     """Split on `sep` outside any (), <>, [] or {} nesting; empty pieces are dropped."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "(<[{":
             depth += 1
@@ -137,10 +139,10 @@ def parse_contract(path: Path) -> InkSource:
     for m in re.finditer(r"pub const (\w+)\s*:\s*\w+\s*=\s*([\d_]+)\s*;", text):
         src.consts[m.group(1)] = int(m.group(2).replace("_", ""))
 
-    m = re.search(r"pub enum Error\s*\{", text)
-    if m is None:
+    em = re.search(r"pub enum Error\s*\{", text)
+    if em is None:
         raise InkSourceError(f"{path}: no Error enum")
-    body = _struct_body(text, m)
+    body = _struct_body(text, em)
     for vm in re.finditer(r"^\s*(\w+),\s*$", body, re.M):
         src.errors.append(vm.group(1))
         src.error_docs[vm.group(1)] = _docs_before(body, vm.start(1))
