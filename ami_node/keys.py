@@ -1,6 +1,6 @@
 """Signing keys: sr25519 keypairs from dev URIs, mnemonics or polkadot-js keystores; secrets never leak.
 
-`load_keypair("//Alice")`, `load_keypair("<12..24 words>//hard/soft///password")`, `load_keypair("0x<seed>")`,
+`load_keypair("//Alice")`, `load_keypair("<12..24 words>//hard/soft")`, `load_keypair("0x<seed>")`,
 `load_keypair("path/to/export.json", password="...")`. The returned `Keypair` shows only its address; errors
 never contain the secret input.
 """
@@ -102,7 +102,7 @@ def load_keypair(source: str | os.PathLike[str], password: str | None = None) ->
     """Load an sr25519 signing key.
 
     `source` is one of: a dev URI such as "//Alice" (also "//Alice//stash"); a BIP39 mnemonic of 12..24 words,
-    optionally followed by a derivation path ("... words//hard/soft///password"); a 32-byte hex seed
+    optionally followed by a derivation path ("... words//hard/soft"); a 32-byte hex seed
     ("0x..."); or the path of a polkadot-js JSON keystore export (then `password` decrypts it).
     Raises KeyLoadError.
     """
@@ -147,8 +147,10 @@ def load_keypair(source: str | os.PathLike[str], password: str | None = None) ->
         if not _SubstrateKeypair.validate_mnemonic(" ".join(words)):
             raise KeyLoadError("invalid mnemonic: unknown word or bad checksum")
         suri = " ".join(words) + text[len(phrase):]
-        if password is not None and "///" not in suri:
-            suri += "///" + password
+        if password is not None or "///" in suri:
+            # substrate-interface derives sr25519 keys without the BIP39 password (NotImplementedError).
+            raise KeyLoadError("mnemonic passwords (///password) are not supported for sr25519 keys; "
+                               "use a polkadot-js keystore file for password protection")
         try:
             inner = _SubstrateKeypair.create_from_uri(suri, ss58_format=SS58_FORMAT,
                                                       crypto_type=KeypairType.SR25519)
