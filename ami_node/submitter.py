@@ -145,11 +145,16 @@ class AbiCodec:
         return dry.error or "contract trapped"
 
     def paid_ids(self, block: Block, rewards: str) -> Iterable[bytes]:
-        from ami_node.events import Paid, decode_block
-
-        for event in decode_block(block, {rewards: self._abis["ami_rewards"]}):
-            if isinstance(event, Paid) and event.contract == rewards:
-                yield bytes.fromhex(event.payout_id.removeprefix("0x"))
+        abi = self._abis["ami_rewards"]
+        for event in block.events:
+            if event.name != "ContractEmitted" or event.contract != rewards or event.data is None:
+                continue
+            try:
+                label, fields = abi.decode_event(event.topics, event.data)
+            except ValueError:
+                continue  # not one of this contract version's events
+            if label == "Paid":
+                yield bytes.fromhex(str(fields["payout_id"]).removeprefix("0x"))
 
 
 @dataclass(frozen=True)

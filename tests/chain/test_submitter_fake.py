@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -70,6 +71,7 @@ class FakeChain:
     unavailable_after_accept: int = 0
     crash_on: dict[str, int] = field(default_factory=dict)  # method -> countdown
     submits: int = 0
+    collisions: int = 0
     max_weight: tuple[int, int] = (2_000_000, 500_000)
     extrinsic_sizes: list[int] = field(default_factory=list)
     calls_log: list[str] = field(default_factory=list)
@@ -233,6 +235,7 @@ class FakeChain:
 
     async def sign(self, call: Any, keypair: Keypair, nonce: int, era_period: int = 64) -> SignedTx:
         self._maybe_crash("sign")
+        await asyncio.sleep(0)  # let concurrent signers interleave between reading the nonce and submitting
         birth = self.blocks[-1].ref.number
         data = json.dumps([nonce, birth, repr(call)]).encode()
         h = "0x" + hashlib.blake2b(data, digest_size=32).hexdigest()
@@ -259,6 +262,7 @@ class FakeChain:
         if tx.nonce in self.pool:
             if self.pool[tx.nonce][0].hash == tx.hash:
                 raise PoolRejected(1013, "Transaction Already Imported", True)
+            self.collisions += 1
             raise PoolRejected(1014, "Priority is too low", True)
         self.pool[tx.nonce] = (tx, self._calls[tx.hash])
         self.calls_log.append(tx.hash)
@@ -396,7 +400,7 @@ async def test_many_back_to_back_submissions_without_nonce_collisions(tmp_path: 
                 f"l:{i}", NFT, "listen", json.dumps({"m": "listen", "token": i}).encode(), abi="ami_nft"
             )
         await sub.tick()  # all 200 go to the pool before any block
-        assert len(chain.pool) == 200 and sub.stats["pool_rejections"] == 0
+        assert len(chain.pool) == 200 and sub.stats["pool_rejections"] == 0 and chain.collisions == 0
         chain.new_block()
         counts = await sub.drain(10)
     assert counts.confirmed == 200 and chain.nonce == 200
@@ -487,3 +491,42 @@ async def test_outbox_belongs_to_one_signer(tmp_path: Path) -> None:
     other = Submitter(chain, load_keypair("//Bob"), tmp_path / "o.db", rewards=REWARDS, codec=FakeCodec())
     with pytest.raises(SubmitterError, match="belongs to signer"):
         await other.open()
+
+
+async def test_send_call_racers_with_one_key_all_land() -> None:
+    from ami_node.tx import send_call
+
+    chain = FakeChain(auto_block=False)
+
+    async def one(i: int) -> int:
+        call = ("contract", NFT, json.dumps({"m": "listen", "token": i}).encode(), (1, 1))
+        receipt = await send_call(chain, ALICE, call, timeout_s=10, poll_s=0.01)
+        assert receipt.success
+        return receipt.nonce
+
+    async def blocks() -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            chain.new_block()
+
+    producer = asyncio.create_task(blocks())
+    try:
+        nonces = await asyncio.gather(*(one(i) for i in range(1, 9)))
+    finally:
+        producer.cancel()
+    assert sorted(nonces) == list(range(8))
+    assert chain.nonce == 8
+    assert chain.collisions > 0  # the racers did pick the same nonce and recovered
+
+
+async def test_send_call_reports_dispatch_failure_and_timeout() -> None:
+    from ami_node.tx import TxDispatchFailed, TxTimeout, send_call
+
+    chain = FakeChain()
+    bad = ("contract", NFT, json.dumps({"m": "listen", "token": 0}).encode(), (1, 1))
+    with pytest.raises(TxDispatchFailed, match="ContractReverted"):
+        await send_call(chain, ALICE, bad, timeout_s=5, poll_s=0.01)
+    stuck = FakeChain(auto_block=False)
+    good = ("contract", NFT, json.dumps({"m": "listen", "token": 1}).encode(), (1, 1))
+    with pytest.raises(TxTimeout, match="not finalized"):
+        await send_call(stuck, ALICE, good, timeout_s=0.2, poll_s=0.01)
