@@ -9,7 +9,7 @@ ExtrinsicFailed.
 
 Test helpers: `deploy(name, owner)`, `produce_block()`, `finalize(n)`, `emit(contract, topics, data)`,
 `fund(address, amount)`, `skip_notices` (numbers whose finality notice is never sent), `down` (every call
-raises ChainUnavailable), `rewrite_from(n)` (the node now serves another chain from block n).
+but the finality notices raises ChainUnavailable), `rewrite_from(n)` (the node now serves another chain from block n).
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class MemoryChainPort:
         self._signed: dict[str, MemoryCall] = {}
         self._waiters: list[asyncio.Event] = []
         self._salt = b""
+        self._notified = 0  # the finalized number of the latest notice sent
         for name in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"):
             self.fund(load_keypair(f"//{name}").address, DEV_BALANCE)
 
@@ -172,6 +173,7 @@ class MemoryChainPort:
             raise ValueError(f"cannot finalize #{target}: best block is #{self.blocks[-1].ref.number}")
         self.finalized = max(self.finalized, target)
         if self.finalized not in self.skip_notices:
+            self._notified = self.finalized
             for waiter in self._waiters:
                 waiter.set()
 
@@ -243,10 +245,11 @@ class MemoryChainPort:
         last = -1
         try:
             while True:
-                if not self.down and self.finalized > last and self.finalized not in self.skip_notices:
-                    last = self.finalized
+                waiter.clear()  # before the check, so a notice sent after it still wakes the wait
+                if self._notified > last:
+                    last = self._notified
                     yield self.blocks[last].ref
-                waiter.clear()
+                    continue
                 await waiter.wait()
         finally:
             self._waiters.remove(waiter)
