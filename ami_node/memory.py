@@ -8,8 +8,9 @@ ink! ABI bytes, Contracts.ContractEmitted events with signature topics, and Syst
 ExtrinsicFailed.
 
 Test helpers: `deploy(name, owner)`, `produce_block()`, `finalize(n)`, `emit(contract, topics, data)`,
-`fund(address, amount)`, `skip_notices` (numbers whose finality notice is never sent), `down` (every call
-but the finality notices raises ChainUnavailable), `rewrite_from(n)` (the node now serves another chain from block n).
+`fund(address, amount)`, `skip_notices` (numbers whose finality notice is never sent), `down` (every
+call but the finality notices raises ChainUnavailable), `rewrite_from(n)` (the node now serves another chain
+from block n).
 """
 
 from __future__ import annotations
