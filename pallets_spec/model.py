@@ -11,6 +11,7 @@ Accounts are 32-byte `bytes`; token, playlist and challenge ids start at 1.
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -261,6 +262,17 @@ class Score:
         }
 
 
+def _clone(state: Any) -> Any:
+    """A copy whose containers are new and whose values are shared: every value is an immutable
+    (frozen dataclass, bytes, int, str), so this is as safe as deepcopy and much cheaper."""
+    changes = {
+        f.name: getattr(state, f.name).copy()
+        for f in fields(state)
+        if isinstance(getattr(state, f.name), dict | set)
+    }
+    return dataclasses.replace(state, **changes)
+
+
 def _check_account(a: bytes, what: str) -> None:
     # Not a contract rule: the ABI guarantees 32 bytes on chain; this guards direct Python callers.
     if not isinstance(a, bytes) or len(a) != ACCOUNT_LEN:
@@ -290,6 +302,10 @@ class NftState:
     playlists: dict[int, Playlist] = field(default_factory=dict)
     playlist_entries: set[tuple[int, int]] = field(default_factory=set)
     oracles: set[bytes] = field(default_factory=set)
+
+    def clone(self) -> NftState:
+        """An independent copy (what a dry run executes on)."""
+        return _clone(self)
 
     @classmethod
     def new(cls, caller: bytes) -> NftState:
@@ -463,6 +479,10 @@ class RewardsState:
     paid: set[bytes] = field(default_factory=set)
     paid_batches: set[tuple[int, int]] = field(default_factory=set)
     challenges: dict[tuple[int, bytes], int] = field(default_factory=dict)
+
+    def clone(self) -> RewardsState:
+        """An independent copy (what a dry run executes on)."""
+        return _clone(self)
 
     @classmethod
     def new(cls, caller: bytes) -> RewardsState:

@@ -9,7 +9,6 @@ on value sent to a non-payable message); the node reports `Contracts.ContractTra
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 from pallets_spec.abi import CONSTRUCTOR_RETURN, ContractAbi, Err, Ok, decode_error
@@ -68,6 +67,13 @@ def model_id_of(code_or_model: bytes | str) -> str:
     if model not in STATE_CLASSES:
         raise UnknownModel(f"no contract model {model!r}; known: {sorted(STATE_CLASSES)}")
     return model
+
+
+def abi(contract: str) -> ContractAbi:
+    """The shared ContractAbi of `ami_nft` / `ami_rewards` (encode calls, decode outputs and events)."""
+    if contract not in _ABIS:
+        raise UnknownModel(f"no contract {contract!r}; known: {sorted(_ABIS)}")
+    return _ABIS[contract]
 
 
 def contract_of(state: ContractState) -> Contract:
@@ -147,7 +153,7 @@ def dry_run(
 ) -> ExecOutcome:
     """`call` that never changes `state` (what `ContractsApi_call` answers)."""
     message = _ABIS[state.CONTRACT].messages_by_selector.get(bytes(input[:4]))
-    target = state if message is not None and not message.mutates else copy.deepcopy(state)
+    target = state if message is not None and not message.mutates else state.clone()
     return call(target, input, caller, value, ctx)
 
 
@@ -162,6 +168,7 @@ def load_state(d: dict) -> ContractState:
 
 __all__ = [
     "EmittedEvent",
+    "abi",
     "ExecContext",
     "ExecOutcome",
     "UnknownModel",

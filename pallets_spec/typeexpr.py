@@ -7,6 +7,7 @@ A tiny recursive-descent parser is written by hand here: no library parses this 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class TypeExpr:
         return self.rust()
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_type(text: str) -> TypeExpr:
     """Parse a Rust type expression; raise TypeSyntaxError on anything outside the supported subset."""
     tokens: list[str] = []

@@ -292,3 +292,17 @@ def test_states_round_trip_through_json() -> None:
         assert restored == state and type(restored) is type(state)
     with pytest.raises(ValueError, match="unknown contract model"):
         state_from_dict({"model": "nope@1"})
+
+
+def test_clone_is_independent_of_the_original() -> None:
+    nft, token = nft_with_token()
+    twin = nft.clone()
+    twin.transfer(ALICE, BOB, token)
+    twin.create_playlist(BOB, "p")
+    twin.add_oracle(ALICE, BOB)
+    assert nft.owner_of(token) == ALICE and nft.playlists == {} and nft.oracles == set()
+    rw = rewards_with_oracle()
+    copy_ = rw.clone()
+    copy_.distribute(ALICE, 1, 0, [pay(1)])
+    assert rw.total_supply() == 0 and rw.paid == set() and rw.balances == {} and rw.paid_batches == set()
+    assert copy_ != rw and rw.clone() == rw
