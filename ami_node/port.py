@@ -108,8 +108,8 @@ class PoolRejected(ChainError):
 
     `code` is the JSON-RPC error code (1010 invalid, 1011 unknown validity, 1012 temporarily banned,
     1014 priority too low); `transient` is True when submitting again (possibly with a fresh nonce) may
-    succeed: priority too low, outdated/stale/future nonce, temporarily banned. Bad signature or inability to
-    pay are not transient.
+    succeed: priority too low (1014), outdated/stale/future nonce (1010). Bad signature, inability to pay and
+    "temporarily banned" (the pool has just seen these exact bytes) are not transient.
     """
 
     def __init__(self, code: int, reason: str, transient: bool) -> None:

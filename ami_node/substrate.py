@@ -78,7 +78,9 @@ def classify_pool_error(error: dict[str, Any]) -> PoolRejected:
     data = error.get("data")
     reason = f"{message}: {data}" if data else message
     low = reason.lower()
-    transient = code in (_POOL_PRIORITY_TOO_LOW, _POOL_BANNED) or (
+    # 1012 "temporarily banned" is not transient: the pool bans hashes it has just included or refused, so
+    # the same bytes keep failing and a re-signed copy could land twice.
+    transient = code == _POOL_PRIORITY_TOO_LOW or (
         code == _POOL_INVALID and any(w in low for w in _TRANSIENT_INVALID_WORDS)
     )
     return PoolRejected(code, reason, transient)
