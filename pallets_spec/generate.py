@@ -218,6 +218,19 @@ def _type_ref(reg: Registry, t: TypeExpr, display: list[str] | None = None) -> d
     return {"displayName": display_name(t) if display is None else display, "type": reg.register(t)}
 
 
+def _value_layout(reg: Registry, t: TypeExpr, key: str) -> dict[str, Any]:
+    """The layout of a Mapping value: a struct of leaves for the contract's structs, else one leaf."""
+    structs = {s.name: s for s in reg.contract.structs}
+    if not t.args and t.head in structs:
+        fields = [
+            {"layout": {"leaf": {"key": key, "ty": reg.register(f.expr)}}, "name": f.name}
+            for f in structs[t.head].fields
+        ]
+        reg.register(t)
+        return {"struct": {"fields": fields, "name": t.head}}
+    return {"leaf": {"key": key, "ty": reg.register(t)}}
+
+
 def _storage(reg: Registry, c: Contract) -> dict[str, Any]:
     fields = []
     struct_fields = []
@@ -228,11 +241,11 @@ def _storage(reg: Registry, c: Contract) -> dict[str, Any]:
             f"ManualKey<{key}u32, ()>,>>::Type"
         )
         if f.expr.head == "Mapping":
-            leaf = reg.register(f.expr.args[1])
+            value_layout = _value_layout(reg, f.expr.args[1], _key_hex(key))
             mapping = reg.register_mapping(f.expr, key)
             layout = {
                 "root": {
-                    "layout": {"leaf": {"key": _key_hex(key), "ty": leaf}},
+                    "layout": value_layout,
                     "root_key": _key_hex(key),
                     "ty": mapping,
                 }

@@ -241,7 +241,9 @@ pub mod ami_rewards {
                     return Err(Error::PayoutAlreadyPaid);
                 }
                 total = total.checked_add(payout.amount).ok_or(Error::Overflow)?;
-                self.total_supply.checked_add(total).ok_or(Error::Overflow)?;
+                if self.total_supply.checked_add(total).is_none() {
+                    return Err(Error::Overflow);
+                }
             }
             let count = u32::try_from(payouts.len()).map_err(|_| Error::Overflow)?;
             self.total_supply = self.total_supply.checked_add(total).ok_or(Error::Overflow)?;
