@@ -92,6 +92,8 @@ def instantiate(
     value: int = 0,
 ) -> tuple[ContractState | None, ExecOutcome]:
     """Run a constructor. Returns (state, outcome); state is None when the constructor reverted or trapped."""
+    if len(caller) != 32:
+        raise ValueError(f"caller must be a 32-byte account id, got {len(caller)} bytes")
     cls = STATE_CLASSES[model_id_of(code_or_model)]
     contract = CONTRACTS[cls.CONTRACT]
     abi = _ABIS[contract.name]
@@ -104,8 +106,6 @@ def instantiate(
         return None, _lang_error()
     if value and not ctor.payable:
         return None, ExecOutcome(b"", reverted=True, trapped=True, error="constructor is not payable")
-    if len(caller) != 32:
-        raise ValueError("caller must be a 32-byte account id")
     state = cls.new(bytes(caller))
     return state, ExecOutcome(output=abi.codec.encode(CONSTRUCTOR_RETURN, Ok(None)), reverted=False)
 
@@ -114,6 +114,8 @@ def call(
     state: ContractState, input: bytes, caller: bytes, value: int = 0, ctx: ExecContext | None = None
 ) -> ExecOutcome:
     """Execute a message on `state` (changed in place only when the outcome is not reverted)."""
+    if len(caller) != 32:
+        raise ValueError(f"caller must be a 32-byte account id, got {len(caller)} bytes")
     contract = contract_of(state)
     abi = _ABIS[contract.name]
     message = abi.messages_by_selector.get(bytes(input[:4])) if len(input) >= 4 else None

@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pallets_spec.model import (
     U128_MAX,
@@ -306,3 +308,45 @@ def test_clone_is_independent_of_the_original() -> None:
     copy_.distribute(ALICE, 1, 0, [pay(1)])
     assert rw.total_supply() == 0 and rw.paid == set() and rw.balances == {} and rw.paid_batches == set()
     assert copy_ != rw and rw.clone() == rw
+
+
+# -- properties over random operation sequences --
+_ids = st.integers(min_value=0, max_value=7).map(lambda i: bytes([i]) * 32)
+_accounts = st.sampled_from([ALICE, BOB, CHARLIE])
+_payouts = st.lists(
+    st.builds(Payout, id=_ids, to=_accounts, amount=st.integers(0, 10**30), kind=st.integers(0, 5)),
+    max_size=4,
+)
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("distribute"), _accounts, st.integers(0, 2), st.integers(0, 2), _payouts),
+        st.tuples(st.just("transfer"), _accounts, _accounts, st.integers(0, 10**30)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ops)
+def test_rewards_invariants_hold_for_any_sequence(ops: list[tuple]) -> None:
+    s = RewardsState.new(ALICE)
+    s.add_oracle(ALICE, ALICE)
+    s.add_oracle(ALICE, BOB)
+    paid_once: set[bytes] = set()
+    for op in ops:
+        before = s.to_dict()
+        try:
+            if op[0] == "distribute":
+                _, caller, epoch, batch, payouts = op
+                s.distribute(caller, epoch, batch, payouts)
+                ids = [p.id for p in payouts]
+                # an accepted batch pays only ids never paid before, each once
+                assert len(set(ids)) == len(ids) and not paid_once & set(ids)
+                paid_once.update(ids)
+            else:
+                _, caller, to, amount = op
+                s.transfer(caller, to, amount)
+        except RewardsError:
+            assert s.to_dict() == before  # a refused message changes nothing
+        assert sum(s.balances.values()) == s.total_supply()
+        assert s.paid == paid_once

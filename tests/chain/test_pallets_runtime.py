@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface.contracts import ContractEvent, ContractMetadata
@@ -368,3 +370,32 @@ def test_model_wasm_is_valid_for_a_real_wasm_engine(tmp_path: Path) -> None:
         ["node", "-e", script, str(path)], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == '[["deploy","call"],["env.memory"],"ami_rewards@1"]'
+
+
+_payout = st.fixed_dictionaries(
+    {
+        "id": st.binary(min_size=32, max_size=32),
+        "to": st.binary(min_size=32, max_size=32),
+        "amount": st.integers(0, 2**128 - 1),
+        "kind": st.integers(0, 255),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.lists(_payout, max_size=70))
+def test_distribute_encoding_equals_scalecodec_for_any_batch(
+    si_meta: dict[str, ContractMetadata], epoch: int, batch: int, payouts: list[dict[str, Any]]
+) -> None:
+    args = {"epoch": epoch, "batch": batch, "payouts": payouts}
+    theirs = bytes(si_meta["ami_rewards"].generate_message_data("distribute", to_si(args)).data)
+    assert RW.encode_call("distribute", args) == theirs
+    assert RW.decode_args(CONTRACTS["ami_rewards"].message("distribute").args, theirs[4:]) == args
+
+
+def test_caller_must_be_an_account_id() -> None:
+    state = _nft()
+    with pytest.raises(ValueError, match="32-byte"):
+        runtime.call(state, NFT.encode_call("owner"), b"short")
+    with pytest.raises(ValueError, match="32-byte"):
+        runtime.instantiate("ami_nft", NFT.encode_constructor(), b"")
