@@ -1,0 +1,187 @@
+"""The devnet's runtime description: the shipped substrate-contracts-node V14 metadata loaded into scalecodec.
+
+Everything SCALE the devnet emits (storage values, System.Events, ContractsApi results) is encoded here with
+the same scalecodec type registry a substrate-interface 1.8.1 client builds from this metadata, so what we
+encode is by construction what clients decode.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
+from scalecodec.type_registry import load_type_registry_preset
+from scalecodec.utils.ss58 import ss58_decode, ss58_encode
+from substrateinterface.utils.hasher import blake2_128_concat, two_x64_concat, xxh128
+
+RUNTIME_DIR = Path(__file__).parent / "runtime"
+METADATA_FILE = RUNTIME_DIR / "substrate-contracts-node-metadata.hex"
+RPC_FILE = RUNTIME_DIR / "substrate-contracts-node-rpc.json"
+VERSION_FILE = RUNTIME_DIR / "substrate-contracts-node-version.json"
+
+SS58_FORMAT = 42
+
+
+def blake2_256(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def account_bytes(value: Any) -> bytes:
+    """An AccountId from bytes, 0x-hex, SS58, or a MultiAddress dict (what scalecodec hands us)."""
+    if isinstance(value, dict):
+        if "Id" in value:
+            return account_bytes(value["Id"])
+        raise ValueError(f"unsupported address form {sorted(value)}; only MultiAddress::Id is supported")
+    if isinstance(value, bytes | bytearray):
+        if len(value) != 32:
+            raise ValueError("an AccountId is 32 bytes")
+        return bytes(value)
+    if isinstance(value, str):
+        if value.startswith("0x"):
+            raw = bytes.fromhex(value[2:])
+            if len(raw) != 32:
+                raise ValueError("an AccountId is 32 bytes")
+            return raw
+        return bytes.fromhex(ss58_decode(value))
+    raise ValueError(f"not an account: {value!r}")
+
+
+def ss58(account: bytes) -> str:
+    return ss58_encode(account, SS58_FORMAT)
+
+
+def hexstr(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def unhex(value: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError("expected a 0x-prefixed hex string")
+    return bytes.fromhex(value[2:])
+
+
+@dataclass(frozen=True)
+class ModuleError:
+    pallet_index: int
+    error_index: int
+    pallet: str
+    name: str
+
+
+class Runtime:
+    """Loaded metadata plus helpers to encode and decode with it; shared, immutable after init."""
+
+    def __init__(self) -> None:
+        self.metadata_hex = METADATA_FILE.read_text().strip()
+        self.rpc_methods: list[str] = json.loads(RPC_FILE.read_text())["methods"]
+        self.version: dict[str, Any] = json.loads(VERSION_FILE.read_text())
+        rc = RuntimeConfigurationObject()
+        rc.update_type_registry(load_type_registry_preset("core"))
+        metadata = rc.create_scale_object("MetadataVersioned", data=ScaleBytes(self.metadata_hex))
+        metadata.decode()
+        rc.add_portable_registry(metadata)
+        # Same compatibility switch substrate-interface applies after loading a V14 runtime.
+        rc.update_type_registry_types({"Weight": "sp_weights::weight_v2::Weight"})
+        core = load_type_registry_preset("core")
+        for api in ("ContractsApi", "TransactionPaymentApi"):
+            rc.update_type_registry_types(core["runtime_api"][api].get("types", {}))
+        self.rc = rc
+        self.metadata = metadata
+        self.spec_version: int = int(self.version["specVersion"])
+        self.transaction_version: int = int(self.version["transactionVersion"])
+        self._pallets = {p.name: p for p in metadata.pallets}
+
+    # -- storage
+    @staticmethod
+    @functools.cache
+    def storage_prefix(pallet: str, item: str) -> bytes:
+        return bytes(xxh128(pallet.encode())) + bytes(xxh128(item.encode()))
+
+    def storage_function(self, pallet: str, item: str) -> Any:
+        return self._pallets[pallet].get_storage_function(item)
+
+    def storage_key(self, pallet: str, item: str, *keys: Any) -> bytes:
+        fn = self.storage_function(pallet, item)
+        key = self.storage_prefix(pallet, item)
+        if not keys:
+            return bytes(key)
+        hashers = fn.value["type"]["Map"]["hashers"]
+        param_types = fn.get_params_type_string()
+        for hasher, type_string, value in zip(hashers, param_types, keys, strict=True):
+            encoded = bytes(self.rc.create_scale_object(type_string).encode(value).data)
+            key += bytes(_HASHERS[hasher](encoded))
+        return bytes(key)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - the Runtime lives for the whole process
+    def account_key(self, who: bytes) -> bytes:
+        """System.Account key of an AccountId (hot path: computed without scalecodec)."""
+        return self.storage_prefix("System", "Account") + hashlib.blake2b(who, digest_size=16).digest() + who
+
+    def encode_storage_value(self, pallet: str, item: str, value: Any) -> bytes:
+        type_string = self.storage_function(pallet, item).get_value_type_string()
+        return self.encode(type_string, value)
+
+    # -- generic
+    def encode(self, type_string: str, value: Any) -> bytes:
+        return bytes(self.rc.create_scale_object(type_string, metadata=self.metadata).encode(value).data)
+
+    def decode(self, type_string: str, data: bytes) -> Any:
+        obj = self.rc.create_scale_object(type_string, data=ScaleBytes(data), metadata=self.metadata)
+        return obj.decode(check_remaining=True)
+
+    def decode_call(self, data: bytes) -> dict[str, Any]:
+        """Decode one RuntimeCall; ValueError on unknown pallet/call or malformed (or trailing) bytes."""
+        obj = self.rc.create_scale_object("Call", data=ScaleBytes(data), metadata=self.metadata)
+        try:
+            return dict(obj.decode(check_remaining=True))
+        except Exception as exc:  # scalecodec raises a zoo of types for bad input
+            raise ValueError(f"cannot decode call: {exc}") from exc
+
+    def encode_call(self, module: str, function: str, args: dict[str, Any]) -> bytes:
+        obj = self.rc.create_scale_object("Call", metadata=self.metadata)
+        return bytes(obj.encode({"call_module": module, "call_function": function, "call_args": args}).data)
+
+    def encode_events(self, records: list[dict[str, Any]]) -> bytes:
+        return self.encode_storage_value("System", "Events", records)
+
+    def module_error(self, pallet: str, name: str) -> ModuleError:
+        p = self._pallets[pallet]
+        for index, err in enumerate(p.errors):
+            if err.name == name:
+                return ModuleError(p["index"].value, index, pallet, name)
+        raise KeyError(f"{pallet}.{name}")
+
+    def constant(self, pallet: str, name: str) -> Any:
+        for c in self._pallets[pallet]["constants"]:
+            if c["name"].value == name:
+                return self.decode(
+                    c.get_param_info() if False else _const_type(c), bytes(c["value"].value_object)
+                )
+        raise KeyError(f"{pallet}.{name}")
+
+    def runtime_version_json(self) -> dict[str, Any]:
+        return dict(self.version)
+
+
+def _const_type(constant: Any) -> str:
+    return f"scale_info::{constant['type'].value}"
+
+
+_HASHERS = {
+    "Blake2_128Concat": blake2_128_concat,
+    "Twox64Concat": two_x64_concat,
+    "Identity": lambda b: b,
+    "Twox128": xxh128,
+    "Blake2_256": blake2_256,
+}
+
+
+@functools.cache
+def runtime() -> Runtime:
+    """The process-wide Runtime (metadata parsing takes ~1 s, do it once)."""
+    return Runtime()

@@ -1,0 +1,161 @@
+"""`state_call` runtime APIs of the devnet: nonces, contract dry-runs, fee queries, metadata.
+
+Parameters are decoded and results encoded with the same scalecodec registry that substrate-interface 1.8.1
+uses for `runtime_call` (its core preset's `runtime_api` section), so the layouts match what it decodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scalecodec.base import ScaleBytes
+
+from ami_node.devnet import contracts as cx
+from ami_node.devnet.chain import Devnet, RpcError, contract_gas, fee_for
+from ami_node.devnet.extrinsic import encode_compact, parse_extrinsic
+from ami_node.devnet.meta import account_bytes, blake2_256, hexstr
+
+
+def _decode_params(chain: Devnet, types: list[str], data: bytes) -> list[Any]:
+    rc = chain.rt.rc
+    sb = ScaleBytes(data)
+    out = []
+    for type_string in types:
+        obj = rc.create_scale_object(type_string, data=sb, metadata=chain.rt.metadata)
+        obj.decode(check_remaining=False)
+        out.append(obj)
+    if sb.offset != len(data):
+        raise ValueError(f"{len(data) - sb.offset} trailing bytes after the parameters")
+    return out
+
+
+def call(chain: Devnet, method: str, data: bytes) -> bytes:
+    """Answer one state_call; raises RpcError (-32000 family) for unknown methods or undecodable input."""
+    handler = _HANDLERS.get(method)
+    if handler is None:
+        raise RpcError(
+            -32000, "Client error: Execution failed: Other: Exported method " + method + " is not found"
+        )
+    try:
+        return handler(chain, data)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise RpcError(
+            -32000, f"Client error: Execution failed: Could not decode input for {method}", str(exc)
+        ) from exc
+
+
+def _nonce(chain: Devnet, data: bytes) -> bytes:
+    (who,) = _decode_params(chain, ["AccountId"], data)
+    return chain.state.account(account_bytes(who.value))[0].to_bytes(4, "little")
+
+
+def _contract_call(chain: Devnet, data: bytes) -> bytes:
+    origin, dest, value, _gas, _limit, input_data = _decode_params(
+        chain, ["AccountId", "AccountId", "Balance", "Option<Weight>", "Option<Balance>", "Vec<u8>"], data
+    )
+    result = chain.dry_run_call(
+        account_bytes(origin.value),
+        account_bytes(dest.value),
+        int(value.value),
+        bytes(input_data.value_object),
+    )
+    return chain.rt.encode("ContractExecResult", result)
+
+
+def _contract_instantiate(chain: Devnet, data: bytes) -> bytes:
+    origin, value, _gas, _limit, code, ctor, salt = _decode_params(
+        chain,
+        ["AccountId", "Balance", "Option<Weight>", "Option<Balance>", "CodeSource", "Bytes", "Bytes"],
+        data,
+    )
+    who = account_bytes(origin.value)
+    source = code.value_object
+    if source[0] == "Upload":
+        wasm = bytes(source[1].value_object)
+    else:
+        wasm = chain.state.codes.get(bytes.fromhex(str(source[1].value)[2:]), b"")
+    ctor_data = bytes(ctor.value_object)
+    salt_data = bytes(salt.value_object)
+    base = {"gas_consumed": 0, "gas_required": 0, "storage_deposit": {"Charge": 0}, "debug_message": ""}
+    try:
+        code_hash = blake2_256(wasm)
+        address = blake2_256(b"contract_addr_v1" + who + code_hash + ctor_data + salt_data)
+        ctx = cx.Ctx(chain.best.number + 1, chain.state.timestamp, address)
+        _, out = cx.instantiate(wasm, ctor_data, who, ctx)
+    except cx.CodeRejected:
+        err = chain.module_error("Contracts", "CodeRejected")
+        return chain.rt.encode("ContractInstantiateResult", {**base, "result": {"Error": err.error}})
+    gas = contract_gas(ctor_data, out)
+    result = {
+        **base,
+        "gas_consumed": gas[0],
+        "gas_required": gas[0],
+        "result": {
+            "Ok": {
+                "result": {"flags": ["Display"] if out.reverted else [], "data": hexstr(out.output)},
+                "account_id": hexstr(address),
+            }
+        },
+    }
+    del value
+    return chain.rt.encode("ContractInstantiateResult", result)
+
+
+def _upload_code(chain: Devnet, data: bytes) -> bytes:
+    _origin, code, _limit = _decode_params(chain, ["AccountId", "Bytes", "Option<Balance>"], data)
+    wasm = bytes(code.value_object)
+    try:
+        cx.model_of(wasm)
+    except cx.CodeRejected:
+        err = chain.module_error("Contracts", "CodeRejected")
+        return chain.rt.encode("CodeUploadResult", {"Error": err.error})
+    from ami_node.devnet.chain import CODE_DEPOSIT_PER_BYTE
+
+    return chain.rt.encode(
+        "CodeUploadResult",
+        {"Ok": {"code_hash": hexstr(blake2_256(wasm)), "deposit": CODE_DEPOSIT_PER_BYTE * len(wasm)}},
+    )
+
+
+def _query_info(chain: Devnet, data: bytes) -> bytes:
+    if len(data) < 4:
+        raise ValueError("expected an extrinsic and its u32 length")
+    raw, _length = data[:-4], int.from_bytes(data[-4:], "little")
+    ext = parse_extrinsic(raw)
+    weight = chain._check_call(ext.call)
+    return chain.rt.encode(
+        "RuntimeDispatchInfo",
+        {
+            "weight": {"ref_time": weight[0], "proof_size": weight[1]},
+            "class": "Normal",
+            "partialFee": fee_for(weight, len(raw), 0),
+        },
+    )
+
+
+def _metadata(chain: Devnet, data: bytes) -> bytes:
+    meta = bytes.fromhex(chain.rt.metadata_hex[2:])
+    return encode_compact(len(meta)) + meta
+
+
+def _metadata_at_version(chain: Devnet, data: bytes) -> bytes:
+    version = int.from_bytes(data[:4], "little")
+    if version != 14:
+        return b"\x00"
+    return b"\x01" + _metadata(chain, b"")
+
+
+def _metadata_versions(chain: Devnet, data: bytes) -> bytes:
+    return encode_compact(1) + (14).to_bytes(4, "little")
+
+
+_HANDLERS = {
+    "AccountNonceApi_account_nonce": _nonce,
+    "ContractsApi_call": _contract_call,
+    "ContractsApi_instantiate": _contract_instantiate,
+    "ContractsApi_upload_code": _upload_code,
+    "TransactionPaymentApi_query_info": _query_info,
+    "Metadata_metadata": _metadata,
+    "Metadata_metadata_at_version": _metadata_at_version,
+    "Metadata_metadata_versions": _metadata_versions,
+}
