@@ -83,7 +83,11 @@ def test_signed_transfer_lands_finalized_with_events(si: SubstrateInterface) -> 
         ("System", "ExtrinsicSuccess"),
     ]
     moved = receipt.triggered_events[1].value["attributes"]
-    assert moved["from"] == ALICE.ss58_address and moved["to"] == BOB.ss58_address and moved["amount"] == 3 * UNIT
+    assert (
+        moved["from"] == ALICE.ss58_address
+        and moved["to"] == BOB.ss58_address
+        and moved["amount"] == 3 * UNIT
+    )
     assert receipt.total_fee_amount > 0
     assert free(si, BOB.ss58_address) == before_bob + 3 * UNIT
     block = si.get_block(block_hash=receipt.block_hash)
@@ -99,7 +103,9 @@ def test_account_next_index_counts_the_pool(si: SubstrateInterface, dn: DevnetHa
     assert rpc(dn.url, "system_accountNextIndex", [CHARLIE.ss58_address])["result"] == nonce
     pending = rpc(dn.url, "author_pendingExtrinsics")["result"]
     assert "0x" + bytes(future.data.data).hex() in pending
-    receipt = si.submit_extrinsic(transfer(si, CHARLIE, BOB.ss58_address, UNIT, nonce=nonce), wait_for_inclusion=True)
+    receipt = si.submit_extrinsic(
+        transfer(si, CHARLIE, BOB.ss58_address, UNIT, nonce=nonce), wait_for_inclusion=True
+    )
     assert receipt.is_success
     dn.new_block()
     assert rpc(dn.url, "system_accountNextIndex", [CHARLIE.ss58_address])["result"] == nonce + 2
@@ -121,12 +127,18 @@ def test_stale_nonce_is_outdated(si: SubstrateInterface) -> None:
     assert (err["code"], err["data"]) == (1010, "Transaction is outdated")
 
 
-def test_same_nonce_twice_is_priority_too_low_and_tip_usurps(si: SubstrateInterface, dn: DevnetHandle) -> None:
+def test_same_nonce_twice_is_priority_too_low_and_tip_usurps(
+    si: SubstrateInterface, dn: DevnetHandle
+) -> None:
     dn.set_faults(hold_finality=True)
     nonce = si.get_account_nonce(ALICE.ss58_address)
     gap = nonce + 5  # keep them in the future queue so no block takes them
     si.submit_extrinsic(transfer(si, ALICE, BOB.ss58_address, UNIT, nonce=gap))
-    err = rpc(dn.url, "author_submitExtrinsic", ["0x" + bytes(transfer(si, ALICE, BOB.ss58_address, 2 * UNIT, nonce=gap).data.data).hex()])
+    err = rpc(
+        dn.url,
+        "author_submitExtrinsic",
+        ["0x" + bytes(transfer(si, ALICE, BOB.ss58_address, 2 * UNIT, nonce=gap).data.data).hex()],
+    )
     assert err["error"]["code"] == 1014 and err["error"]["message"].startswith("Priority is too low")
     better = transfer(si, ALICE, BOB.ss58_address, 2 * UNIT, nonce=gap, tip=1000)
     assert rpc(dn.url, "author_submitExtrinsic", ["0x" + bytes(better.data.data).hex()]).get("result")
@@ -158,14 +170,20 @@ def test_expired_era_is_rejected(si: SubstrateInterface, dn: DevnetHandle) -> No
 def test_batch_all_is_atomic_and_batch_is_not(si: SubstrateInterface) -> None:
     dave = Keypair.create_from_uri("//Dave")
     ok = si.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT})
-    too_much = si.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 1 << 62})
+    too_much = si.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 1 << 62}
+    )
     before = free(si, BOB.ss58_address)
     call = si.compose_call("Utility", "batch_all", {"calls": [ok, too_much]})
-    receipt = si.submit_extrinsic(si.create_signed_extrinsic(call=call, keypair=dave), wait_for_inclusion=True)
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(call=call, keypair=dave), wait_for_inclusion=True
+    )
     assert not receipt.is_success
     assert free(si, BOB.ss58_address) == before  # the first transfer was rolled back
     call = si.compose_call("Utility", "batch", {"calls": [ok, too_much, ok]})
-    receipt = si.submit_extrinsic(si.create_signed_extrinsic(call=call, keypair=dave), wait_for_inclusion=True)
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(call=call, keypair=dave), wait_for_inclusion=True
+    )
     assert receipt.is_success
     names = [e.value["event_id"] for e in receipt.triggered_events]
     assert "BatchInterrupted" in names and names.count("Transfer") == 1
@@ -177,9 +195,13 @@ def test_malformed_and_unknown_requests_get_jsonrpc_errors(dn: DevnetHandle) -> 
     assert rpc(dn.url, "no_suchMethod")["error"]["code"] == -32601
     assert rpc(dn.url, "chain_getBlockHash", [10**6])["result"] is None
     with connect(dn.url) as ws:
-        ws.send(json.dumps([
-            {"jsonrpc": "2.0", "id": 1, "method": "system_chain", "params": []},
-            {"jsonrpc": "2.0", "id": 2, "method": "chain_getHeader", "params": []},
-        ]))
+        ws.send(
+            json.dumps(
+                [
+                    {"jsonrpc": "2.0", "id": 1, "method": "system_chain", "params": []},
+                    {"jsonrpc": "2.0", "id": 2, "method": "chain_getHeader", "params": []},
+                ]
+            )
+        )
         replies = json.loads(ws.recv())
     assert [r["id"] for r in replies] == [1, 2] and replies[0]["result"] == "Development"
