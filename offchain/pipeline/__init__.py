@@ -1,0 +1,1 @@
+"""The worker pipeline: finalized blocks -> store -> scoring -> scores published -> settlement -> payouts."""

@@ -1,0 +1,422 @@
+"""The worker's event loop: bounded queues between follower, store writer, scoring, settlement and payouts.
+
+All stages are asyncio tasks on one loop; blocking work (SQLite via aiosqlite's thread, decoding and scoring
+in the scorer's process pool, the settlement arithmetic in a thread) never runs on the loop. A stage that
+fails is restarted with exponential backoff (chain or IPFS outages are waited out, not fatal). `stop()` lets
+the batch in flight finish: the writer commits what it holds, scorers finish their track, then all return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from offchain.economics import EpochSettlement, PolicyParams, RewardKind, settle_epoch
+from offchain.metrics import WorkerMetrics
+from offchain.pipeline.ports import (
+    BlockSource,
+    ContentFetcher,
+    ContentNotFound,
+    FetchError,
+    PayoutSink,
+    ScorePublisher,
+    StorageUnavailable,
+    TrackRejected,
+    TrackScorer,
+)
+from offchain.store import BlockData, WorkerStore
+
+log = structlog.get_logger("ami.worker")
+
+_STOP = object()
+
+
+@dataclass
+class WorkerOptions:
+    """The pipeline's knobs (from WorkerSettings; see offchain/config.py for their meaning)."""
+
+    epoch_blocks: int = 100
+    budgets: Mapping[RewardKind, int] = field(default_factory=dict)
+    listen_reward_per_wallet: int = 60_000
+    listen_credits_per_wallet: int = 10_000
+    min_listen_seconds: int = 30
+    min_quality_bp: int = 1_000
+    sybil_group_min_size: int = 4
+    discovery_early_listeners: int = 10
+    max_audio_bytes: int = 50 * 1024 * 1024
+    block_queue_size: int = 256
+    scoring_queue_size: int = 32
+    ingest_batch_blocks: int = 64
+    scoring_workers: int = 2
+    payout_batch_size: int = 200
+    fetch_attempts: int = 5
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    poll_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, s: Any) -> WorkerOptions:
+        b = s.budgets
+        return cls(
+            epoch_blocks=s.epoch_blocks,
+            budgets={
+                RewardKind.CREATE: b.create,
+                RewardKind.LISTEN: b.listen,
+                RewardKind.DISCOVERY: b.discovery,
+                RewardKind.ENGAGEMENT: b.engagement,
+                RewardKind.ROYALTY: b.royalty,
+            },
+            listen_reward_per_wallet=s.caps.listen_reward_per_wallet,
+            listen_credits_per_wallet=s.caps.listen_credits_per_wallet,
+            min_listen_seconds=s.caps.min_listen_seconds,
+            min_quality_bp=s.caps.min_quality_bp,
+            sybil_group_min_size=s.caps.sybil_group_min_size,
+            discovery_early_listeners=s.caps.discovery_early_listeners,
+            max_audio_bytes=s.max_audio_bytes,
+            block_queue_size=s.block_queue_size,
+            scoring_queue_size=s.scoring_queue_size,
+            ingest_batch_blocks=s.ingest_batch_blocks,
+            scoring_workers=s.scoring_workers,
+            payout_batch_size=s.payout_batch_size,
+            backoff_initial_s=s.backoff_initial_s,
+            backoff_max_s=s.backoff_max_s,
+        )
+
+    def policy(self) -> PolicyParams:
+        return PolicyParams(
+            budgets=dict(self.budgets),
+            listen_reward_per_wallet=self.listen_reward_per_wallet,
+            listen_credits_per_wallet=self.listen_credits_per_wallet,
+            min_listen_seconds=self.min_listen_seconds,
+            min_quality_bp=self.min_quality_bp,
+            sybil_group_min_size=self.sybil_group_min_size,
+            discovery_early_listeners=self.discovery_early_listeners,
+        )
+
+
+TrustProvider = Callable[[Any], Mapping[str, int] | None]
+
+
+class Worker:
+    """Runs the pipeline until `stop()`; every stage is restart-safe because its state lives in the store."""
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        source: BlockSource,
+        fetcher: ContentFetcher,
+        scorer: TrackScorer,
+        publisher: ScorePublisher,
+        payouts: PayoutSink,
+        options: WorkerOptions | None = None,
+        metrics: WorkerMetrics | None = None,
+        trust: TrustProvider | None = None,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.fetcher = fetcher
+        self.scorer = scorer
+        self.publisher = publisher
+        self.payout_sink = payouts
+        self.opt = options or WorkerOptions()
+        self.metrics = metrics or WorkerMetrics()
+        self.trust = trust
+        self._stop = asyncio.Event()
+        self._blocks: asyncio.Queue[BlockData] = asyncio.Queue(self.opt.block_queue_size)
+        self._tracks: asyncio.Queue[int] = asyncio.Queue(self.opt.scoring_queue_size)
+        self._in_flight: set[int] = set()
+        self._wake_scoring = asyncio.Event()
+        self._wake_payouts = asyncio.Event()
+        self._last_queued: tuple[int, str] | None = None
+        self.head: int | None = None
+        self.last_error: dict[str, str] = {}
+        self.last_progress = time.monotonic()
+        self.started = False
+        self.caught_up = False
+        self._written: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask every stage to finish what it holds and return (SIGTERM handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> None:
+        """Run all stages until stop(); returns after the in-flight batch is committed."""
+        self._last_queued = await self.store.checkpoint()
+        self.started = True
+        follower = asyncio.create_task(self._supervise("follower", self._follow))
+        head = asyncio.create_task(self._supervise("head", self._watch_head))
+        stages = [
+            asyncio.create_task(self._supervise("writer", self._write)),
+            asyncio.create_task(self._supervise("scoring-feed", self._feed_scoring)),
+            asyncio.create_task(self._supervise("payouts", self._dispatch_payouts)),
+            *(
+                asyncio.create_task(self._supervise(f"scorer-{i}", self._score_loop))
+                for i in range(self.opt.scoring_workers)
+            ),
+        ]
+        await self._stop.wait()
+        # The follower and the head watcher wait on the network: cancel them; the others finish their batch.
+        for t in (follower, head):
+            t.cancel()
+        self._wake_scoring.set()
+        self._wake_payouts.set()
+        for _ in range(self.opt.scoring_workers):
+            with contextlib.suppress(asyncio.QueueFull):
+                self._tracks.put_nowait(-1)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._blocks.put_nowait(_STOP)  # type: ignore[arg-type]
+        await asyncio.gather(follower, head, *stages, return_exceptions=True)
+        log.info("worker.stopped", checkpoint=await self.store.checkpoint())
+
+    async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
+        delay = self.opt.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                await fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a stage never takes the daemon down; it is restarted after a pause
+                self.last_error[name] = f"{type(exc).__name__}: {exc}"
+                self.metrics.source_errors.labels(name).inc()
+                log.warning(
+                    "worker.stage_failed",
+                    stage=name,
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, self.opt.backoff_max_s)
+
+    # -- follower -> writer ----------------------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        async for block in self.source.blocks(self._last_queued):
+            self.last_error.pop("follower", None)
+            await self._blocks.put(block)
+            self._last_queued = (block.number, block.hash)
+            self.metrics.queue_depth.labels("blocks").set(self._blocks.qsize())
+
+    async def _watch_head(self) -> None:
+        while not self._stop.is_set():
+            self.head = await self.source.finalized_number()
+            cp = self._last_written()
+            if cp is not None:
+                self.metrics.blocks_behind.set(max(self.head - cp, 0))
+                self.caught_up = self.head - cp <= 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.opt.poll_s)
+
+    def _last_written(self) -> int | None:
+        return self._written
+
+    async def _write(self) -> None:
+        cp = await self.store.checkpoint()
+        self._written = cp[0] if cp else None
+        await self.settle_due_epochs()
+        while True:
+            first = await self._blocks.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.opt.ingest_batch_blocks and not self._blocks.empty():
+                nxt = self._blocks.get_nowait()
+                if nxt is _STOP:
+                    self._stop.set()
+                    break
+                batch.append(nxt)
+            res = await self.store.ingest(batch)
+            self.metrics.queue_depth.labels("blocks").set(self._blocks.qsize())
+            if res.last_block is not None:
+                self._written = res.last_block
+                self.last_progress = time.monotonic()
+                self.metrics.last_block.set(res.last_block)
+                if self.head is not None:
+                    self.metrics.blocks_behind.set(max(self.head - res.last_block, 0))
+            self.metrics.blocks.inc(res.blocks)
+            self.metrics.observe_events(res.events)
+            self.metrics.listens.inc(res.listens)
+            self.metrics.payouts_paid.inc(res.paid)
+            if res.new_tracks or res.scores_published:
+                self._wake_scoring.set()
+            await self.settle_due_epochs()
+            if self._stop.is_set():
+                return
+
+    # -- settlement ------------------------------------------------------------------------------------------
+
+    async def settle_due_epochs(self) -> list[EpochSettlement]:
+        """Settle every epoch whose last block is at or below the checkpoint, in order, each exactly once."""
+        done: list[EpochSettlement] = []
+        cp = await self.store.checkpoint()
+        if cp is None:
+            return done
+        L = self.opt.epoch_blocks
+        while True:
+            epoch = await self.store.next_epoch_to_settle(L)
+            if epoch is None or (epoch + 1) * L - 1 > cp[0]:
+                break
+            inp = await self.store.epoch_input(epoch, L)
+            if self.trust is not None:
+                ext = await asyncio.to_thread(self.trust, inp)
+                if ext is not None:
+                    inp = type(inp)(**{**inp.__dict__, "external_trust": ext})
+            settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy())
+            if await self.store.save_settlement(settlement, inp.start_block, inp.end_block):
+                self.metrics.epochs_settled.inc()
+                log.info(
+                    "worker.epoch_settled",
+                    epoch=epoch,
+                    payouts=len(settlement.payouts),
+                    paid=settlement.paid,
+                    unallocated=settlement.unallocated,
+                )
+            done.append(settlement)
+            self._wake_payouts.set()
+        return done
+
+    # -- payouts ---------------------------------------------------------------------------------------------
+
+    async def _dispatch_payouts(self) -> None:
+        while True:
+            await self.dispatch_payouts_once()
+            if self._stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_payouts.wait(), timeout=self.opt.poll_s)
+            self._wake_payouts.clear()
+
+    async def dispatch_payouts_once(self) -> int:
+        """Hand every payout not yet handed to the submitter, by epoch; mark them handed once it has them."""
+        handed = 0
+        pending = await self.store.payouts(status="pending", limit=self.opt.payout_batch_size * 10)
+        by_epoch: dict[int, list[Any]] = {}
+        for p in pending:
+            by_epoch.setdefault(p.epoch, []).append(p)
+        for epoch, rows in sorted(by_epoch.items()):
+            for i in range(0, len(rows), self.opt.payout_batch_size):
+                chunk = rows[i : i + self.opt.payout_batch_size]
+                try:
+                    await self.payout_sink.enqueue_payouts(epoch, chunk)
+                except Exception:
+                    self.metrics.submit_failures.labels("payouts").inc()
+                    raise
+                await self.store.mark_payouts([p.payout_id for p in chunk], "handed")
+                handed += len(chunk)
+        counts = await self.store.counts()
+        self.metrics.payouts_pending.set(counts["payouts_pending"])
+        return handed
+
+    # -- scoring ---------------------------------------------------------------------------------------------
+
+    async def _feed_scoring(self) -> None:
+        while not self._stop.is_set():
+            for t in await self.store.tracks(status="scored"):
+                await self._publish(t.token_id, t.novelty_bp, t.quality_bp, t.model_version, t.commitment)
+            for t in await self.store.tracks(status="pending", limit=self.opt.scoring_queue_size * 2):
+                if self._stop.is_set() or self._tracks.full():
+                    break
+                if t.token_id in self._in_flight:
+                    continue
+                self._in_flight.add(t.token_id)
+                await self._tracks.put(t.token_id)
+                self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_scoring.wait(), timeout=self.opt.poll_s)
+            self._wake_scoring.clear()
+
+    async def _publish(
+        self, token_id: int, novelty: Any, quality: Any, version: Any, commitment: Any
+    ) -> None:
+        from offchain.pipeline.ports import ScoreOutcome
+
+        outcome = ScoreOutcome(int(novelty), int(quality), int(version), bytes.fromhex(str(commitment)[2:]))
+        try:
+            await self.publisher.publish_score(token_id, outcome)
+        except Exception:
+            self.metrics.submit_failures.labels("score").inc()
+            raise
+        await self.store.mark_score_submitted(token_id)
+
+    async def _score_loop(self) -> None:
+        while True:
+            token_id = await self._tracks.get()
+            self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+            if token_id < 0 or self._stop.is_set():
+                return
+            try:
+                await self.score_one(token_id)
+            finally:
+                self._in_flight.discard(token_id)
+
+    async def score_one(self, token_id: int) -> str:
+        """Fetch, verify, score and record one pending track; returns its new status."""
+        track = await self.store.track(token_id)
+        if track is None or track.status != "pending":
+            return track.status if track else "unknown"
+        delay = self.opt.backoff_initial_s
+        while True:
+            try:
+                audio = await self.fetcher.fetch(track.audio_cid, self.opt.max_audio_bytes)
+                break
+            except StorageUnavailable as exc:
+                # The IPFS node is down: wait it out, never count it against the track.
+                self.last_error["ipfs"] = str(exc)
+                self.metrics.source_errors.labels("ipfs").inc()
+                log.warning("worker.ipfs_unavailable", token_id=token_id, retry_in_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if self._stop.is_set():
+                    return "pending"
+                delay = min(delay * 2, self.opt.backoff_max_s)
+            except ContentNotFound as exc:
+                attempts = await self.store.record_attempt(token_id, exc.detail)
+                if attempts < self.opt.fetch_attempts:
+                    log.info("worker.content_not_found", token_id=token_id, attempts=attempts)
+                    return "pending"
+                return await self._reject(token_id, exc.reason, exc.detail)
+            except FetchError as exc:
+                return await self._reject(token_id, exc.reason, exc.detail)
+        self.last_error.pop("ipfs", None)
+        try:
+            outcome = await self.scorer.score(token_id, audio)
+        except TrackRejected as exc:
+            return await self._reject(token_id, exc.reason, exc.detail)
+        await self.store.record_score(
+            token_id,
+            outcome.novelty_bp,
+            outcome.quality_bp,
+            outcome.model_version,
+            outcome.commitment,
+            outcome.details,
+        )
+        self.metrics.tracks_scored.labels("scored").inc()
+        log.info(
+            "worker.track_scored",
+            token_id=token_id,
+            novelty_bp=outcome.novelty_bp,
+            quality_bp=outcome.quality_bp,
+            model_version=outcome.model_version,
+        )
+        self._wake_scoring.set()
+        return "scored"
+
+    async def _reject(self, token_id: int, reason: str, detail: str) -> str:
+        await self.store.record_rejection(token_id, reason, detail)
+        self.metrics.tracks_scored.labels("rejected").inc()
+        log.info("worker.track_rejected", token_id=token_id, reason=reason, detail=detail[:200])
+        return "rejected"

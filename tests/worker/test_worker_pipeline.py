@@ -1,0 +1,207 @@
+"""The pipeline end to end on in-memory fakes: mints scored and published, bad tracks rejected with a reason,
+listens settled into payouts that match the policy by hand, each paid exactly once across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from worker_fakes import FakeChain, FakeIpfs, FakeScorer
+
+from offchain.economics import RewardKind
+from offchain.pipeline.worker import Worker, WorkerOptions
+from offchain.store import WorkerStore
+
+AUDIO = b"RIFF-good-audio-1" * 4
+SPLITS = [("C1", 7000), ("P1", 3000)]
+
+
+def options() -> WorkerOptions:
+    return WorkerOptions(
+        epoch_blocks=10,
+        budgets={
+            RewardKind.CREATE: 1000,
+            RewardKind.LISTEN: 900,
+            RewardKind.ENGAGEMENT: 100,
+            RewardKind.ROYALTY: 100,
+        },
+        listen_reward_per_wallet=500,
+        min_listen_seconds=30,
+        max_audio_bytes=100,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        poll_s=0.02,
+    )
+
+
+def mint(token: int, creator: str, cid: str, splits: list[tuple[str, int]] | None = None) -> tuple[str, dict]:
+    return (
+        "Minted",
+        {
+            "token_id": token,
+            "creator": creator,
+            "audio_cid": cid,
+            "metadata_cid": "QmMeta",
+            "royalty_splits": splits or [(creator, 10000)],
+        },
+    )
+
+
+def listen(token: int, who: str, seconds: int) -> tuple[str, dict]:
+    return ("Listened", {"token_id": token, "listener": who, "seconds": seconds})
+
+
+async def until(cond: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def make(chain: FakeChain, store: WorkerStore, ipfs: FakeIpfs, scorer: FakeScorer | None = None) -> Worker:
+    return Worker(store, chain, ipfs, scorer or FakeScorer(), chain, chain, options())
+
+
+def scenario() -> tuple[FakeChain, FakeIpfs]:
+    chain = FakeChain()
+    ipfs = FakeIpfs({"QmGood": AUDIO, "QmCorrupt": b"corrupt bytes", "QmDup": AUDIO, "QmBig": b"x" * 200})
+    chain.land(
+        mint(1, "C1", "QmGood", SPLITS),
+        mint(2, "C2", "QmCorrupt"),
+        mint(3, "C3", "QmDup"),
+        mint(4, "C4", "not-a-cid"),
+        mint(5, "C5", "QmBig"),
+    )
+    return chain, ipfs
+
+
+def land_activity(chain: FakeChain) -> None:
+    chain.land(
+        ("Tagged", {"token_id": 1, "curator": "K", "tag": "baroque"}),
+        *(listen(1, "L1", 60) for _ in range(4)),
+        listen(1, "L2", 45),
+        listen(1, "C1", 60),  # the creator: self-dealing, ignored
+        listen(1, "L3", 10),  # too short
+        listen(2, "L2", 60),  # a rejected track: never scored, earns nothing
+    )
+
+
+async def test_pipeline_end_to_end_with_fakes(store: WorkerStore) -> None:
+    chain, ipfs = scenario()
+    worker = make(chain, store, ipfs)
+    task = asyncio.create_task(worker.run())
+    # Track 1 scored and published (its ScoreSubmitted lands in block 2); the others rejected with a reason.
+    await until(lambda: (1, 1) in chain.scored)
+    await until(lambda: store.track(1), timeout=5)
+
+    async def statuses() -> dict[int, tuple[str, str | None]]:
+        return {t.token_id: (t.status, t.reason) for t in await store.tracks()}
+
+    await until(lambda: _all_done(statuses))
+    land_activity(chain)
+    chain.land_empty_until(10)  # epoch 0 = blocks 0..9 is now final
+    await until(lambda: len(chain.paid) == 6)
+    await until(lambda store=store: _count(store, "payouts_paid", 6))
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+
+    assert await statuses() == {
+        1: ("published", None),
+        2: ("rejected", "undecodable"),
+        3: ("rejected", "duplicate"),
+        4: ("rejected", "bad_cid"),
+        5: ("rejected", "too_large"),
+    }
+    paid = {(acc, kind): amount for acc, amount, kind, _epoch in chain.paid.values()}
+    # By hand: create 1000 -> C1 (only scored track). Listen: L1 4 listens = 2000 credits, L2 1 = 1000 ->
+    # 600 / 300 of 900, L1 capped at 500, the 100 excess to L2 -> 400. Engagement 100: K tagged before both.
+    # Royalty 100 -> token 1's pool, 70/30 per its splits.
+    assert paid == {
+        ("C1", 0): 1000,
+        ("L1", 1): 500,
+        ("L2", 1): 400,
+        ("K", 3): 100,
+        ("C1", 4): 70,
+        ("P1", 4): 30,
+    }
+    (epoch,) = await store.epochs()
+    assert epoch["paid"]["listen"] == 900 and epoch["unallocated"]["discovery"] == 0
+
+
+async def _all_done(statuses) -> bool:  # type: ignore[no-untyped-def]
+    return (
+        all(s in ("published", "rejected") for s, _ in (await statuses()).values())
+        and len(await statuses()) == 5
+    )
+
+
+async def _count(store: WorkerStore, key: str, n: int) -> bool:
+    return (await store.counts())[key] == n
+
+
+async def test_restarts_pay_each_payout_exactly_once(tmp_path: Path) -> None:
+    chain, ipfs = scenario()
+    chain.auto_land = False  # the "submitter" holds what it was given until we flush
+    db = tmp_path / "w.sqlite"
+    for round_ in range(3):
+        store = await WorkerStore.open(db)
+        worker = make(chain, store, ipfs)
+        task = asyncio.create_task(worker.run())
+        if round_ == 0:
+            await until(lambda: (1, 1) in chain.scored)
+            chain.flush()
+            land_activity(chain)
+            chain.land_empty_until(12)
+            await until(lambda: len(chain.paid) == 6)
+            await until(lambda store=store: _count(store, "payouts_pending", 6))
+        elif round_ == 1:
+            # As if the last run died between the hand-off and marking it: the same payouts are handed again,
+            # and the submitter / contract pay each id once.
+            await until(lambda: chain.enqueue_calls >= 3)
+            chain.flush()
+            await until(lambda store=store: _count(store, "payouts_paid", 6))
+        else:
+            chain.land_empty_until(15)
+            await until(lambda store=store: _checkpoint_at(store, 15))
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+        if round_ == 0:
+            await store.mark_payouts([p.payout_id for p in await store.payouts()], "pending")
+        assert len(await store.epochs()) == 1
+        await store.close()
+    paid_events = [e for b in chain.history for e in b.events if e.kind == "Paid"]
+    assert len(paid_events) == 6 == len({e.fields["payout_id"] for e in paid_events})
+    assert sum(a for _, a, _, _ in chain.paid.values()) == 1000 + 900 + 100 + 100
+
+
+async def test_outages_are_waited_out(store: WorkerStore) -> None:
+    chain, ipfs = scenario()
+    ipfs.down = True
+    worker = make(chain, store, ipfs)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: ipfs.fetches >= 3)
+    assert (await store.track(1)).status == "pending"  # never held against the track
+    chain.down = True
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    assert worker.last_error.keys() & {"follower", "head"}
+    chain.down = False
+    ipfs.down = False
+    await until(lambda: (1, 1) in chain.scored)
+    chain.land_empty_until(5)
+    await until(lambda: _checkpoint_at(store, 5))
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def _checkpoint_at(store: WorkerStore, n: int) -> bool:
+    cp = await store.checkpoint()
+    return cp is not None and cp[0] >= n

@@ -1,0 +1,72 @@
+"""The worker store: one transaction per block batch with the checkpoint; replays are harmless."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from offchain.store import BlockData, EventRecord, StoreError, WorkerStore
+
+
+def block(n: int, *events: tuple[str, dict]) -> BlockData:
+    return BlockData(n, f"0x{n:064x}", [EventRecord(i, k, f) for i, (k, f) in enumerate(events)])
+
+
+MINT = (
+    "Minted",
+    {
+        "token_id": 7,
+        "creator": "C",
+        "audio_cid": "QmA",
+        "metadata_cid": "QmM",
+        "royalty_splits": [["C", 6000], ["P", 4000]],
+    },
+)
+
+
+async def test_replaying_blocks_changes_nothing(store: WorkerStore) -> None:
+    b1 = block(1, MINT)
+    b2 = block(
+        2,
+        ("Listened", {"token_id": 7, "listener": "L", "seconds": 40}),
+        ("Tagged", {"token_id": 7, "curator": "K", "tag": "jazz"}),
+    )
+    res = await store.ingest([b1, b2])
+    assert (res.blocks, res.events, res.listens, res.new_tracks) == (2, 3, 1, [7])
+    before = await store.counts()
+    again = await store.ingest([b1, b2])  # a replay after a crash between fetch and commit
+    assert again.blocks == 0 and await store.counts() == before
+    assert await store.checkpoint() == (2, b2.hash)
+    t = await store.track(7)
+    assert t is not None and t.splits == (("C", 6000), ("P", 4000)) and t.status == "pending"
+
+
+async def test_a_malformed_event_writes_nothing_of_its_batch(store: WorkerStore) -> None:
+    await store.ingest([block(1, MINT)])
+    good = block(2, ("Listened", {"token_id": 7, "listener": "L", "seconds": 40}))
+    bad = block(3, ("Listened", {"token_id": 7, "listener": "L"}))  # no `seconds`
+    with pytest.raises(KeyError):
+        await store.ingest([good, bad])
+    assert await store.checkpoint() == (1, block(1).hash)
+    assert (await store.counts())["events"] == 1
+
+
+async def test_out_of_order_blocks_are_refused(store: WorkerStore) -> None:
+    with pytest.raises(ValueError, match="out of order"):
+        await store.ingest([block(3), block(2)])
+
+
+async def test_an_epoch_is_settled_once_and_unpaid_budget_is_recorded(store: WorkerStore) -> None:
+    from offchain.economics import EpochInput, PolicyParams, RewardKind, settle_epoch
+
+    s = settle_epoch(EpochInput(0, 0, 9, {}), PolicyParams(budgets={RewardKind.CREATE: 5}))
+    assert await store.save_settlement(s, 0, 9) and not await store.save_settlement(s, 0, 9)
+    assert (await store.epochs())[0]["unallocated"]["create"] == 5
+
+
+async def test_a_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "junk.sqlite"
+    p.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        await WorkerStore.open(p)
