@@ -577,9 +577,9 @@ class Devnet:
             for _ in range(64):  # bounded: a signature check costs ~50 us
                 if earlier < 0:
                     break
-                old = self.blocks[earlier].hash
-                rt = self.rt
-                if ext.verify(ext.signing_payload(rt.spec_version, rt.transaction_version, self.genesis_hash, old)):
+                rt, old = self.rt, self.blocks[earlier].hash
+                payload = ext.signing_payload(rt.spec_version, rt.transaction_version, self.genesis_hash, old)
+                if ext.verify(payload):
                     raise invalid_tx(ANCIENT_BIRTH)
                 earlier -= ext.era.period
         raise invalid_tx(BAD_SIGNATURE)

@@ -162,7 +162,8 @@ def test_rewards_distribute_in_batch_all(rewards: ContractInstance, si: Substrat
 def test_contracts_api_call_result_layout_is_strictly_decodable(
     rewards: ContractInstance, dn: DevnetHandle
 ) -> None:
-    """The exact ContractExecResult layout (To267 for this metadata): strict decode leaves no trailing bytes."""
-    result = rewards.read(BOB, "is_paid", {"payout_id": "0x" + "00" * 32})
+    """The exact ContractExecResult layout (To267 for this metadata): strict decoding leaves no bytes."""
+    paid_in_the_batch_test = "0x" + "00" * 32
+    result = rewards.read(BOB, "is_paid", {"payout_id": paid_in_the_batch_test})
     assert set(result.value) == {"gas_consumed", "gas_required", "storage_deposit", "debug_message", "result"}
     assert result.value["result"]["Ok"]["data"] == {"Ok": True}
