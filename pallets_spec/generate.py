@@ -1,8 +1,8 @@
 """Generate the contracts' ink! v5 metadata and `.contract` bundles from the description.
 
-`python -m pallets_spec.generate` writes pallets_spec/metadata/<name>.json and
-pallets_spec/bundles/<name>.contract; `--check` only compares them with the committed files (exit 1 when
-they differ). Output is deterministic.
+`python -m pallets_spec.generate` writes pallets_spec/metadata/<name>.json,
+pallets_spec/bundles/<name>.contract and pallets_spec/bundles/<name>.wasm; `--check` only compares them
+with the committed files (exit 1 when they differ). Output is deterministic.
 
 The layout follows what cargo-contract 5 emits: top level `source`, `contract`, `image`, then the ABI (`spec`,
 `storage`, `types`, `version`) with sorted keys; a scale-info portable type registry whose ids are assigned in
@@ -376,12 +376,14 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def outputs() -> dict[Path, str]:
-    """Every generated file and its exact content."""
-    files: dict[Path, str] = {}
+def outputs() -> dict[Path, bytes]:
+    """Every generated file and its exact content: per contract what cargo-contract writes to target/ink/
+    (`.json` metadata, `.contract` bundle, `.wasm` code)."""
+    files: dict[Path, bytes] = {}
     for c in CONTRACTS.values():
-        files[METADATA_DIR / f"{c.name}.json"] = render(build_metadata(c))
-        files[BUNDLES_DIR / f"{c.name}.contract"] = render(build_metadata(c, with_wasm=True))
+        files[METADATA_DIR / f"{c.name}.json"] = render(build_metadata(c)).encode()
+        files[BUNDLES_DIR / f"{c.name}.contract"] = render(build_metadata(c, with_wasm=True)).encode()
+        files[BUNDLES_DIR / f"{c.name}.wasm"] = wasm_for(c)
     return files
 
 
@@ -390,14 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with the files on disk, write nothing")
     args = parser.parse_args(argv)
     stale = []
-    for path, text in outputs().items():
-        current = path.read_text() if path.exists() else None
-        if current == text:
+    for path, content in outputs().items():
+        current = path.read_bytes() if path.exists() else None
+        if current == content:
             continue
         stale.append(path)
         if not args.check:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            path.write_bytes(content)
     for path in stale:
         print(f"{'stale' if args.check else 'wrote'}: {path.relative_to(ROOT.parent)}")
     return 1 if (args.check and stale) else 0

@@ -232,9 +232,9 @@ def test_model_matches_description(name: str) -> None:
 def test_generator_is_deterministic_and_committed_files_are_current() -> None:
     first, second = generate.outputs(), generate.outputs()
     assert first == second
-    for path, text in first.items():
+    for path, content in first.items():
         assert path.exists(), f"{path} missing: run python -m pallets_spec.generate"
-        assert path.read_text() == text, f"{path} is stale: run python -m pallets_spec.generate"
+        assert path.read_bytes() == content, f"{path} is stale: run python -m pallets_spec.generate"
     assert generate.main(["--check"]) == 0
 
 
@@ -243,6 +243,7 @@ def test_bundle_is_metadata_plus_model_wasm(name: str) -> None:
     bundle = json.loads((generate.BUNDLES_DIR / f"{name}.contract").read_text())
     wasm = bytes.fromhex(bundle["source"].pop("wasm")[2:])
     assert bundle == metadata(name)
+    assert (generate.BUNDLES_DIR / f"{name}.wasm").read_bytes() == wasm
     assert read_model_id(wasm) == f"{name}@1"
     assert bundle["source"]["hash"] == "0x" + blake2_256(wasm).hex()
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
-from substrateinterface.contracts import ContractEvent, ContractMetadata
+from substrateinterface.contracts import ContractCode, ContractEvent, ContractMetadata
 
 from pallets_spec import runtime
 from pallets_spec.abi import ContractAbi, Err, Ok, decode_error, selector, topic_of_encoded
@@ -205,6 +205,11 @@ def test_round_trip_through_substrate_interface(
 
 def test_bundles_load_in_substrate_interface(substrate: OfflineSubstrate) -> None:
     for name in CONTRACTS:
+        code = ContractCode.create_from_contract_files(
+            str(BUNDLES_DIR / f"{name}.wasm"), str(METADATA_DIR / f"{name}.json"), substrate
+        )
+        assert "0x" + code.code_hash.hex() == code.metadata.metadata_dict["source"]["hash"]
+        assert runtime.model_id_of(code.wasm_bytes) == f"{name}@1"
         meta = ContractMetadata.create_from_file(str(BUNDLES_DIR / f"{name}.contract"), substrate)
         assert meta.metadata_version == 5
         assert meta.generate_message_data("owner").data == selector("owner")
