@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from offchain.cli import chain, devnet, ipfs, scoring, worker
+from offchain.cli import audit, chain, devnet, ipfs, scoring, worker
 
 app = typer.Typer(
     name="ami",
@@ -22,7 +22,7 @@ def _root() -> None:
 
 # Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
 # `ami --help` and light commands start fast.
-for module in (devnet, chain, scoring, ipfs, worker):
+for module in (devnet, chain, scoring, ipfs, worker, audit):
     module.register(app)
 
 
