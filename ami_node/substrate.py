@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +57,11 @@ class _Disconnected(Exception):
 def _is_connection_error(exc: BaseException) -> bool:
     from websocket import WebSocketException
 
-    return isinstance(exc, WebSocketException | OSError | EOFError | ConnectionError | TimeoutError)
+    # websocket-client's recv() returns "" once the server has closed the socket; the library then fails to
+    # parse it as JSON. Any unparsable frame means the stream can no longer be trusted: reconnect.
+    return isinstance(
+        exc, WebSocketException | OSError | EOFError | ConnectionError | TimeoutError | json.JSONDecodeError
+    )
 
 
 def _rpc_error(exc: BaseException) -> dict[str, Any] | None:
@@ -100,13 +105,25 @@ class _Connection:
         # Per-connection memory of which ContractExecResult layout the node speaks (see contract_dry_run).
         self.exec_result_type: str | None = None
 
+    @staticmethod
+    def _drop_socket(si: Any) -> None:
+        # websocket-client's close() waits up to 3 s for the peer's close frame; a dead peer never sends one.
+        ws = getattr(si, "websocket", None)
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close(timeout=0.2)
+            with contextlib.suppress(Exception):
+                ws.shutdown()
+
     # runs in the worker thread
     def _ensure(self) -> Any:
         if self._si is not None and self._broken:
-            with contextlib.suppress(Exception):
-                self._si.close()
-            self._si = None
-        self._broken = False
+            # Reopen the socket but keep the instance: its decoded runtime metadata stays valid for the same
+            # node, and decoding it again costs far more than the reconnect itself.
+            self._drop_socket(self._si)
+            self._si.connect_websocket()
+            self._si.config["rpc_methods"] = None
+            self._broken = False
         if self._si is None:
             from substrateinterface import SubstrateInterface
 
@@ -156,11 +173,9 @@ class _Connection:
         except _Disconnected:
             pass
         except TimeoutError:
-            # The worker thread may still be blocked; make it rebuild the socket before the next call.
+            # The worker thread may still be blocked; make it reopen the socket before the next call.
             self._broken = True
-            raise ChainUnavailable(
-                f"node at {self.url} did not answer within {self.timeout_s:.0f} s; check that it is running"
-            ) from None
+            last = TimeoutError(f"no answer within {self.timeout_s:g} s")
         raise ChainUnavailable(
             f"node at {self.url} is unreachable ({last}); check the URL and that the node is running"
         )
@@ -172,8 +187,7 @@ class _Connection:
 
         def _close() -> None:
             if self._si is not None:
-                with contextlib.suppress(Exception):
-                    self._si.close()
+                self._drop_socket(self._si)
                 self._si = None
 
         loop = asyncio.get_running_loop()

@@ -1,0 +1,198 @@
+"""SubstrateChainPort (substrate-interface 1.8.1) against the local devnet over a real websocket.
+
+Transfer, events, contract deploy / dry-run / call / revert, the follower on a real node, pool errors, and
+reconnecting when the devnet drops connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ami_node.abi import ContractAbi, metadata_dir
+from ami_node.events import Listened, Minted, Tagged
+from ami_node.follower import BlockFollower
+from ami_node.keys import load_keypair
+from ami_node.port import Block, CallError, ChainPort, ChainUnavailable, PoolRejected
+from ami_node.substrate import SubstrateChainPort
+
+devnet_testing = pytest.importorskip("ami_node.devnet.testing")
+
+ALICE = load_keypair("//Alice")
+BOB = load_keypair("//Bob")
+CHARLIE = load_keypair("//Charlie")
+NFT = ContractAbi.load("ami_nft")
+
+
+@pytest.fixture(scope="module")
+def devnet() -> Iterator[Any]:
+    with devnet_testing.running_devnet() as dn:
+        yield dn
+
+
+@pytest.fixture(scope="module")
+def port(devnet: Any) -> Iterator[SubstrateChainPort]:
+    # Shared by the module's tests (each runs on its own event loop): the port holds no loop-bound state, and
+    # decoding the node's metadata once per connection is the slow part of connecting.
+    p = SubstrateChainPort(devnet.url, timeout_s=10.0, poll_interval_s=0.05)
+    yield p
+    asyncio.run(p.close())
+
+
+async def _wait_for(port: SubstrateChainPort, tx_hash: str, timeout: float = 10.0) -> Block:
+    """The finalized block that includes `tx_hash`, found by scanning numbers as the worker does."""
+    start = (await port.finalized_head()).number
+    deadline = asyncio.get_running_loop().time() + timeout
+    n = max(1, start)
+    while asyncio.get_running_loop().time() < deadline:
+        head = await port.finalized_head()
+        while n <= head.number:
+            block = await port.block(n)
+            if tx_hash in block.extrinsic_hashes:
+                return block
+            n += 1
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{tx_hash} not finalized within {timeout} s")
+
+
+async def _send(port: SubstrateChainPort, call: Any, key: Any = ALICE) -> Block:
+    tx = await port.sign(call, key, await port.account_next_index(key.address))
+    assert await port.submit(tx) == tx.hash
+    return await _wait_for(port, tx.hash)
+
+
+async def _deploy_nft(port: SubstrateChainPort) -> str:
+    bundle = ContractAbi.load(metadata_dir().parent / "bundles" / "ami_nft.contract")
+    assert bundle.wasm is not None
+    call = await port.compose_call("Contracts", "instantiate_with_code", {
+        "value": 0, "gas_limit": {"ref_time": 10**11, "proof_size": 10**6}, "storage_deposit_limit": None,
+        "code": "0x" + bundle.wasm.hex(), "data": "0x" + NFT.constructor("new").hex(), "salt": "0x01"})
+    block = await _send(port, call)
+    instantiated = [e for e in block.events if e.pallet == "Contracts" and e.name == "Instantiated"]
+    assert len(instantiated) == 1
+    return str(instantiated[0].attributes["contract"])
+
+
+async def test_protocol_and_heads(port: SubstrateChainPort) -> None:
+    assert isinstance(port, ChainPort)
+    fin, best = await port.finalized_head(), await port.best_head()
+    assert fin.number <= best.number
+    assert await port.block_hash(fin.number) == fin.hash
+    assert await port.block_hash(10**6) is None
+
+
+async def test_transfer_lands_with_events_and_pool_aware_nonces(port: SubstrateChainPort) -> None:
+    before = await port.free_balance(CHARLIE.address)
+    call = await port.compose_call("Balances", "transfer_keep_alive",
+                                   {"dest": CHARLIE.address, "value": 12_345})
+    n0 = await port.account_next_index(ALICE.address)
+    tx = await port.sign(call, ALICE, n0, era_period=32)
+    assert tx.era_death - tx.era_birth == 32 and tx.signer == ALICE.address and tx.nonce == n0
+    await port.submit(tx)
+    block = await _wait_for(port, tx.hash)
+    xt = block.extrinsic_hashes.index(tx.hash)
+    mine = [e for e in block.events if e.extrinsic_index == xt]
+    assert ("Balances", "Transfer") in {(e.pallet, e.name) for e in mine}
+    assert (mine[-1].pallet, mine[-1].name) == ("System", "ExtrinsicSuccess")
+    assert [e.index for e in block.events] == list(range(len(block.events)))
+    assert await port.free_balance(CHARLIE.address) == before + 12_345
+    assert await port.account_next_index(ALICE.address) == n0 + 1
+    weight = await port.call_weight(call, ALICE.address)
+    limit = await port.max_extrinsic_weight()
+    assert 0 < weight[0] < limit[0]
+
+
+async def test_compose_errors_say_what_is_expected(port: SubstrateChainPort) -> None:
+    with pytest.raises(CallError, match="unknown pallet 'Nope'.*Balances"):
+        await port.compose_call("Nope", "x", {})
+    with pytest.raises(CallError, match="has no call 'teleport'"):
+        await port.compose_call("Balances", "teleport", {})
+    with pytest.raises(CallError, match=r"bad arguments for Balances.transfer_keep_alive.*expected \(dest"):
+        await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address})
+    with pytest.raises(CallError, match="not an SS58 address"):
+        await port.free_balance("bogus")
+
+
+async def test_contract_deploy_dry_run_call_and_follow(port: SubstrateChainPort) -> None:
+    nft = await _deploy_nft(port)
+    mint = NFT.encode_call("mint", audio_cid="bafyaudio", metadata_cid="bafymeta",
+                           royalty_splits=[(ALICE.address, 7_000), (BOB.address, 3_000)])
+    dry = await port.contract_dry_run(nft, mint, ALICE.address)
+    assert dry.success and NFT.decode_return("mint", dry.output) == 1
+    assert dry.gas_required[0] > 0
+    # A revert is reported with its decoded ink! error, and nothing is sent.
+    revert = await port.contract_dry_run(nft, NFT.encode_call("add_oracle", account=BOB.address), BOB.address)
+    assert not revert.success
+    assert NFT.decode_error_output("add_oracle", revert.output) == "NotContractOwner"
+
+    await _send(port, await port.contract_call(nft, mint, dry.gas_required))
+    listen_data = NFT.encode_call("listen", token_id=1, seconds=30)
+    listen = await port.contract_call(nft, listen_data, dry.gas_required)
+    await _send(port, listen, key=BOB)
+    tag = await port.contract_call(nft, NFT.encode_call("tag", token_id=1, tag="lofi"), dry.gas_required)
+    await _send(port, tag, key=CHARLIE)
+
+    follower = BlockFollower(port, {nft: NFT}, start_after=None)
+    events: list[Any] = []
+    blocks = follower.blocks()
+    while len(events) < 3:
+        fb = await asyncio.wait_for(anext(blocks), 10)
+        events.extend(fb.events)
+    assert [type(e) for e in events] == [Minted, Listened, Tagged]
+    minted, listened, tagged = events
+    assert minted.royalty_splits == [(ALICE.address, 7_000), (BOB.address, 3_000)]
+    assert minted.audio_cid == "bafyaudio" and minted.creator == ALICE.address
+    assert listened.listener == BOB.address and listened.seconds == 30
+    assert tagged.curator == CHARLIE.address and tagged.tag == "lofi"
+    assert len({e.key for e in events}) == 3 and all(e.contract == nft for e in events)
+
+
+async def test_pool_rejections_are_typed(devnet: Any, port: SubstrateChainPort) -> None:
+    call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 1})
+    devnet.set_faults(reject_next=1, reject_code=1014)
+    tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
+    with pytest.raises(PoolRejected) as low:
+        await port.submit(tx)
+    assert low.value.code == 1014 and low.value.transient
+    await port.submit(tx)  # the same bytes go through once the fault is spent
+    await _wait_for(port, tx.hash)
+    with pytest.raises(PoolRejected) as again:  # its nonce is used now
+        await port.submit(await port.sign(call, ALICE, tx.nonce))
+    assert again.value.code == 1010 and again.value.transient
+    bad = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
+    forged = bad.data[:-40] + bytes(40 - 1) + bad.data[-1:]  # corrupt the tail (part of the call)
+    with pytest.raises(PoolRejected) as invalid:
+        await port.submit(type(bad)(bad.hash, forged, bad.signer, bad.nonce, bad.era_birth, bad.era_death))
+    assert not invalid.value.transient
+
+
+async def test_reconnects_when_the_devnet_drops_connections(devnet: Any, port: SubstrateChainPort) -> None:
+    await port.finalized_head()
+    assert devnet.drop_connections() >= 1
+    assert (await port.finalized_head()).number >= 0  # the watch connection is rebuilt
+    # Every 20th message closes the socket: calls crossing a drop fail midway and must be retried whole.
+    devnet.set_faults(drop_every_n_messages=20)
+    try:
+        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 7})
+        for _ in range(3):
+            block = await _send(port, call)
+            assert block.ref.number >= 1
+    finally:
+        devnet.set_faults(drop_every_n_messages=0)
+
+
+async def test_unreachable_node_raises_chain_unavailable_within_the_timeout() -> None:
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{s.getsockname()[1]}"
+    port = SubstrateChainPort(url, timeout_s=1.0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(ChainUnavailable, match="unreachable"):
+        await port.finalized_head()
+    assert loop.time() - start < 5.0
+    await port.close()
