@@ -31,6 +31,7 @@ BASE_EXTRINSIC = 124_414_000  # from the metadata's BlockWeights
 MAX_EXTRINSIC = (1_299_875_586_000, 11_990_383_647_911_208_550)
 MAX_NORMAL_TOTAL = (1_500_000_000_000, 13_835_058_055_282_163_711)
 BLOCK_HASH_COUNT = 2400
+BLOCK_HASH_KEPT = 256
 STORAGE_HISTORY = 256  # blocks whose full storage stays queryable
 BAN_SECONDS = 1800.0
 CONTRACT_BASE_DEPOSIT = 100_000_000_000  # DepositPerItem: held from the deployer per contract
@@ -266,11 +267,11 @@ class Devnet:
         out[rt.storage_key("System", "Events")] = events
         out[rt.storage_key("System", "Number")] = number.to_bytes(4, "little")
         out[rt.storage_key("System", "EventCount")] = _event_count(events).to_bytes(4, "little")
-        for b in [self.blocks[0]] if self.blocks else []:
-            out[rt.storage_key("System", "BlockHash", 0)] = b.hash
-        first = max(1, number - BLOCK_HASH_COUNT)
-        for n in range(first, min(number, len(self.blocks))):
-            out[rt.storage_key("System", "BlockHash", n)] = self.blocks[n].hash
+        if self.blocks:
+            out[rt.block_hash_key(0)] = self.blocks[0].hash
+        # the last BLOCK_HASH_KEPT hashes (the runtime keeps 2400; enough for eras of up to 256 blocks)
+        for n in range(max(1, number - BLOCK_HASH_KEPT), min(number, len(self.blocks))):
+            out[rt.block_hash_key(n)] = self.blocks[n].hash
         if number > 0 and number - 1 < len(self.blocks):
             out[rt.storage_key("System", "ParentHash")] = self.blocks[number - 1].hash
         out[rt.storage_key("Timestamp", "Now")] = st.timestamp.to_bytes(8, "little")

@@ -95,6 +95,7 @@ class Runtime:
         self.spec_version: int = int(self.version["specVersion"])
         self.transaction_version: int = int(self.version["transactionVersion"])
         self._pallets = {p.name: p for p in metadata.pallets}
+        self._storage_functions: dict[tuple[str, str], Any] = {}
 
     # -- storage
     @staticmethod
@@ -103,7 +104,15 @@ class Runtime:
         return bytes(xxh128(pallet.encode())) + bytes(xxh128(item.encode()))
 
     def storage_function(self, pallet: str, item: str) -> Any:
-        return self._pallets[pallet].get_storage_function(item)
+        key = (pallet, item)
+        if key not in self._storage_functions:  # scalecodec rebuilds every entry on each lookup
+            self._storage_functions[key] = self._pallets[pallet].get_storage_function(item)
+        return self._storage_functions[key]
+
+    def block_hash_key(self, number: int) -> bytes:
+        """System.BlockHash key (Twox64Concat of a u32), by hand: one per block on the hot path."""
+        raw = number.to_bytes(4, "little")
+        return self.storage_prefix("System", "BlockHash") + bytes(two_x64_concat(raw))
 
     def storage_key(self, pallet: str, item: str, *keys: Any) -> bytes:
         fn = self.storage_function(pallet, item)
