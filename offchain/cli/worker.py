@@ -1,9 +1,122 @@
-"""`ami` subcommands for the worker area."""
+"""`ami` subcommands for the worker area: run, demo, config, status."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML or YAML file with worker settings (env AMI_* overrides it)."),
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Any:
+    from offchain.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `ami` app."""
+
+    @app.command("run")
+    def run_cmd(config: ConfigOpt = None) -> None:
+        """Run the off-chain worker daemon until SIGTERM/SIGINT (scores, rewards, royalties, payouts)."""
+        from offchain.daemon import DaemonError, run_daemon
+        from offchain.logging import configure_logging
+
+        settings = _settings(config)
+        configure_logging(settings.log_level, settings.log_json)
+        try:
+            asyncio.run(run_daemon(settings))
+        except DaemonError as exc:
+            typer.echo(f"ami run: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @app.command("config")
+    def config_cmd(config: ConfigOpt = None) -> None:
+        """Print the effective worker configuration as JSON (secrets masked), or what makes it invalid."""
+        settings = _settings(config)
+        typer.echo(json.dumps(settings.redacted(), indent=2))
+
+    @app.command("status")
+    def status_cmd(
+        config: ConfigOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    ) -> None:
+        """Show the worker database: checkpoint, tracks, epochs and payouts (reads only)."""
+        settings = _settings(config)
+        if not settings.db_path.exists():
+            typer.echo(f"no worker database at {settings.db_path} (has `ami run` started?)", err=True)
+            raise typer.Exit(1)
+        data = asyncio.run(_status(settings.db_path))
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        console.print(f"checkpoint: {data['checkpoint']}")
+        t = Table("what", "count", title="worker store")
+        for k, v in data["counts"].items():
+            t.add_row(k, str(v))
+        console.print(t)
+        e = Table("epoch", "blocks", "payouts", "paid", "unallocated", title="epochs")
+        for ep in data["epochs"]:
+            e.add_row(
+                str(ep["epoch"]),
+                f"{ep['start_block']}..{ep['end_block']}",
+                str(ep["payout_count"]),
+                json.dumps(ep["paid"]),
+                json.dumps(ep["unallocated"]),
+            )
+        console.print(e)
+
+    @app.command("demo")
+    def demo_cmd(
+        workdir: Annotated[
+            Path | None, typer.Option(help="Keep the demo's files here (default: a temporary folder).")
+        ] = None,
+        epoch_blocks: Annotated[int, typer.Option(min=20, help="Epoch length in blocks.")] = 60,
+        track_seconds: Annotated[
+            float, typer.Option(min=6.0, max=120.0, help="Seconds of each track.")
+        ] = 20.0,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Also write the report as JSON to stdout.")
+        ] = False,
+    ) -> None:
+        """Run the whole platform locally: devnet + IPFS, contracts, sample tracks, listeners (and a sybil
+        farm), the worker for three epochs; then print each track's scores and each account's pay, and why."""
+        from offchain.demo import DemoError, run_demo
+
+        try:
+            report = run_demo(workdir=workdir, epoch_blocks=epoch_blocks, track_seconds=track_seconds)
+        except DemoError as exc:
+            typer.echo(f"ami demo: {exc}", err=True)
+            raise typer.Exit(1) from None
+        if as_json:
+            typer.echo(json.dumps(report, indent=2, default=str))
+
+
+async def _status(db_path: Path) -> dict[str, Any]:
+    from offchain.store import WorkerStore
+
+    store = await WorkerStore.open(db_path)
+    try:
+        return {
+            "checkpoint": await store.checkpoint(),
+            "counts": await store.counts(),
+            "epochs": await store.epochs(),
+        }
+    finally:
+        await store.close()

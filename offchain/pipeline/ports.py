@@ -32,6 +32,12 @@ class ContentInvalid(FetchError):
     reason = "bad_cid"
 
 
+class ContentMismatch(FetchError):
+    """The bytes read do not hash to the minted CID: never used."""
+
+    reason = "cid_mismatch"
+
+
 class ContentNotFound(FetchError):
     """The IPFS node answered but could not find the content (in time); retried a few times, then rejected."""
 

@@ -1,0 +1,102 @@
+"""The worker's HTTP face on loopback: /healthz, /readyz, /metrics (Prometheus) and a tiny HTML dashboard."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from offchain.pipeline.worker import Worker
+
+READY_STALL_S = 120.0
+
+
+async def readiness(worker: Worker) -> tuple[bool, dict[str, Any]]:
+    """Ready = started, the store answers, no stage is failing, and blocks are flowing or we are caught up."""
+    reasons: list[str] = []
+    if not worker.started:
+        reasons.append("worker not started")
+    try:
+        cp = await worker.store.checkpoint()
+    except Exception as exc:  # the store itself failing is exactly what readiness must report
+        cp = None
+        reasons.append(f"store: {exc}")
+    for stage, err in sorted(worker.last_error.items()):
+        reasons.append(f"{stage}: {err}")
+    stalled = time.monotonic() - worker.last_progress > READY_STALL_S and not worker.caught_up
+    if stalled:
+        reasons.append(f"no block written for {READY_STALL_S:.0f} s and not caught up")
+    body = {
+        "ready": not reasons,
+        "checkpoint": cp[0] if cp else None,
+        "finalized_head": worker.head,
+        "caught_up": worker.caught_up,
+        "reasons": reasons,
+    }
+    return not reasons, body
+
+
+def make_app(worker: Worker) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        # Liveness only: the event loop answers. Outages show in /readyz, never as a restart-worthy failure.
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, body = await readiness(worker)
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=worker.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def dashboard(_: web.Request) -> web.Response:
+        ok, body = await readiness(worker)
+        counts = await worker.store.counts()
+        epochs = (await worker.store.epochs())[-5:]
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in counts.items())
+        ep = "".join(
+            f"<tr><td>{e['epoch']}</td><td>{e['payout_count']}</td>"
+            f"<td>{html.escape(json.dumps(e['paid']))}</td></tr>"
+            for e in epochs
+        )
+        page = (
+            "<!doctype html><meta charset=utf-8><title>AMI worker</title>"
+            f"<h1>AMI worker: {'ready' if ok else 'not ready'}</h1>"
+            f"<p>checkpoint {body['checkpoint']} / finalized head {body['finalized_head']}</p>"
+            f"<ul>{''.join(f'<li>{html.escape(r)}</li>' for r in body['reasons'])}</ul>"
+            f"<table border=1><tr><th>what</th><th>count</th></tr>{rows}</table>"
+            "<h2>Recent epochs</h2><table border=1><tr><th>epoch</th><th>payouts</th><th>paid</th></tr>"
+            f"{ep}</table>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics),
+            web.get("/", dashboard),
+        ]
+    )
+    return app
+
+
+async def start_http(worker: Worker, host: str, port: int) -> web.AppRunner:
+    """Serve the app; `port` 0 picks a free one (read it back from `bound_port(runner)`)."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        # Operators who need it elsewhere put a reverse proxy in front; the worker itself stays on loopback.
+        raise ValueError(f"http_host must be a loopback address, not {host!r}")
+    runner = web.AppRunner(make_app(worker), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for addr in runner.addresses:
+        return int(addr[1])
+    raise RuntimeError("HTTP server is not listening")

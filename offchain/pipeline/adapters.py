@@ -1,0 +1,126 @@
+"""Thin adapters from the worker's ports to the real chain follower, IPFS client and submitter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from offchain.pipeline.ports import (
+    ContentInvalid,
+    ContentMismatch,
+    ContentNotFound,
+    ContentTooLarge,
+    ScoreOutcome,
+    StorageUnavailable,
+)
+from offchain.store import BlockData, EventRecord, PayoutRow
+
+if TYPE_CHECKING:
+    from ami_node.abi import ContractAbi
+    from ami_node.follower import FollowedBlock
+    from ami_node.port import ChainPort
+    from ami_node.submitter import Submitter
+    from offchain.ipfs.client import IpfsClient
+
+_BASE_FIELDS = {"block_number", "block_hash", "event_index", "contract"}
+
+
+def to_block_data(fb: FollowedBlock) -> BlockData:
+    """A followed block's pydantic domain events as the store's plain records."""
+    events = [
+        EventRecord(
+            index=ev.event_index,
+            kind=ev.label,
+            fields=ev.model_dump(by_alias=True, exclude=_BASE_FIELDS),
+            contract=ev.contract,
+        )
+        for ev in fb.events
+    ]
+    return BlockData(fb.ref.number, fb.ref.hash, events)
+
+
+class ChainBlockSource:
+    """BlockSource over ami_node.follower.BlockFollower (finalized, in order, gaps filled, hashes checked)."""
+
+    def __init__(
+        self, port: ChainPort, contracts: Mapping[str, ContractAbi], retry_delay_s: float = 1.0
+    ) -> None:
+        self.port = port
+        self.contracts = dict(contracts)
+        self.retry_delay_s = retry_delay_s
+
+    async def blocks(self, start_after: tuple[int, str] | None) -> AsyncIterator[BlockData]:
+        from ami_node.follower import BlockFollower
+        from ami_node.port import BlockRef
+
+        ref = BlockRef(start_after[0], start_after[1]) if start_after else None
+        follower = BlockFollower(self.port, self.contracts, start_after=ref, retry_delay_s=self.retry_delay_s)
+        async for fb in follower.blocks():
+            yield to_block_data(fb)
+
+    async def finalized_number(self) -> int:
+        return (await self.port.finalized_head()).number
+
+
+class IpfsContentFetcher:
+    """ContentFetcher over offchain.ipfs.client.IpfsClient (which verifies every read against its CID)."""
+
+    def __init__(self, client: IpfsClient) -> None:
+        self.client = client
+
+    async def fetch(self, cid: str, max_bytes: int) -> bytes:
+        from offchain.ipfs import errors as e
+
+        try:
+            return await self.client.cat(cid, max_bytes=max_bytes)
+        except e.InvalidCid as exc:
+            raise ContentInvalid(str(exc)) from exc
+        except e.CidMismatch as exc:
+            raise ContentMismatch(str(exc)) from exc
+        except e.IpfsTooLarge as exc:
+            raise ContentTooLarge(str(exc)) from exc
+        except (e.IpfsNotFound, e.IpfsTimeout) as exc:
+            raise ContentNotFound(str(exc)) from exc
+        except e.IpfsUnavailable as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+
+class SubmitterPayoutSink:
+    """PayoutSink over ami_node.submitter.Submitter (its outbox dedupes by payout id)."""
+
+    def __init__(self, submitter: Submitter) -> None:
+        self.submitter = submitter
+
+    async def enqueue_payouts(self, epoch: int, payouts: Sequence[PayoutRow]) -> int:
+        from ami_node.submitter import Payout
+
+        items = [Payout(id=p.payout_id, to=p.account, amount=p.amount, kind=int(p.kind)) for p in payouts]
+        return await self.submitter.enqueue_payouts(epoch, items)
+
+
+class SubmitterScorePublisher:
+    """ScorePublisher: `submit_score` queued in the submitter under the key score:<token>:<model version>."""
+
+    def __init__(self, submitter: Submitter, rewards: str, abi: Any | None = None) -> None:
+        from ami_node.abi import ContractAbi
+
+        self.submitter = submitter
+        self.rewards = rewards
+        self.abi = abi or ContractAbi.load("ami_rewards")
+
+    async def publish_score(self, token_id: int, outcome: ScoreOutcome) -> None:
+        data = self.abi.encode_call(
+            "submit_score",
+            token_id=token_id,
+            novelty_bp=outcome.novelty_bp,
+            quality_bp=outcome.quality_bp,
+            model_version=outcome.model_version,
+            commitment=outcome.commitment,
+        )
+        await self.submitter.enqueue_call(
+            f"score:{token_id}:{outcome.model_version}",
+            self.rewards,
+            "submit_score",
+            bytes(data),
+            abi="ami_rewards",
+        )
