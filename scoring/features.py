@@ -516,6 +516,62 @@ def _embedding(
     return emb.astype(np.float32)
 
 
+def _track_frames(
+    spec: dict[str, torch.Tensor], i: int, n_frames: int, dct: torch.Tensor
+) -> dict[str, np.ndarray]:
+    """Frame-level features of row i of a batch, as float64 numpy arrays over its n_frames frames.
+
+    log_mel [128, T] (dB, floored TOP_DB below the track's max), mfcc [20, T], onset_env [T] (mean positive
+    log-mel difference, shifted by the centring delay as librosa does), chroma [12, T] (per-frame
+    max-normalised),
+    tempogram_mean [384] (mean autocorrelation tempogram: Hann-windowed 384-frame windows every 4 frames, each
+    normalised at lag 0), and the per-frame spectral rows of `_spectral_frames`.
+    """
+    dev = spec["mel"].device
+    mel = spec["mel"][i, :, :n_frames]
+    log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
+    log_mel = torch.maximum(log_mel, log_mel.max() - TOP_DB)
+    flux = F.relu(log_mel[:, 1:] - log_mel[:, :-1]).mean(0)
+    env_t = F.pad(flux, (1 + N_FFT // (2 * HOP), 0))[:n_frames]
+    chroma_raw = spec["chroma_raw"][i, :, :n_frames]
+    peak = chroma_raw.amax(0, keepdim=True)
+    chroma = torch.where(peak > 0, chroma_raw / peak.clamp_min(1e-300), 0.0)
+    half = _TEMPOGRAM_WIN // 2
+    env_pad = F.pad(env_t, (half, half))
+    wins = env_pad.unfold(0, _TEMPOGRAM_WIN, _TEMPOGRAM_HOP)
+    wins = wins * torch.hann_window(_TEMPOGRAM_WIN, periodic=False, dtype=env_t.dtype, device=dev)
+    ac = torch.fft.irfft(torch.fft.rfft(wins, n=2 * _TEMPOGRAM_WIN).abs().square(), n=2 * _TEMPOGRAM_WIN)
+    ac = ac[:, :_TEMPOGRAM_WIN]
+    ac = torch.where(ac[:, :1] > 0, ac / ac[:, :1].clamp_min(1e-300), 0.0)
+    out = {
+        "log_mel": log_mel,
+        "mel": mel,
+        "mfcc": dct @ log_mel,
+        "onset_env": env_t,
+        "chroma": chroma,
+        "tempogram_mean": ac.mean(0),
+    }
+    for key in ("centroid", "flatness", "rolloff", "rms"):
+        out[key] = spec[key][i, :n_frames]
+    return {k: v.cpu().numpy() for k, v in out.items()}
+
+
+def frame_features(
+    track: np.ndarray, sample_rate: int = SAMPLE_RATE, device: str | torch.device | None = None
+) -> dict[str, np.ndarray]:
+    """Frame-level intermediate features of one track (for inspection and reference tests).
+
+    Returns float64 arrays over T = 1 + len(track) // HOP frames: mel [128, T] (power), log_mel, mfcc [20, T],
+    chroma [12, T], onset_env [T], centroid [T] (Hz), flatness [T], rolloff [T] (Hz, 99 %), rms [T], and
+    tempogram_mean [384].
+    """
+    x = torch.as_tensor(np.asarray(track, dtype=np.float64), device=resolve_device(device))[None]
+    with torch.inference_mode():
+        spec = _spectral_frames(x, int(sample_rate))
+        dct = torch.as_tensor(np.array(dsp.dct_matrix(N_MELS, N_MFCC)), dtype=COMPUTE_DTYPE, device=x.device)
+        return _track_frames(spec, 0, 1 + x.shape[1] // HOP, dct)
+
+
 def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list[TrackFeatures]:
     lengths = [t.shape[0] for t in tracks]
     n_max = max(lengths)
@@ -527,7 +583,10 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
     spec = _spectral_frames(x, sr)
     true_peak = _true_peak(x).cpu().numpy()
     kw = torch.as_tensor(np.array(dsp.k_weighting_fir(sr)), dtype=COMPUTE_DTYPE, device=dev)
-    weighted = _fir_filter(x, kw)
+    # The K-weighting FIR is zero-phase around its centre tap: drop that delay so blocks line up with the
+    # audio.
+    centre = kw.shape[0] // 2
+    weighted = _fir_filter(F.pad(x, (0, centre)), kw)[:, centre:]
     cum_energy = F.pad(weighted.square().cumsum(-1), (1, 0)).cpu().numpy()
     del weighted
     full = x.abs() >= CLIP_LEVEL
@@ -543,25 +602,9 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
     out: list[TrackFeatures] = []
     for i, length in enumerate(lengths):
         n_frames = 1 + length // HOP
-        mel = spec["mel"][i, :, :n_frames]
-        log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
-        log_mel = torch.maximum(log_mel, log_mel.max() - TOP_DB)
-        mfcc = (dct @ log_mel).cpu().numpy()
-        flux = F.relu(log_mel[:, 1:] - log_mel[:, :-1]).mean(0)
-        env_t = F.pad(flux, (1 + N_FFT // (2 * HOP), 0))[:n_frames]
-        env = env_t.cpu().numpy()
-        chroma_raw = spec["chroma_raw"][i, :, :n_frames]
-        chroma_t = chroma_raw / chroma_raw.amax(0, keepdim=True).clamp_min(1e-300)
-        chroma = torch.where(chroma_raw.amax(0, keepdim=True) > 0, chroma_t, 0.0).cpu().numpy()
-        # Autocorrelation tempogram: Hann-windowed 384-frame windows every 4 frames, each normalised at lag 0.
-        half = _TEMPOGRAM_WIN // 2
-        env_pad = F.pad(env_t[None, None], (half, half), mode="constant")[0, 0]
-        wins = env_pad.unfold(0, _TEMPOGRAM_WIN, _TEMPOGRAM_HOP)
-        wins = wins * torch.hann_window(_TEMPOGRAM_WIN, periodic=False, dtype=COMPUTE_DTYPE, device=dev)
-        ac = torch.fft.irfft(torch.fft.rfft(wins, n=2 * _TEMPOGRAM_WIN).abs().square(), n=2 * _TEMPOGRAM_WIN)
-        ac = ac[:, :_TEMPOGRAM_WIN]
-        ac = torch.where(ac[:, :1] > 0, ac / ac[:, :1].clamp_min(1e-300), 0.0)
-        tg_mean = ac.mean(0).cpu().numpy()
+        frames = _track_frames(spec, i, n_frames, dct)
+        mfcc, env, chroma = frames["mfcc"], frames["onset_env"], frames["chroma"]
+        tg_mean = frames["tempogram_mean"]
 
         rms = spec["rms"][i, :n_frames].cpu().numpy()
         voiced = rms >= 10 ** (SILENCE_DBFS / 20)
