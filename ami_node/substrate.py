@@ -140,11 +140,19 @@ class _Connection:
         try:
             si = self._ensure()
             return fn(si)
+        except ChainError:
+            raise
         except Exception as exc:
             if _is_connection_error(exc):
                 self._broken = True
                 raise _Disconnected(f"{type(exc).__name__}: {exc}") from exc
-            raise
+            # Callers handle ChainError only: an RPC refusal or a decoding failure in the library becomes one,
+            # with the original kept as __cause__ for debugging.
+            err = _rpc_error(exc)
+            if err is not None:
+                detail = f"{err.get('message')} {err.get('data', '')}".strip()
+                raise ChainError(f"node refused the request: {detail}") from exc
+            raise ChainError(f"{type(exc).__name__} from substrate-interface: {exc}") from exc
 
     async def call(self, fn: Callable[[Any], T]) -> T:
         if self._closed:
@@ -470,7 +478,7 @@ class SubstrateChainPort:
                     last = exc
                     continue
                 conn.exec_result_type = type_name
-                return _dry_run_from(result)
+                return _dry_run_from(si, result)
             raise CallError(f"cannot dry-run a call to {contract}: {last}")
 
         return await conn.call(run)
@@ -520,7 +528,7 @@ class SubstrateChainPort:
         await self._submit.close()
 
 
-def _dry_run_from(result: Any) -> DryRun:
+def _dry_run_from(si: Any, result: Any) -> DryRun:
     value = result.value
     gas_required = _weight_pair(value["gas_required"])
     deposit = value.get("storage_deposit") or {}
@@ -533,11 +541,22 @@ def _dry_run_from(result: Any) -> DryRun:
         flags = int.from_bytes(bytes(ok_obj.value_object["flags"].get_used_bytes()), "little")
         reverted = bool(flags & 1)  # pallet-contracts ReturnFlags::REVERT
         return DryRun(not reverted, output, "reverted" if reverted else None, gas_required, storage_deposit)
-    return DryRun(False, b"", _dispatch_error_text(outcome.get("Error")), gas_required, storage_deposit)
+    return DryRun(False, b"", dispatch_error_text(si, outcome.get("Error")), gas_required, storage_deposit)
 
 
-def _dispatch_error_text(err: Any) -> str:
-    if isinstance(err, dict) and "Module" in err:
+def dispatch_error_text(si: Any, err: Any) -> str:
+    """A DispatchError as "Pallet::Error" (e.g. "Contracts::ContractTrapped"), named from node metadata."""
+    if isinstance(err, dict) and isinstance(err.get("Module"), dict):
         mod = err["Module"]
-        return f"Module({mod})"
+        index = mod.get("index")
+        raw = mod.get("error")
+        error_index = _hex(raw)[0] if isinstance(raw, str) else int(raw or 0)
+        with contextlib.suppress(Exception):
+            pallet = next(p for p in si.metadata.pallets if p["index"] == index)
+            name = si.metadata.get_module_error(index, error_index).name
+            return f"{pallet.name}::{name}"
+        return f"Module(index={index}, error={error_index})"
+    if isinstance(err, dict) and len(err) == 1:
+        ((kind, detail),) = err.items()
+        return f"{kind}({detail})" if detail is not None else str(kind)
     return str(err)

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from ami_node.abi import ContractAbi, metadata_dir
+from ami_node.devnet.testing import running_devnet
 from ami_node.events import Listened, Minted, Tagged
 from ami_node.follower import BlockFollower
 from ami_node.keys import load_keypair
 from ami_node.port import Block, CallError, ChainPort, ChainUnavailable, PoolRejected
 from ami_node.substrate import SubstrateChainPort
-
-devnet_testing = pytest.importorskip("ami_node.devnet.testing")
 
 ALICE = load_keypair("//Alice")
 BOB = load_keypair("//Bob")
@@ -30,7 +29,7 @@ NFT = ContractAbi.load("ami_nft")
 
 @pytest.fixture(scope="module")
 def devnet() -> Iterator[Any]:
-    with devnet_testing.running_devnet() as dn:
+    with running_devnet() as dn:
         yield dn
 
 
@@ -128,6 +127,9 @@ async def test_contract_deploy_dry_run_call_and_follow(port: SubstrateChainPort)
     revert = await port.contract_dry_run(nft, NFT.encode_call("add_oracle", account=BOB.address), BOB.address)
     assert not revert.success
     assert NFT.decode_error_output("add_oracle", revert.output) == "NotContractOwner"
+    # A trap (value sent to a non-payable message) is a dispatch error, named from the node's metadata.
+    trap = await port.contract_dry_run(nft, mint, ALICE.address, value=1)
+    assert not trap.success and trap.error == "Contracts::ContractTrapped"
 
     await _send(port, await port.contract_call(nft, mint, dry.gas_required))
     listen_data = NFT.encode_call("listen", token_id=1, seconds=30)
