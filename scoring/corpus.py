@@ -1,4 +1,4 @@
-"""Real test music: music21 corpus pieces rendered through FluidSynth (General MIDI) to WAV, with a style label.
+"""Real test music: music21 corpus pieces rendered through FluidSynth (General MIDI) to WAV, with a style.
 
 Used by the genre reference build (scripts/build_genre_reference.py), by the tests, and for the worker's demo
 tracks. Nothing is downloaded: music21 ships the scores and Debian's `fluid-soundfont-gm` ships the SoundFont.
@@ -51,11 +51,13 @@ class SamplePiece:
     qpm: float = DEFAULT_QPM
 
 
-def _p(name: str, style: str, path: str, number: int | None, programs: tuple[int, ...], qpm: float) -> SamplePiece:
+def _p(name: str, style: str, path: str, number: int | None, programs: tuple[int, ...],
+       qpm: float) -> SamplePiece:
     return SamplePiece(name, style, path, number, programs, qpm)
 
 
 _ORGAN, _PIANO, _VIOLIN, _VIOLA, _CELLO, _FLUTE, _CHOIR = 19, 0, 40, 41, 42, 73, 52
+_QUARTET = (_VIOLIN, _VIOLIN, _VIOLA, _CELLO)
 
 # Several styles, several pieces each, so that genre statistics have more than one point per style.
 SAMPLE_PIECES: tuple[SamplePiece, ...] = (
@@ -69,8 +71,8 @@ SAMPLE_PIECES: tuple[SamplePiece, ...] = (
     _p("folk_altdeu10_4", "folk_song", "essenFolksong/altdeu10", 4, (_FLUTE,), 110),
     _p("haydn_op74no1_m1", "string_quartet", "haydn/opus74no1/movement1", None,
        (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
-    _p("mozart_k155_m1", "string_quartet", "mozart/k155/movement1", None, (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
-    _p("mozart_k156_m1", "string_quartet", "mozart/k156/movement1", None, (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
+    _p("mozart_k155_m1", "string_quartet", "mozart/k155/movement1", None, _QUARTET, 120),
+    _p("mozart_k156_m1", "string_quartet", "mozart/k156/movement1", None, _QUARTET, 120),
     _p("beethoven_op18no1_m1", "string_quartet", "beethoven/opus18no1/movement1", None,
        (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
     _p("joplin_maple_leaf", "ragtime_piano", "joplin/maple_leaf_rag", None, (_PIANO,), 90),
@@ -151,7 +153,8 @@ def _prepare_score(piece: SamplePiece, quarters: float | None, transpose: int, t
     return score
 
 
-def _fluidsynth_raw(fluidsynth: str, soundfont: Path, midi_path: Path, sample_rate: int, n_bytes: int) -> bytes:
+def _fluidsynth_raw(fluidsynth: str, soundfont: Path, midi_path: Path, sample_rate: int,
+                    n_bytes: int) -> bytes:
     """Stereo s16le samples from FluidSynth, at most ``n_bytes``.
 
     FluidSynth's file renderer does not always stop at the end of the MIDI file (some music21 exports make it
