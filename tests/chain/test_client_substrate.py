@@ -7,6 +7,7 @@ reconnecting when the devnet drops connections.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from ami_node.abi import ContractAbi, metadata_dir
 from ami_node.devnet.testing import running_devnet
-from ami_node.events import Listened, Minted, Tagged
+from ami_node.events import Listened, Minted, Tagged, decode_block
 from ami_node.follower import BlockFollower
 from ami_node.keys import load_keypair
 from ami_node.port import Block, CallError, ChainPort, ChainUnavailable, PoolRejected
@@ -69,7 +70,8 @@ async def _deploy_nft(port: SubstrateChainPort) -> str:
     assert bundle.wasm is not None
     call = await port.compose_call("Contracts", "instantiate_with_code", {
         "value": 0, "gas_limit": {"ref_time": 10**11, "proof_size": 10**6}, "storage_deposit_limit": None,
-        "code": "0x" + bundle.wasm.hex(), "data": "0x" + NFT.constructor("new").hex(), "salt": "0x01"})
+        "code": "0x" + bundle.wasm.hex(), "data": "0x" + NFT.constructor("new").hex(),
+        "salt": "0x" + os.urandom(8).hex()})  # a fresh address per deployment
     block = await _send(port, call)
     instantiated = [e for e in block.events if e.pallet == "Contracts" and e.name == "Instantiated"]
     assert len(instantiated) == 1
@@ -198,3 +200,43 @@ async def test_unreachable_node_raises_chain_unavailable_within_the_timeout() ->
         await port.finalized_head()
     assert loop.time() - start < 5.0
     await port.close()
+
+
+async def test_batch_all_lands_each_call_once(port: SubstrateChainPort) -> None:
+    nft = await _deploy_nft(port)
+    gas = (10**10, 10**6)
+    mint = NFT.encode_call("mint", audio_cid="a", metadata_cid="m", royalty_splits=[(ALICE.address, 10_000)])
+    await _send(port, await port.contract_call(nft, mint, gas))
+    calls = [
+        await port.contract_call(nft, NFT.encode_call("listen", token_id=1, seconds=s), gas) for s in (5, 6)
+    ] + [await port.contract_call(nft, NFT.encode_call("tag", token_id=1, tag="ambient"), gas)]
+    batch = await port.batch_all(calls)
+    weight = await port.call_weight(batch, ALICE.address)
+    single = await port.call_weight(calls[0], ALICE.address)
+    assert weight[0] > single[0]
+    block = await _send(port, batch)
+    events = decode_block(block, {nft: NFT})
+    assert [(type(e).__name__, getattr(e, "seconds", None)) for e in events] == [
+        ("Listened", 5), ("Listened", 6), ("Tagged", None)]
+
+
+async def test_follower_waits_for_finality(devnet: Any, port: SubstrateChainPort) -> None:
+    start = await port.finalized_head()
+    blocks = BlockFollower(port, {}, start_after=start).blocks()
+    devnet.set_faults(hold_finality=True)
+    try:
+        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 3})
+        tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
+        await port.submit(tx)
+        nxt = asyncio.ensure_future(anext(blocks))
+        for _ in range(50):  # the block is produced but not finalized: nothing is yielded
+            if (await port.best_head()).number > start.number:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert (await port.best_head()).number > start.number and not nxt.done()
+    finally:
+        devnet.set_faults(hold_finality=False)
+    fb = await asyncio.wait_for(nxt, 10)
+    assert fb.ref.number == start.number + 1
+    assert fb.block is not None and tx.hash in fb.block.extrinsic_hashes
