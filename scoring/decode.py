@@ -25,6 +25,7 @@ import soxr
 
 from scoring.errors import (
     ACCEPTED_FORMATS,
+    AudioError,
     CorruptAudio,
     DecompressionBomb,
     SilentAudio,
@@ -108,6 +109,11 @@ def _sniff(data: bytes) -> str | None:
     if data[:4] == b"fLaC":
         return "flac"
     if data[:4] == b"OggS":
+        # The first packet names the codec; Ogg also carries FLAC, Speex, Theora... which we do not take.
+        if len(data) > 27 and len(data) >= 27 + data[26] + 8:
+            packet = data[27 + data[26] : 27 + data[26] + 8]
+            if not (packet.startswith(b"\x01vorbis") or packet.startswith(b"OpusHead")):
+                return "ogg-other"
         return "ogg"
     if data[:3] == b"ID3":
         return "mp3"
@@ -181,6 +187,8 @@ def decode_bytes(
     if len(data) == 0:
         raise UnsupportedFormat(f"empty input; send a {ACCEPTED_FORMATS} file")
     sniffed = _sniff(data)
+    if sniffed == "ogg-other":
+        raise UnsupportedFormat(f"Ogg stream with a codec other than Vorbis or Opus; send {ACCEPTED_FORMATS}")
     if sniffed is None:
         raise UnsupportedFormat(
             f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}"
@@ -297,7 +305,9 @@ def decode_file(
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise UnsupportedFormat(f"cannot read {p}: {exc.strerror}") from exc
+        raise AudioError(
+            f"cannot read {p}: {exc.strerror}; pass an existing {ACCEPTED_FORMATS} file"
+        ) from exc
     if size > max_bytes:
         raise TooLarge(f"{p} is {size} bytes; at most {max_bytes} bytes are accepted")
     with p.open("rb") as fh:
