@@ -185,6 +185,7 @@ class _Item:
     value: int
     gas: tuple[int, int]
     payout_ids: list[bytes] = field(default_factory=list)
+    solo: bool = False  # retried after a failed dispatch: sent alone, with more gas
     epoch: int | None = None
     batch: int | None = None
     call_key: str | None = None
@@ -244,7 +245,7 @@ class Submitter:
         payouts_per_call: int = 100,
         max_calls_per_tx: int = 64,
         weight_fill: float = 0.75,
-        gas_margin: float = 1.25,
+        gas_margin: float = 2.0,
         submit_attempts: int = 6,
         poll_s: float = 0.2,
     ) -> None:
@@ -650,17 +651,22 @@ class Submitter:
         ref, proof = self._max_weight
         return int(ref * self.weight_fill), int(proof * self.weight_fill)
 
-    def _gas(self, dry: DryRun) -> tuple[int, int]:
+    def _gas(self, dry: DryRun, boost: float = 1.0) -> tuple[int, int]:
+        # A dry run sees the state before the batch; later calls in a batch_all run on a bigger state and may
+        # need more. Unused gas is refunded, so the margin costs only packing room.
+        margin = self.gas_margin * boost
         ref, proof = dry.gas_required
-        return int(ref * self.gas_margin) + 1, int(proof * self.gas_margin) + 1
+        return int(ref * margin) + 1, int(proof * margin) + 1
 
     async def _dry_run_calls(self) -> list[_Item]:
         async with self.db.execute(
-            "SELECT key, contract, abi, message, data, value FROM calls WHERE state = 'pending' ORDER BY seq"
+            "SELECT key, contract, abi, message, data, value, error FROM calls WHERE state = 'pending' "
+            "ORDER BY seq"
         ) as cur:
             rows = await cur.fetchall()
         items: list[_Item] = []
-        for key, contract, abi, message, data, value in rows:
+        for key, contract, abi, message, data, value, error in rows:
+            retry = str(error or "").startswith("dispatch failed")
             dry = await self.port.contract_dry_run(contract, bytes(data), self.address, int(value))
             if not dry.success:
                 reason = self.codec.revert_reason(abi, message, dry)
@@ -672,25 +678,30 @@ class Submitter:
                 )
                 await self.db.commit()
                 continue
-            items.append(_Item(contract, bytes(data), int(value), self._gas(dry), call_key=key))
+            gas = self._gas(dry, 2.0 if retry else 1.0)
+            items.append(_Item(contract, bytes(data), int(value), gas, call_key=key, solo=retry))
         return items
 
     async def _dry_run_payouts(self) -> list[_Item]:
         if self.rewards is None:
             return []
         async with self.db.execute(
-            "SELECT id, epoch, to_addr, amount, kind FROM payouts WHERE state = 'pending' ORDER BY epoch, seq"
+            "SELECT id, epoch, to_addr, amount, kind, error FROM payouts WHERE state = 'pending' "
+            "ORDER BY epoch, seq"
         ) as cur:
             rows = await cur.fetchall()
-        by_epoch: dict[int, list[Payout]] = {}
-        for pid, epoch, to, amount, kind in rows:
-            by_epoch.setdefault(int(epoch), []).append(
+        # Payouts whose last transaction failed on chain go in separate chunks, sent alone with more gas.
+        groups: dict[tuple[int, bool], list[Payout]] = {}
+        for pid, epoch, to, amount, kind, error in rows:
+            retry = str(error or "").startswith("dispatch failed")
+            groups.setdefault((int(epoch), retry), []).append(
                 Payout(id=bytes(pid), to=to, amount=int(amount), kind=kind)
             )
         items: list[_Item] = []
-        for epoch, payouts in by_epoch.items():
+        for (epoch, retry), payouts in groups.items():
             for start in range(0, len(payouts), self.payouts_per_call):
-                items.extend(await self._chunk_item(epoch, payouts[start : start + self.payouts_per_call]))
+                chunk = payouts[start : start + self.payouts_per_call]
+                items.extend(await self._chunk_item(epoch, chunk, retry))
         return items
 
     async def _next_batch(self, epoch: int) -> int:
@@ -698,7 +709,7 @@ class Submitter:
         await self._meta_set(f"batch:{epoch}", str(batch + 1))
         return batch
 
-    async def _chunk_item(self, epoch: int, chunk: list[Payout]) -> list[_Item]:
+    async def _chunk_item(self, epoch: int, chunk: list[Payout], retry: bool = False) -> list[_Item]:
         """Dry-run one distribute call; sort out already-paid ids and used batch numbers; record reverts."""
         assert self.rewards is not None
         for _ in range(64):
@@ -707,7 +718,8 @@ class Submitter:
             dry = await self.port.contract_dry_run(self.rewards, data, self.address)
             if dry.success:
                 await self.db.commit()
-                return [_Item(self.rewards, data, 0, self._gas(dry), [p.id for p in chunk], epoch, batch)]
+                gas = self._gas(dry, 2.0 if retry else 1.0)
+                return [_Item(self.rewards, data, 0, gas, [p.id for p in chunk], retry, epoch, batch)]
             reason = self.codec.revert_reason("ami_rewards", "distribute", dry)
             if reason == "BatchAlreadyPaid":
                 continue  # this batch number was used by an earlier outbox; the counter moves on
@@ -716,7 +728,7 @@ class Submitter:
                 await self.db.commit()
                 items: list[_Item] = []
                 for p in chunk:
-                    items.extend(await self._chunk_item(epoch, [p]))
+                    items.extend(await self._chunk_item(epoch, [p], retry))
                 return items
             if reason == "PayoutAlreadyPaid":
                 await self.db.execute(
@@ -745,7 +757,11 @@ class Submitter:
         for item in items:
             r, p = item.gas
             if current and (
-                len(current) >= self.max_calls_per_tx or ref + r > limit_ref or proof + p > limit_proof
+                item.solo
+                or current[-1].solo
+                or len(current) >= self.max_calls_per_tx
+                or ref + r > limit_ref
+                or proof + p > limit_proof
             ):
                 groups.append(current)
                 current, ref, proof = [], 0, 0

@@ -72,6 +72,8 @@ class FakeChain:
     crash_on: dict[str, int] = field(default_factory=dict)  # method -> countdown
     submits: int = 0
     collisions: int = 0
+    max_calls_that_fit: int = 1_000_000
+    fail_on_chain: set[int] = field(default_factory=set)
     max_weight: tuple[int, int] = (2_000_000, 500_000)
     extrinsic_sizes: list[int] = field(default_factory=list)
     calls_log: list[str] = field(default_factory=list)
@@ -90,6 +92,8 @@ class FakeChain:
     def _execute(self, call: Any, events: list[RawEvent], ext_index: int) -> bool:
         kind = call[0]
         if kind == "batch":
+            if len(call[1]) > self.max_calls_that_fit:
+                return False  # like a batch whose later calls run out of the gas their dry runs promised
             snapshot = (dict(self.paid), set(self.batches), dict(self.balances))
             for sub in call[1]:
                 if not self._execute(sub, events, ext_index):
@@ -97,6 +101,8 @@ class FakeChain:
                     return False
             return True
         _, contract, data, gas = call
+        if json.loads(data).get("token") in self.fail_on_chain:
+            return False  # passes its dry run, fails when dispatched
         ok, out_events = self._run_contract(contract, data, mutate=True)
         if ok:
             for body in out_events:
@@ -307,7 +313,7 @@ def expected_balances(ps: list[Payout]) -> dict[str, int]:
 async def test_payouts_packed_into_few_batches_and_confirmed(tmp_path: Path) -> None:
     chain = FakeChain()
     ps = payouts(1000)
-    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100) as sub:
+    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100, gas_margin=1.25) as sub:
         assert await sub.enqueue_payouts(1, ps) == 1000
         assert await sub.enqueue_payouts(1, ps[:10]) == 0  # idempotent
         counts = await sub.drain(10)
@@ -322,7 +328,7 @@ async def test_payouts_packed_into_few_batches_and_confirmed(tmp_path: Path) -> 
 async def test_weight_limit_splits_into_several_extrinsics(tmp_path: Path) -> None:
     chain = FakeChain(max_weight=(400_000, 1_000_000))
     ps = payouts(1000)
-    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100) as sub:
+    async with submitter(chain, tmp_path / "o.db", payouts_per_call=100, gas_margin=1.25) as sub:
         await sub.enqueue_payouts(3, ps)
         await sub.drain(10)
     # 300k budget, 105k*1.25 per call -> 2 calls per extrinsic -> 5 extrinsics
@@ -530,3 +536,38 @@ async def test_send_call_reports_dispatch_failure_and_timeout() -> None:
     good = ("contract", NFT, json.dumps({"m": "listen", "token": 1}).encode(), (1, 1))
     with pytest.raises(TxTimeout, match="not finalized"):
         await send_call(stuck, ALICE, good, timeout_s=0.2, poll_s=0.01)
+
+
+async def test_batch_failing_on_chain_is_retried_call_by_call(tmp_path: Path) -> None:
+    chain = FakeChain(max_calls_that_fit=1)
+    ps = payouts(120)
+    async with submitter(chain, tmp_path / "o.db", payouts_per_call=40) as sub:
+        await sub.enqueue_payouts(1, ps)
+        counts = await sub.drain(10)
+    assert counts.confirmed == 120 and counts.failed == 0
+    assert chain.balances == expected_balances(ps)
+    # one failed batch_all of 3 calls, then each call alone
+    assert chain.submits == 4
+
+
+async def test_calls_failing_in_a_batch_are_retried_alone(tmp_path: Path) -> None:
+    chain = FakeChain(max_calls_that_fit=0)
+    async with submitter(chain, tmp_path / "o.db", max_calls_per_tx=2) as sub:
+        for i in (1, 2):
+            body = json.dumps({"m": "listen", "token": i}).encode()
+            await sub.enqueue_call(f"l:{i}", NFT, "listen", body, abi="ami_nft")
+        counts = await sub.drain(10)
+    assert counts.confirmed == 2  # retried alone after the failed batch
+    assert chain.submits == 3
+
+
+async def test_call_that_keeps_failing_on_chain_is_given_up(tmp_path: Path) -> None:
+    chain = FakeChain(fail_on_chain={7})
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_call(
+            "l:7", NFT, "listen", json.dumps({"m": "listen", "token": 7}).encode(), abi="ami_nft"
+        )
+        counts = await sub.drain(10)
+        status = await sub.call_status("l:7")
+    assert counts.failed == 1 and chain.submits == 3
+    assert status is not None and status.state == "failed" and "dispatch failed" in (status.error or "")

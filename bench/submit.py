@@ -1,0 +1,124 @@
+"""Benchmark: payouts settled per second, Submitter vs one-by-one `ContractInstance.exec`, in one devnet run.
+
+Starts a local devnet (instant blocks), deploys the contracts, then
+  * baseline: substrate-interface's `ContractInstance.exec` (dry run + signed Contracts.call, waiting for
+    inclusion) for one `distribute` with one payout at a time;
+  * submitter: the same kind of payouts queued in the Submitter's outbox and drained until every `Paid` event
+    is seen in a finalized block.
+Prints both rates and their ratio (target >= 20x).
+
+    .venv/bin/python bench/submit.py [--baseline 30] [--payouts 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+from ami_node.keys import load_keypair
+from ami_node.submitter import Payout, Submitter
+
+RECIPIENTS = ["//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"]
+
+
+def _payouts(epoch: int, n: int) -> list[Payout]:
+    to = [load_keypair(s).address for s in RECIPIENTS]
+    return [
+        Payout(
+            id=hashlib.sha256(f"bench:{epoch}:{i}".encode()).digest(),
+            to=to[i % len(to)],
+            amount=1000 + i,
+            kind=1,
+        )
+        for i in range(n)
+    ]
+
+
+def baseline(url: str, rewards: str, n: int) -> float:
+    """One payout per extrinsic through substrate-interface's ContractInstance.exec; returns payouts/s."""
+    from substrateinterface import SubstrateInterface
+    from substrateinterface.contracts import ContractInstance
+
+    from ami_node.abi import metadata_dir
+
+    si = SubstrateInterface(url=url, ss58_format=42)
+    contract = ContractInstance.create_from_address(
+        contract_address=rewards, metadata_file=str(metadata_dir() / "ami_rewards.json"), substrate=si
+    )
+    alice = load_keypair("//Alice").substrate_keypair
+    payouts = _payouts(1, n)
+    start = time.perf_counter()
+    for i, p in enumerate(payouts):
+        receipt = contract.exec(
+            alice,
+            "distribute",
+            args={
+                "epoch": 1,
+                "batch": i,
+                "payouts": [{"id": "0x" + p.id.hex(), "to": p.to, "amount": p.amount, "kind": p.kind}],
+            },
+            wait_for_inclusion=True,
+        )
+        if not receipt.is_success:
+            raise SystemExit(f"baseline exec failed: {receipt.error_message}")
+    elapsed = time.perf_counter() - start
+    si.close()
+    return n / elapsed
+
+
+async def with_submitter(url: str, rewards: str, n: int, db: Path) -> tuple[float, int]:
+    """All payouts through the Submitter; returns (payouts/s, extrinsics used)."""
+    from ami_node.substrate import SubstrateChainPort
+
+    port = SubstrateChainPort(url)
+    try:
+        async with Submitter(port, load_keypair("//Alice"), db, rewards=rewards, poll_s=0.05) as sub:
+            start = time.perf_counter()
+            await sub.enqueue_payouts(2, _payouts(2, n))
+            counts = await sub.drain(timeout_s=600)
+            elapsed = time.perf_counter() - start
+            if counts.confirmed != n:
+                raise SystemExit(f"submitter confirmed {counts.confirmed} of {n}: {counts}")
+            return n / elapsed, sub.stats["txs_submitted"]
+    finally:
+        await port.close()
+
+
+async def _deploy(url: str) -> str:
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+
+    port = SubstrateChainPort(url)
+    try:
+        dep = await deploy(port, load_keypair("//Alice"), url, _default_bundles(), 120)
+    finally:
+        await port.close()
+    return dep.rewards
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline", type=int, default=30, help="payouts sent one by one")
+    parser.add_argument("--payouts", type=int, default=3000, help="payouts sent through the submitter")
+    args = parser.parse_args()
+
+    from ami_node.devnet.testing import running_devnet
+
+    with running_devnet() as dn, tempfile.TemporaryDirectory() as tmp:
+        rewards = asyncio.run(_deploy(dn.url))
+        base = baseline(dn.url, rewards, args.baseline)
+        rate, txs = asyncio.run(with_submitter(dn.url, rewards, args.payouts, Path(tmp) / "outbox.db"))
+    print(f"baseline  ContractInstance.exec one by one: {args.baseline} payouts, {base:8.1f} payouts/s")
+    print(f"submitter batched distribute + batch_all:  {args.payouts} payouts, {rate:8.1f} payouts/s")
+    print(f"          ({txs} extrinsics)")
+    print(f"ratio {rate / base:.1f}x (target >= 20x)")
+
+
+if __name__ == "__main__":
+    main()
