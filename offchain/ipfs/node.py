@@ -161,12 +161,12 @@ class LocalIpfsNode:
         if self.pid is not None:
             return self
         exe = jsipfs_executable(self.jsnode_dir)
-        self._init_repo(exe)
-        self._configure()
-        self._clear_stale_lock()
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise IpfsNodeError(f"port {self.port} on 127.0.0.1 is already in use")
+        self._init_repo(exe)
+        self._configure()
+        self._clear_stale_lock()
         log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
