@@ -1,0 +1,330 @@
+"""The catalogue: minted tracks' embeddings (plus chroma 2D-FT and Chromaprint), exact kNN in torch, persisted.
+
+Search is exact (every score that pays must be reproducible by a validator): float32 inner products by torch
+matmul over row blocks, a top-k per block, and a merge; CUDA when present, CPU otherwise. Blocks bound memory so
+that 1e6 x 512 vectors are searched without building a 1e6 x Q matrix at once.
+
+Persistence is a folder: ``manifest.json`` (ids, labels, count, root hash, the generation of the array files)
+and ``<name>.<generation>.npy`` arrays. A save writes a new generation and then replaces the manifest with
+``os.replace``, so a crash leaves either the old or the new catalogue, never a mix.
+
+`Catalogue.root_hash()` is a sequential hash over the entries in insertion order: a score records it so that a
+validator knows exactly what the novelty and the duplicate gate were measured against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoring.errors import ScoringError
+
+CATALOG_VERSION = "ami-catalog/1"
+"""Version of the storage layout and of the root hash recipe."""
+
+DEFAULT_BLOCK_ROWS = 65536
+_Q_EMB = 32767.0
+
+
+class CatalogError(ScoringError):
+    """The catalogue folder is missing, damaged, or an entry does not fit (wrong shape, duplicate id)."""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One search hit: catalogue position, entry id, and inner product with the query."""
+
+    index: int
+    id: str
+    score: float
+
+
+def _pick_device(device: str | None) -> str:
+    import torch
+
+    if device is not None:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def exact_topk(database: np.ndarray, queries: np.ndarray, k: int, device: str | None = None,
+               block_rows: int = DEFAULT_BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Exact maximum-inner-product search.
+
+    ``score[q, j] = <queries[q], database[idx[q, j]]>``, the k largest per query in descending order (ties: lower
+    database index first is not guaranteed across devices; scores agree to float32 rounding).
+
+    Args:
+        database: [N, D] float32 (unit rows make this cosine similarity).
+        queries: [Q, D] float32.
+        k: neighbours per query; clipped to N.
+        device: torch device string; None picks CUDA when available.
+        block_rows: database rows per matmul block (memory: block_rows x Q floats).
+
+    Returns:
+        (scores [Q, k'] float32, indices [Q, k'] int64) with k' = min(k, N).
+    """
+    import torch
+
+    db = np.ascontiguousarray(database, dtype=np.float32)
+    qs = np.ascontiguousarray(queries, dtype=np.float32)
+    if qs.ndim != 2 or db.ndim != 2 or qs.shape[1] != db.shape[1]:
+        raise CatalogError(f"query shape {qs.shape} does not match catalogue shape {db.shape}")
+    n = db.shape[0]
+    kk = min(int(k), n)
+    if kk <= 0 or qs.shape[0] == 0:
+        return np.zeros((qs.shape[0], 0), np.float32), np.zeros((qs.shape[0], 0), np.int64)
+    dev = torch.device(_pick_device(device))
+    with torch.inference_mode():
+        q = torch.from_numpy(qs).to(dev)
+        best_s: torch.Tensor | None = None
+        best_i: torch.Tensor | None = None
+        for start in range(0, n, block_rows):
+            block = torch.from_numpy(db[start : start + block_rows]).to(dev)
+            sims = q @ block.T
+            kb = min(kk, sims.shape[1])
+            s, i = torch.topk(sims, kb, dim=1)
+            i = i + start
+            if best_s is None or best_i is None:
+                best_s, best_i = s, i
+            else:
+                cat_s = torch.cat([best_s, s], dim=1)
+                cat_i = torch.cat([best_i, i], dim=1)
+                s2, pos = torch.topk(cat_s, kk, dim=1)
+                best_s, best_i = s2, torch.gather(cat_i, 1, pos)
+        assert best_s is not None and best_i is not None
+        return best_s.cpu().numpy(), best_i.cpu().numpy().astype(np.int64)
+
+
+class Catalogue:
+    """Minted tracks: ids in insertion order, unit embeddings [N, D], chroma 2D-FT [N, C], fingerprints.
+
+    Args:
+        dim: embedding dimension D.
+        c2d_dim: flattened chroma 2D-FT size C (0 when not stored).
+    """
+
+    def __init__(self, dim: int, c2d_dim: int = 0) -> None:
+        if dim <= 0:
+            raise CatalogError(f"embedding dimension must be positive, got {dim}")
+        self.dim = int(dim)
+        self.c2d_dim = int(c2d_dim)
+        self.ids: list[str] = []
+        self.labels: list[str | None] = []
+        self._emb = np.zeros((0, self.dim), np.float32)
+        self._c2d = np.zeros((0, self.c2d_dim), np.float32)
+        self._fps: list[np.ndarray] = []
+        self._index: dict[str, int] = {}
+        self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """[N, D] float32 unit embeddings, insertion order (read-only view)."""
+        view = self._emb.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def chroma_2dft(self) -> np.ndarray:
+        """[N, C] float32 flattened chroma 2D-FT rows (read-only view)."""
+        view = self._c2d.view()
+        view.flags.writeable = False
+        return view
+
+    def fingerprint(self, index: int) -> np.ndarray:
+        """Chromaprint uint32 items of entry ``index`` (empty when none was stored)."""
+        return self._fps[index]
+
+    def position(self, track_id: str) -> int | None:
+        """Insertion position of ``track_id`` or None."""
+        return self._index.get(track_id)
+
+    def add(self, ids: Sequence[str], embeddings: np.ndarray, chroma_2dft: np.ndarray | None = None,
+            fingerprints: Sequence[np.ndarray] | None = None,
+            labels: Sequence[str | None] | None = None) -> None:
+        """Append entries (all or nothing): rows are L2-normalised; an id already present is refused.
+
+        Raises:
+            CatalogError: shapes do not match, an embedding is zero or non-finite, or an id repeats.
+        """
+        emb = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dim) if len(ids) else np.zeros(
+            (0, self.dim), np.float32)
+        if emb.shape[0] != len(ids):
+            raise CatalogError(f"{len(ids)} ids but {emb.shape[0]} embeddings of dimension {self.dim}")
+        if not np.all(np.isfinite(emb)):
+            raise CatalogError("embeddings hold NaN or infinite values")
+        norms = np.linalg.norm(emb.astype(np.float64), axis=1)
+        if np.any(norms <= 0):
+            raise CatalogError("an embedding is all zeros")
+        emb = (emb / norms[:, None]).astype(np.float32)
+        if chroma_2dft is None:
+            c2d = np.zeros((len(ids), self.c2d_dim), np.float32)
+        else:
+            c2d = np.asarray(chroma_2dft, dtype=np.float32).reshape(len(ids), -1)
+            if c2d.shape[1] != self.c2d_dim:
+                raise CatalogError(f"chroma 2D-FT has {c2d.shape[1]} values per entry, expected {self.c2d_dim}")
+        fps = [np.zeros(0, np.uint32)] * len(ids) if fingerprints is None else [
+            np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
+        labs = [None] * len(ids) if labels is None else list(labels)
+        if len(fps) != len(ids) or len(labs) != len(ids):
+            raise CatalogError("ids, fingerprints and labels differ in length")
+        seen = set(self._index)
+        for track_id in ids:
+            if not isinstance(track_id, str) or not track_id:
+                raise CatalogError(f"entry id must be a non-empty string, got {track_id!r}")
+            if track_id in seen:
+                raise CatalogError(f"id {track_id!r} is already in the catalogue")
+            seen.add(track_id)
+        root = self._root
+        for j, track_id in enumerate(ids):
+            root = _chain(root, track_id, emb[j], c2d[j], fps[j])
+        start = len(self.ids)
+        self._emb = np.concatenate([self._emb, emb])
+        self._c2d = np.concatenate([self._c2d, c2d])
+        self._fps.extend(fps)
+        self.labels.extend(labs)
+        for j, track_id in enumerate(ids):
+            self.ids.append(track_id)
+            self._index[track_id] = start + j
+        self._root = root
+
+    def root_hash(self) -> str:
+        """Hex SHA-256 chain over the entries in insertion order.
+
+        ``h_0 = SHA256(CATALOG_VERSION)``; ``h_i = SHA256(h_{i-1} || u32le(len(id)) || id_utf8 ||
+        i16le(round(32767 * embedding)) || i16le(round(32767 * chroma_2dft)) || u32le(len(fp)) || u32le(fp))``.
+        Quantising to int16 makes the hash independent of float rounding noise below 3e-5.
+        """
+        return self._root.hex()
+
+    def search(self, queries: np.ndarray, k: int, device: str | None = None) -> list[list[Neighbour]]:
+        """Exact cosine top-k of each query row against the catalogue (queries are L2-normalised first)."""
+        q = np.asarray(queries, dtype=np.float64).reshape(-1, self.dim)
+        norms = np.linalg.norm(q, axis=1, keepdims=True)
+        q = np.where(norms > 0, q / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+        scores, idx = exact_topk(self._emb, q, k, device=device)
+        return [[Neighbour(int(i), self.ids[int(i)], float(s)) for s, i in zip(srow, irow, strict=True)]
+                for srow, irow in zip(scores, idx, strict=True)]
+
+    def stats(self) -> dict[str, object]:
+        """Counts and hash for `ami catalog stats`."""
+        counts: dict[str, int] = {}
+        for label in self.labels:
+            key = label or "(none)"
+            counts[key] = counts.get(key, 0) + 1
+        return {"entries": len(self), "dim": self.dim, "c2d_dim": self.c2d_dim, "root_hash": self.root_hash(),
+                "version": CATALOG_VERSION, "labels": dict(sorted(counts.items()))}
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: str | os.PathLike[str]) -> None:
+        """Write the catalogue atomically (new generation of arrays, then manifest replace, then cleanup)."""
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        old = _read_manifest(root) if (root / "manifest.json").is_file() else None
+        generation = 1 + int(old["generation"]) if old else 1
+        lengths = np.array([f.size for f in self._fps], dtype=np.int64)
+        fp_all = np.concatenate(self._fps) if self._fps else np.zeros(0, np.uint32)
+        arrays = {"embeddings": self._emb, "chroma_2dft": self._c2d, "fp_lengths": lengths, "fp_items": fp_all}
+        for name, arr in arrays.items():
+            _atomic_write(root / f"{name}.{generation}.npy", lambda fh, a=arr: np.save(fh, a))
+        manifest = {"version": CATALOG_VERSION, "generation": generation, "count": len(self), "dim": self.dim,
+                    "c2d_dim": self.c2d_dim, "root_hash": self.root_hash(), "ids": self.ids,
+                    "labels": self.labels}
+        data = json.dumps(manifest, indent=1).encode()
+        _atomic_write(root / "manifest.json", lambda fh: fh.write(data))
+        if old:
+            for name in arrays:
+                (root / f"{name}.{old['generation']}.npy").unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> Catalogue:
+        """Read a saved catalogue and check its root hash.
+
+        Raises:
+            CatalogError: folder or files missing, shapes inconsistent, or the recomputed root hash differs.
+        """
+        root = Path(folder)
+        manifest = _read_manifest(root)
+        gen = manifest["generation"]
+        try:
+            emb = np.load(root / f"embeddings.{gen}.npy", allow_pickle=False)
+            c2d = np.load(root / f"chroma_2dft.{gen}.npy", allow_pickle=False)
+            lengths = np.load(root / f"fp_lengths.{gen}.npy", allow_pickle=False)
+            items = np.load(root / f"fp_items.{gen}.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CatalogError(f"catalogue arrays in {root} are missing or damaged: {exc}") from exc
+        count = int(manifest["count"])
+        if emb.shape != (count, manifest["dim"]) or c2d.shape[0] != count or lengths.shape != (count,) or int(
+                lengths.sum()) != items.size:
+            raise CatalogError(f"catalogue in {root} is inconsistent (array shapes do not match the manifest)")
+        cat = cls(int(manifest["dim"]), int(manifest["c2d_dim"]))
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        fps = [items[bounds[i] : bounds[i + 1]] for i in range(count)]
+        cat.add(list(manifest["ids"]), emb, c2d, fps, list(manifest["labels"]))
+        if cat.root_hash() != manifest["root_hash"]:
+            raise CatalogError(f"catalogue in {root} fails its root hash check")
+        return cat
+
+    @classmethod
+    def open_or_create(cls, folder: str | os.PathLike[str], dim: int, c2d_dim: int) -> Catalogue:
+        """Load the catalogue in ``folder`` or return an empty one (nothing is written until `save`)."""
+        if (Path(folder) / "manifest.json").is_file():
+            cat = cls.load(folder)
+            if cat.dim != dim or cat.c2d_dim != c2d_dim:
+                raise CatalogError(f"catalogue in {folder} holds dim {cat.dim}/{cat.c2d_dim}, expected {dim}/"
+                                   f"{c2d_dim} (feature version changed? rebuild it)")
+            return cat
+        return cls(dim, c2d_dim)
+
+
+def _chain(prev: bytes, track_id: str, emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray) -> bytes:
+    h = hashlib.sha256(prev)
+    raw_id = track_id.encode()
+    h.update(len(raw_id).to_bytes(4, "little"))
+    h.update(raw_id)
+    h.update(_q16(emb))
+    h.update(_q16(c2d))
+    h.update(int(fp.size).to_bytes(4, "little"))
+    h.update(np.asarray(fp, dtype="<u4").tobytes())
+    return h.digest()
+
+
+def _q16(x: np.ndarray) -> bytes:
+    return np.rint(np.clip(np.asarray(x, np.float64), -1.0, 1.0) * _Q_EMB).astype("<i2").tobytes()
+
+
+def _read_manifest(root: Path) -> dict:  # type: ignore[type-arg]
+    path = root / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise CatalogError(f"no catalogue in {root} (manifest.json missing)") from exc
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"catalogue manifest {path} is unreadable: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("version") != CATALOG_VERSION:
+        raise CatalogError(f"catalogue manifest {path} is not a {CATALOG_VERSION} manifest")
+    return manifest
+
+
+def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

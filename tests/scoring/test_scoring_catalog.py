@@ -1,0 +1,124 @@
+"""Catalogue: exact kNN against numpy brute force, incremental add, persistence and the root hash."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scoring.catalog import CatalogError, Catalogue, exact_topk
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("block_rows", [7, 64, 100000])
+def test_exact_topk_matches_numpy(block_rows: int) -> None:
+    rng = np.random.default_rng(1)
+    db, q = _unit(rng, 1000, 32), _unit(rng, 17, 32)
+    scores, idx = exact_topk(db, q, 10, device="cpu", block_rows=block_rows)
+    ref = q.astype(np.float64) @ db.astype(np.float64).T
+    ref_idx = np.argsort(-ref, axis=1, kind="stable")[:, :10]
+    assert np.array_equal(idx, ref_idx)
+    assert np.allclose(scores, np.take_along_axis(ref, ref_idx, 1), atol=1e-5)
+
+
+def test_topk_k_larger_than_catalogue_and_empty() -> None:
+    rng = np.random.default_rng(2)
+    scores, idx = exact_topk(_unit(rng, 3, 8), _unit(rng, 2, 8), 10, device="cpu")
+    assert idx.shape == (2, 3)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    empty = Catalogue(8)
+    assert empty.search(_unit(rng, 1, 8), 5) == [[]]
+
+
+def test_search_finds_itself_and_normalises() -> None:
+    rng = np.random.default_rng(3)
+    cat = Catalogue(16)
+    emb = _unit(rng, 50, 16)
+    cat.add([f"t{i}" for i in range(50)], emb * 3.0)
+    hits = cat.search(emb[[5, 9]] * 0.5, 3)
+    assert [h[0].id for h in hits] == ["t5", "t9"]
+    assert hits[0][0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_add_rejects_bad_input_and_keeps_state() -> None:
+    cat = Catalogue(4, c2d_dim=2)
+    cat.add(["a"], np.ones((1, 4)), np.ones((1, 2)))
+    root = cat.root_hash()
+    with pytest.raises(CatalogError, match="already"):
+        cat.add(["b", "a"], np.ones((2, 4)), np.ones((2, 2)))
+    with pytest.raises(CatalogError, match="zeros"):
+        cat.add(["c"], np.zeros((1, 4)), np.ones((1, 2)))
+    with pytest.raises(CatalogError, match="NaN"):
+        cat.add(["c"], np.full((1, 4), np.nan), np.ones((1, 2)))
+    with pytest.raises(CatalogError, match="expected 2"):
+        cat.add(["c"], np.ones((1, 4)), np.ones((1, 3)))
+    assert len(cat) == 1 and cat.root_hash() == root
+
+
+def test_root_hash_depends_on_content_and_order() -> None:
+    rng = np.random.default_rng(4)
+    emb = _unit(rng, 3, 8)
+
+    def build(ids: list[str], rows: np.ndarray) -> str:
+        cat = Catalogue(8)
+        cat.add(ids, rows)
+        return cat.root_hash()
+
+    base = build(["a", "b", "c"], emb)
+    assert base == build(["a", "b", "c"], emb.copy())
+    assert base != build(["a", "b", "x"], emb)
+    assert base != build(["b", "a", "c"], emb[[1, 0, 2]])
+    changed = emb.copy()
+    changed[1, 0] += 0.01
+    assert base != build(["a", "b", "c"], changed)
+    # incremental add gives the same chain as one add
+    cat = Catalogue(8)
+    cat.add(["a"], emb[:1])
+    cat.add(["b", "c"], emb[1:])
+    assert cat.root_hash() == base
+
+
+def test_persistence_roundtrip_and_generations(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    cat = Catalogue(8, c2d_dim=3)
+    fps = [np.arange(5, dtype=np.uint32), np.zeros(0, np.uint32)]
+    cat.add(["a", "b"], _unit(rng, 2, 8), rng.random((2, 3)), fps, ["bach", None])
+    cat.save(tmp_path)
+    cat.add(["c"], _unit(rng, 1, 8), rng.random((1, 3)), [np.arange(3, dtype=np.uint32)], ["folk"])
+    cat.save(tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["chroma_2dft.2.npy", "embeddings.2.npy", "fp_items.2.npy", "fp_lengths.2.npy",
+                     "manifest.json"]
+    back = Catalogue.load(tmp_path)
+    assert back.ids == ["a", "b", "c"] and back.labels == ["bach", None, "folk"]
+    assert back.root_hash() == cat.root_hash()
+    assert np.array_equal(back.fingerprint(0), fps[0]) and back.fingerprint(1).size == 0
+    assert np.array_equal(back.embeddings, cat.embeddings)
+    assert back.stats()["labels"] == {"(none)": 1, "bach": 1, "folk": 1}
+
+
+def test_load_detects_tampering(tmp_path) -> None:
+    rng = np.random.default_rng(6)
+    cat = Catalogue(8)
+    cat.add(["a", "b"], _unit(rng, 2, 8))
+    cat.save(tmp_path)
+    emb = np.load(tmp_path / "embeddings.1.npy")
+    emb[0] = emb[1]
+    np.save(tmp_path / "embeddings.1.npy", emb)
+    with pytest.raises(CatalogError, match="root hash"):
+        Catalogue.load(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["count"] = 5
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CatalogError, match="inconsistent"):
+        Catalogue.load(tmp_path)
+    with pytest.raises(CatalogError, match="manifest.json missing"):
+        Catalogue.load(tmp_path / "nowhere")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(CatalogError, match="unreadable"):
+        Catalogue.load(tmp_path)
