@@ -1,8 +1,8 @@
-"""The catalogue: minted tracks' embeddings (plus chroma 2D-FT and Chromaprint), exact kNN in torch, persisted.
+"""The catalogue: minted tracks' embeddings (+ chroma 2D-FT and Chromaprint), exact kNN in torch, persisted.
 
 Search is exact (every score that pays must be reproducible by a validator): float32 inner products by torch
-matmul over row blocks, a top-k per block, and a merge; CUDA when present, CPU otherwise. Blocks bound memory so
-that 1e6 x 512 vectors are searched without building a 1e6 x Q matrix at once.
+matmul over row blocks, a top-k per block, and a merge; CUDA when present, CPU otherwise. Blocks bound memory
+so that 1e6 x 512 vectors are searched without building a 1e6 x Q matrix at once.
 
 Persistence is a folder: ``manifest.json`` (ids, labels, count, root hash, the generation of the array files)
 and ``<name>.<generation>.npy`` arrays. A save writes a new generation and then replaces the manifest with
@@ -54,12 +54,17 @@ def _pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def exact_topk(database: np.ndarray, queries: np.ndarray, k: int, device: str | None = None,
-               block_rows: int = DEFAULT_BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+def exact_topk(
+    database: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    device: str | None = None,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact maximum-inner-product search.
 
-    ``score[q, j] = <queries[q], database[idx[q, j]]>``, the k largest per query in descending order (ties: lower
-    database index first is not guaranteed across devices; scores agree to float32 rounding).
+    ``score[q, j] = <queries[q], database[idx[q, j]]>``, the k largest per query in descending order (tie
+    order is not guaranteed across devices; scores agree to float32 rounding).
 
     Args:
         database: [N, D] float32 (unit rows make this cosine similarity).
@@ -149,16 +154,24 @@ class Catalogue:
         """Insertion position of ``track_id`` or None."""
         return self._index.get(track_id)
 
-    def add(self, ids: Sequence[str], embeddings: np.ndarray, chroma_2dft: np.ndarray | None = None,
-            fingerprints: Sequence[np.ndarray] | None = None,
-            labels: Sequence[str | None] | None = None) -> None:
+    def add(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        chroma_2dft: np.ndarray | None = None,
+        fingerprints: Sequence[np.ndarray] | None = None,
+        labels: Sequence[str | None] | None = None,
+    ) -> None:
         """Append entries (all or nothing): rows are L2-normalised; an id already present is refused.
 
         Raises:
             CatalogError: shapes do not match, an embedding is zero or non-finite, or an id repeats.
         """
-        emb = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dim) if len(ids) else np.zeros(
-            (0, self.dim), np.float32)
+        emb = (
+            np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dim)
+            if len(ids)
+            else np.zeros((0, self.dim), np.float32)
+        )
         if emb.shape[0] != len(ids):
             raise CatalogError(f"{len(ids)} ids but {emb.shape[0]} embeddings of dimension {self.dim}")
         if not np.all(np.isfinite(emb)):
@@ -172,9 +185,14 @@ class Catalogue:
         else:
             c2d = np.asarray(chroma_2dft, dtype=np.float32).reshape(len(ids), -1)
             if c2d.shape[1] != self.c2d_dim:
-                raise CatalogError(f"chroma 2D-FT has {c2d.shape[1]} values per entry, expected {self.c2d_dim}")
-        fps = [np.zeros(0, np.uint32)] * len(ids) if fingerprints is None else [
-            np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
+                raise CatalogError(
+                    f"chroma 2D-FT has {c2d.shape[1]} values per entry, expected {self.c2d_dim}"
+                )
+        fps = (
+            [np.zeros(0, np.uint32)] * len(ids)
+            if fingerprints is None
+            else [np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
+        )
         labs = [None] * len(ids) if labels is None else list(labels)
         if len(fps) != len(ids) or len(labs) != len(ids):
             raise CatalogError("ids, fingerprints and labels differ in length")
@@ -202,7 +220,8 @@ class Catalogue:
         """Hex SHA-256 chain over the entries in insertion order.
 
         ``h_0 = SHA256(CATALOG_VERSION)``; ``h_i = SHA256(h_{i-1} || u32le(len(id)) || id_utf8 ||
-        i16le(round(32767 * embedding)) || i16le(round(32767 * chroma_2dft)) || u32le(len(fp)) || u32le(fp))``.
+        i16le(round(32767 * embedding)) || i16le(round(32767 * chroma_2dft)) || u32le(len(fp)) ||
+        u32le(fp))``.
         Quantising to int16 makes the hash independent of float rounding noise below 3e-5.
         """
         return self._root.hex()
@@ -213,8 +232,10 @@ class Catalogue:
         norms = np.linalg.norm(q, axis=1, keepdims=True)
         q = np.where(norms > 0, q / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
         scores, idx = exact_topk(self._emb, q, k, device=device)
-        return [[Neighbour(int(i), self.ids[int(i)], float(s)) for s, i in zip(srow, irow, strict=True)]
-                for srow, irow in zip(scores, idx, strict=True)]
+        return [
+            [Neighbour(int(i), self.ids[int(i)], float(s)) for s, i in zip(srow, irow, strict=True)]
+            for srow, irow in zip(scores, idx, strict=True)
+        ]
 
     def stats(self) -> dict[str, object]:
         """Counts and hash for `ami catalog stats`."""
@@ -222,8 +243,14 @@ class Catalogue:
         for label in self.labels:
             key = label or "(none)"
             counts[key] = counts.get(key, 0) + 1
-        return {"entries": len(self), "dim": self.dim, "c2d_dim": self.c2d_dim, "root_hash": self.root_hash(),
-                "version": CATALOG_VERSION, "labels": dict(sorted(counts.items()))}
+        return {
+            "entries": len(self),
+            "dim": self.dim,
+            "c2d_dim": self.c2d_dim,
+            "root_hash": self.root_hash(),
+            "version": CATALOG_VERSION,
+            "labels": dict(sorted(counts.items())),
+        }
 
     # ------------------------------------------------------------------ persistence
 
@@ -235,12 +262,24 @@ class Catalogue:
         generation = 1 + int(old["generation"]) if old else 1
         lengths = np.array([f.size for f in self._fps], dtype=np.int64)
         fp_all = np.concatenate(self._fps) if self._fps else np.zeros(0, np.uint32)
-        arrays = {"embeddings": self._emb, "chroma_2dft": self._c2d, "fp_lengths": lengths, "fp_items": fp_all}
+        arrays = {
+            "embeddings": self._emb,
+            "chroma_2dft": self._c2d,
+            "fp_lengths": lengths,
+            "fp_items": fp_all,
+        }
         for name, arr in arrays.items():
             _atomic_write(root / f"{name}.{generation}.npy", lambda fh, a=arr: np.save(fh, a))
-        manifest = {"version": CATALOG_VERSION, "generation": generation, "count": len(self), "dim": self.dim,
-                    "c2d_dim": self.c2d_dim, "root_hash": self.root_hash(), "ids": self.ids,
-                    "labels": self.labels}
+        manifest = {
+            "version": CATALOG_VERSION,
+            "generation": generation,
+            "count": len(self),
+            "dim": self.dim,
+            "c2d_dim": self.c2d_dim,
+            "root_hash": self.root_hash(),
+            "ids": self.ids,
+            "labels": self.labels,
+        }
         data = json.dumps(manifest, indent=1).encode()
         _atomic_write(root / "manifest.json", lambda fh: fh.write(data))
         if old:
@@ -265,9 +304,15 @@ class Catalogue:
         except (OSError, ValueError) as exc:
             raise CatalogError(f"catalogue arrays in {root} are missing or damaged: {exc}") from exc
         count = int(manifest["count"])
-        if emb.shape != (count, manifest["dim"]) or c2d.shape[0] != count or lengths.shape != (count,) or int(
-                lengths.sum()) != items.size:
-            raise CatalogError(f"catalogue in {root} is inconsistent (array shapes do not match the manifest)")
+        if (
+            emb.shape != (count, manifest["dim"])
+            or c2d.shape[0] != count
+            or lengths.shape != (count,)
+            or int(lengths.sum()) != items.size
+        ):
+            raise CatalogError(
+                f"catalogue in {root} is inconsistent (array shapes do not match the manifest)"
+            )
         cat = cls(int(manifest["dim"]), int(manifest["c2d_dim"]))
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         fps = [items[bounds[i] : bounds[i + 1]] for i in range(count)]
@@ -282,8 +327,10 @@ class Catalogue:
         if (Path(folder) / "manifest.json").is_file():
             cat = cls.load(folder)
             if cat.dim != dim or cat.c2d_dim != c2d_dim:
-                raise CatalogError(f"catalogue in {folder} holds dim {cat.dim}/{cat.c2d_dim}, expected {dim}/"
-                                   f"{c2d_dim} (feature version changed? rebuild it)")
+                raise CatalogError(
+                    f"catalogue in {folder} holds dim {cat.dim}/{cat.c2d_dim}, expected {dim}/"
+                    f"{c2d_dim} (feature version changed? rebuild it)"
+                )
             return cat
         return cls(dim, c2d_dim)
 

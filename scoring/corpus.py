@@ -51,8 +51,9 @@ class SamplePiece:
     qpm: float = DEFAULT_QPM
 
 
-def _p(name: str, style: str, path: str, number: int | None, programs: tuple[int, ...],
-       qpm: float) -> SamplePiece:
+def _p(
+    name: str, style: str, path: str, number: int | None, programs: tuple[int, ...], qpm: float
+) -> SamplePiece:
     return SamplePiece(name, style, path, number, programs, qpm)
 
 
@@ -69,12 +70,24 @@ SAMPLE_PIECES: tuple[SamplePiece, ...] = (
     _p("folk_altdeu10_2", "folk_song", "essenFolksong/altdeu10", 2, (_FLUTE,), 110),
     _p("folk_altdeu10_3", "folk_song", "essenFolksong/altdeu10", 3, (_FLUTE,), 110),
     _p("folk_altdeu10_4", "folk_song", "essenFolksong/altdeu10", 4, (_FLUTE,), 110),
-    _p("haydn_op74no1_m1", "string_quartet", "haydn/opus74no1/movement1", None,
-       (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
+    _p(
+        "haydn_op74no1_m1",
+        "string_quartet",
+        "haydn/opus74no1/movement1",
+        None,
+        (_VIOLIN, _VIOLIN, _VIOLA, _CELLO),
+        120,
+    ),
     _p("mozart_k155_m1", "string_quartet", "mozart/k155/movement1", None, _QUARTET, 120),
     _p("mozart_k156_m1", "string_quartet", "mozart/k156/movement1", None, _QUARTET, 120),
-    _p("beethoven_op18no1_m1", "string_quartet", "beethoven/opus18no1/movement1", None,
-       (_VIOLIN, _VIOLIN, _VIOLA, _CELLO), 120),
+    _p(
+        "beethoven_op18no1_m1",
+        "string_quartet",
+        "beethoven/opus18no1/movement1",
+        None,
+        (_VIOLIN, _VIOLIN, _VIOLA, _CELLO),
+        120,
+    ),
     _p("joplin_maple_leaf", "ragtime_piano", "joplin/maple_leaf_rag", None, (_PIANO,), 90),
     _p("berlin_ragtime", "ragtime_piano", "leadSheet/berlinAlexandersRagtime", None, (_PIANO,), 110),
     _p("monteverdi_3_1", "madrigal", "monteverdi/madrigal.3.1", None, (_CHOIR,), 90),
@@ -109,13 +122,17 @@ def find_soundfont() -> Path:
     raise RenderError("no General MIDI SoundFont found (install Debian package fluid-soundfont-gm)")
 
 
-def _prepare_score(piece: SamplePiece, quarters: float | None, transpose: int, tempo_scale: float,
-                   program: int | None):  # type: ignore[no-untyped-def]
+def _prepare_score(
+    piece: SamplePiece, quarters: float | None, transpose: int, tempo_scale: float, program: int | None
+):  # type: ignore[no-untyped-def]
     # music21 is slow to import; only the renderer needs it.
     from music21 import bar, corpus, instrument, repeat, spanner, stream, tempo
 
-    parsed = corpus.parse(piece.corpus_path, number=piece.number) if piece.number else corpus.parse(
-        piece.corpus_path)
+    parsed = (
+        corpus.parse(piece.corpus_path, number=piece.number)
+        if piece.number
+        else corpus.parse(piece.corpus_path)
+    )
     score = parsed.scores[0] if isinstance(parsed, stream.Opus) else parsed
     if quarters is not None and score.highestTime > quarters:
         # Cutting in the score (not only the audio) keeps MIDI export fast for long movements.
@@ -133,8 +150,9 @@ def _prepare_score(piece: SamplePiece, quarters: float | None, transpose: int, t
                     measure.leftBarline = None
                 if isinstance(measure.rightBarline, bar.Repeat):
                     measure.rightBarline = None
-            for element in list(score.recurse().getElementsByClass((repeat.RepeatExpression,
-                                                                    spanner.RepeatBracket))):
+            for element in list(
+                score.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))
+            ):
                 element.activeSite.remove(element)
     if transpose:
         score = score.transpose(transpose)
@@ -153,17 +171,41 @@ def _prepare_score(piece: SamplePiece, quarters: float | None, transpose: int, t
     return score
 
 
-def _fluidsynth_raw(fluidsynth: str, soundfont: Path, midi_path: Path, sample_rate: int,
-                    n_bytes: int) -> bytes:
+def _fluidsynth_raw(
+    fluidsynth: str, soundfont: Path, midi_path: Path, sample_rate: int, n_bytes: int
+) -> bytes:
     """Stereo s16le samples from FluidSynth, at most ``n_bytes``.
 
     FluidSynth's file renderer does not always stop at the end of the MIDI file (some music21 exports make it
     render forever), so we read raw samples from its stdout and stop it once we have what the score needs.
     """
     proc = subprocess.Popen(
-        [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate), "-T", "raw",
-         "-O", "s16", "-E", "little", "-F", "-", str(soundfont), str(midi_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        [
+            fluidsynth,
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "0.5",
+            "-r",
+            str(sample_rate),
+            "-T",
+            "raw",
+            "-O",
+            "s16",
+            "-E",
+            "little",
+            "-F",
+            "-",
+            str(soundfont),
+            str(midi_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     chunks: list[bytes] = []
     got = 0
@@ -183,9 +225,16 @@ def _fluidsynth_raw(fluidsynth: str, soundfont: Path, midi_path: Path, sample_ra
     return data[: len(data) // 4 * 4]
 
 
-def render_piece(name_or_style: str, out_path: str | Path, seconds: float | None = None,
-                 program: int | None = None, *, transpose: int = 0, tempo_scale: float = 1.0,
-                 sample_rate: int = RENDER_SAMPLE_RATE) -> Path:
+def render_piece(
+    name_or_style: str,
+    out_path: str | Path,
+    seconds: float | None = None,
+    program: int | None = None,
+    *,
+    transpose: int = 0,
+    tempo_scale: float = 1.0,
+    sample_rate: int = RENDER_SAMPLE_RATE,
+) -> Path:
     """Render a corpus piece to a 16-bit stereo WAV file.
 
     Args:

@@ -52,9 +52,24 @@ def fingerprint_pcm(pcm: np.ndarray, sample_rate: int, timeout_s: float = 120.0)
     data = np.rint(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     try:
         proc = subprocess.run(
-            [fpcalc, "-raw", "-format", "s16le", "-rate", str(int(sample_rate)), "-channels", "1",
-             "-length", "0", "-"],
-            input=data, capture_output=True, timeout=timeout_s, check=False)
+            [
+                fpcalc,
+                "-raw",
+                "-format",
+                "s16le",
+                "-rate",
+                str(int(sample_rate)),
+                "-channels",
+                "1",
+                "-length",
+                "0",
+                "-",
+            ],
+            input=data,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise FingerprintError(f"fpcalc took longer than {timeout_s} s") from exc
     values: list[int] = []
@@ -68,11 +83,12 @@ def fingerprint_pcm(pcm: np.ndarray, sample_rate: int, timeout_s: float = 120.0)
     return np.asarray(values, dtype=np.uint32)
 
 
-def similarity(a: np.ndarray, b: np.ndarray, max_offset: int = MAX_OFFSET_ITEMS,
-               min_overlap: int = MIN_OVERLAP_ITEMS) -> float:
+def similarity(
+    a: np.ndarray, b: np.ndarray, max_offset: int = MAX_OFFSET_ITEMS, min_overlap: int = MIN_OVERLAP_ITEMS
+) -> float:
     """Best-alignment bit agreement of two Chromaprint fingerprints.
 
-    ``sim(a, b) = max over offsets o in [-max_offset, max_offset] of 1 - popcount(a[i] XOR b[i + o]) / (32 n_o)``
+    ``sim(a, b) = max_{|o| <= max_offset} 1 - popcount(a[i] XOR b[i + o]) / (32 n_o)``
     summed over the n_o overlapping items, for alignments with n_o >= min(min_overlap, len(a), len(b)).
 
     Returns:

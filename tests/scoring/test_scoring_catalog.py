@@ -92,8 +92,13 @@ def test_persistence_roundtrip_and_generations(tmp_path) -> None:
     cat.add(["c"], _unit(rng, 1, 8), rng.random((1, 3)), [np.arange(3, dtype=np.uint32)], ["folk"])
     cat.save(tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["chroma_2dft.2.npy", "embeddings.2.npy", "fp_items.2.npy", "fp_lengths.2.npy",
-                     "manifest.json"]
+    assert files == [
+        "chroma_2dft.2.npy",
+        "embeddings.2.npy",
+        "fp_items.2.npy",
+        "fp_lengths.2.npy",
+        "manifest.json",
+    ]
     back = Catalogue.load(tmp_path)
     assert back.ids == ["a", "b", "c"] and back.labels == ["bach", None, "folk"]
     assert back.root_hash() == cat.root_hash()
