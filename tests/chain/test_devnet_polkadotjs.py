@@ -1,5 +1,5 @@
-"""Any Substrate client, not only ours: polkadot-js (@polkadot/api) connects to the devnet, reads an account and
-sends a mortal signed transfer until finalized (ami_node/devnet/js/check.mjs)."""
+"""Any Substrate client, not only ours: polkadot-js (@polkadot/api) connects to the devnet, reads an account
+and sends a mortal signed transfer until finalized (ami_node/devnet/js/check.mjs)."""
 
 from __future__ import annotations
 
