@@ -85,7 +85,7 @@ def _contract_instantiate(chain: Devnet, data: bytes) -> bytes:
     except cx.CodeRejected:
         err = chain.module_error("Contracts", "CodeRejected")
         return chain.rt.encode("ContractInstantiateResult", {**base, "result": {"Error": err.error}})
-    gas = contract_gas(ctor_data, out)
+    gas = contract_gas(ctor_data)
     result = {
         **base,
         "gas_consumed": gas[0],

@@ -282,7 +282,7 @@ class DevnetServer:
     def _call(self, conn: _Conn, msg: Any) -> tuple[dict[str, Any] | None, Any]:
         reply, after = self._call_inner(conn, msg)
         if isinstance(msg, dict) and "id" not in msg:
-            reply = None  # a notification gets no answer
+            return None, after  # a notification gets no answer
         return reply, after
 
     def _call_inner(self, conn: _Conn, msg: Any) -> tuple[dict[str, Any], Any]:

@@ -33,12 +33,10 @@ class DevnetHandle:
         state_dir: str | Path | None = None,
         port: int = 0,
     ) -> None:
-        self._opts = {
-            "block_time_ms": block_time_ms,
-            "finality_lag": finality_lag,
-            "state_dir": state_dir,
-            "port": port,
-        }
+        self._block_time_ms = block_time_ms
+        self._finality_lag = finality_lag
+        self._state_dir = None if state_dir is None else Path(state_dir)
+        self._port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ami-devnet", daemon=True)
         self.server: DevnetServer | None = None
@@ -52,14 +50,9 @@ class DevnetHandle:
     async def _start(self) -> str:
         from ami_node.devnet.store import SqliteStore
 
-        state_dir = self._opts["state_dir"]
-        store = SqliteStore(Path(state_dir)) if state_dir is not None else None
-        chain = Devnet(finality_lag=int(self._opts["finality_lag"] or 0), store=store)  # type: ignore[arg-type]
-        self.server = DevnetServer(
-            chain,
-            port=int(self._opts["port"] or 0),
-            block_time_ms=int(self._opts["block_time_ms"] or 0),  # type: ignore[arg-type]
-        )
+        store = SqliteStore(self._state_dir) if self._state_dir is not None else None
+        chain = Devnet(finality_lag=self._finality_lag, store=store)
+        self.server = DevnetServer(chain, port=self._port, block_time_ms=self._block_time_ms)
         return await self.server.start()
 
     def _run(self, coro: Any) -> Any:
@@ -111,7 +104,11 @@ class DevnetHandle:
         return self.call(lambda: server.rpc_devnet_finalize(None, number))  # type: ignore[arg-type]
 
     def advance_time(self, ms: int) -> int:
-        return self.call(lambda: (self.chain.advance_time(ms), self.chain.now_ms())[1])
+        def advance() -> int:
+            self.chain.advance_time(ms)
+            return self.chain.now_ms()
+
+        return self.call(advance)
 
     def stop(self) -> None:
         if self.server is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,39 @@ def test_contracts_api_call_result_layout_is_strictly_decodable(
     result = rewards.read(BOB, "is_paid", {"payout_id": paid_in_the_batch_test})
     assert set(result.value) == {"gas_consumed", "gas_required", "storage_deposit", "debug_message", "result"}
     assert result.value["result"]["Ok"]["data"] == {"Ok": True}
+
+
+def test_instantiate_and_upload_dry_runs(si: SubstrateInterface) -> None:
+    from pallets_spec.abi import selector
+
+    bundle = ROOT / "pallets_spec" / "bundles" / "ami_nft.contract"
+    wasm = json.loads(bundle.read_text())["source"]["wasm"]
+    params = {
+        "origin": BOB.ss58_address,
+        "value": 0,
+        "gas_limit": None,
+        "storage_deposit_limit": None,
+        "code": {"Upload": wasm},
+        "data": "0x" + selector("new").hex(),
+        "salt": "0x01",
+    }
+    result = si.runtime_call("ContractsApi", "instantiate", params).value
+    assert result["result"]["Ok"]["result"]["flags"] == [] and result["gas_required"] > 0
+    assert result["result"]["Ok"]["account_id"].startswith("5")
+    ok = si.runtime_call(
+        "ContractsApi",
+        "upload_code",
+        {"origin": BOB.ss58_address, "code": wasm, "storage_deposit_limit": None},
+    )
+    assert (
+        ok.value["Ok"]["code_hash"]
+        == "0x" + hashlib.blake2b(bytes.fromhex(wasm[2:]), digest_size=32).hexdigest()
+    )
+    not_ami = "0x0061736d01000000"  # a valid empty Wasm module naming no model
+    bad = si.runtime_call(
+        "ContractsApi",
+        "upload_code",
+        {"origin": BOB.ss58_address, "code": not_ami, "storage_deposit_limit": None},
+    )
+    assert bad.value == {"Error": {"Module": {"index": 8, "error": "0x1a000000"}}}  # Contracts.CodeRejected
+    assert si.metadata.get_module_error(module_index=8, error_index=26).name == "CodeRejected"
