@@ -1,9 +1,128 @@
-"""`ami` subcommands for the ipfs area."""
+"""`ami ipfs ...`: CIDs with no node, add and verified cat through a node, metadata checks, the local node."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
 import typer
+
+DEFAULT_API = "http://127.0.0.1:5001"
+API_OPTION = typer.Option(DEFAULT_API, "--api", envvar="AMI_IPFS_API", help="Kubo RPC API base URL.")
+
+ipfs_app = typer.Typer(help="Content storage on IPFS: CIDs, add, verified cat, metadata, the local node.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `ami` app."""
+    app.add_typer(ipfs_app, name="ipfs")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+@ipfs_app.command("cid")
+def cid_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="File to address."),
+    cid_version: int = typer.Option(1, "--cid-version", min=0, max=1, help="0 (kubo's default) or 1."),
+    chunk_size: int = typer.Option(262144, "--chunk-size", min=1, max=1 << 20, help="Chunk size in bytes."),
+) -> None:
+    """Print the CID kubo's `ipfs add` would give FILE, computed here with no node running."""
+    from offchain.ipfs.cid import compute_cid
+
+    with file.open("rb") as stream:
+        typer.echo(compute_cid(stream, cid_version, chunk_size))
+
+
+@ipfs_app.command("add")
+def add_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="File to store."),
+    api: str = API_OPTION,
+    cid_version: int = typer.Option(1, "--cid-version", min=0, max=1, help="0 or 1 (raw leaves)."),
+    pin: bool = typer.Option(True, "--pin/--no-pin", help="Pin the content on the node."),
+) -> None:
+    """Store FILE on the node (pinned) and print its CID, checked against the CID computed locally."""
+    from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.errors import IpfsError
+
+    data = file.read_bytes()
+
+    async def run() -> str:
+        async with IpfsClient(api) as client:
+            return await client.add(data, cid_version=cid_version, pin=pin)
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except (IpfsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@ipfs_app.command("cat")
+def cat_command(
+    cid: str = typer.Argument(..., help="CID to read."),
+    api: str = API_OPTION,
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here instead of stdout."),
+    max_bytes: int = typer.Option(256 << 20, "--max-bytes", min=0, help="Refuse content larger than this."),
+) -> None:
+    """Read CID from the node, verify it against the CID, and write it out (nothing is written on error)."""
+    from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.errors import IpfsError
+
+    async def run() -> bytes:
+        async with IpfsClient(api) as client:
+            return await client.cat(cid, max_bytes=max_bytes)
+
+    try:
+        data = asyncio.run(run())
+    except (IpfsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    # Write beside the target and rename, so an existing file is replaced whole or not at all.
+    fd, tmp = tempfile.mkstemp(dir=output.resolve().parent, prefix=f".{output.name}.")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@ipfs_app.command("check-metadata")
+def check_metadata_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Metadata JSON."),
+) -> None:
+    """Validate a track metadata document and print its canonical CID (CIDv1)."""
+    from offchain.ipfs.cid import compute_cid
+    from offchain.ipfs.metadata import MAX_METADATA_BYTES, MetadataError, TrackMetadata
+
+    if file.stat().st_size > MAX_METADATA_BYTES:
+        raise _fail(f"{file} is larger than {MAX_METADATA_BYTES} bytes")
+    try:
+        meta = TrackMetadata.from_json(file.read_bytes())
+    except MetadataError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(compute_cid(meta.to_json(), 1))
+
+
+@ipfs_app.command("node")
+def node_command(
+    repo: Path = typer.Option(Path(".ami/ipfs"), "--repo", help="Repo folder (created on first start)."),
+    port: int = typer.Option(5001, "--port", min=1, max=65535, help="API port on 127.0.0.1."),
+) -> None:
+    """Run the project's local IPFS node (loopback only, no peers) in the foreground until Ctrl-C."""
+    from offchain.ipfs.errors import IpfsNodeError
+    from offchain.ipfs.node import run_foreground
+
+    try:
+        run_foreground(repo, port)
+    except IpfsNodeError as exc:
+        raise _fail(str(exc)) from None
