@@ -1,0 +1,488 @@
+"""The audit core: rescore minted tracks, recompute epoch settlements, and compare with the chain.
+
+Inputs come from the chain (the validator's own ledger of finalized events) and IPFS only. Scores are
+recomputed with the model version recorded on chain (a version this validator does not run is reported as
+unverifiable, never as wrong); an epoch is resettled with the worker's own pure policy
+(`offchain.economics.settle_epoch`) over an `EpochInput` that the worker's own store code derives from the
+same chain events (`offchain.store.WorkerStore.epoch_input`, on a ledger file of the validator's, fed from the
+chain): the rules are reused, never restated, so an honest worker and a validator cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from offchain.audit.db import MintRow, PaidRow, ScoreRow, ValidatorDb
+from offchain.audit.model import (
+    AUDIT_VERSION,
+    EPOCH_SUBJECT_BASE,
+    AuditReport,
+    Finding,
+    FindingKind,
+    Status,
+    SubjectAudit,
+    epoch_subject,
+    score_subject,
+)
+from offchain.audit.rescore import Rescored, RescoreError, Rescorer
+from offchain.economics import POLICY_VERSION, EpochInput, PolicyParams, RewardKind, payout_id, settle_epoch
+from offchain.store import BlockData, WorkerStore
+
+if TYPE_CHECKING:
+    from offchain.ipfs.store import ContentStore
+
+log = structlog.get_logger("ami.audit")
+
+TrustProvider = Callable[[EpochInput], Mapping[str, int] | None]
+
+
+@dataclass
+class AuditOptions:
+    """The policy the worker runs under (same values as its WorkerSettings) and the validator's own knobs."""
+
+    epoch_blocks: int
+    policy: PolicyParams
+    policy_version: str = POLICY_VERSION
+    max_audio_bytes: int = 50 * 1024 * 1024
+    # Blocks after an epoch's end before unpaid expected payouts count as missing (the worker settles and the
+    # submitter batches after the epoch ends).
+    grace_blocks: int | None = None
+
+    @property
+    def grace(self) -> int:
+        return self.epoch_blocks if self.grace_blocks is None else self.grace_blocks
+
+
+def _transient(exc: BaseException) -> bool:
+    from offchain.ipfs import errors as e
+
+    return isinstance(exc, e.IpfsUnavailable | e.IpfsTimeout | e.IpfsNotFound)
+
+
+def _content_reason(exc: BaseException) -> str:
+    from offchain.ipfs import errors as e
+
+    if isinstance(exc, e.InvalidCid):
+        return "bad_cid"
+    if isinstance(exc, e.CidMismatch):
+        return "cid_mismatch"
+    if isinstance(exc, e.IpfsTooLarge):
+        return "too_large"
+    return "fetch_failed"
+
+
+class Auditor:
+    """Keeps the ledger and the validator DB in step with the chain, rescoring and auditing on demand."""
+
+    def __init__(
+        self,
+        db: ValidatorDb,
+        ledger: WorkerStore,
+        content: ContentStore,
+        rescorers: Mapping[int, Rescorer],
+        options: AuditOptions,
+        trust: TrustProvider | None = None,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.content = content
+        self.rescorers = dict(rescorers)
+        self.opt = options
+        self.trust = trust
+        self._restored: set[int] = set()
+        # Why each token could not be rescored yet, by model version (content unavailable, ...).
+        self.blocked: dict[int, tuple[int, str]] = {}
+
+    # -- chain -> ledgers ------------------------------------------------------------------------------------
+
+    async def checkpoint(self) -> tuple[int, str] | None:
+        """The lower of the two ledgers' checkpoints: where following resumes after a restart."""
+        a, b = await self.db.checkpoint(), await self.ledger.checkpoint()
+        if a is None or b is None:
+            return None
+        return a if a[0] <= b[0] else b
+
+    async def ingest(self, blocks: list[BlockData]) -> None:
+        """Record finalized blocks in the worker-store ledger (for epoch inputs) and the validator DB."""
+        if not blocks:
+            return
+        await self.ledger.ingest(blocks)
+        await self.db.ingest(blocks)
+
+    async def head(self) -> int:
+        cp = await self.db.checkpoint()
+        return cp[0] if cp else 0
+
+    # -- rescoring -------------------------------------------------------------------------------------------
+
+    async def rescore_pending(self, *, final: bool = False) -> int:
+        """Rescore minted tracks in token order under every model version this validator runs.
+
+        A track whose content is temporarily unavailable stops the walk for that version (later tracks'
+        catalogue would be incomplete) unless no score was published for it, in which case it is treated like
+        the worker treats it: rejected, outside the catalogue. Returns how many tracks were rescored.
+        """
+        done = 0
+        mints = await self.db.mints()
+        scored = await self.db.scored_tokens()
+        self.blocked.clear()
+        for version, rescorer in sorted(self.rescorers.items()):
+            if version not in self._restored:
+                entries = await self.db.catalogue_entries(version)
+                await asyncio.to_thread(rescorer.restore, entries)
+                self._restored.add(version)
+            have = await self.db.rescored_tokens(version)
+            for mint in mints:
+                if mint.token_id in have:
+                    continue
+                result = await self._rescore_one(rescorer, mint, published=mint.token_id in scored)
+                if result is None:
+                    break
+                await self.db.save_rescored(version, mint.token_id, result)
+                if result.accepted and result.entry is not None:
+                    await asyncio.to_thread(rescorer.accept, mint.token_id, result.entry)
+                done += 1
+        return done
+
+    async def _rescore_one(self, rescorer: Rescorer, mint: MintRow, *, published: bool) -> Rescored | None:
+        try:
+            audio = await self.content.cat(mint.audio_cid, max_bytes=self.opt.max_audio_bytes)
+        except Exception as exc:
+            if _transient(exc):
+                if published:
+                    self.blocked[rescorer.model_version] = (mint.token_id, f"content unavailable: {exc}")
+                    log.info("audit.content_unavailable", token_id=mint.token_id, error=str(exc))
+                    return None
+                return Rescored(
+                    accepted=False, reason=f"not_found: {exc}", inputs={"audio_cid": mint.audio_cid}
+                )
+            reason = _content_reason(exc)
+            return Rescored(accepted=False, reason=f"{reason}: {exc}", inputs={"audio_cid": mint.audio_cid})
+        try:
+            return await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, None)
+        except RescoreError as exc:
+            self.blocked[rescorer.model_version] = (mint.token_id, f"rescorer failed: {exc}")
+            log.error("audit.rescorer_failed", token_id=mint.token_id, error=str(exc))
+            return None
+
+    # -- scores ----------------------------------------------------------------------------------------------
+
+    async def audit_score(self, score: ScoreRow, mint: MintRow | None) -> SubjectAudit:
+        subject = score_subject(score.token_id, score.model_version)
+        published = {
+            "novelty_bp": score.novelty_bp,
+            "quality_bp": score.quality_bp,
+            "commitment": score.commitment,
+            "oracle": score.oracle,
+            "at": list(score.at),
+        }
+        base = SubjectAudit(subject=subject, kind="score", status=Status.MATCH, token_id=score.token_id)
+        if score.model_version not in self.rescorers:
+            base.status = Status.UNVERIFIABLE
+            base.reason = (
+                f"model version {score.model_version} is not one this validator runs"
+                f" ({sorted(self.rescorers) or 'none'})"
+            )
+            return base
+        if mint is None:
+            base.status = Status.MISMATCH
+            base.findings.append(
+                Finding(
+                    kind=FindingKind.SCORED_REJECTED,
+                    subject=subject,
+                    detail=f"score published for token {score.token_id}, never minted",
+                    published=published,
+                )
+            )
+            base.evidence = self._score_evidence(score, None, None, published, base.findings)
+            return base.seal()
+        r = await self.db.rescored(score.model_version, score.token_id)
+        if r is None:
+            blocked = self.blocked.get(score.model_version)
+            base.status = Status.UNVERIFIABLE
+            base.reason = (
+                f"not rescored yet: token {blocked[0]}: {blocked[1]}" if blocked else "not rescored yet"
+            )
+            return base
+        expected = {
+            "novelty_bp": r.novelty_bp,
+            "quality_bp": r.quality_bp,
+            "commitment": "0x" + r.commitment.hex() if r.commitment is not None else None,
+            "accepted": r.accepted,
+            "reason": r.reason,
+            **{f"inputs.{k}": v for k, v in sorted(r.inputs.items())},
+        }
+        if not r.accepted:
+            base.findings.append(
+                Finding(
+                    kind=FindingKind.SCORED_REJECTED,
+                    subject=subject,
+                    detail=f"token {score.token_id} must not be scored ({r.reason}), yet it was",
+                    expected=expected,
+                    published=published,
+                )
+            )
+        else:
+            diff = [k for k in ("novelty_bp", "quality_bp") if expected[k] != published[k]]
+            if diff:
+                base.findings.append(
+                    Finding(
+                        kind=FindingKind.SCORE_MISMATCH,
+                        subject=subject,
+                        detail=", ".join(
+                            f"{k} published {published[k]}, recomputed {expected[k]}" for k in diff
+                        ),
+                        expected=expected,
+                        published=published,
+                    )
+                )
+            elif expected["commitment"] != score.commitment:
+                base.findings.append(
+                    Finding(
+                        kind=FindingKind.COMMITMENT_MISMATCH,
+                        subject=subject,
+                        detail=(
+                            f"commitment {score.commitment} does not commit to the recomputed PCM, features"
+                            f" and catalogue root (expected {expected['commitment']})"
+                        ),
+                        expected=expected,
+                        published=published,
+                    )
+                )
+        if base.findings:
+            base.status = Status.MISMATCH
+            base.evidence = self._score_evidence(score, mint, r, published, base.findings)
+            if not r.accepted:
+                base.evidence["paid_as_original"] = await self._create_payout(score, mint)
+            base.seal()
+        return base
+
+    def _score_evidence(
+        self,
+        score: ScoreRow,
+        mint: MintRow | None,
+        r: Rescored | None,
+        published: dict[str, Any],
+        findings: list[Finding],
+    ) -> dict[str, Any]:
+        return {
+            "audit": AUDIT_VERSION,
+            "subject": score_subject(score.token_id, score.model_version),
+            "token_id": score.token_id,
+            "model_version": score.model_version,
+            "audio_cid": mint.audio_cid if mint else None,
+            "published": published,
+            "expected": None
+            if r is None
+            else {
+                "accepted": r.accepted,
+                "reason": r.reason,
+                "novelty_bp": r.novelty_bp,
+                "quality_bp": r.quality_bp,
+                "commitment": "0x" + r.commitment.hex() if r.commitment is not None else None,
+                "inputs": r.inputs,
+            },
+            "findings": sorted(f.kind.value for f in findings),
+        }
+
+    async def _create_payout(self, score: ScoreRow, mint: MintRow | None) -> dict[str, Any] | None:
+        """The create-to-earn payout the chain shows for a track that should never have been scored."""
+        if mint is None:
+            return None
+        epoch = score.at[0] // self.opt.epoch_blocks
+        pid = (
+            "0x"
+            + payout_id(self.opt.policy_version, epoch, RewardKind.CREATE, mint.creator, mint.token_id).hex()
+        )
+        paid = await self.db.paid_by_id(pid)
+        if paid is None:
+            return None
+        return {"payout_id": pid, "to": paid.account, "amount": str(paid.amount), "epoch": paid.epoch}
+
+    # -- epochs ----------------------------------------------------------------------------------------------
+
+    def epoch_range(self, epoch: int) -> tuple[int, int]:
+        n = self.opt.epoch_blocks
+        return epoch * n, (epoch + 1) * n - 1
+
+    async def audit_epoch(self, epoch: int) -> SubjectAudit:
+        """Resettle `epoch` from the chain's events and compare with every `Paid` of that epoch."""
+        subject = epoch_subject(epoch)
+        start, end = self.epoch_range(epoch)
+        base = SubjectAudit(
+            subject=subject, kind="epoch", status=Status.MATCH, token_id=EPOCH_SUBJECT_BASE | epoch
+        )
+        head = await self.head()
+        cp = await self.ledger.checkpoint()
+        if cp is None or cp[0] < end:
+            base.status = Status.PENDING
+            base.reason = f"epoch ends at block {end}; the ledger is at {cp[0] if cp else 0}"
+            return base
+        inp = await self.ledger.epoch_input(epoch, self.opt.epoch_blocks)
+        if self.trust is not None:
+            ext = await asyncio.to_thread(self.trust, inp)
+            if ext is not None:
+                inp = type(inp)(**{**inp.__dict__, "external_trust": ext})
+        settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy, self.opt.policy_version)
+        expected = {"0x" + p.payout_id.hex(): p for p in settlement.payouts}
+        paid = {p.payout_id: p for p in await self.db.paid(epoch)}
+        overdue = head >= end + self.opt.grace
+        rows: list[dict[str, Any]] = []
+        for pid, got in sorted(paid.items()):
+            want = expected.get(pid)
+            if want is None:
+                self._payout_finding(
+                    base,
+                    FindingKind.PAYOUT_UNEARNED,
+                    pid,
+                    None,
+                    got,
+                    rows,
+                    f"payout {pid[:18]}… of {got.amount} to {got.account} (kind {got.kind})"
+                    " is not one the policy produces",
+                )
+            elif got.account != want.account or got.kind != int(want.kind):
+                self._payout_finding(
+                    base,
+                    FindingKind.PAYOUT_RECIPIENT,
+                    pid,
+                    want,
+                    got,
+                    rows,
+                    f"payout {pid[:18]}… belongs to {want.account} (kind {int(want.kind)}),"
+                    f" paid to {got.account} (kind {got.kind})",
+                )
+            elif got.amount != want.amount:
+                self._payout_finding(
+                    base,
+                    FindingKind.PAYOUT_AMOUNT,
+                    pid,
+                    want,
+                    got,
+                    rows,
+                    f"payout {pid[:18]}… to {got.account}: paid {got.amount}, the policy gives {want.amount}",
+                )
+        unpaid = [pid for pid in sorted(expected) if pid not in paid]
+        if unpaid and overdue:
+            for pid in unpaid:
+                self._payout_finding(
+                    base,
+                    FindingKind.PAYOUT_MISSING,
+                    pid,
+                    expected[pid],
+                    None,
+                    rows,
+                    f"payout {pid[:18]}… of {expected[pid].amount} to {expected[pid].account}"
+                    f" not paid by block {end + self.opt.grace}",
+                )
+        if base.findings:
+            base.status = Status.MISMATCH
+            base.evidence = {
+                "audit": AUDIT_VERSION,
+                "subject": subject,
+                "epoch": epoch,
+                "policy_version": self.opt.policy_version,
+                "blocks": [start, end],
+                "inputs": _input_summary(inp),
+                "expected_total": str(sum(p.amount for p in settlement.payouts)),
+                "paid_total": str(sum(p.amount for p in paid.values())),
+                "payouts": rows,
+            }
+            base.seal()
+        elif unpaid:
+            base.status = Status.PENDING
+            base.reason = (
+                f"{len(unpaid)} expected payouts not paid yet (grace until block {end + self.opt.grace})"
+            )
+        return base
+
+    @staticmethod
+    def _payout_finding(
+        base: SubjectAudit,
+        kind: FindingKind,
+        pid: str,
+        want: Any,
+        got: PaidRow | None,
+        rows: list[dict[str, Any]],
+        detail: str,
+    ) -> None:
+        expected = (
+            {}
+            if want is None
+            else {
+                "account": want.account,
+                "kind": int(want.kind),
+                "token_id": want.token_id,
+                "amount": str(want.amount),
+                "reason": want.reason,
+            }
+        )
+        published = (
+            {}
+            if got is None
+            else {
+                "account": got.account,
+                "kind": got.kind,
+                "amount": str(got.amount),
+                "at": list(got.at),
+            }
+        )
+        base.findings.append(
+            Finding(kind=kind, subject=base.subject, detail=detail, expected=expected, published=published)
+        )
+        rows.append({"finding": kind.value, "payout_id": pid, "expected": expected, "paid": published})
+
+    # -- whole audits ----------------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        token_id: int | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        epoch: int | None = None,
+    ) -> AuditReport:
+        """Audit the scores and epochs selected (all that the ledger holds when nothing is selected)."""
+        head = await self.head()
+        lo, hi = from_block, head if to_block is None else min(to_block, head)
+        if epoch is not None:
+            lo, hi = self.epoch_range(epoch)
+        report = AuditReport(from_block=lo, to_block=hi)
+        mints = {m.token_id: m for m in await self.db.mints()}
+        if epoch is None or token_id is not None:
+            for s in await self.db.scores(lo, hi):
+                if token_id is None or s.token_id == token_id:
+                    report.subjects.append(await self.audit_score(s, mints.get(s.token_id)))
+        if token_id is None:
+            for e in self.epochs_between(lo, hi):
+                report.subjects.append(await self.audit_epoch(e))
+        return report
+
+    def epochs_between(self, lo: int, hi: int) -> list[int]:
+        """Epochs overlapping blocks lo..hi (epoch 0 starts at block 0)."""
+        n = self.opt.epoch_blocks
+        return list(range(lo // n, hi // n + 1))
+
+
+def _input_summary(inp: EpochInput) -> dict[str, Any]:
+    """Counts and a digest of the epoch's inputs: validators can tell whether they saw the same chain."""
+    h = hashlib.blake2b(digest_size=32)
+    for tok in sorted(inp.tracks):
+        t = inp.tracks[tok]
+        h.update(repr((tok, t.creator, t.royalty_splits, t.minted_at)).encode())
+    for rec in (*inp.scores, *inp.listens, *inp.previous_listens, *inp.curations):
+        h.update(repr(rec).encode())
+    return {
+        "tracks": len(inp.tracks),
+        "scores": len(inp.scores),
+        "listens": len(inp.listens),
+        "previous_listens": len(inp.previous_listens),
+        "curations": len(inp.curations),
+        "digest": "0x" + h.hexdigest(),
+    }

@@ -1,0 +1,414 @@
+"""The validator's own SQLite state: the chain facts it audits, its rescoring results, audits and challenges.
+
+Chain facts (mints, published scores, payouts, distributed batches, challenges) are written with the
+checkpoint in one transaction, keyed by their event position, with ON CONFLICT DO NOTHING: replaying a block
+is harmless. Everything else (rescoring results, audits, challenges sent) is keyed by its subject, so a
+restart picks up where the validator stopped and never challenges the same subject twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from offchain.audit.model import SubjectAudit
+from offchain.audit.rescore import Rescored
+from offchain.store import BlockData
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1), block_number INTEGER NOT NULL, block_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mints (
+    token_id INTEGER PRIMARY KEY, creator TEXT NOT NULL, audio_cid TEXT NOT NULL, metadata_cid TEXT NOT NULL,
+    splits TEXT NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scores (
+    block_number INTEGER NOT NULL, event_index INTEGER NOT NULL, token_id INTEGER NOT NULL,
+    novelty_bp INTEGER NOT NULL, quality_bp INTEGER NOT NULL, model_version INTEGER NOT NULL,
+    oracle TEXT NOT NULL, commitment TEXT NOT NULL, PRIMARY KEY (block_number, event_index)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paid (
+    payout_id TEXT PRIMARY KEY, account TEXT NOT NULL, amount TEXT NOT NULL, kind INTEGER NOT NULL,
+    epoch INTEGER NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS paid_epoch ON paid (epoch);
+CREATE TABLE IF NOT EXISTS batches (
+    epoch INTEGER NOT NULL, batch INTEGER NOT NULL, count INTEGER NOT NULL, total TEXT NOT NULL,
+    block_number INTEGER NOT NULL, PRIMARY KEY (epoch, batch));
+CREATE TABLE IF NOT EXISTS challenged (
+    block_number INTEGER NOT NULL, event_index INTEGER NOT NULL, challenge_id INTEGER NOT NULL,
+    token_id TEXT NOT NULL, validator TEXT NOT NULL, evidence TEXT NOT NULL,
+    PRIMARY KEY (block_number, event_index)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rescored (
+    model_version INTEGER NOT NULL, token_id INTEGER NOT NULL, accepted INTEGER NOT NULL, reason TEXT,
+    novelty_bp INTEGER, quality_bp INTEGER, commitment TEXT, inputs TEXT NOT NULL, entry BLOB,
+    PRIMARY KEY (model_version, token_id));
+CREATE TABLE IF NOT EXISTS audits (
+    subject TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,
+    audited_block INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS challenges (
+    subject TEXT PRIMARY KEY, token_id TEXT NOT NULL, evidence TEXT NOT NULL, status TEXT NOT NULL,
+    tx_hash TEXT, block_number INTEGER, error TEXT);
+"""
+
+
+class ValidatorDbError(Exception):
+    """The validator database is unusable (another schema version, not SQLite)."""
+
+
+@dataclass(frozen=True)
+class MintRow:
+    token_id: int
+    creator: str
+    audio_cid: str
+    metadata_cid: str
+    splits: tuple[tuple[str, int], ...]
+    at: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    token_id: int
+    novelty_bp: int
+    quality_bp: int
+    model_version: int
+    oracle: str
+    commitment: str
+    at: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PaidRow:
+    payout_id: str
+    account: str
+    amount: int
+    kind: int
+    epoch: int
+    at: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ChallengeRow:
+    subject: str
+    token_id: int
+    evidence: str
+    status: str  # "pending" (intent recorded), "sent" (landed), "refused" (the contract refused it for good)
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None
+
+
+def _hex(v: Any) -> str:
+    if isinstance(v, bytes | bytearray):
+        return "0x" + bytes(v).hex()
+    return str(v)
+
+
+def _splits(raw: Any) -> list[tuple[str, int]]:
+    out = []
+    for item in raw or ():
+        if isinstance(item, dict):
+            acc, bp = next(iter(item.items())) if len(item) == 1 else (item.get("account"), item.get("bp"))
+        else:
+            acc, bp = item
+        out.append((str(acc), int(bp)))
+    return out
+
+
+class ValidatorDb:
+    """Async access to the validator's SQLite file; one instance per process owns the connection."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str) -> ValidatorDb:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            await conn.execute("PRAGMA journal_mode=WAL")
+            version = (await (await conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
+            if version not in (0, SCHEMA_VERSION):
+                await conn.close()
+                raise ValidatorDbError(
+                    f"{path}: schema version {version}, this validator knows {SCHEMA_VERSION}"
+                )
+            await conn.executescript(SCHEMA)
+            await conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except aiosqlite.DatabaseError as exc:
+            raise ValidatorDbError(f"{path}: not a usable SQLite database: {exc}") from exc
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return list(await (await self._db.execute(sql, args)).fetchall())
+
+    # -- chain facts -----------------------------------------------------------------------------------------
+
+    async def checkpoint(self) -> tuple[int, str] | None:
+        rows = await self._all("SELECT block_number, block_hash FROM checkpoint")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    async def ingest(self, blocks: Sequence[BlockData]) -> int:
+        """Record the audited events of blocks above the checkpoint, with the new checkpoint; returns how many
+        blocks were new."""
+        cp = await self.checkpoint()
+        todo = [b for b in blocks if cp is None or b.number > cp[0]]
+        if not todo:
+            return 0
+        mints, scores, paid, batches, challenged = [], [], [], [], []
+        for b in todo:
+            for ev in b.events:
+                f = ev.fields
+                if ev.kind == "Minted":
+                    mints.append(
+                        (
+                            int(f["token_id"]),
+                            str(f["creator"]),
+                            str(f["audio_cid"]),
+                            str(f["metadata_cid"]),
+                            json.dumps(_splits(f.get("royalty_splits"))),
+                            b.number,
+                            ev.index,
+                        )
+                    )
+                elif ev.kind == "ScoreSubmitted":
+                    scores.append(
+                        (
+                            b.number,
+                            ev.index,
+                            int(f["token_id"]),
+                            int(f["novelty_bp"]),
+                            int(f["quality_bp"]),
+                            int(f["model_version"]),
+                            str(f["oracle"]),
+                            _hex(f["commitment"]),
+                        )
+                    )
+                elif ev.kind == "Paid":
+                    paid.append(
+                        (
+                            _hex(f["payout_id"]),
+                            str(f["to"]),
+                            str(int(f["amount"])),
+                            int(f["kind"]),
+                            int(f["epoch"]),
+                            b.number,
+                            ev.index,
+                        )
+                    )
+                elif ev.kind == "BatchDistributed":
+                    batches.append(
+                        (int(f["epoch"]), int(f["batch"]), int(f["count"]), str(int(f["total"])), b.number)
+                    )
+                elif ev.kind == "Challenged":
+                    challenged.append(
+                        (
+                            b.number,
+                            ev.index,
+                            int(f["challenge_id"]),
+                            str(int(f["token_id"])),
+                            str(f["validator"]),
+                            _hex(f["evidence"]),
+                        )
+                    )
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.executemany("INSERT INTO mints VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", mints)
+            await db.executemany("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", scores)
+            await db.executemany("INSERT INTO paid VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", paid)
+            await db.executemany("INSERT INTO batches VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING", batches)
+            await db.executemany(
+                "INSERT INTO challenged VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", challenged
+            )
+            last = todo[-1]
+            await db.execute(
+                "INSERT INTO checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " block_number=excluded.block_number, block_hash=excluded.block_hash",
+                (last.number, last.hash),
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return len(todo)
+
+    async def mints(self) -> list[MintRow]:
+        rows = await self._all(
+            "SELECT token_id, creator, audio_cid, metadata_cid, splits, block_number, event_index FROM mints"
+            " ORDER BY token_id"
+        )
+        return [
+            MintRow(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                tuple((a, int(b)) for a, b in json.loads(r[4])),
+                (int(r[5]), int(r[6])),
+            )
+            for r in rows
+        ]
+
+    async def scores(self, from_block: int = 0, to_block: int | None = None) -> list[ScoreRow]:
+        rows = await self._all(
+            "SELECT token_id, novelty_bp, quality_bp, model_version, oracle, commitment, block_number,"
+            " event_index FROM scores WHERE block_number BETWEEN ? AND ? ORDER BY block_number, event_index",
+            (from_block, to_block if to_block is not None else 2**62),
+        )
+        return [
+            ScoreRow(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], r[5], (int(r[6]), int(r[7])))
+            for r in rows
+        ]
+
+    async def scored_tokens(self) -> set[int]:
+        return {int(r[0]) for r in await self._all("SELECT DISTINCT token_id FROM scores")}
+
+    async def paid(self, epoch: int) -> list[PaidRow]:
+        rows = await self._all(
+            "SELECT payout_id, account, amount, kind, epoch, block_number, event_index FROM paid"
+            " WHERE epoch=? ORDER BY block_number, event_index",
+            (epoch,),
+        )
+        return [PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6]))) for r in rows]
+
+    async def paid_by_id(self, payout_id: str) -> PaidRow | None:
+        rows = await self._all(
+            "SELECT payout_id, account, amount, kind, epoch, block_number, event_index FROM paid"
+            " WHERE payout_id=?",
+            (payout_id,),
+        )
+        r = rows[0] if rows else None
+        return PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6]))) if r else None
+
+    async def paid_epochs(self) -> set[int]:
+        return {int(r[0]) for r in await self._all("SELECT DISTINCT epoch FROM paid")}
+
+    async def last_paid_block(self, epoch: int) -> int | None:
+        rows = await self._all("SELECT MAX(block_number) FROM paid WHERE epoch=?", (epoch,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def challenged_on_chain(self, validator: str | None = None) -> list[tuple[int, str, str]]:
+        """(token_id, evidence hex, validator) of every Challenged event seen."""
+        rows = await self._all("SELECT token_id, evidence, validator FROM challenged ORDER BY block_number")
+        return [(int(r[0]), r[1], r[2]) for r in rows if validator is None or r[2] == validator]
+
+    # -- rescoring -------------------------------------------------------------------------------------------
+
+    async def rescored(self, model_version: int, token_id: int) -> Rescored | None:
+        rows = await self._all(
+            "SELECT accepted, reason, novelty_bp, quality_bp, commitment, inputs, entry FROM rescored"
+            " WHERE model_version=? AND token_id=?",
+            (model_version, token_id),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Rescored(
+            accepted=bool(r[0]),
+            reason=r[1],
+            novelty_bp=r[2],
+            quality_bp=r[3],
+            commitment=bytes.fromhex(r[4][2:]) if r[4] else None,
+            inputs=json.loads(r[5]),
+            entry=r[6],
+        )
+
+    async def rescored_tokens(self, model_version: int) -> set[int]:
+        rows = await self._all("SELECT token_id FROM rescored WHERE model_version=?", (model_version,))
+        return {int(r[0]) for r in rows}
+
+    async def save_rescored(self, model_version: int, token_id: int, r: Rescored) -> None:
+        await self._db.execute(
+            "INSERT INTO rescored VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (
+                model_version,
+                token_id,
+                int(r.accepted),
+                r.reason,
+                r.novelty_bp,
+                r.quality_bp,
+                _hex(r.commitment) if r.commitment is not None else None,
+                json.dumps(r.inputs, sort_keys=True),
+                r.entry,
+            ),
+        )
+
+    async def catalogue_entries(self, model_version: int) -> list[tuple[int, bytes]]:
+        rows = await self._all(
+            "SELECT token_id, entry FROM rescored WHERE model_version=? AND accepted=1 ORDER BY token_id",
+            (model_version,),
+        )
+        return [(int(r[0]), bytes(r[1] or b"")) for r in rows]
+
+    # -- audits & challenges ---------------------------------------------------------------------------------
+
+    async def save_audit(self, audit: SubjectAudit, block: int) -> None:
+        await self._db.execute(
+            "INSERT INTO audits VALUES (?,?,?,?,?) ON CONFLICT (subject) DO UPDATE SET"
+            " status=excluded.status, doc=excluded.doc, audited_block=excluded.audited_block",
+            (audit.subject, audit.kind, audit.status.value, audit.model_dump_json(), block),
+        )
+
+    async def audits(self) -> list[SubjectAudit]:
+        rows = await self._all("SELECT doc FROM audits ORDER BY subject")
+        return [SubjectAudit.model_validate_json(r[0]) for r in rows]
+
+    async def audit(self, subject: str) -> SubjectAudit | None:
+        rows = await self._all("SELECT doc FROM audits WHERE subject=?", (subject,))
+        return SubjectAudit.model_validate_json(rows[0][0]) if rows else None
+
+    async def challenge(self, subject: str) -> ChallengeRow | None:
+        rows = await self._all(
+            "SELECT subject, token_id, evidence, status, tx_hash, block_number, error FROM challenges"
+            " WHERE subject=?",
+            (subject,),
+        )
+        return self._challenge(rows[0]) if rows else None
+
+    @staticmethod
+    def _challenge(r: Sequence[Any]) -> ChallengeRow:
+        return ChallengeRow(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6])
+
+    async def challenges(self, status: str | Iterable[str] | None = None) -> list[ChallengeRow]:
+        sql = "SELECT subject, token_id, evidence, status, tx_hash, block_number, error FROM challenges"
+        args: list[Any] = []
+        if status is not None:
+            sts = [status] if isinstance(status, str) else list(status)
+            sql += f" WHERE status IN ({','.join('?' * len(sts))})"
+            args = sts
+        return [self._challenge(r) for r in await self._all(sql + " ORDER BY subject", args)]
+
+    async def record_challenge_intent(self, subject: str, token_id: int, evidence: str) -> bool:
+        """Persist the decision to challenge `subject` before sending; False when it was already decided."""
+        cur = await self._db.execute(
+            "INSERT INTO challenges (subject, token_id, evidence, status) VALUES (?,?,?,'pending')"
+            " ON CONFLICT DO NOTHING",
+            (subject, str(token_id), evidence),
+        )
+        return cur.rowcount == 1
+
+    async def mark_challenge(
+        self,
+        subject: str,
+        status: str,
+        *,
+        tx_hash: str | None = None,
+        block: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE challenges SET status=?, tx_hash=COALESCE(?, tx_hash),"
+            " block_number=COALESCE(?, block_number), error=? WHERE subject=?",
+            (status, tx_hash, block, error, subject),
+        )

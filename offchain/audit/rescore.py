@@ -1,0 +1,69 @@
+"""Recomputing a minted track's score: the validator's port onto the scoring engine, one per model version.
+
+The validator rescores every minted track in token order, each against a catalogue of the tracks before it
+that it itself accepted (the worker's rule: rejected tracks and duplicates never enter the catalogue), so a
+recomputed `catalogue_root` depends only on the chain and IPFS. A `Rescorer` holds that catalogue; the
+validator feeds it with `accept` in token order and rebuilds it with `restore` after a restart.
+
+`Rescorer` implementations are synchronous and CPU-bound: the validator runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class RescoreError(Exception):
+    """The rescorer itself failed (not the track): the subject stays unverifiable, nothing is concluded."""
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """A track's recomputed score under one model version.
+
+    `accepted` False means the policy rejects the track (`reason`, e.g. "duplicate_of:3", "undecodable: ...")
+    and no score may be published for it. `inputs` holds what the commitment commits to (hex digests, the
+    catalogue root, duplicate/derivative verdicts, component versions) as JSON-able data without floats; it
+    is shown as evidence. `entry` is the track's catalogue entry (opaque bytes), when accepted.
+    """
+
+    accepted: bool
+    novelty_bp: int | None = None
+    quality_bp: int | None = None
+    commitment: bytes | None = None
+    reason: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    entry: bytes | None = None
+
+
+class Rescorer(Protocol):
+    """Scores tracks under one `model_version` against its own, growing catalogue."""
+
+    model_version: int
+
+    def rescore(self, token_id: int, audio: bytes, genre: str | None) -> Rescored:
+        """Score `audio` (the verified bytes of the minted CID) against the current catalogue."""
+        ...
+
+    def accept(self, token_id: int, entry: bytes) -> None:
+        """Add an accepted track's catalogue entry (called in token order)."""
+        ...
+
+    def restore(self, entries: Iterable[tuple[int, bytes]]) -> None:
+        """Replace the catalogue by these entries (token order), e.g. after a restart."""
+        ...
+
+
+def engine_rescorers(device: str | None = None) -> dict[int, Rescorer]:
+    """The rescorers this installation can run, by model version (the scoring engine's current version).
+
+    Raises RescoreError with what is missing when the scoring engine is not installed.
+    """
+    try:
+        from offchain.audit.engine import EngineRescorer
+    except ImportError as exc:  # the scoring engine (scoring/engine.py) is a separate part of the project
+        raise RescoreError(f"the scoring engine is not available: {exc}") from None
+    r = EngineRescorer(device=device)
+    return {r.model_version: r}

@@ -1,0 +1,20 @@
+"""Fixtures of the validator tests: a fresh in-memory AMI world per test."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from validator_world import World  # noqa: E402
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = await World.create(tmp_path)
+    yield w
+    await w.close()
