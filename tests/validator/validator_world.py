@@ -3,8 +3,8 @@ IPFS, a deterministic stand-in scorer, and a scripted worker that can be told to
 
 `HashRescorer` is a FAKE of the scoring engine (clearly not music scoring): scores come from hashes of the
 audio, duplicates are byte-identical audio, the commitment covers the PCM hash, the features hash and the
-catalogue root. It follows the `offchain.audit.rescore.Rescorer` port, so the worker and the validator here run
-the very same scoring rules, as they would with the real engine.
+catalogue root. It follows the `offchain.audit.rescore.Rescorer` port, so the worker and the validator here
+run the very same scoring rules, as they would with the real engine.
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ class World:
         meta = await self.ipfs.add(b'{"title": "t"}')
         kp = self.key(creator)
         royalty = [(self.key(a).address, bp) for a, bp in (splits or [(creator, 10_000)])]
-        return int(await self.call(kp, "nft", "mint", audio_cid=cid, metadata_cid=meta, royalty_splits=royalty))
+        token = await self.call(kp, "nft", "mint", audio_cid=cid, metadata_cid=meta, royalty_splits=royalty)
+        return int(token)
 
     async def listen(self, who: str, token: int, seconds: int = 60) -> None:
         await self.call(self.key(who), "nft", "listen", token_id=token, seconds=seconds)
@@ -199,7 +200,7 @@ async def close_validator(v: Validator, world: World) -> None:
 
 class ScriptedWorker:
     """The worker's rules, step by step: ingest finalized blocks into a WorkerStore, score new mints in token
-    order against the accepted catalogue, publish scores, settle each finished epoch with `settle_epoch`, pay."""
+    order against the accepted catalogue, publish scores, settle finished epochs with `settle_epoch`, pay."""
 
     def __init__(self, world: World, store: WorkerStore, tamper: Tamper | None = None) -> None:
         self.w = world
