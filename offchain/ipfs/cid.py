@@ -107,12 +107,12 @@ def _fixed_chunks(data: bytes | BinaryIO, chunk_size: int) -> Iterator[bytes | m
         yield bytes(buf)
 
 
-def _leaf(chunk: bytes | memoryview, cid_version: int, raw_leaves: bool) -> tuple[_Link, bytes]:
+def _leaf(chunk: bytes | memoryview, cid_version: int, raw_leaves: bool) -> _Link:
     if raw_leaves:
         cid = _CIDV1_RAW + _SHA2_256 + hashlib.sha256(chunk).digest()
-        return _Link(cid, len(chunk), len(chunk)), chunk
+        return _Link(cid, len(chunk), len(chunk))
     block = _dag_pb_node([], _unixfs_file(bytes(chunk), len(chunk), []))
-    return _Link(_dag_pb_cid(block, cid_version), len(block), len(chunk)), block
+    return _Link(_dag_pb_cid(block, cid_version), len(block), len(chunk))
 
 
 def _parent(children: list[_Link], cid_version: int) -> _Link:
@@ -166,8 +166,7 @@ def build_dag(
     level: list[_Link] = []
     blocks = 0
     for chunk in _fixed_chunks(data, chunk_size):
-        link, _block = _leaf(chunk, cid_version, raw)
-        level.append(link)
+        level.append(_leaf(chunk, cid_version, raw))
         blocks += 1
     root_links = 0
     if len(level) == 1:

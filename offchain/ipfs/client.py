@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+from multiformats import CID
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from offchain.ipfs.cid import (
@@ -286,7 +287,7 @@ class IpfsClient:
                 raise
         return data
 
-    async def block_get(self, cid: str | bytes) -> bytes:
+    async def block_get(self, cid: str | bytes | CID) -> bytes:
         """One raw block, checked against its CID (`CidMismatch` otherwise); at most 2 MiB."""
         parsed = parse_cid(cid)
         key = normalize_cid(parsed)
