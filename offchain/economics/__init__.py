@@ -11,10 +11,11 @@ from offchain.economics.policy import (
     RewardKind,
     ScoreRec,
     TrackInfo,
+    cap_groups,
     payout_id,
     settle_epoch,
-    split_capped,
     split_exact,
+    sybil_groups,
     sybil_trust,
 )
 
@@ -31,7 +32,8 @@ __all__ = [
     "TrackInfo",
     "payout_id",
     "settle_epoch",
-    "split_capped",
+    "cap_groups",
     "split_exact",
+    "sybil_groups",
     "sybil_trust",
 ]

@@ -10,14 +10,16 @@ payouts to the unit. The rules (also in docs/worker.md, "Economics"):
   built-in filter: wallets whose qualifying listens in the epoch are identical (same tracks, counts and total
   seconds), in groups of at least `sybil_group_min_size`, share one wallet's weight (trust 10000 // group
   size). A caller may pass trust weights from a better model (e.g. scoring.adoption); the smaller is used.
-* A listen qualifies when `seconds >= min_listen_seconds`, the token was minted before it, and the listener is
-  not the token's creator or one of its royalty recipients (self-dealing earns nothing).
+* A listen qualifies when `seconds >= min_listen_seconds`, the token was minted before it and has a score
+  published on chain by the epoch's end (rejected tracks never do), and the listener is not the token's
+  creator or one of its royalty recipients (self-dealing earns nothing).
 * Create-to-earn (kind 0): tokens whose score landed on chain (ScoreSubmitted) in the epoch, with
   `quality_bp >= min_quality_bp`; weight = novelty_bp * quality_bp; paid to the creator. Rejected tracks and
   duplicates never get a score published, so they earn nothing.
 * Listen-to-earn (kind 1): per (listener, token), c qualifying listens give 1000*sqrt(c) credits (diminishing
   returns); a wallet's credits are capped at `listen_credits_per_wallet`, then weighted by trust; the budget
-  is split with a per-wallet cap `listen_reward_per_wallet` (water-filling; the excess goes to the others).
+  is split in proportion, then each wallet - and each detected farm as a whole - is capped at
+  `listen_reward_per_wallet`; the excess is unallocated (re-splitting it would feed the farms).
 * Discovery (kind 2): a track's growth = trust-weighted unique listeners this epoch minus last epoch (if > 0).
   Its early listeners (among its first `discovery_early_listeners` distinct listeners, first heard before this
   epoch) share weight growth * own trust.
@@ -180,28 +182,25 @@ def split_exact(budget: int, weights: Mapping[K, int]) -> dict[K, int]:
     return shares
 
 
-def split_capped(budget: int, weights: Mapping[K, int], cap: int) -> tuple[dict[K, int], int]:
-    """Split like `split_exact`, but nobody gets more than `cap`: the excess is re-split over the others.
+def cap_groups(shares: Mapping[K, int], groups: Mapping[K, Hashable], cap: int) -> dict[K, int]:
+    """Limit what each group (a wallet alone, or a detected sybil farm) receives to `cap` in total.
 
-    Returns (shares, unallocated); unallocated > 0 only when every eligible key is at its cap.
+    A group over the cap keeps exactly `cap`, split over its members in proportion to their shares; the excess
+    is NOT re-split over others (that would hand it to the next-cheapest wallets, i.e. farms): the caller
+    reports it as unallocated.
     """
     if cap <= 0:
         raise ValueError(f"cap must be > 0, got {cap}")
-    result: dict[K, int] = {}
-    active = {k: w for k, w in weights.items() if w > 0}
-    remaining = budget
-    while active and remaining > 0:
-        shares = split_exact(remaining, active)
-        over = [k for k, v in shares.items() if v > cap]
-        if not over:
-            result.update(shares)
-            remaining = 0
-            break
-        for k in over:
-            result[k] = cap
-            remaining -= cap
-            del active[k]
-    return result, remaining
+    members: dict[Hashable, dict[K, int]] = defaultdict(dict)
+    for k, v in shares.items():
+        members[groups.get(k, ("self", k))][k] = v
+    out: dict[K, int] = {}
+    for group in members.values():
+        if sum(group.values()) > cap:
+            out.update(split_exact(cap, group))
+        else:
+            out.update(group)
+    return out
 
 
 def _qualifying(
@@ -218,8 +217,8 @@ def _qualifying(
     return out
 
 
-def sybil_trust(listens: Iterable[ListenRec], min_group: int) -> dict[str, int]:
-    """Built-in sybil filter: wallets with identical behaviour, in groups >= min_group, share one weight.
+def sybil_groups(listens: Iterable[ListenRec], min_group: int) -> dict[str, str]:
+    """Built-in sybil filter: wallet -> farm id, for wallets with identical behaviour in groups >= min_group.
 
     A wallet's behaviour fingerprint is its sorted (token, listen count, total seconds) tuples in the epoch:
     scripted farms repeat it exactly, people almost never do. A crude, cheap first line; richer trust weights
@@ -233,12 +232,26 @@ def sybil_trust(listens: Iterable[ListenRec], min_group: int) -> dict[str, int]:
     groups: dict[tuple[tuple[int, int, int], ...], list[str]] = defaultdict(list)
     for wallet, tokens in per.items():
         groups[tuple(sorted((tok, c, secs) for tok, (c, secs) in tokens.items()))].append(wallet)
-    trust: dict[str, int] = {}
+    out: dict[str, str] = {}
     for members in groups.values():
-        weight = FULL_TRUST // len(members) if len(members) >= min_group else FULL_TRUST
-        for wallet in members:
-            trust[wallet] = weight
-    return trust
+        if len(members) >= min_group:
+            farm = "farm:" + min(members)
+            for wallet in members:
+                out[wallet] = farm
+    return out
+
+
+def sybil_trust(listens: Iterable[ListenRec], min_group: int) -> dict[str, int]:
+    """Trust per listening wallet: 10000 // farm size for farm members (a farm weighs one wallet)."""
+    listens = list(listens)
+    farms = sybil_groups(listens, min_group)
+    size: dict[str, int] = defaultdict(int)
+    for farm in farms.values():
+        size[farm] += 1
+    return {
+        ev.listener: FULL_TRUST // size[farms[ev.listener]] if ev.listener in farms else FULL_TRUST
+        for ev in listens
+    }
 
 
 def _credits(listens: Iterable[ListenRec]) -> dict[tuple[str, int], int]:
@@ -261,6 +274,7 @@ def settle_epoch(
     budgets = {kind: int(params.budgets.get(kind, 0)) for kind in RewardKind}
     listens = _qualifying(inp.listens, inp.tracks, params.min_listen_seconds)
     previous = _qualifying(inp.previous_listens, inp.tracks, params.min_listen_seconds)
+    farms = sybil_groups(listens, params.sybil_group_min_size)
     trust = sybil_trust(listens, params.sybil_group_min_size)
     if inp.external_trust is not None:
         for wallet in trust:
@@ -299,15 +313,21 @@ def settle_epoch(
     listen_w = {
         w: min(c, params.listen_credits_per_wallet) * t(w) // FULL_TRUST for w, c in wallet_credits.items()
     }
-    lshares, left = split_capped(budgets[RewardKind.LISTEN], listen_w, params.listen_reward_per_wallet)
+    uncapped = split_exact(budgets[RewardKind.LISTEN], listen_w)
+    lshares = cap_groups(uncapped, farms, params.listen_reward_per_wallet)
     for wallet, amount in lshares.items():
         key = (RewardKind.LISTEN, wallet, None)
         amounts[key] = amount
-        capped = " (capped)" if amount == params.listen_reward_per_wallet else ""
+        capped = " (capped)" if amount < uncapped[wallet] else ""
+        farm = (
+            f", in a farm of {sum(1 for f in farms.values() if f == farms[wallet])}"
+            if wallet in farms
+            else ""
+        )
         used = min(wallet_credits[wallet], params.listen_credits_per_wallet)
         reasons[key] = (
             f"listened to {wallet_tracks[wallet]} tracks: {used} credits,"
-            f" trust {t(wallet) / 100:.0f}%{capped}"
+            f" trust {t(wallet) / 100:.0f}%{farm}{capped}"
         )
     unallocated["listen"] = budgets[RewardKind.LISTEN] - sum(lshares.values())
 

@@ -13,9 +13,9 @@ from offchain.economics import (
     RewardKind,
     ScoreRec,
     TrackInfo,
+    cap_groups,
     payout_id,
     settle_epoch,
-    split_capped,
     split_exact,
 )
 from offchain.economics.policy import CurationRec
@@ -47,11 +47,11 @@ def test_split_exact_largest_remainder() -> None:
         split_exact(-1, {"x": 1})
 
 
-def test_split_capped_redistributes_and_reports_unallocated() -> None:
-    # 1000 over 1:1:8 -> c would get 800 > 500: c = 500, the other 500 split 250 / 250.
-    assert split_capped(1000, {"a": 1, "b": 1, "c": 8}, 500) == ({"a": 250, "b": 250, "c": 500}, 0)
-    # Everyone capped: 2 x 300 paid, 400 left unallocated.
-    assert split_capped(1000, {"a": 1, "b": 1}, 300) == ({"a": 300, "b": 300}, 400)
+def test_cap_groups_caps_wallets_and_farms_without_redistributing() -> None:
+    shares = {"a": 100, "b": 800, "f1": 300, "f2": 300}
+    farms = {"f1": "farm", "f2": "farm"}
+    # b: 800 -> 500; the farm (600 together) -> 500 split 250 / 250; a untouched; 100 + 150 left unallocated.
+    assert cap_groups(shares, farms, 500) == {"a": 100, "b": 500, "f1": 250, "f2": 250}
 
 
 @given(
@@ -146,13 +146,25 @@ def test_discovery_and_engagement_by_hand() -> None:
     assert amounts(s, RewardKind.ENGAGEMENT) == {("K", None): 634, ("K2", None): 366}
 
 
-def test_per_wallet_cap_moves_the_excess_to_others() -> None:
+def test_per_wallet_cap_leaves_the_excess_unallocated() -> None:
     farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
     honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
     s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=500, listen=1000))
-    # H would get 666 > cap 500: H = 500, the farm (5 x 200 weight) shares the other 500 -> 100 each.
+    # H would get 666 > cap 500: H = 500, and the 166 excess is NOT handed to the farm; the farm keeps its
+    # proportional 334 (67 x 4 + 66), which is under the cap for the farm as a whole.
     got = amounts(s, RewardKind.LISTEN)
-    assert got[("H", None)] == 500 and all(got[(f"F{i}", None)] == 100 for i in range(5))
+    assert got[("H", None)] == 500 and sum(got[(f"F{i}", None)] for i in range(5)) == 334
+    assert s.unallocated["listen"] == 166
+
+
+def test_a_sybil_farm_as_a_whole_earns_no_more_than_one_wallet_cap() -> None:
+    farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
+    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
+    s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=100, listen=1000))
+    got = amounts(s, RewardKind.LISTEN)
+    # Uncapped the farm would take 334; capped as one group it gets exactly 100 (20 each).
+    assert [got[(f"F{i}", None)] for i in range(5)] == [20] * 5 and got[("H", None)] == 100
+    assert s.unallocated["listen"] == 800
 
 
 def test_payout_ids_are_deterministic_and_distinct() -> None:

@@ -122,18 +122,18 @@ async def test_pipeline_end_to_end_with_fakes(store: WorkerStore) -> None:
     }
     paid = {(acc, kind): amount for acc, amount, kind, _epoch in chain.paid.values()}
     # By hand: create 1000 -> C1 (only scored track). Listen: L1 4 listens = 2000 credits, L2 1 = 1000 ->
-    # 600 / 300 of 900, L1 capped at 500, the 100 excess to L2 -> 400. Engagement 100: K tagged before both.
+    # 600 / 300 of 900, L1 capped at 500, the 100 excess unallocated. Engagement 100: K tagged before both.
     # Royalty 100 -> token 1's pool, 70/30 per its splits.
     assert paid == {
         ("C1", 0): 1000,
         ("L1", 1): 500,
-        ("L2", 1): 400,
+        ("L2", 1): 300,
         ("K", 3): 100,
         ("C1", 4): 70,
         ("P1", 4): 30,
     }
     (epoch,) = await store.epochs()
-    assert epoch["paid"]["listen"] == 900 and epoch["unallocated"]["discovery"] == 0
+    assert epoch["paid"]["listen"] == 800 and epoch["unallocated"]["listen"] == 100
 
 
 async def _all_done(statuses) -> bool:  # type: ignore[no-untyped-def]
@@ -179,7 +179,7 @@ async def test_restarts_pay_each_payout_exactly_once(tmp_path: Path) -> None:
         await store.close()
     paid_events = [e for b in chain.history for e in b.events if e.kind == "Paid"]
     assert len(paid_events) == 6 == len({e.fields["payout_id"] for e in paid_events})
-    assert sum(a for _, a, _, _ in chain.paid.values()) == 1000 + 900 + 100 + 100
+    assert sum(a for _, a, _, _ in chain.paid.values()) == 1000 + 800 + 100 + 100
 
 
 async def test_outages_are_waited_out(store: WorkerStore) -> None:

@@ -1,0 +1,412 @@
+"""`ami demo`: the whole platform on one machine, end to end, in a few minutes.
+
+Starts the local devnet (ami_node.devnet) and a js-ipfs node, deploys the two contracts, renders real
+compositions (music21 corpus through FluidSynth, scoring/corpus.py) and mints them (plus a near-copy of one
+and a corrupt file), simulates honest listeners, a curator and a sybil farm over three epochs while the worker
+runs, waits until every payout is confirmed on chain, and prints per track its scores and per account what
+it was paid and why. Everything runs on loopback and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("ami.demo")
+
+# (corpus piece, creator, co-author with a 30 % royalty share or None)
+DEMO_PIECES: tuple[tuple[str, str, str | None], ...] = (
+    ("bach_bwv66_6", "//Bob", "//Charlie"),
+    ("folk_altdeu10_1", "//Charlie", None),
+    ("joplin_maple_leaf", "//Dave", None),
+    ("haydn_op74no1_m1", "//Eve", "//Bob"),
+)
+HONEST = ("//Ann", "//Ben", "//Cat", "//Dan")
+CURATOR = "//Kim"
+FARM = tuple(f"//Farm{i}" for i in range(1, 9))
+FUNDER = "//Ferdie"
+WORKER_KEY = "//Alice"
+KIND_NAMES = {0: "create", 1: "listen", 2: "discovery", 3: "engagement", 4: "royalty"}
+
+
+class DemoError(Exception):
+    """The demo could not run (a missing system package, a service that did not start); says what to do."""
+
+
+@dataclass
+class Actor:
+    label: str
+    keypair: Any
+
+    @property
+    def address(self) -> str:
+        return str(self.keypair.address)
+
+
+class DemoChain:
+    """Contract calls as the demo's users, through the same chain port and ABI the CLI uses."""
+
+    def __init__(self, port: Any, deployment: Any) -> None:
+        from ami_node.abi import ContractAbi
+
+        self.port = port
+        self.dep = deployment
+        self.nft = ContractAbi.load("ami_nft")
+        self.rewards = ContractAbi.load("ami_rewards")
+
+    async def nft_tx(self, who: Actor, message: str, **args: Any) -> Any:
+        from ami_node.tx import contract_tx
+
+        res = await contract_tx(self.port, who.keypair, self.nft, self.dep.nft, message, args, timeout_s=120)
+        return res.value
+
+    async def query(self, contract: str, message: str, origin: Actor, **args: Any) -> Any:
+        abi, addr = (self.nft, self.dep.nft) if contract == "nft" else (self.rewards, self.dep.rewards)
+        dry = await self.port.contract_dry_run(addr, abi.encode_call(message, **args), origin.address)
+        return abi.decode_return(message, dry.output)
+
+    async def fund(self, funder: Actor, actors: list[Actor], amount: int) -> None:
+        from ami_node.tx import send_call
+
+        calls = [
+            await self.port.compose_call(
+                "Balances", "transfer_keep_alive", {"dest": a.address, "value": amount}
+            )
+            for a in actors
+        ]
+        await send_call(self.port, funder.keypair, await self.port.batch_all(calls), timeout_s=120)
+
+
+def _render_tracks(folder: Path, seconds: float) -> list[tuple[str, bytes]]:
+    """(piece name, WAV bytes) for the demo pieces, a gain-changed copy of the first, and a corrupt file."""
+    import numpy as np
+    import soundfile as sf
+
+    from scoring.corpus import RenderError, render_piece
+
+    out: list[tuple[str, bytes]] = []
+    for name, _creator, _co in DEMO_PIECES:
+        path = folder / f"{name}.wav"
+        if not path.exists():
+            try:
+                render_piece(name, path, seconds=seconds)
+            except RenderError as exc:
+                raise DemoError(f"cannot render {name}: {exc} (run ./scripts/setup.sh)") from exc
+        out.append((name, path.read_bytes()))
+    # A near-copy: the first track 2 dB quieter, re-encoded (other bytes, so another CID; same music).
+    data, rate = sf.read(io.BytesIO(out[0][1]), dtype="float64")
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(data * 10 ** (-2 / 20), -1, 1), rate, format="WAV", subtype="PCM_16")
+    out.append((f"{out[0][0]}_copy", buf.getvalue()))
+    # A corrupt upload: a WAV header promising far more data than the file holds.
+    out.append(("corrupt_upload", out[1][1][:4096]))
+    return out
+
+
+async def _until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await cond():
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_factory: Any = None) -> dict:
+    from ami_node.devnet.testing import running_devnet
+    from ami_node.keys import load_keypair
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+    from offchain.config import load_settings
+    from offchain.daemon import assemble, default_scorer, run_worker
+    from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.node import LocalIpfsNode
+
+    actor = {
+        uri: Actor(uri.strip("/"), load_keypair(uri))
+        for uri in (
+            WORKER_KEY,
+            FUNDER,
+            CURATOR,
+            *HONEST,
+            *FARM,
+            *{c for _, c, _ in DEMO_PIECES},
+            *{c for _, _, c in DEMO_PIECES if c},
+        )
+    }
+    labels = {a.address: a.label for a in actor.values()}
+
+    print("rendering sample tracks (music21 corpus -> FluidSynth)...", flush=True)
+    tracks = await asyncio.to_thread(_render_tracks, workdir / "audio", track_seconds)
+
+    with contextlib.ExitStack() as stack:
+        print("starting the devnet and the IPFS node...", flush=True)
+        dn = stack.enter_context(running_devnet())
+        try:
+            node = await asyncio.to_thread(LocalIpfsNode(workdir / "ipfs").start)
+        except Exception as exc:
+            raise DemoError(f"the local IPFS node did not start: {exc} (run ./scripts/setup.sh)") from exc
+        stack.callback(node.stop)
+
+        port = SubstrateChainPort(dn.url)
+        try:
+            deployment = await deploy(port, actor[WORKER_KEY].keypair, dn.url, _default_bundles(), 120)
+            dep_path = workdir / "deployment.json"
+            deployment.save(dep_path)
+            chain = DemoChain(port, deployment)
+            await chain.fund(actor[FUNDER], [actor[u] for u in (CURATOR, *HONEST, *FARM)], 10**15)
+
+            # Store and mint: creators upload audio + metadata to IPFS, then mint with their royalty splits.
+            minted: dict[int, dict[str, Any]] = {}
+            creators = [(c, co) for _, c, co in DEMO_PIECES] + [("//Ferdie", None), ("//Eve", None)]
+            async with IpfsClient(node.api_url) as ipfs:
+                for (name, audio), (creator, co) in zip(tracks, creators, strict=True):
+                    audio_cid = await ipfs.add(audio)
+                    meta = json.dumps(
+                        {"name": name, "audio": f"ipfs://{audio_cid}", "mime_type": "audio/wav"}
+                    )
+                    meta_cid = await ipfs.add(meta.encode())
+                    who = actor[creator]
+                    splits = (
+                        [(who.address, 10000)]
+                        if co is None
+                        else [(who.address, 7000), (actor[co].address, 3000)]
+                    )
+                    token = await chain.nft_tx(
+                        who, "mint", audio_cid=audio_cid, metadata_cid=meta_cid, royalty_splits=splits
+                    )
+                    minted[int(token)] = {
+                        "name": name,
+                        "creator": who.label,
+                        "splits": {labels[a]: bp for a, bp in splits},
+                    }
+            print(
+                f"minted {len(minted)} tracks: " + ", ".join(f"#{t} {m['name']}" for t, m in minted.items())
+            )
+
+            settings = load_settings(
+                None,
+                node_url=dn.url,
+                ipfs_api_url=node.api_url,
+                deployment=dep_path,
+                signing_key=WORKER_KEY,
+                db_path=workdir / "worker.sqlite",
+                epoch_blocks=epoch_blocks,
+                http_port=0,
+                log_level="warning",
+                log_json=True,
+                scoring_workers=1,
+                backoff_initial_s=0.2,
+                backoff_max_s=2.0,
+            )
+            stop = asyncio.Event()
+            async with assemble(settings, scorer_factory=scorer_factory or default_scorer) as a:
+                runner = asyncio.create_task(run_worker(a, settings, stop))
+                try:
+                    report = await _drive(dn, chain, a, actor, minted, labels, epoch_blocks)
+                finally:
+                    stop.set()
+                    await runner
+        finally:
+            await port.close()
+    return report
+
+
+async def _drive(
+    dn: Any,
+    chain: DemoChain,
+    a: Any,
+    actor: dict[str, Actor],
+    minted: dict[int, dict[str, Any]],
+    labels: dict[str, str],
+    E: int,
+) -> dict[str, Any]:
+    store = a.worker.store
+    toks = sorted(minted)
+    t_bach, t_folk, t_rag, t_haydn = toks[:4]
+
+    async def scored_all() -> bool:
+        return all(t.status in ("published", "rejected") for t in await store.tracks()) and len(
+            await store.tracks()
+        ) == len(minted)
+
+    print("the worker scores the tracks (fetch from IPFS, verify, decode, features, novelty, quality)...")
+    await _until("every track scored or rejected", scored_all, 600)
+
+    async def listen(who: str, token: int, seconds: int) -> None:
+        await chain.nft_tx(actor[who], "listen", token_id=token, seconds=seconds)
+
+    async def head() -> int:
+        return int(dn.call(lambda: dn.chain.finalized.number))
+
+    async def end_epoch(e: int) -> None:
+        target = (e + 1) * E  # the first block of the next epoch: epoch e is final
+        h = await head()
+        if h > (e + 1) * E - 1:
+            raise DemoError(f"epoch {e} overflowed its {E} blocks (at #{h}); use a larger --epoch-blocks")
+        dn.new_block(target - h)
+
+        async def settled() -> bool:
+            return any(ep["epoch"] == e for ep in await store.epochs())
+
+        await _until(f"epoch {e} settled", settled, 120)
+
+    async def farm(token: int) -> None:
+        # The farm: 8 wallets with the same script (same track, same count, same seconds).
+        await asyncio.gather(*(listen(w, token, 31) for w in FARM))
+        await asyncio.gather(*(listen(w, token, 31) for w in FARM))
+
+    # Epoch 0: early listeners find the Bach chorale and the folk song; the curator tags the folk song.
+    await asyncio.gather(
+        listen("//Ann", t_bach, 120), listen("//Ben", t_bach, 95), listen("//Ann", t_folk, 60)
+    )
+    await chain.nft_tx(actor[CURATOR], "tag", token_id=t_folk, tag="folk-revival")
+    await farm(t_rag)
+    await end_epoch(0)
+    print("epoch 0 settled")
+    # Epoch 1: more listening; the curator makes a playlist; a too-short listen earns nothing.
+    pl = await chain.nft_tx(actor[CURATOR], "create_playlist", name="demo picks")
+    await chain.nft_tx(actor[CURATOR], "add_to_playlist", playlist_id=int(pl), token_id=t_haydn)
+    await asyncio.gather(
+        listen("//Ann", t_bach, 130),
+        listen("//Cat", t_haydn, 80),
+        listen("//Dan", t_bach, 40),
+        listen("//Ben", t_haydn, 10),
+    )
+    await farm(t_rag)
+    await end_epoch(1)
+    print("epoch 1 settled")
+    # Epoch 2: the folk song catches on (discovery for its early listener, engagement for the curator).
+    await asyncio.gather(
+        listen("//Ben", t_folk, 70),
+        listen("//Cat", t_folk, 65),
+        listen("//Dan", t_folk, 90),
+        listen("//Ann", t_haydn, 45),
+        listen("//Dan", t_haydn, 50),
+    )
+    await farm(t_rag)
+    await end_epoch(2)
+    print("epoch 2 settled; waiting for the payouts to be confirmed in finalized blocks...")
+
+    async def all_paid() -> bool:
+        c = await store.counts()
+        return c["payouts_pending"] == 0 and c["payouts_paid"] > 0
+
+    await _until("every payout confirmed on chain", all_paid, 300)
+    return await _report(chain, store, actor, minted, labels)
+
+
+async def _report(
+    chain: DemoChain,
+    store: Any,
+    actor: dict[str, Actor],
+    minted: dict[int, dict[str, Any]],
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    tracks = []
+    t = Table(
+        "token",
+        "piece",
+        "creator",
+        "royalty splits",
+        "status",
+        "novelty bp",
+        "quality bp",
+        "reason",
+        title="Tracks",
+    )
+    for tr in await store.tracks():
+        m = minted.get(tr.token_id, {})
+        tracks.append(
+            {
+                "token": tr.token_id,
+                **m,
+                "status": tr.status,
+                "novelty_bp": tr.novelty_bp,
+                "quality_bp": tr.quality_bp,
+                "reason": tr.reason,
+            }
+        )
+        t.add_row(
+            str(tr.token_id),
+            m.get("name", "?"),
+            m.get("creator", "?"),
+            ", ".join(f"{k} {v / 100:.0f}%" for k, v in m.get("splits", {}).items()),
+            tr.status,
+            str(tr.novelty_bp if tr.novelty_bp is not None else "-"),
+            str(tr.quality_bp if tr.quality_bp is not None else "-"),
+            tr.reason or "",
+        )
+    console.print(t)
+
+    pay = Table("epoch", "account", "kind", "token", "amount", "why", title="Payouts (confirmed on chain)")
+    rows = await store.payouts()
+    totals: dict[str, int] = defaultdict(int)
+    for p in rows:
+        who = labels.get(p.account, p.account[:10])
+        totals[who] += p.amount
+        pay.add_row(
+            str(p.epoch),
+            who,
+            KIND_NAMES[int(p.kind)],
+            "-" if p.token_id is None else str(p.token_id),
+            f"{p.amount:,}",
+            p.reason,
+        )
+    console.print(pay)
+
+    bal = Table("account", "paid by the worker", "MINT balance on chain", title="Totals")
+    balances = {}
+    for label, total in sorted(totals.items(), key=lambda kv: -kv[1]):
+        acct = next(a for a in actor.values() if a.label == label)
+        balances[label] = int(await chain.query("rewards", "balance_of", acct, account=acct.address))
+        bal.add_row(label, f"{total:,}", f"{balances[label]:,}")
+    console.print(bal)
+    farm_total = sum(v for k, v in totals.items() if k.startswith("Farm"))
+    honest_best = max((v for k, v in totals.items() if k in {h.strip("/") for h in HONEST}), default=0)
+    epochs = await store.epochs()
+    console.print(
+        f"sybil farm ({len(FARM)} wallets, identical behaviour) earned {farm_total:,} in total; "
+        f"the best honest listener earned {honest_best:,}."
+    )
+    for ep in epochs:
+        console.print(f"epoch {ep['epoch']}: paid {ep['paid']}, unallocated {ep['unallocated']}")
+    return {
+        "tracks": tracks,
+        "payouts": [p.__dict__ | {"payout_id": "0x" + p.payout_id.hex(), "kind": int(p.kind)} for p in rows],
+        "totals": dict(totals),
+        "balances": balances,
+        "epochs": epochs,
+        "farm_total": farm_total,
+    }
+
+
+def run_demo(
+    workdir: Path | None = None,
+    epoch_blocks: int = 60,
+    track_seconds: float = 20.0,
+    scorer_factory: Any = None,
+) -> dict[str, Any]:
+    """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed."""
+    from offchain.logging import configure_logging
+
+    configure_logging("warning", json=True)
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ami-demo-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_demo(workdir, epoch_blocks, track_seconds, scorer_factory))
