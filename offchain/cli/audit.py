@@ -1,9 +1,166 @@
-"""`ami` subcommands for validators: audit and validate."""
+"""`ami` subcommands for validators: `audit` (one-shot report) and `validate` (the challenging daemon)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from offchain.audit.model import AuditReport
+
+EXIT_MISMATCH, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="The worker's TOML/YAML settings (policy, node, IPFS, deployment)."),
+]
+DbOpt = Annotated[
+    Path,
+    typer.Option("--db", envvar="AMI_VALIDATOR_DB", help="Directory of the validator's SQLite files."),
+]
+GraceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--grace-blocks",
+        min=0,
+        help="Blocks after an epoch's end before unpaid payouts count as missing (default: one epoch).",
+    ),
+]
+
+
+def _settings(config: Path | None) -> Any:
+    from offchain.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_table(report: AuditReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        "subject",
+        "status",
+        "findings",
+        "detail",
+        "evidence",
+        title=(f"audit of blocks {report.from_block}..{report.to_block} ({report.audit_version})"),
+    )
+    styles = {"match": "green", "mismatch": "bold red", "unverifiable": "yellow", "pending": "cyan"}
+    for s in report.subjects:
+        kinds = ", ".join(sorted({f.kind.value for f in s.findings}))
+        detail = s.findings[0].detail if s.findings else s.reason
+        if len(s.findings) > 1:
+            detail += f" (+{len(s.findings) - 1} more)"
+        ev = (s.evidence_commitment or "")[:18]
+        table.add_row(s.subject, f"[{styles[s.status.value]}]{s.status.value}[/]", kinds, detail, ev)
+    console.print(table)
+    console.print(" ".join(f"{k}: {v}" for k, v in report.counts().items()))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `ami` app."""
+
+    @app.command("audit")
+    def audit_cmd(
+        token: Annotated[int | None, typer.Option("--token", min=0, help="Audit this token's scores.")] = (
+            None
+        ),
+        from_block: Annotated[int, typer.Option("--from-block", min=0, help="First block of the range.")] = 0,
+        to_block: Annotated[
+            int | None, typer.Option("--to-block", min=0, help="Last block (default: finalized head).")
+        ] = None,
+        epoch: Annotated[int | None, typer.Option("--epoch", min=0, help="Audit this epoch.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        config: ConfigOpt = None,
+        db: DbOpt = Path(".ami/validator"),
+        grace_blocks: GraceOpt = None,
+    ) -> None:
+        """Recompute published scores and epoch payouts from the chain and IPFS; report what differs.
+
+        Exit status 0 when everything audited matches, 1 when something does not, 2 on bad input,
+        3 when the node is unreachable. Never sends a transaction.
+        """
+        if to_block is not None and to_block < from_block:
+            _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
+        settings = _settings(config)
+        report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
+        if as_json:
+            typer.echo(report.model_dump_json(indent=2))
+        else:
+            _print_table(report)
+        if report.counts()["mismatch"]:
+            raise typer.Exit(EXIT_MISMATCH)
+
+    @app.command("validate")
+    def validate_cmd(
+        key: Annotated[
+            str,
+            typer.Option(
+                "--key",
+                envvar="AMI_VALIDATOR_KEY",
+                help="Validator signing key (dev URI, "
+                "mnemonic or keystore file); it must be a validator of the rewards contract.",
+            ),
+        ] = "//Charlie",
+        config: ConfigOpt = None,
+        db: DbOpt = Path(".ami/validator"),
+        grace_blocks: GraceOpt = None,
+    ) -> None:
+        """Follow finalized blocks, audit every score and settled epoch, challenge each difference once."""
+        from offchain.logging import configure_logging
+
+        settings = _settings(config)
+        configure_logging(settings.log_level, settings.log_json)
+        _run(_validate(settings, db, grace_blocks, key))
+
+
+def _run(coro: Any) -> Any:
+    from ami_node.port import ChainUnavailable
+    from offchain.audit.service import ValidatorSetupError
+
+    try:
+        return asyncio.run(coro)
+    except ValidatorSetupError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    except ChainUnavailable as exc:
+        _fail(f"{exc} (is the node running? see --config / AMI_NODE_URL)", EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+async def _audit(
+    settings: Any, db: Path, grace: int | None, token: int | None, lo: int, hi: int | None, epoch: int | None
+) -> AuditReport:
+    from offchain.audit.service import open_validator
+
+    async with open_validator(settings, db_dir=db, grace_blocks=grace) as v:
+        await v.sync()
+        await v.auditor.rescore_pending()
+        return await v.auditor.audit(token_id=token, from_block=lo, to_block=hi, epoch=epoch)
+
+
+async def _validate(settings: Any, db: Path, grace: int | None, key: str) -> None:
+    from offchain.audit.service import open_validator
+
+    async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key) as v:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, v.stop)
+        await v.run()
+        typer.echo(json.dumps(await v.summary()), err=True)

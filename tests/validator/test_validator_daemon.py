@@ -1,0 +1,123 @@
+"""The validator as a daemon and its edge cases: unknown model versions, content that is away, a crash
+between deciding and sending a challenge, following new blocks until stopped; the CLI's bad-input paths."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from validator_world import ScriptedWorker, Tamper, World, close_validator, nudge, run_scenario
+
+from ami_node.port import ChainUnavailable
+from offchain.audit.model import Status
+from offchain.audit.validator import ChallengeSent
+from offchain.cli import app
+from offchain.ipfs.errors import IpfsUnavailable
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_unknown_model_version_is_unverifiable_not_wrong(world: World) -> None:
+    worker = await ScriptedWorker.open(world)
+    await run_scenario(world, worker)
+    # A score under a version this validator does not run (e.g. a newer engine).
+    await world.call(world.oracle, "rewards", "submit_score", token_id=1, novelty_bp=1, quality_bp=2,
+                     model_version=99, commitment=b"\x01" * 32)
+    v = await world.open_validator()
+    await v.sync()
+    audits = {a.subject: a for a in await v.process()}
+    assert audits["score:1:99"].status == Status.UNVERIFIABLE
+    assert "99" in audits["score:1:99"].reason and audits["score:1:99"].findings == []
+    assert audits["score:1:7"].status == Status.MATCH
+    assert world.challenges_on_chain() == []
+
+
+class FlakyContent:
+    """IPFS that is away until `up` is set (every read raises IpfsUnavailable)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.up = False
+
+    async def cat(self, cid: str, *, max_bytes: int) -> bytes:
+        if not self.up:
+            raise IpfsUnavailable("node away (test switch)")
+        return await self.inner.cat(cid, max_bytes=max_bytes)  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_content_away_is_unverifiable_until_it_returns(world: World) -> None:
+    worker = await ScriptedWorker.open(world, Tamper(score=nudge(3)))
+    await run_scenario(world, worker)
+    v = await world.open_validator()
+    flaky = FlakyContent(world.ipfs)
+    v.auditor.content = flaky  # type: ignore[assignment]
+    await v.sync()
+    audits = {a.subject: a for a in await v.process()}
+    assert {audits[f"score:{t}:7"].status for t in (1, 2, 3, 4)} == {Status.UNVERIFIABLE}
+    assert "content unavailable" in audits["score:1:7"].reason
+    assert world.challenges_on_chain() == []
+    flaky.up = True
+    audits = {a.subject: a for a in await v.process()}
+    assert audits["score:3:7"].status == Status.MISMATCH
+    assert {audits[f"score:{t}:7"].status for t in (1, 2, 4)} == {Status.MATCH}
+    assert len(world.challenges_on_chain()) == 1
+
+
+class DownChallenger:
+    async def challenge(self, token_id: int, evidence: bytes) -> ChallengeSent:
+        raise ChainUnavailable("node away (test switch)")
+
+
+async def test_decided_challenge_survives_a_crash_and_is_sent_once(world: World) -> None:
+    worker = await ScriptedWorker.open(world, Tamper(score=nudge(2)))
+    await run_scenario(world, worker)
+    v = await world.open_validator()
+    real = v.challenger
+    v.challenger = DownChallenger()
+    await v.sync()
+    await v.process()
+    assert [(c.subject, c.status) for c in await v.auditor.db.challenges()] == [("score:2:7", "pending")]
+    assert world.challenges_on_chain() == []
+    await close_validator(v, world)  # the process dies here
+    again = await world.open_validator()
+    assert again.challenger is not None and real is not None
+    await again.sync()
+    await again.process()
+    await again.process()
+    assert [(c.subject, c.status) for c in await again.auditor.db.challenges()] == [("score:2:7", "sent")]
+    assert len(world.challenges_on_chain()) == 1
+
+
+async def test_daemon_follows_new_blocks_and_stops(world: World) -> None:
+    worker = await ScriptedWorker.open(world, Tamper(score=nudge(4)))
+    v = await world.open_validator()
+    task = asyncio.create_task(v.run())
+    await run_scenario(world, worker)  # the validator follows while the worker works
+    await _until(lambda: len(world.challenges_on_chain()) == 1)
+    await _until(lambda: v.processed_head >= world.port.finalized - 1)
+    v.stop()
+    await asyncio.wait_for(task, 5)
+    audits = {a.subject: a for a in await v.auditor.db.audits()}
+    assert audits["score:4:7"].status == Status.MISMATCH
+    assert {audits[f"epoch:{e}"].status for e in (0, 1, 2)} == {Status.MATCH}
+
+
+def test_cli_reports_bad_input_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["audit", "--from-block", "9", "--to-block", "3"])
+    assert res.exit_code == 2 and "before --from-block" in res.output
+    res = runner.invoke(app, ["audit", "--json"])
+    assert res.exit_code == 2 and "no deployment file" in res.output
+    monkeypatch.setenv("AMI_EPOCH_BLOCKS", "0")
+    res = runner.invoke(app, ["validate"])
+    assert res.exit_code == 2 and "epoch_blocks" in res.output
