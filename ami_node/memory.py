@@ -110,9 +110,10 @@ class MemoryChainPort:
     def deploy(self, name: str, owner: str) -> str:
         """Instantiate model `name` ("ami_nft", "ami_rewards") owned by `owner`; returns its address."""
         from pallets_spec import runtime
+        from pallets_spec.abi import ContractAbi as ReferenceAbi
 
-        abi = runtime._ABIS[name]
-        state, outcome = runtime.instantiate(name, abi.encode_constructor("new"), _account(owner))
+        ctor = ReferenceAbi(name).encode_constructor("new")
+        state, outcome = runtime.instantiate(name, ctor, _account(owner))
         if state is None:
             raise ChainError(f"instantiating {name} failed: {outcome.error}")
         address = ss58_encode(blake2b(f"{name}/{len(self.contracts)}".encode(), digest_size=32).digest(), 42)

@@ -240,3 +240,24 @@ async def test_follower_waits_for_finality(devnet: Any, port: SubstrateChainPort
     fb = await asyncio.wait_for(nxt, 10)
     assert fb.ref.number == start.number + 1
     assert fb.block is not None and tx.hash in fb.block.extrinsic_hashes
+
+
+async def test_survives_a_node_restart(tmp_path: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    with running_devnet(port=free, state_dir=tmp_path) as dn:
+        port = SubstrateChainPort(dn.url, timeout_s=10.0, poll_interval_s=0.05)
+        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 9})
+        landed = await _send(port, call)
+        await port.finalized_head()  # the watch connection is open when the node goes away
+    probe = SubstrateChainPort(dn.url, timeout_s=1.0)
+    with pytest.raises(ChainUnavailable, match="unreachable"):  # down: a clear error within the deadline
+        await probe.finalized_head()
+    await probe.close()
+    with running_devnet(port=free, state_dir=tmp_path):
+        head = await port.finalized_head()  # same port, same chain: the connection is reopened
+        assert head.number >= landed.ref.number
+        assert await port.block_hash(landed.ref.number) == landed.ref.hash
+        await _send(port, call)
+        await port.close()  # before the devnet stops: its shutdown waits for open clients' close frames
