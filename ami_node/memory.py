@@ -41,11 +41,12 @@ from ami_node.port import (
 __all__ = ["DEV_BALANCE", "MemoryCall", "MemoryChainPort"]
 
 DEV_BALANCE = 10**21
-_SUPPORTED = {
-    ("Balances", "transfer_keep_alive"),
-    ("Balances", "transfer_allow_death"),
-    ("Contracts", "call"),
-    ("Utility", "batch_all"),
+# The calls this fake executes, with their parameter names (as in substrate-contracts-node's metadata).
+_SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Balances", "transfer_keep_alive"): ("dest", "value"),
+    ("Balances", "transfer_allow_death"): ("dest", "value"),
+    ("Contracts", "call"): ("dest", "value", "gas_limit", "storage_deposit_limit", "data"),
+    ("Utility", "batch_all"): ("calls",),
 }
 CALL_WEIGHT = (500_000_000, 50_000)
 WEIGHT_PER_BYTE = (1_000_000, 100)
@@ -271,8 +272,20 @@ class MemoryChainPort:
 
     async def compose_call(self, pallet: str, function: str, params: dict[str, Any]) -> Any:
         self._check()
-        if (pallet, function) not in _SUPPORTED:
-            raise CallError(f"memory chain has no call {pallet}.{function}; it supports {sorted(_SUPPORTED)}")
+        names = _SUPPORTED.get((pallet, function))
+        if names is None:
+            known = ", ".join(f"{p}.{f}" for p, f in sorted(_SUPPORTED))
+            raise CallError(f"memory chain has no call {pallet}.{function}; it supports {known}")
+        if set(params) != set(names):
+            raise CallError(
+                f"bad arguments for {pallet}.{function}: got {sorted(params)}, expected {list(names)}"
+            )
+        if "dest" in params:
+            _account(str(params["dest"]))
+        if "value" in params and (not isinstance(params["value"], int) or params["value"] < 0):
+            raise CallError(f"bad arguments for {pallet}.{function}: value must be a non-negative int")
+        if "calls" in params and not all(isinstance(c, MemoryCall) for c in params["calls"]):
+            raise CallError("Utility.batch_all takes calls composed by this memory chain")
         return MemoryCall(pallet, function, dict(params))
 
     async def contract_dry_run(self, contract: str, data: bytes, origin: str, value: int = 0) -> DryRun:

@@ -490,6 +490,12 @@ class SubstrateChainPort:
             si.init_runtime()
             head_hash = _rpc(si, "chain_getFinalizedHead", [])
             current = _header_number(_rpc(si, "chain_getHeader", [head_hash]))
+            best = _header_number(_rpc(si, "chain_getHeader", []))
+            if best - current > era_period // 4:
+                # Finality is lagging: an era born at the finalized head would be (nearly) over already.
+                # Like polkadot-js, anchor on the best block instead (if it is retracted, the transaction
+                # simply expires and is re-signed).
+                current = best
             era = {"period": era_period, "current": current}
             era_obj = si.runtime_config.create_scale_object("Era")
             era_obj.encode(era)

@@ -205,3 +205,16 @@ async def test_pool_rejects_stale_and_duplicate_nonces(chain: MemoryChainPort) -
         await chain.submit(await chain.sign(call, ALICE, 0))
     assert stale.value.code == 1010 and stale.value.transient
     assert await chain.free_balance(BOB.address) == 10**21 + 5
+
+
+async def test_memory_compose_checks_calls_and_arguments(chain: MemoryChainPort) -> None:
+    from ami_node.port import CallError
+
+    with pytest.raises(CallError, match="no call Sudo.sudo"):
+        await chain.compose_call("Sudo", "sudo", {})
+    with pytest.raises(CallError, match=r"expected \['dest', 'value'\]"):
+        await chain.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address})
+    with pytest.raises(CallError, match="not an SS58 address"):
+        await chain.compose_call("Balances", "transfer_keep_alive", {"dest": "nobody", "value": 1})
+    with pytest.raises(CallError, match="at least one call"):
+        await chain.batch_all([])

@@ -261,3 +261,18 @@ async def test_survives_a_node_restart(tmp_path: Any) -> None:
         assert await port.block_hash(landed.ref.number) == landed.ref.hash
         await _send(port, call)
         await port.close()  # before the devnet stops: its shutdown waits for open clients' close frames
+
+
+async def test_signing_anchors_on_best_when_finality_lags(devnet: Any, port: SubstrateChainPort) -> None:
+    devnet.set_faults(hold_finality=True)
+    try:
+        devnet.new_block(40)
+        fin, best = await port.finalized_head(), await port.best_head()
+        assert best.number - fin.number >= 40
+        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 4})
+        tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address), era_period=64)
+        assert tx.era_birth > fin.number and tx.era_birth <= best.number < tx.era_death
+        await port.submit(tx)
+    finally:
+        devnet.set_faults(hold_finality=False)
+    await _wait_for(port, tx.hash)
