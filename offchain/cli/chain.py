@@ -144,9 +144,16 @@ def _pallet_calls(url: str, pallet: str) -> list[str]:
 
 
 def _keypair(key: str) -> Keypair:
-    from ami_node.keys import load_keypair
+    from ami_node.keys import KeyLoadError, load_keypair
 
-    return load_keypair(key, password=os.environ.get("AMI_KEY_PASSWORD"))
+    try:
+        return load_keypair(key, password=os.environ.get("AMI_KEY_PASSWORD"))
+    except KeyLoadError as exc:
+        _fail(
+            f"{exc} (--key / AMI_KEY takes a dev URI like //Alice, a mnemonic, or a keystore JSON file)",
+            EXIT_INPUT,
+        )
+    raise AssertionError("unreachable")
 
 
 def _json_arg(text: str | None, what: str, example: str) -> Any:
