@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS audits (
     audited_block INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS challenges (
     subject TEXT PRIMARY KEY, token_id TEXT NOT NULL, evidence TEXT NOT NULL, status TEXT NOT NULL,
-    tx_hash TEXT, block_number INTEGER, error TEXT);
+    tx_hash TEXT, block_number INTEGER, error TEXT, evidence_cid TEXT);
 """
 
 
@@ -100,6 +100,7 @@ class ChallengeRow:
     tx_hash: str | None
     block_number: int | None
     error: str | None
+    evidence_cid: str | None  # the canonical evidence document on IPFS (its blake2b-256 is `evidence`)
 
 
 def _hex(v: Any) -> str:
@@ -109,14 +110,8 @@ def _hex(v: Any) -> str:
 
 
 def _splits(raw: Any) -> list[tuple[str, int]]:
-    out = []
-    for item in raw or ():
-        if isinstance(item, dict):
-            acc, bp = next(iter(item.items())) if len(item) == 1 else (item.get("account"), item.get("bp"))
-        else:
-            acc, bp = item
-        out.append((str(acc), int(bp)))
-    return out
+    """Royalty splits as (account, basis points) pairs (ami_node.events.Minted.royalty_splits)."""
+    return [(str(acc), int(bp)) for acc, bp in raw or ()]
 
 
 class ValidatorDb:
@@ -370,7 +365,8 @@ class ValidatorDb:
 
     async def challenge(self, subject: str) -> ChallengeRow | None:
         rows = await self._all(
-            "SELECT subject, token_id, evidence, status, tx_hash, block_number, error FROM challenges"
+            "SELECT subject, token_id, evidence, status, tx_hash, block_number, error, evidence_cid"
+            " FROM challenges"
             " WHERE subject=?",
             (subject,),
         )
@@ -378,10 +374,13 @@ class ValidatorDb:
 
     @staticmethod
     def _challenge(r: Sequence[Any]) -> ChallengeRow:
-        return ChallengeRow(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6])
+        return ChallengeRow(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
 
     async def challenges(self, status: str | Iterable[str] | None = None) -> list[ChallengeRow]:
-        sql = "SELECT subject, token_id, evidence, status, tx_hash, block_number, error FROM challenges"
+        sql = (
+            "SELECT subject, token_id, evidence, status, tx_hash, block_number, error, evidence_cid"
+            " FROM challenges"
+        )
         args: list[Any] = []
         if status is not None:
             sts = [status] if isinstance(status, str) else list(status)
@@ -389,12 +388,14 @@ class ValidatorDb:
             args = sts
         return [self._challenge(r) for r in await self._all(sql + " ORDER BY subject", args)]
 
-    async def record_challenge_intent(self, subject: str, token_id: int, evidence: str) -> bool:
+    async def record_challenge_intent(
+        self, subject: str, token_id: int, evidence: str, evidence_cid: str | None = None
+    ) -> bool:
         """Persist the decision to challenge `subject` before sending; False when it was already decided."""
         cur = await self._db.execute(
-            "INSERT INTO challenges (subject, token_id, evidence, status) VALUES (?,?,?,'pending')"
-            " ON CONFLICT DO NOTHING",
-            (subject, str(token_id), evidence),
+            "INSERT INTO challenges (subject, token_id, evidence, status, evidence_cid)"
+            " VALUES (?,?,?,'pending',?) ON CONFLICT DO NOTHING",
+            (subject, str(token_id), evidence, evidence_cid),
         )
         return cur.rowcount == 1
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from offchain.audit.auditor import Auditor
-from offchain.audit.model import Status, SubjectAudit, score_subject
+from offchain.audit.model import Status, SubjectAudit, canonical_json, score_subject
 from offchain.store import BlockData
 
 if TYPE_CHECKING:
@@ -203,15 +203,30 @@ class Validator:
 
     async def _decide(self, audit: SubjectAudit) -> None:
         assert audit.evidence_commitment is not None
-        if await self.auditor.db.record_challenge_intent(
-            audit.subject, audit.token_id, audit.evidence_commitment
-        ):
+        db = self.auditor.db
+        if await db.challenge(audit.subject) is not None:
+            return
+        cid = await self._publish_evidence(audit)
+        if await db.record_challenge_intent(audit.subject, audit.token_id, audit.evidence_commitment, cid):
             log.info(
                 "validate.challenge_decided",
                 subject=audit.subject,
                 token_id=audit.token_id,
                 evidence=audit.evidence_commitment,
+                evidence_cid=cid,
             )
+
+    async def _publish_evidence(self, audit: SubjectAudit) -> str | None:
+        """Put the canonical evidence document on IPFS (its blake2b-256 is the on-chain evidence), so anyone
+        can check a challenge; a failure here never holds the challenge back."""
+        add = getattr(self.auditor.content, "add", None)
+        if add is None:
+            return None
+        try:
+            return str(await add(canonical_json(audit.evidence)))
+        except Exception as exc:  # IPFS away: the document stays in the validator's DB (audits table)
+            log.warning("validate.evidence_not_published", subject=audit.subject, error=str(exc))
+            return None
 
     async def send_pending(self) -> int:
         """Send every challenge decided but not landed yet; returns how many landed now."""

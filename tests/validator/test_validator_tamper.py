@@ -3,6 +3,7 @@ also after a restart (with the validator's database kept, and with it lost)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from validator_world import (
@@ -44,6 +45,10 @@ async def _challenged_once(world: World, v: Validator, audit: SubjectAudit) -> N
         (audit.subject, "sent", audit.evidence_commitment)
     ]
     assert world.challenges_on_chain() == [(audit.token_id, audit.evidence_commitment)]
+    # The evidence document is on IPFS, and it is what the commitment commits to.
+    assert rows[0].evidence_cid is not None
+    doc = await world.ipfs.cat(rows[0].evidence_cid, max_bytes=1 << 20)
+    assert "0x" + hashlib.blake2b(doc, digest_size=32).hexdigest() == audit.evidence_commitment
     # A second pass and a restart with the same database decide nothing new.
     assert [a for a in await v.process() if a.findings] == []
     await close_validator(v, world)
