@@ -9,6 +9,7 @@ here by hand in their canonical form; `multiformats` handles everything CID-shap
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,31 +83,6 @@ def _dag_pb_cid(block: bytes, cid_version: int) -> bytes:
     return digest if cid_version == 0 else _CIDV1_DAG_PB + digest
 
 
-def _fixed_chunks(data: bytes | BinaryIO, chunk_size: int) -> Iterator[bytes | memoryview]:
-    """Fixed-size chunks, the last one possibly shorter; an empty file gives one empty chunk, as in kubo."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        view = memoryview(data)
-        if not len(view):
-            yield b""
-        for start in range(0, len(view), chunk_size):
-            yield view[start : start + chunk_size]
-        return
-    buf = bytearray()
-    emitted = False
-    while True:
-        # Streams may return short reads before their end; only an empty read ends the file.
-        piece = data.read(chunk_size - len(buf))
-        if not piece:
-            break
-        buf += piece
-        if len(buf) == chunk_size:
-            yield bytes(buf)
-            buf.clear()
-            emitted = True
-    if buf or not emitted:
-        yield bytes(buf)
-
-
 def _leaf(chunk: bytes | memoryview, cid_version: int, raw_leaves: bool) -> _Link:
     if raw_leaves:
         cid = _CIDV1_RAW + _SHA2_256 + hashlib.sha256(chunk).digest()
@@ -132,6 +108,81 @@ class DagInfo:
     root_links: int
 
 
+class DagBuilder:
+    """Incremental form of `build_dag`: `update` with pieces of any size as they arrive, then `finish`.
+
+    Leaves are hashed as soon as a whole chunk is in, so a download can be verified while it streams.
+    """
+
+    def __init__(
+        self,
+        cid_version: int = 1,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        *,
+        raw_leaves: bool | None = None,
+        max_links: int = DEFAULT_MAX_LINKS,
+    ) -> None:
+        if cid_version not in (0, 1):
+            raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        if isinstance(chunk_size, bool) or not 1 <= chunk_size <= 1 << 20:
+            raise ValueError(f"chunk_size must be between 1 and 1048576 bytes, not {chunk_size!r}")
+        if max_links < 2:
+            raise ValueError(f"max_links must be at least 2, not {max_links!r}")
+        self.raw = cid_version == 1 if raw_leaves is None else raw_leaves
+        if self.raw and cid_version == 0:
+            raise ValueError("raw leaves need CIDv1")
+        self.cid_version = cid_version
+        self.chunk_size = chunk_size
+        self.max_links = max_links
+        self._leaves: list[_Link] = []
+        self._pending = bytearray()
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed the next bytes of the file."""
+        view = memoryview(data)
+        size = self.chunk_size
+        if self._pending:
+            take = min(size - len(self._pending), len(view))
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < size:
+                return
+            self._leaves.append(_leaf(bytes(self._pending), self.cid_version, self.raw))
+            self._pending.clear()
+        whole = len(view) - len(view) % size
+        for start in range(0, whole, size):
+            self._leaves.append(_leaf(view[start : start + size], self.cid_version, self.raw))
+        self._pending += view[whole:]
+
+    def finish(self) -> DagInfo:
+        """The root of the DAG of everything fed so far (an empty file gets one empty leaf, as in kubo)."""
+        level = list(self._leaves)
+        if self._pending or not level:
+            level.append(_leaf(bytes(self._pending), self.cid_version, self.raw))
+        blocks = len(level)
+        root_links = 0
+        if len(level) == 1:
+            # A single-chunk file is its own root (kubo's and js-ipfs's "reduce single leaf to self").
+            root = level[0]
+        else:
+            # Grouping each level in runs of `max_links` gives the same tree as kubo's balanced builder: every
+            # leaf at the same depth, every node but the last on each level full.
+            links, version = self.max_links, self.cid_version
+            while len(level) > 1:
+                root_links = min(len(level), links)
+                level = [_parent(level[i : i + links], version) for i in range(0, len(level), links)]
+                blocks += len(level)
+            root = level[0]
+        if self.cid_version == 0:
+            text = str(CID("base58btc", 0, "dag-pb", root.cid))
+        else:
+            codec = "raw" if root.cid.startswith(_CIDV1_RAW) else "dag-pb"
+            text = str(CID("base32", 1, codec, root.cid[2:]))
+        return DagInfo(
+            cid=text, file_size=root.filesize, dag_size=root.tsize, blocks=blocks, root_links=root_links
+        )
+
+
 def build_dag(
     data: bytes | BinaryIO,
     cid_version: int = 1,
@@ -143,7 +194,7 @@ def build_dag(
     """Build the UnixFS DAG of `data` the way kubo's balanced importer does, without storing the blocks.
 
     Args:
-        data: the file's bytes, or a binary stream read to its end in `chunk_size` pieces.
+        data: the file's bytes, or a binary stream read to its end.
         cid_version: 0 (dag-pb leaves, base58btc) or 1 (base32; raw leaves unless `raw_leaves=False`).
         chunk_size: leaf size in bytes (kubo's `--chunker=size-N`), 1 .. 1 MiB.
         raw_leaves: store leaves as raw blocks; defaults to `cid_version == 1` as in kubo. Needs CIDv1.
@@ -153,41 +204,13 @@ def build_dag(
         The root CID string, the file size in bytes, the cumulative DAG size in bytes (what kubo reports as
         `CumulativeSize`, and what Crust orders take as the file size) and the number of blocks.
     """
-    if cid_version not in (0, 1):
-        raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
-    if not 1 <= chunk_size <= 1 << 20:
-        raise ValueError(f"chunk_size must be between 1 and 1048576 bytes, not {chunk_size!r}")
-    if max_links < 2:
-        raise ValueError(f"max_links must be at least 2, not {max_links!r}")
-    raw = cid_version == 1 if raw_leaves is None else raw_leaves
-    if raw and cid_version == 0:
-        raise ValueError("raw leaves need CIDv1")
-
-    level: list[_Link] = []
-    blocks = 0
-    for chunk in _fixed_chunks(data, chunk_size):
-        level.append(_leaf(chunk, cid_version, raw))
-        blocks += 1
-    root_links = 0
-    if len(level) == 1:
-        # A single-chunk file is its own root (kubo's and js-ipfs's "reduce single leaf to self").
-        root = level[0]
+    builder = DagBuilder(cid_version, chunk_size, raw_leaves=raw_leaves, max_links=max_links)
+    if isinstance(data, bytes | bytearray | memoryview):
+        builder.update(data)
     else:
-        # Grouping each level in runs of `max_links` gives the same tree as kubo's balanced builder: every
-        # leaf at the same depth, every node but the last on each level full.
-        while len(level) > 1:
-            root_links = min(len(level), max_links)
-            level = [_parent(level[i : i + max_links], cid_version) for i in range(0, len(level), max_links)]
-            blocks += len(level)
-        root = level[0]
-    if cid_version == 0:
-        text = str(CID("base58btc", 0, "dag-pb", root.cid))
-    else:
-        codec = "raw" if root.cid.startswith(_CIDV1_RAW) else "dag-pb"
-        text = str(CID("base32", 1, codec, root.cid[2:]))
-    return DagInfo(
-        cid=text, file_size=root.filesize, dag_size=root.tsize, blocks=blocks, root_links=root_links
-    )
+        while piece := data.read(max(chunk_size, 1 << 16)):
+            builder.update(piece)
+    return builder.finish()
 
 
 def compute_cid(
@@ -271,6 +294,18 @@ def decode_file_node(block: bytes) -> FileNode:
 
 def parse_cid(value: str | bytes | CID) -> CID:
     """Parse a CID in any multibase (or its binary form); raises `InvalidCid` with the reason."""
+    if isinstance(value, str | bytes):
+        return _parse_cached(value)
+    return _parse(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(value: str | bytes) -> CID:
+    # multiformats validates its arguments at run time (about 0.5 ms a CID); CIDs are immutable, so cache.
+    return _parse(value)
+
+
+def _parse(value: str | bytes | CID) -> CID:
     if isinstance(value, CID):
         cid = value
     else:

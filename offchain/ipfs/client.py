@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from offchain.ipfs.cid import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_LINKS,
+    DagBuilder,
     build_dag,
     cid_equal,
     decode_file_node,
@@ -64,7 +66,6 @@ _NOT_FOUND_MARKERS = (
     "block was not found locally",
 )
 _TRANSIENT_STATUS = frozenset({502, 503, 504})
-_READ_CHUNK = 1 << 16
 _MAX_BLOCK = 2 << 20  # kubo refuses blocks over 2 MiB, so nothing larger is a real block
 _MAX_DEPTH = 8  # 174**8 chunks of 256 KiB is far beyond any file this platform stores
 
@@ -260,20 +261,44 @@ class IpfsClient:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
         params = {"arg": key, "length": str(max_bytes + 1), "timeout": self._node_timeout}
+        parsed = parse_cid(key)
 
-        async def attempt() -> bytes:
-            buf = bytearray()
-            async with self._http().post(f"{self._base}/cat", params=params) as response:
-                await self._raise_for_error(f"cat {key}", response)
-                async for piece in response.content.iter_chunked(_READ_CHUNK):
-                    buf += piece
-                    if len(buf) > max_bytes:
-                        raise IpfsTooLarge(f"cat {key}: content is larger than the cap of {max_bytes} bytes")
-            return bytes(buf)
+        async def attempt() -> tuple[bytes, bool]:
+            # Verify while the bytes stream in, under the layout kubo's defaults give this CID (other layouts
+            # are checked after the download). hashlib releases the GIL, so hashing in a worker thread runs
+            # beside the download instead of after it; one worker keeps the pieces in order.
+            builder = DagBuilder(parsed.version) if parsed.codec.name == "dag-pb" else None
+            digest = hashlib.sha256()
+            feed = builder.update if builder is not None else digest.update
+            parts: list[bytes] = []
+            total = 0
+            loop = asyncio.get_running_loop()
+            hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipfs-verify")
+            try:
+                async with self._http().post(f"{self._base}/cat", params=params) as response:
+                    await self._raise_for_error(f"cat {key}", response)
+                    async for piece in response.content.iter_any():
+                        total += len(piece)
+                        if total > max_bytes:
+                            raise IpfsTooLarge(
+                                f"cat {key}: content is larger than the cap of {max_bytes} bytes"
+                            )
+                        parts.append(piece)
+                        hasher.submit(feed, piece)
+                if builder is not None:
+                    info = await loop.run_in_executor(hasher, builder.finish)
+                    ok = cid_equal(info.cid, parsed)
+                else:
+                    ok = await loop.run_in_executor(hasher, digest.digest) == parsed.raw_digest
+            finally:
+                hasher.shutdown(wait=False, cancel_futures=True)
+            return b"".join(parts), ok
 
-        data = await self._with_retries(f"cat {key}", attempt)
+        data, verified = await self._with_retries(f"cat {key}", attempt)
+        if verified:
+            return data
         try:
-            await verify_read(data, key)
+            await verify_read(data, key)  # CIDv1 with dag-pb leaves (`--raw-leaves=false`)
         except CidMismatch:
             # Content imported with other settings (a `--chunker`, kubo's 1 MiB-chunk profile) does not
             # rebuild to its CID with kubo's defaults: learn the chunk size and fan-out from the DAG's
