@@ -359,6 +359,10 @@ class ValidatorDb:
         rows = await self._all("SELECT doc FROM audits ORDER BY subject")
         return [SubjectAudit.model_validate_json(r[0]) for r in rows]
 
+    async def audit_statuses(self) -> dict[str, str]:
+        """{subject: status} of every audit made (cheap: documents are not parsed)."""
+        return {r[0]: r[1] for r in await self._all("SELECT subject, status FROM audits")}
+
     async def audit(self, subject: str) -> SubjectAudit | None:
         rows = await self._all("SELECT doc FROM audits WHERE subject=?", (subject,))
         return SubjectAudit.model_validate_json(rows[0][0]) if rows else None

@@ -169,12 +169,12 @@ class Validator:
         head = await a.head()
         await a.rescore_pending()
         done: list[SubjectAudit] = []
-        stored = {s.subject: s for s in await a.db.audits()}
+        stored = await a.db.audit_statuses()
         mints = {m.token_id: m for m in await a.db.mints()}
         for score in await a.db.scores():
             subject = score_subject(score.token_id, score.model_version)
             prev = stored.get(subject)
-            if prev is not None and prev.status.value in _FINAL:
+            if prev in _FINAL:
                 continue
             audit = await a.audit_score(score, mints.get(score.token_id))
             await a.db.save_audit(audit, head)
@@ -183,7 +183,7 @@ class Validator:
         due = (head - grace + 1) // n  # epochs 0..due-1 ended at least `grace` blocks ago
         for epoch in range(max(due, 0)):
             prev = stored.get(f"epoch:{epoch}")
-            if prev is not None and prev.status.value in _FINAL and epoch not in self._dirty_epochs:
+            if prev in _FINAL and epoch not in self._dirty_epochs:
                 continue
             audit = await a.audit_epoch(epoch)
             await a.db.save_audit(audit, head)
