@@ -8,6 +8,7 @@ are off because they add nothing to the tests and cost time).
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import tempfile
@@ -98,12 +99,14 @@ SAMPLE_PIECES: tuple[SamplePiece, ...] = (
 STYLES: tuple[str, ...] = tuple(dict.fromkeys(p.style for p in SAMPLE_PIECES))
 
 
-def find_piece(name_or_style: str) -> SamplePiece:
-    """Return the piece called ``name_or_style``, or the first piece of that style.
+def find_piece(name_or_style: str | SamplePiece) -> SamplePiece:
+    """Return the piece called ``name_or_style``, or the first piece of that style (a SamplePiece as is).
 
     Raises:
         RenderError: no piece or style has that name.
     """
+    if isinstance(name_or_style, SamplePiece):
+        return name_or_style
     for piece in SAMPLE_PIECES:
         if piece.name == name_or_style:
             return piece
@@ -126,7 +129,7 @@ def _prepare_score(
     piece: SamplePiece, quarters: float | None, transpose: int, tempo_scale: float, program: int | None
 ):  # type: ignore[no-untyped-def]
     # music21 is slow to import; only the renderer needs it.
-    from music21 import bar, corpus, instrument, repeat, spanner, stream, tempo
+    from music21 import bar, corpus, instrument, key, meter, repeat, spanner, stream, tempo
 
     parsed = (
         corpus.parse(piece.corpus_path, number=piece.number)
@@ -154,6 +157,15 @@ def _prepare_score(
                 score.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))
             ):
                 element.activeSite.remove(element)
+    # music21's ABC reader can put one TimeSignature/KeySignature object into several measures; MIDI export
+    # then refuses to insert it twice into its conductor track, so every repeat gets its own copy.
+    seen: set[int] = set()
+    for measure in score.recurse().getElementsByClass(stream.Measure):
+        for element in list(measure.getElementsByClass((meter.TimeSignature, key.KeySignature))):
+            if id(element) in seen:
+                measure.replace(element, copy.deepcopy(element))
+            else:
+                seen.add(id(element))
     if transpose:
         score = score.transpose(transpose)
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
@@ -226,7 +238,7 @@ def _fluidsynth_raw(
 
 
 def render_piece(
-    name_or_style: str,
+    name_or_style: str | SamplePiece,
     out_path: str | Path,
     seconds: float | None = None,
     program: int | None = None,
@@ -238,7 +250,7 @@ def render_piece(
     """Render a corpus piece to a 16-bit stereo WAV file.
 
     Args:
-        name_or_style: a ``SamplePiece.name`` or a style label (then the style's first piece).
+        name_or_style: a ``SamplePiece``, its name, or a style label (then the style's first piece).
         out_path: WAV file to write (parent folders are created).
         seconds: keep only the first ``seconds`` of audio (None: the whole piece).
         program: GM program (0..127) for every part, overriding the piece's own instruments.

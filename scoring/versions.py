@@ -1,0 +1,31 @@
+"""Versions of every scoring stage, recorded with each published score so validators recompute alike."""
+
+from __future__ import annotations
+
+MODEL_VERSION: int = 1
+"""u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes."""
+
+SCORE_VERSION = "ami-score/1"
+"""Version of the published score record and of its commitment encoding (`scoring.engine.commitment`)."""
+
+
+def versions() -> dict[str, str]:
+    """Every component version, as strings, keyed by stage (imports kept here so one place lists them)."""
+    from scoring.catalog import CATALOG_VERSION
+    from scoring.decode import DECODER_VERSION
+    from scoring.features import FEATURE_VERSION
+    from scoring.fingerprint import FINGERPRINT_VERSION
+    from scoring.novelty import NOVELTY_VERSION, load_reference
+    from scoring.quality import QUALITY_VERSION
+
+    return {
+        "model": str(MODEL_VERSION),
+        "score": SCORE_VERSION,
+        "decoder": DECODER_VERSION,
+        "features": FEATURE_VERSION,
+        "fingerprint": FINGERPRINT_VERSION,
+        "catalog": CATALOG_VERSION,
+        "novelty": NOVELTY_VERSION,
+        "quality": QUALITY_VERSION,
+        "genre_reference": load_reference().digest,
+    }
