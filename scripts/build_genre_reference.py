@@ -116,7 +116,7 @@ def build() -> dict[str, object]:
             "fluidsynth": fluid[0] if fluid else "unknown",
             "soundfont": sf2.name,
             "soundfont_sha256": hashlib.sha256(sf2.read_bytes()).hexdigest(),
-            "statistics": "centroid = unit mean of unit embeddings; spread = RMS of (1 - cos) to the centroid",
+            "statistics": "centroid: unit mean of unit embeddings; spread: RMS of (1 - cos) to centroid",
         },
     }
 
