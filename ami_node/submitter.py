@@ -36,6 +36,7 @@ from ami_node.keys import Keypair
 from ami_node.nonce import NonceManager
 from ami_node.port import (
     Block,
+    CallError,
     ChainPort,
     ChainUnavailable,
     ContractReverted,
@@ -189,6 +190,7 @@ class _Item:
     epoch: int | None = None
     batch: int | None = None
     call_key: str | None = None
+    runtime_call: Any = None  # an already composed non-contract call (enqueue_runtime_call)
 
 
 _SCHEMA = """
@@ -220,6 +222,7 @@ CREATE INDEX IF NOT EXISTS calls_state ON calls(state, seq);
 """
 
 _LIVE_TX_STATES = ("signed", "submitted")
+RUNTIME = "runtime"  # the `abi` of queued non-contract calls
 # A call whose dispatch keeps failing although its dry run passed (e.g. state changed in between) is given up
 # after this many transactions instead of being retried forever.
 _MAX_ATTEMPTS = 3
@@ -403,6 +406,17 @@ class Submitter:
         )
         await db.commit()
         return True
+
+    async def enqueue_runtime_call(
+        self, key: str, pallet: str, function: str, params: dict[str, Any]
+    ) -> bool:
+        """Store any runtime call (e.g. Balances.transfer_keep_alive) under a unique `key`; it is batched with
+        the others and confirmed by its extrinsic's success in a finalized block. `params` must be JSON."""
+        try:
+            data = json.dumps(params, sort_keys=True).encode()
+        except (TypeError, ValueError) as exc:
+            raise SubmitterError(f"params of {pallet}.{function} must be JSON-serialisable: {exc}") from None
+        return await self.enqueue_call(key, "", f"{pallet}.{function}", data, abi=RUNTIME)
 
     # ------------------------------------------------------------------ status
 
@@ -667,6 +681,18 @@ class Submitter:
         items: list[_Item] = []
         for key, contract, abi, message, data, value, error in rows:
             retry = str(error or "").startswith("dispatch failed")
+            if abi == RUNTIME:
+                pallet, _, function = message.partition(".")
+                try:
+                    composed = await self.port.compose_call(pallet, function, json.loads(data))
+                except CallError as exc:
+                    await self.db.execute(
+                        "UPDATE calls SET state = 'failed', error = ? WHERE key = ?", (str(exc), key)
+                    )
+                    await self.db.commit()
+                    continue
+                items.append(_Item("", b"", 0, (0, 0), call_key=key, solo=retry, runtime_call=composed))
+                continue
             dry = await self.port.contract_dry_run(contract, bytes(data), self.address, int(value))
             if not dry.success:
                 reason = self.codec.revert_reason(abi, message, dry)
@@ -772,7 +798,12 @@ class Submitter:
         return groups
 
     async def _compose(self, group: list[_Item]) -> Any:
-        calls = [await self.port.contract_call(i.contract, i.data, i.gas, i.value) for i in group]
+        calls = [
+            i.runtime_call
+            if i.runtime_call is not None
+            else await self.port.contract_call(i.contract, i.data, i.gas, i.value)
+            for i in group
+        ]
         return calls[0] if len(calls) == 1 else await self.port.batch_all(calls)
 
     async def _submit_group(self, group: list[_Item]) -> None:

@@ -100,6 +100,13 @@ class FakeChain:
                     self.paid, self.batches, self.balances = snapshot
                     return False
             return True
+        if kind == "call":  # a runtime call: Balances.transfer_keep_alive only
+            _, pallet, function, params = call
+            if params["value"] <= 0:
+                return False
+            self.balances[params["dest"]] = self.balances.get(params["dest"], 0) + params["value"]
+            events.append(RawEvent(len(events), pallet, "Transfer", params, (), ext_index))
+            return True
         _, contract, data, gas = call
         if json.loads(data).get("token") in self.fail_on_chain:
             return False  # passes its dry run, fails when dispatched
@@ -232,9 +239,12 @@ class FakeChain:
         return ("batch", list(calls))
 
     async def call_weight(self, call: Any, signer: str) -> tuple[int, int]:
+        def one(c: Any) -> tuple[int, int]:
+            return (1000, 10) if c[0] == "call" else c[3]
+
         if call[0] == "batch":
-            return (sum(c[3][0] for c in call[1]), sum(c[3][1] for c in call[1]))
-        return call[3]
+            return (sum(one(c)[0] for c in call[1]), sum(one(c)[1] for c in call[1]))
+        return one(call)
 
     async def max_extrinsic_weight(self) -> tuple[int, int]:
         return self.max_weight
@@ -571,3 +581,22 @@ async def test_call_that_keeps_failing_on_chain_is_given_up(tmp_path: Path) -> N
         status = await sub.call_status("l:7")
     assert counts.failed == 1 and chain.submits == 3
     assert status is not None and status.state == "failed" and "dispatch failed" in (status.error or "")
+
+
+async def test_runtime_calls_are_batched_and_confirmed(tmp_path: Path) -> None:
+    chain = FakeChain()
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        for i in range(1, 6):
+            await sub.enqueue_runtime_call(
+                f"t:{i}", "Balances", "transfer_keep_alive", {"dest": BOB, "value": i}
+            )
+        await sub.enqueue_runtime_call("t:bad", "Balances", "transfer_keep_alive", {"dest": BOB, "value": 0})
+        counts = await sub.drain(10)
+        bad = await sub.call_status("t:bad")
+    # five good transfers in one batch_all; the bad one made that batch fail once, then went alone (3 times)
+    assert chain.balances[BOB] == 15
+    assert counts.confirmed == 5 and counts.failed == 1
+    assert bad is not None and "dispatch failed" in (bad.error or "")
+    with pytest.raises(SubmitterError, match="JSON"):
+        async with submitter(chain, tmp_path / "o.db") as sub:
+            await sub.enqueue_runtime_call("t:x", "Balances", "transfer_keep_alive", {"dest": object()})
