@@ -19,6 +19,7 @@ from hashlib import blake2b
 from typing import Any, TypeVar
 
 import structlog
+from scalecodec.utils.ss58 import is_valid_ss58_address
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ami_node.keys import Keypair
@@ -366,7 +367,8 @@ class SubstrateChainPort:
 
     async def free_balance(self, address: str) -> int:
         def run(si: Any) -> int:
-            if not si.is_valid_ss58_address(address):
+            # Any SS58 prefix is accepted (the node's own prefix may not be 42); the key is what counts.
+            if not is_valid_ss58_address(address):
                 raise CallError(f"not an SS58 address: {address!r}")
             info = si.query("System", "Account", [address])
             return int(info.value["data"]["free"])
