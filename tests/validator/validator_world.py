@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ami_node.abi import ContractAbi
 from ami_node.events import decode_block
@@ -272,7 +272,11 @@ class ScriptedWorker:
 AUDIO = {name: f"RIFF {name} ".encode() * 40 for name in ("a", "b", "c", "d")}
 
 
-async def run_scenario(world: World, worker: ScriptedWorker) -> None:
+class Stepper(Protocol):
+    async def step(self) -> None: ...
+
+
+async def run_scenario(world: World, worker: Stepper) -> None:
     """Three epochs of activity plus a grace epoch: four originals, one duplicate, listens, tags, splits."""
     w = world
     t1 = await w.mint("C1", AUDIO["a"], [("C1", 7_000), ("P1", 3_000)])
