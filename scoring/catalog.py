@@ -335,6 +335,21 @@ class Catalogue:
         return cls(dim, c2d_dim)
 
 
+def chain_root(
+    prev_hex: str, track_id: str, embedding: np.ndarray, chroma_2dft: np.ndarray, fingerprint: np.ndarray
+) -> str:
+    """The root hash after appending one entry to a catalogue whose root is ``prev_hex`` (same recipe as
+    `Catalogue.root_hash`; ``embedding`` must already be unit-norm float32, as `Catalogue.add` stores it)."""
+    fp = np.asarray(fingerprint, dtype=np.uint32).reshape(-1)
+    return _chain(
+        bytes.fromhex(prev_hex),
+        track_id,
+        np.asarray(embedding, np.float32).reshape(-1),
+        np.asarray(chroma_2dft, np.float32).reshape(-1),
+        fp,
+    ).hex()
+
+
 def _chain(prev: bytes, track_id: str, emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray) -> bytes:
     h = hashlib.sha256(prev)
     raw_id = track_id.encode()
