@@ -1,0 +1,142 @@
+"""A real Substrate runtime, offline: chopsticks runs Rococo Asset Hub from its genesis spec (npm packages in
+this folder, installed by scripts/setup.sh). `ami tx` and the Submitter must land signed transfers and a
+batch_all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ami_node.keys import load_keypair
+from ami_node.submitter import Submitter
+from ami_node.substrate import SubstrateChainPort
+from offchain.cli import app
+
+HERE = Path(__file__).resolve().parent
+CHOPSTICKS = HERE / "node_modules" / ".bin" / "chopsticks"
+ALICE = load_keypair("//Alice")
+BOB = load_keypair("//Bob").address
+CHARLIE = load_keypair("//Charlie").address
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHOPSTICKS.exists(), reason="npm folder not installed: run ./scripts/setup.sh"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rpc(url: str, method: str, params: list[object]) -> object:
+    import websocket
+
+    ws = websocket.create_connection(url, timeout=30)
+    try:
+        ws.send(json.dumps({"id": 1, "jsonrpc": "2.0", "method": method, "params": params}))
+        reply = json.loads(ws.recv())
+    finally:
+        ws.close()
+    assert "error" not in reply, reply
+    return reply["result"]
+
+
+@pytest.fixture(scope="module")
+def chopsticks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("chopsticks")
+    spec = tmp / "rococo_asset_hub.json"
+    script = (
+        "process.stdout.write(require('@substrate/connect-known-chains/rococo_v2_2_asset_hub').chainSpec)"
+    )
+    spec.write_bytes(subprocess.run(["node", "-e", script], cwd=HERE, check=True, capture_output=True).stdout)
+    log = tmp / "chopsticks.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(CHOPSTICKS),
+                f"--genesis={spec}",
+                "--host=127.0.0.1",
+                f"--port={_free_port()}",
+                "--build-block-mode=Instant",
+            ],
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "chopsticks did not start in 120 s:\n" + log.read_text()[-3000:]
+            )
+            m = re.search(r"listening on .* and (ws://127\.0\.0\.1:\d+)", log.read_text())
+            url = m.group(1) if m else None
+            time.sleep(0.5)
+        # like a dev chain: give //Alice funds (a real runtime's genesis has none for her)
+        free = str(10**18)
+        _rpc(
+            url,
+            "dev_setStorage",
+            [{"System": {"Account": [[[ALICE.address], {"providers": 1, "data": {"free": free}}]]}}],
+        )
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _free(url: str, who: str) -> int:
+    async def go() -> int:
+        async with SubstrateChainPort(url) as port:
+            return await port.free_balance(who)
+
+    return asyncio.run(go())
+
+
+def test_ami_tx_lands_a_signed_transfer(chopsticks: str) -> None:
+    before = _free(chopsticks, BOB)
+    value = 10**10
+    result = CliRunner().invoke(
+        app,
+        ["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": BOB, "value": value})],
+        env={"AMI_NODE_URL": chopsticks},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Balances.Transfer " in result.output and "System.ExtrinsicSuccess" in result.output
+    assert _free(chopsticks, BOB) == before + value
+
+
+async def test_submitter_lands_a_batch(chopsticks: str, tmp_path: Path) -> None:
+    async with SubstrateChainPort(chopsticks) as port:
+        before = {who: await port.free_balance(who) for who in (BOB, CHARLIE)}
+        async with Submitter(port, ALICE, tmp_path / "o.db", rewards=None, poll_s=0.1) as sub:
+            for i, who in enumerate([BOB, CHARLIE, BOB]):
+                await sub.enqueue_runtime_call(
+                    f"pay:{i}", "Balances", "transfer_keep_alive", {"dest": who, "value": 10**10 * (i + 1)}
+                )
+            counts = await sub.drain(120)
+            assert sub.stats["txs_submitted"] == 1  # all three in one Utility.batch_all
+        assert counts.confirmed == 3 and counts.failed == 0
+        assert await port.free_balance(BOB) == before[BOB] + 4 * 10**10
+        assert await port.free_balance(CHARLIE) == before[CHARLIE] + 2 * 10**10
