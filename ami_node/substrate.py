@@ -516,9 +516,17 @@ class SubstrateChainPort:
         return await self._submit.call(run)
 
     async def submit(self, tx: SignedTx) -> str:
-        """author_submitExtrinsic. "Already imported" (1013) counts as accepted: the same bytes are pooled."""
+        """author_submitExtrinsic. "Already imported" (1013) counts as accepted: the same bytes are pooled.
+
+        When the connection dropped during an attempt, the node may have received it; a "stale" answer to the
+        retry then may mean it landed, so it is reported as not transient (confirm by scanning blocks rather
+        than re-signing with a fresh nonce).
+        """
+        attempts = 0
 
         def run(si: Any) -> str:
+            nonlocal attempts
+            attempts += 1
             try:
                 return str(_rpc(si, "author_submitExtrinsic", ["0x" + tx.data.hex()]))
             except Exception as exc:
@@ -527,7 +535,15 @@ class SubstrateChainPort:
                     raise
                 if int(err.get("code", 0) or 0) == _POOL_ALREADY_IMPORTED:
                     return tx.hash
-                raise classify_pool_error(err) from None
+                rejected = classify_pool_error(err)
+                if attempts > 1 and rejected.code == _POOL_INVALID and rejected.transient:
+                    rejected = PoolRejected(
+                        rejected.code,
+                        f"{rejected.reason} (after a reconnect: the first attempt may have landed; "
+                        "confirm by scanning blocks)",
+                        False,
+                    )
+                raise rejected from None
 
         return await self._submit.call(run)
 

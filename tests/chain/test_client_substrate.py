@@ -276,3 +276,31 @@ async def test_signing_anchors_on_best_when_finality_lags(devnet: Any, port: Sub
     finally:
         devnet.set_faults(hold_finality=False)
     await _wait_for(port, tx.hash)
+
+
+async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    from substrateinterface.exceptions import SubstrateRequestException
+    from websocket import WebSocketConnectionClosedException
+
+    import ami_node.substrate as adapter
+    from ami_node.port import SignedTx
+
+    answers: list[BaseException] = [
+        WebSocketConnectionClosedException("dropped while waiting for the answer"),
+        SubstrateRequestException({"code": 1010, "message": "Invalid Transaction",
+                                   "data": "Transaction is outdated"}),
+    ]
+
+    def fake_rpc(si: Any, method: str, params: list[Any]) -> Any:
+        assert method == "author_submitExtrinsic"
+        raise answers.pop(0)
+
+    monkeypatch.setattr(adapter, "_rpc", fake_rpc)
+    monkeypatch.setattr(adapter._Connection, "_ensure", lambda self: object())
+    port = SubstrateChainPort("ws://127.0.0.1:1", timeout_s=5.0)
+    tx = SignedTx("0x" + "11" * 32, b"\x01\x02", ALICE.address, 0, 0, 64)
+    with pytest.raises(PoolRejected) as info:
+        await port.submit(tx)
+    assert info.value.code == 1010 and not info.value.transient and "may have landed" in info.value.reason
+    assert not answers
+    await port.close()
