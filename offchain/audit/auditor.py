@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("ami.audit")
 
+# The reason of a provisional rejection: content unavailable and no score published (see rescore_pending).
+PROVISIONAL = "not_found"
+
 TrustProvider = Callable[[EpochInput], Mapping[str, int] | None]
 
 
@@ -121,18 +124,36 @@ class Auditor:
 
     # -- rescoring -------------------------------------------------------------------------------------------
 
-    async def rescore_pending(self, *, final: bool = False) -> int:
+    async def rescore_pending(self) -> int:
         """Rescore minted tracks in token order under every model version this validator runs.
 
         A track whose content is temporarily unavailable stops the walk for that version (later tracks'
-        catalogue would be incomplete) unless no score was published for it, in which case it is treated like
-        the worker treats it: rejected, outside the catalogue. Returns how many tracks were rescored.
+        catalogue would be incomplete), unless no score was published for it and it was minted more than the
+        grace period ago: then it is treated as the worker treats it, rejected and outside the catalogue. That
+        rejection is provisional: if a score for it lands later, the walk is rewound to it and redone.
+        Returns how many tracks were rescored.
         """
         done = 0
         mints = await self.db.mints()
         scored = await self.db.scored_tokens()
+        head = await self.head()
         self.blocked.clear()
         for version, rescorer in sorted(self.rescorers.items()):
+            revisit = await self.db.provisional_rejections(version) & scored
+            if revisit:
+                first = min(revisit)
+                dropped = await self.db.delete_rescored_from(version, first)
+                # Score audits made against the old catalogue are made again (a challenge already decided
+                # stays decided: it is never sent twice).
+                stale = []
+                for subject in await self.db.audit_statuses():
+                    kind, _, rest = subject.partition(":")
+                    tok, _, ver = rest.partition(":")
+                    if kind == "score" and int(ver) == version and int(tok) >= first:
+                        stale.append(subject)
+                await self.db.delete_audits(stale)
+                log.info("audit.rewind", model_version=version, from_token=first, dropped=dropped)
+                self._restored.discard(version)
             if version not in self._restored:
                 entries = await self.db.catalogue_entries(version)
                 await asyncio.to_thread(rescorer.restore, entries)
@@ -141,7 +162,8 @@ class Auditor:
             for mint in mints:
                 if mint.token_id in have:
                     continue
-                result = await self._rescore_one(rescorer, mint, published=mint.token_id in scored)
+                settled = mint.token_id in scored or head - mint.at[0] < self.opt.grace
+                result = await self._rescore_one(rescorer, mint, wait_for_content=settled)
                 if result is None:
                     break
                 await self.db.save_rescored(version, mint.token_id, result)
@@ -150,17 +172,19 @@ class Auditor:
                 done += 1
         return done
 
-    async def _rescore_one(self, rescorer: Rescorer, mint: MintRow, *, published: bool) -> Rescored | None:
+    async def _rescore_one(
+        self, rescorer: Rescorer, mint: MintRow, *, wait_for_content: bool
+    ) -> Rescored | None:
         try:
             audio = await self.content.cat(mint.audio_cid, max_bytes=self.opt.max_audio_bytes)
         except Exception as exc:
             if _transient(exc):
-                if published:
+                if wait_for_content:
                     self.blocked[rescorer.model_version] = (mint.token_id, f"content unavailable: {exc}")
                     log.info("audit.content_unavailable", token_id=mint.token_id, error=str(exc))
                     return None
                 return Rescored(
-                    accepted=False, reason=f"not_found: {exc}", inputs={"audio_cid": mint.audio_cid}
+                    accepted=False, reason=f"{PROVISIONAL}: {exc}", inputs={"audio_cid": mint.audio_cid}
                 )
             reason = _content_reason(exc)
             return Rescored(accepted=False, reason=f"{reason}: {exc}", inputs={"audio_cid": mint.audio_cid})

@@ -339,6 +339,22 @@ class ValidatorDb:
             ),
         )
 
+    async def provisional_rejections(self, model_version: int) -> set[int]:
+        """Tokens rejected only because their content could not be fetched (reason "not_found: ...")."""
+        rows = await self._all(
+            "SELECT token_id FROM rescored WHERE model_version=? AND accepted=0"
+            " AND reason LIKE 'not_found:%'",
+            (model_version,),
+        )
+        return {int(r[0]) for r in rows}
+
+    async def delete_rescored_from(self, model_version: int, token_id: int) -> int:
+        """Forget rescoring results of tokens >= token_id (their catalogue changes); returns how many."""
+        cur = await self._db.execute(
+            "DELETE FROM rescored WHERE model_version=? AND token_id>=?", (model_version, token_id)
+        )
+        return int(cur.rowcount)
+
     async def catalogue_entries(self, model_version: int) -> list[tuple[int, bytes]]:
         rows = await self._all(
             "SELECT token_id, entry FROM rescored WHERE model_version=? AND accepted=1 ORDER BY token_id",
@@ -362,6 +378,10 @@ class ValidatorDb:
     async def audit_statuses(self) -> dict[str, str]:
         """{subject: status} of every audit made (cheap: documents are not parsed)."""
         return {r[0]: r[1] for r in await self._all("SELECT subject, status FROM audits")}
+
+    async def delete_audits(self, subjects: Iterable[str]) -> None:
+        """Forget audits so they are made again (after a rescoring rewind)."""
+        await self._db.executemany("DELETE FROM audits WHERE subject=?", [(x,) for x in subjects])
 
     async def audit(self, subject: str) -> SubjectAudit | None:
         rows = await self._all("SELECT doc FROM audits WHERE subject=?", (subject,))

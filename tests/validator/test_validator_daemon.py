@@ -10,13 +10,25 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from validator_world import ScriptedWorker, Tamper, World, close_validator, nudge, run_scenario
+from validator_world import (
+    AUDIO,
+    EPOCH_BLOCKS,
+    MODEL_VERSION,
+    HashRescorer,
+    ScriptedWorker,
+    Tamper,
+    World,
+    close_validator,
+    nudge,
+    run_scenario,
+)
 
 from ami_node.port import ChainUnavailable
 from offchain.audit.model import Status
 from offchain.audit.validator import ChallengeSent
 from offchain.cli import app
-from offchain.ipfs.errors import IpfsUnavailable
+from offchain.ipfs.errors import IpfsNotFound, IpfsUnavailable
+from offchain.ipfs.store import MemoryContentStore
 
 
 async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -121,3 +133,57 @@ def test_cli_reports_bad_input_clearly(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("AMI_EPOCH_BLOCKS", "0")
     res = runner.invoke(app, ["validate"])
     assert res.exit_code == 2 and "epoch_blocks" in res.output
+
+
+class MissingCid:
+    """IPFS that cannot find one CID (IpfsNotFound) until `found` is set."""
+
+    def __init__(self, inner: MemoryContentStore, missing: str) -> None:
+        self.inner = inner
+        self.missing = missing
+        self.found = False
+
+    async def cat(self, cid: str, *, max_bytes: int) -> bytes:
+        if cid == self.missing and not self.found:
+            raise IpfsNotFound(f"{cid} not found (test switch)")
+        return await self.inner.cat(cid, max_bytes=max_bytes)
+
+    async def add(self, data: bytes) -> str:
+        return await self.inner.add(data)
+
+
+async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(world: World) -> None:
+    scorer = HashRescorer()
+    t1 = await world.mint("C1", AUDIO["a"])
+    t2 = await world.mint("C2", AUDIO["b"])
+    r1 = scorer.rescore(t1, AUDIO["a"], None)
+    assert r1.entry is not None
+    scorer.accept(t1, r1.entry)
+    await world.call(world.oracle, "rewards", "submit_score", token_id=t1, novelty_bp=r1.novelty_bp,
+                     quality_bp=r1.quality_bp, model_version=MODEL_VERSION, commitment=r1.commitment)
+    v = await world.open_validator()
+    await v.sync()
+    missing = next(m.audio_cid for m in await v.auditor.db.mints() if m.token_id == t2)
+    content = MissingCid(world.ipfs, missing)
+    v.auditor.content = content  # type: ignore[assignment]
+    await v.process()
+    # Young and unscored: the walk waits for it rather than guessing.
+    assert await v.auditor.db.rescored(MODEL_VERSION, t2) is None
+    world.advance_to(world.head + EPOCH_BLOCKS + 1)
+    await v.sync()
+    await v.process()
+    audits = {a.subject: a.status for a in await v.auditor.db.audits()}
+    provisional = await v.auditor.db.rescored(MODEL_VERSION, t2)
+    assert provisional is not None and not provisional.accepted
+    assert (provisional.reason or "").startswith("not_found")
+    assert audits.get("score:1:7") == Status.MATCH
+    # The worker did get it after all and publishes its score: the validator rewinds and verifies it.
+    r2 = scorer.rescore(t2, AUDIO["b"], None)
+    await world.call(world.oracle, "rewards", "submit_score", token_id=t2, novelty_bp=r2.novelty_bp,
+                     quality_bp=r2.quality_bp, model_version=MODEL_VERSION, commitment=r2.commitment)
+    content.found = True
+    await v.sync()
+    await v.process()
+    audits = {a.subject: a.status for a in await v.auditor.db.audits()}
+    assert audits["score:2:7"] == Status.MATCH
+    assert world.challenges_on_chain() == []
