@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -265,33 +264,26 @@ class IpfsClient:
 
         async def attempt() -> tuple[bytes, bool]:
             # Verify while the bytes stream in, under the layout kubo's defaults give this CID (other layouts
-            # are checked after the download). hashlib releases the GIL, so hashing in a worker thread runs
-            # beside the download instead of after it; one worker keeps the pieces in order.
+            # are checked after the download). Hashing each piece on the loop as it arrives (about 0.3 ms per
+            # 256 KiB) overlaps with the node sending the next one; measured faster than a worker thread,
+            # which fights the event loop for the GIL, and than hashing after the download (bench/ipfs.py).
             builder = DagBuilder(parsed.version) if parsed.codec.name == "dag-pb" else None
             digest = hashlib.sha256()
             feed = builder.update if builder is not None else digest.update
             parts: list[bytes] = []
             total = 0
-            loop = asyncio.get_running_loop()
-            hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipfs-verify")
-            try:
-                async with self._http().post(f"{self._base}/cat", params=params) as response:
-                    await self._raise_for_error(f"cat {key}", response)
-                    async for piece in response.content.iter_any():
-                        total += len(piece)
-                        if total > max_bytes:
-                            raise IpfsTooLarge(
-                                f"cat {key}: content is larger than the cap of {max_bytes} bytes"
-                            )
-                        parts.append(piece)
-                        hasher.submit(feed, piece)
-                if builder is not None:
-                    info = await loop.run_in_executor(hasher, builder.finish)
-                    ok = cid_equal(info.cid, parsed)
-                else:
-                    ok = await loop.run_in_executor(hasher, digest.digest) == parsed.raw_digest
-            finally:
-                hasher.shutdown(wait=False, cancel_futures=True)
+            async with self._http().post(f"{self._base}/cat", params=params) as response:
+                await self._raise_for_error(f"cat {key}", response)
+                async for piece in response.content.iter_any():
+                    total += len(piece)
+                    if total > max_bytes:
+                        raise IpfsTooLarge(f"cat {key}: content is larger than the cap of {max_bytes} bytes")
+                    parts.append(piece)
+                    feed(piece)
+            if builder is not None:
+                ok = cid_equal(builder.finish().cid, parsed)
+            else:
+                ok = digest.digest() == parsed.raw_digest
             return b"".join(parts), ok
 
         data, verified = await self._with_retries(f"cat {key}", attempt)
