@@ -37,6 +37,7 @@ from ami_node.nonce import NonceManager
 from ami_node.port import (
     Block,
     CallError,
+    ChainError,
     ChainPort,
     ChainUnavailable,
     ContractReverted,
@@ -478,7 +479,12 @@ class Submitter:
             except ChainUnavailable as exc:
                 log.warning("submitter.chain_unavailable", error=str(exc), retry_in_s=delay)
                 self.nonces.reset()
-                delay = min(delay * 2, 30.0)
+                delay = min(max(delay, 0.1) * 2, 30.0)
+            except ChainError as exc:
+                # e.g. a block the node no longer serves, an RPC error: the outbox is intact, try again later
+                log.error("submitter.chain_error", error=str(exc), retry_in_s=delay)
+                self.nonces.reset()
+                delay = min(max(delay, 0.1) * 2, 30.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 

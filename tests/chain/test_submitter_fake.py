@@ -600,3 +600,30 @@ async def test_runtime_calls_are_batched_and_confirmed(tmp_path: Path) -> None:
     with pytest.raises(SubmitterError, match="JSON"):
         async with submitter(chain, tmp_path / "o.db") as sub:
             await sub.enqueue_runtime_call("t:x", "Balances", "transfer_keep_alive", {"dest": object()})
+
+
+async def test_run_loop_survives_node_errors_and_stops_on_request(tmp_path: Path) -> None:
+    from ami_node.port import ChainError
+
+    chain = FakeChain()
+    failures = [ChainUnavailable("node down"), ChainError("block #3 is not available")]
+    real_block = chain.block
+
+    async def flaky_block(number: int) -> Block:
+        if failures:
+            raise failures.pop(0)
+        return await real_block(number)
+
+    chain.block = flaky_block  # type: ignore[method-assign]
+    ps = payouts(10)
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_payouts(1, ps)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(sub.run(stop))
+        for _ in range(200):
+            if (await sub.counts()).confirmed == 10:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+    assert not failures and chain.balances == expected_balances(ps)
