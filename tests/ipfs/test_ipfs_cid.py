@@ -153,3 +153,22 @@ def test_decode_file_node_reads_what_build_writes() -> None:
     assert leaf.links == [] and leaf.data == b"abc"
     with pytest.raises(ValueError):
         decode_file_node(b"\x0a\x05\x08")  # truncated
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.binary(max_size=4000),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=8),
+    chunk=st.integers(min_value=1, max_value=500),
+    version=st.sampled_from([0, 1]),
+)
+def test_incremental_builder_matches_whole_file(
+    data: bytes, cuts: list[int], chunk: int, version: int
+) -> None:
+    from offchain.ipfs.cid import DagBuilder
+
+    builder = DagBuilder(version, chunk, max_links=3)  # a small fan-out makes deep trees from small inputs
+    edges = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
+    for start, end in zip(edges, edges[1:], strict=False):
+        builder.update(data[start:end])
+    assert builder.finish() == build_dag(data, version, chunk, max_links=3)
