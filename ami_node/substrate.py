@@ -137,7 +137,8 @@ class _Connection:
             self.exec_result_type = None
         return self._si
 
-    def _invoke(self, fn: Callable[[Any], T]) -> T:
+    def _invoke(self, fn: Callable[[Any], T], started: list[bool]) -> T:
+        started.append(True)
         try:
             si = self._ensure()
             return fn(si)
@@ -161,6 +162,7 @@ class _Connection:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.timeout_s
         last: BaseException | None = None
+        started: list[bool] = []  # set by the worker thread when it picks the call up
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_delay(self.timeout_s),
@@ -172,7 +174,7 @@ class _Connection:
                     remaining = max(0.1, deadline - time.monotonic())
                     try:
                         return await asyncio.wait_for(
-                            loop.run_in_executor(self._executor, self._invoke, fn), remaining
+                            loop.run_in_executor(self._executor, self._invoke, fn, started), remaining
                         )
                     except _Disconnected as exc:
                         last = exc
@@ -182,8 +184,10 @@ class _Connection:
         except _Disconnected:
             pass
         except TimeoutError:
-            # The worker thread may still be blocked; make it reopen the socket before the next call.
-            self._broken = True
+            if started:
+                # The worker thread may still be blocked on the socket; reopen it before the next call.
+                # (A call that timed out while queued behind others is cancelled before it starts.)
+                self._broken = True
             last = TimeoutError(f"no answer within {self.timeout_s:g} s")
         raise ChainUnavailable(
             f"node at {self.url} is unreachable ({last}); check the URL and that the node is running"
