@@ -290,3 +290,45 @@ def score_track(
     """Score one track against the catalogue (``track_id`` defaults to its PCM hash; used in the gate)."""
     item = TrackInput(track_id or f"pcm:{audio.sha256}", audio, genre)
     return score_batch([item], catalogue, device=device, reference=reference)[0]
+
+
+def add_tracks(
+    catalogue: Catalogue, items: Sequence[TrackInput], device: str | None = None, batch_size: int = 8
+) -> None:
+    """Append tracks to the catalogue without scoring them (catalogue building): features, fingerprint, add.
+
+    Raises:
+        ScoringError: an id repeats or is already present (nothing is added then).
+    """
+    from scoring.features import extract_features
+
+    if not items:
+        return
+    ids = [it.track_id for it in items]
+    if len(set(ids)) != len(ids) or any(catalogue.position(i) is not None for i in ids):
+        raise ScoringError("track ids must be unique and not yet in the catalogue")
+    feats = extract_features([it.audio.pcm for it in items], items[0].audio.sample_rate, device, batch_size)
+    fps = [fingerprint_pcm(it.audio.pcm, it.audio.sample_rate) for it in items]
+    catalogue.add(
+        ids,
+        np.stack([_unit(f.embedding) for f in feats]),
+        np.stack([_unit(f.chroma_2dft.ravel()) for f in feats]),
+        fps,
+        [it.genre for it in items],
+    )
+
+
+def new_catalogue() -> Catalogue:
+    """An empty catalogue with the current feature dimensions."""
+    from scoring.features import CHROMA_2DFT_SHAPE, EMBEDDING_DIM
+
+    return Catalogue(EMBEDDING_DIM, CHROMA_2DFT_SHAPE[0] * CHROMA_2DFT_SHAPE[1])
+
+
+def open_catalogue(folder: str | None) -> Catalogue:
+    """The catalogue saved in ``folder`` (empty when the folder holds none; None gives an empty one)."""
+    from scoring.features import CHROMA_2DFT_SHAPE, EMBEDDING_DIM
+
+    if folder is None:
+        return new_catalogue()
+    return Catalogue.open_or_create(folder, EMBEDDING_DIM, CHROMA_2DFT_SHAPE[0] * CHROMA_2DFT_SHAPE[1])
