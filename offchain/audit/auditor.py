@@ -167,7 +167,7 @@ class Auditor:
                 if result is None:
                     break
                 await self.db.save_rescored(version, mint.token_id, result)
-                if result.accepted and result.entry is not None:
+                if result.entry is not None:
                     await asyncio.to_thread(rescorer.accept, mint.token_id, result.entry)
                 done += 1
         return done

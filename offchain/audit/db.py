@@ -357,7 +357,8 @@ class ValidatorDb:
 
     async def catalogue_entries(self, model_version: int) -> list[tuple[int, bytes]]:
         rows = await self._all(
-            "SELECT token_id, entry FROM rescored WHERE model_version=? AND accepted=1 ORDER BY token_id",
+            "SELECT token_id, entry FROM rescored WHERE model_version=? AND entry IS NOT NULL"
+            " ORDER BY token_id",
             (model_version,),
         )
         return [(int(r[0]), bytes(r[1] or b"")) for r in rows]

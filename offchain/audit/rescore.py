@@ -1,8 +1,8 @@
 """Recomputing a minted track's score: the validator's port onto the scoring engine, one per model version.
 
 The validator rescores every minted track in token order, each against a catalogue of the tracks before it
-that it itself accepted (the worker's rule: rejected tracks and duplicates never enter the catalogue), so a
-recomputed `catalogue_root` depends only on the chain and IPFS. A `Rescorer` holds that catalogue; the
+that the rescorer itself put there (by the worker's rule for that engine), so a recomputed `catalogue_root`
+depends only on the chain and IPFS. A `Rescorer` holds that catalogue; the
 validator feeds it with `accept` in token order and rebuilds it with `restore` after a restart.
 
 `Rescorer` implementations are synchronous and CPU-bound: the validator runs them in a worker thread.
@@ -26,7 +26,8 @@ class Rescored:
     `accepted` False means the policy rejects the track (`reason`, e.g. "duplicate_of:3", "undecodable: ...")
     and no score may be published for it. `inputs` holds what the commitment commits to (hex digests, the
     catalogue root, duplicate/derivative verdicts, component versions) as JSON-able data without floats; it
-    is shown as evidence. `entry` is the track's catalogue entry (opaque bytes), when accepted.
+    is shown as evidence. `entry` is the track's catalogue entry (opaque bytes) when it enters the catalogue,
+    which a rejected track may (the engine catalogues duplicates too); None keeps it out.
     """
 
     accepted: bool
