@@ -22,8 +22,6 @@ import numpy as np
 
 from offchain.audit.rescore import Rescored, RescoreError
 
-C2D_DIM = 12 * 38  # the flattened chroma 2D-FT size the worker's catalogue is created with
-
 
 def engine_track_id(token_id: int) -> str:
     """The catalogue id of a minted token, as the worker's scoring stage names it."""
@@ -55,10 +53,9 @@ class EngineRescorer:
 
     @staticmethod
     def _empty() -> Any:
-        from scoring.catalog import Catalogue
-        from scoring.features import EMBEDDING_DIM
+        from scoring.engine import new_catalogue
 
-        return Catalogue(EMBEDDING_DIM, C2D_DIM)
+        return new_catalogue()
 
     def rescore(self, token_id: int, audio: bytes, genre: str | None) -> Rescored:
         from scoring.decode import decode_bytes
