@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -111,7 +112,9 @@ class DagInfo:
 class DagBuilder:
     """Incremental form of `build_dag`: `update` with pieces of any size as they arrive, then `finish`.
 
-    Leaves are hashed as soon as a whole chunk is in, so a download can be verified while it streams.
+    Leaves are hashed as soon as a whole chunk is in, so a download can be verified while it streams. With an
+    `executor`, leaves are hashed there (hashlib releases the GIL, so on another core); wait for `pending()`
+    before `finish()`.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class DagBuilder:
         *,
         raw_leaves: bool | None = None,
         max_links: int = DEFAULT_MAX_LINKS,
+        executor: Executor | None = None,
     ) -> None:
         if cid_version not in (0, 1):
             raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
@@ -134,8 +138,19 @@ class DagBuilder:
         self.cid_version = cid_version
         self.chunk_size = chunk_size
         self.max_links = max_links
-        self._leaves: list[_Link] = []
+        self._leaves: list[_Link | Future[_Link]] = []
         self._pending = bytearray()
+        self._executor = executor
+
+    def _add_leaf(self, chunk: bytes | memoryview) -> None:
+        if self._executor is None:
+            self._leaves.append(_leaf(chunk, self.cid_version, self.raw))
+        else:
+            self._leaves.append(self._executor.submit(_leaf, chunk, self.cid_version, self.raw))
+
+    def pending(self) -> list[Future[_Link]]:
+        """Leaf hashes still running in the executor."""
+        return [leaf for leaf in self._leaves if isinstance(leaf, Future) and not leaf.done()]
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes of the file."""
@@ -147,16 +162,16 @@ class DagBuilder:
             view = view[take:]
             if len(self._pending) < size:
                 return
-            self._leaves.append(_leaf(bytes(self._pending), self.cid_version, self.raw))
+            self._add_leaf(bytes(self._pending))
             self._pending.clear()
         whole = len(view) - len(view) % size
         for start in range(0, whole, size):
-            self._leaves.append(_leaf(view[start : start + size], self.cid_version, self.raw))
+            self._add_leaf(view[start : start + size])
         self._pending += view[whole:]
 
     def finish(self) -> DagInfo:
         """The root of the DAG of everything fed so far (an empty file gets one empty leaf, as in kubo)."""
-        level = list(self._leaves)
+        level = [leaf.result() if isinstance(leaf, Future) else leaf for leaf in self._leaves]
         if self._pending or not level:
             level.append(_leaf(bytes(self._pending), self.cid_version, self.raw))
         blocks = len(level)
