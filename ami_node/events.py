@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ami_node.abi import AbiError, ContractAbi
 from ami_node.port import Block
@@ -207,8 +207,8 @@ def decode_block(block: Block, contracts: Mapping[str, ContractAbi]) -> list[Dom
         if cls is None:
             log.warning("contract event without a domain type", label=label, block=block.ref.number)
             continue
-        out.append(
-            cls.model_validate(
+        try:
+            event = cls.model_validate(
                 {
                     **{k: _plain(v) for k, v in fields.items()},
                     "block_number": block.ref.number,
@@ -217,5 +217,9 @@ def decode_block(block: Block, contracts: Mapping[str, ContractAbi]) -> list[Dom
                     "contract": raw.contract,
                 }
             )
-        )
+        except ValidationError as exc:  # the ABI and the domain type disagree (e.g. a newer contract)
+            log.error("contract event does not fit its domain type", label=label, block=block.ref.number,
+                      index=raw.index, error=str(exc))
+            continue
+        out.append(event)
     return out

@@ -218,3 +218,40 @@ async def test_memory_compose_checks_calls_and_arguments(chain: MemoryChainPort)
         await chain.compose_call("Balances", "transfer_keep_alive", {"dest": "nobody", "value": 1})
     with pytest.raises(CallError, match="at least one call"):
         await chain.batch_all([])
+
+
+async def test_every_contract_event_becomes_its_domain_event(chain: MemoryChainPort) -> None:
+    from ami_node.events import EVENT_TYPES, Transfer
+
+    nft_addr, rw_addr = chain.deploy("ami_nft", ALICE.address), chain.deploy("ami_rewards", ALICE.address)
+    nft, rw = ContractAbi.load("ami_nft"), ContractAbi.load("ami_rewards")
+    payout = {"id": b"\x07" * 32, "to": ALICE.address, "amount": 50, "kind": 0}
+    steps = [
+        (nft_addr, nft, "add_oracle", {"account": BOB.address}),
+        (nft_addr, nft, "remove_oracle", {"account": BOB.address}),
+        (nft_addr, nft, "mint", {"audio_cid": "a", "metadata_cid": "m",
+                                 "royalty_splits": [(ALICE.address, 10_000)]}),
+        (nft_addr, nft, "listen", {"token_id": 1, "seconds": 1}),
+        (nft_addr, nft, "tag", {"token_id": 1, "tag": "t"}),
+        (nft_addr, nft, "create_playlist", {"name": "p"}),
+        (nft_addr, nft, "add_to_playlist", {"playlist_id": 1, "token_id": 1}),
+        (nft_addr, nft, "transfer", {"to": BOB.address, "token_id": 1}),
+        (rw_addr, rw, "add_oracle", {"account": ALICE.address}),
+        (rw_addr, rw, "add_validator", {"account": ALICE.address}),
+        (rw_addr, rw, "submit_score", {"token_id": 1, "novelty_bp": 1, "quality_bp": 2, "model_version": 1,
+                                       "commitment": b"\x03" * 32}),
+        (rw_addr, rw, "distribute", {"epoch": 1, "batch": 0, "payouts": [payout]}),
+        (rw_addr, rw, "challenge", {"token_id": 1, "evidence": b"\x04" * 32}),
+        (rw_addr, rw, "transfer", {"to": BOB.address, "amount": 20}),
+        (rw_addr, rw, "remove_validator", {"account": ALICE.address}),
+        (rw_addr, rw, "remove_oracle", {"account": ALICE.address}),
+    ]
+    for addr, abi, label, args in steps:
+        await _send(chain, addr, abi.encode_call(label, **args))
+    contracts = {nft_addr: nft, rw_addr: rw}
+    events = [e for b in chain.blocks for e in decode_block(b, contracts)]
+    assert {type(e) for e in events} == set(EVENT_TYPES.values())
+    transfer = next(e for e in events if isinstance(e, Transfer))
+    assert (transfer.from_, transfer.to, transfer.amount) == (ALICE.address, BOB.address, 20)
+    assert transfer.model_dump(by_alias=True)["from"] == ALICE.address
+    assert len({e.key for e in events}) == len(events)
