@@ -1,20 +1,18 @@
 """Model-free audio features of canonical PCM, batched in torch (CUDA when present, CPU otherwise).
 
-One STFT per track (Hann, 2048 points, hop 512, zero-padded centred frames) feeds every spectral feature: mel
-power (128 Slaney bands), MFCC (20, orthonormal DCT-II of the 80 dB-floored log mel), chroma (Ellis
-filterbank,
-per-frame max-normalised), spectral centroid, flatness and 99 % roll-off. The onset envelope is the mean
-positive
-log-mel flux; tempo comes from its autocorrelation tempogram with a log-normal prior around 120 BPM,
-beats from
-Ellis' dynamic programme. Loudness is ITU-R BS.1770-4 (K-weighting, 400 ms blocks, absolute and relative
-gates),
-loudness range follows EBU Tech 3342, true peak uses 4x oversampling. Beat-synchronous chroma and MFCC give a
-self-similarity matrix (repetition ratio, Foote boundaries) and the 2D Fourier magnitude of chroma patches.
+One STFT per track (Hann, 2048 points, hop 512, zero-padded centred frames) feeds every spectral feature:
+mel power (128 Slaney bands), MFCC (20, orthonormal DCT-II of the 80 dB-floored log mel), chroma (Ellis
+filterbank, per-frame max-normalised), spectral centroid, flatness and 99 % roll-off. The onset envelope is
+the mean positive log-mel flux; tempo comes from its autocorrelation tempogram with a log-normal prior around
+120 BPM, beats from Ellis' dynamic programme. Loudness is ITU-R BS.1770-4 (K-weighting, 400 ms blocks,
+absolute and relative gates), loudness range follows EBU Tech 3342, true peak uses 4x oversampling.
+Beat-synchronous chroma and MFCC give a self-similarity matrix (repetition ratio, Foote boundaries) and the
+2D Fourier magnitude of chroma patches.
 
-Everything runs in float64 so that CPU and GPU results agree far below the quantisation of
-`TrackFeatures.digest`
-(the CPU path is the reference). The sequential parts (beat DP, peak picking) run in numpy per track.
+The STFT, filterbank products and FIR filters run in float32 (the fast path on CPU and GPU); every per-frame
+result and statistic is float64. CPU and GPU (and thread counts, and batch shapes) then differ by ~1e-7
+relative, far below the quantisation of `TrackFeatures.digest`; the CPU path is the reference. The sequential
+parts (beat DP, peak picking, self-similarity) run in numpy per track.
 """
 
 from __future__ import annotations
@@ -49,9 +47,13 @@ CHROMA_2DFT_SHAPE: tuple[int, int] = (12, PATCH_BEATS // 2 + 1)
 EMBEDDING_DIM: int = 128
 MIN_SECONDS = 1.0
 COMPUTE_DTYPE = torch.float64
+SPECTRAL_DTYPE = torch.float32
+"""STFT, filterbank products and FIR filtering run in float32 (twice as fast, and what a GPU does best);
+per-frame results and every statistic over frames are float64."""
 
 ONSET_MIN_DB = 1.0
 PULSE_DEPTH_DB = 1.0
+K_WEIGHTING_TAPS = 4096
 _TEMPOGRAM_WIN = 384
 _TEMPOGRAM_HOP = 4
 _TIGHTNESS = 100.0
@@ -71,13 +73,11 @@ class TrackFeatures:
 
     Attributes:
         scalars: named scalar features (units in the names: _hz, _db, _dbfs, _lufs, _lu, _bpm, _s; the
-        rest are
-            ratios in 0..1 or counts); see docs/scoring-features.md.
+            rest are ratios in 0..1 or counts); see docs/scoring-features.md.
         chroma_2dft: [12, 38] float32, L2-normalised median 2D Fourier magnitude of 75-beat chroma patches
             (DC removed); invariant to transposition (circular chroma shift) and to tempo (beat-synchronous).
         embedding: [EMBEDDING_DIM] float32, L2-normalised model-free vector for kNN (timbre statistics,
-        low-order
-            chroma 2DFT, rhythm/structure/dynamics scalars); gain-invariant by construction.
+            low-order chroma 2DFT, rhythm/structure/dynamics scalars); gain-invariant by construction.
         beat_chroma: [12, n_beats] float32 beat-synchronous chroma, each column max-normalised.
         boundaries_s: Foote novelty segment boundaries in seconds.
         beat_times_s: beat positions in seconds.
@@ -93,8 +93,9 @@ class TrackFeatures:
     def digest(self) -> str:
         """SHA-256 (hex) of a canonical JSON of the quantised features and `FEATURE_VERSION`.
 
-        Scalars are rounded to 4 significant digits, embedding and chroma_2dft to 1e-3; float64 compute keeps
-        CPU/GPU differences (~1e-12) far below these steps.
+        Scalars are rounded to 4 significant digits, embedding and chroma_2dft to 1e-3: CPU/GPU and
+        thread-count differences (~1e-7 relative) stay far below these steps (a value sitting exactly on a
+        rounding edge could still flip; the CPU digest is the reference).
         """
         payload = {
             "version": FEATURE_VERSION,
@@ -184,38 +185,60 @@ def _spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict
     rms [B, T].
     """
     b, n = x.shape
-    dev, dt = x.device, x.dtype
+    dev, dt, st = x.device, x.dtype, SPECTRAL_DTYPE
     n_frames = 1 + n // HOP
-    xp = F.pad(x, (N_FFT // 2, N_FFT // 2))
-    window = torch.hann_window(N_FFT, periodic=True, dtype=dt, device=dev)
-    mel_fb = torch.as_tensor(np.array(dsp.mel_filterbank(sr, N_FFT, N_MELS)), dtype=dt, device=dev)
-    chroma_fb = torch.as_tensor(np.array(dsp.chroma_filterbank(sr, N_FFT)), dtype=dt, device=dev)
-    freqs = torch.linspace(0.0, sr / 2.0, N_FFT // 2 + 1, dtype=dt, device=dev)
+    xp = F.pad(x.to(st), (N_FFT // 2, N_FFT // 2))
+    window = torch.hann_window(N_FFT, periodic=True, dtype=st, device=dev)
+    mel_fb = torch.as_tensor(np.array(dsp.mel_filterbank(sr, N_FFT, N_MELS)), dtype=st, device=dev)
+    chroma_fb = torch.as_tensor(np.array(dsp.chroma_filterbank(sr, N_FFT)), dtype=st, device=dev)
+    freqs = torch.linspace(0.0, sr / 2.0, N_FFT // 2 + 1, dtype=st, device=dev)
     out = {
         "mel": torch.empty(b, N_MELS, n_frames, dtype=dt, device=dev),
         "chroma_raw": torch.empty(b, 12, n_frames, dtype=dt, device=dev),
         "centroid": torch.empty(b, n_frames, dtype=dt, device=dev),
         "flatness": torch.empty(b, n_frames, dtype=dt, device=dev),
         "rolloff": torch.empty(b, n_frames, dtype=dt, device=dev),
-        "rms": torch.empty(b, n_frames, dtype=dt, device=dev),
     }
+    # Frame RMS (unwindowed 2048-sample centred frames, zeros outside the track) from a cumulative sum of
+    # squares: one pass over x instead of one over every frame.
+    csq = F.pad(x.square().cumsum(-1), (1, 0))
+    centres = torch.arange(n_frames, device=dev) * HOP
+    lo = (centres - N_FFT // 2).clamp(0, n)
+    hi = (centres + N_FFT // 2).clamp(0, n)
+    out["rms"] = ((csq[:, hi] - csq[:, lo]) / N_FFT).clamp_min(0.0).sqrt()
+    del csq
     for t0 in range(0, n_frames, chunk_frames):
         t1 = min(n_frames, t0 + chunk_frames)
         frames = xp[:, t0 * HOP : (t1 - 1) * HOP + N_FFT].unfold(-1, N_FFT, HOP)
-        out["rms"][:, t0:t1] = frames.square().mean(-1).sqrt()
         spec = torch.fft.rfft(frames * window, dim=-1)
         power = spec.real.square() + spec.imag.square()
+        del spec
         mag = power.sqrt()
         out["mel"][:, :, t0:t1] = (power @ mel_fb.T).transpose(1, 2)
         out["chroma_raw"][:, :, t0:t1] = (power @ chroma_fb.T).transpose(1, 2)
         mag_sum = mag.sum(-1)
-        out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, (mag @ freqs) / mag_sum.clamp_min(1e-300), 0.0)
+        out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, (mag @ freqs) / mag_sum.clamp_min(1e-30), 0.0)
         floored = power.clamp_min(1e-10)
         out["flatness"][:, t0:t1] = torch.exp(floored.log().mean(-1)) / floored.mean(-1)
-        cum = mag.cumsum(-1)
-        first = (cum < 0.99 * cum[..., -1:]).sum(-1)
-        out["rolloff"][:, t0:t1] = freqs[first.clamp_max(freqs.shape[0] - 1)]
+        out["rolloff"][:, t0:t1] = freqs[_rolloff_bin(mag, 0.99).clamp_max(freqs.shape[0] - 1)]
     return out
+
+
+def _rolloff_bin(mag: torch.Tensor, fraction: float, block: int = 32) -> torch.Tensor:
+    """Index of the first bin where the cumulative magnitude reaches `fraction` of the total, per frame.
+
+    Two-level search (why: a full cumsum over 1025 bins is the slowest step of the spectral pass): cumulative
+    sums of 32-bin block totals find the block, one cumsum inside that block finds the bin.
+    """
+    *lead, n_bins = mag.shape
+    n_blocks = -(-n_bins // block)
+    padded = F.pad(mag, (0, n_blocks * block - n_bins)).reshape(*lead, n_blocks, block)
+    block_cum = padded.sum(-1).cumsum(-1)
+    threshold = fraction * block_cum[..., -1:]
+    blk = (block_cum < threshold).sum(-1).clamp_max(n_blocks - 1)
+    before = torch.where(blk > 0, block_cum.gather(-1, (blk - 1).clamp_min(0)[..., None])[..., 0], 0.0)
+    inside = padded.gather(-2, blk[..., None, None].expand(*lead, 1, block))[..., 0, :].cumsum(-1)
+    return blk * block + ((inside + before[..., None]) < threshold).sum(-1)
 
 
 def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.Tensor:
@@ -223,7 +246,7 @@ def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.
     length as x."""
     b, n = x.shape
     k = h.shape[0]
-    nfft = 1 << max(16, math.ceil(math.log2(2 * k)))
+    nfft = 1 << max(15, math.ceil(math.log2(4 * k)))
     block = nfft - k + 1
     n_seg = math.ceil(n / block)
     xp = F.pad(x, (k - 1, n_seg * block - n))
@@ -238,20 +261,25 @@ def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.
     return out[:, :n]
 
 
-def _true_peak(x: torch.Tensor, factor: int = 4) -> torch.Tensor:
+def _true_peak(x: torch.Tensor, factor: int = 4, chunk: int = 1 << 18) -> torch.Tensor:
     """Largest |sample| of the `factor`x oversampled signal (BS.1770-4 Annex 2 style), per row: [B].
 
-    Polyphase form of zero-stuffing + interpolation FIR h: output 4q + p = sum_j h[4j + p] x[q - j], so each
-    phase p is x filtered by h[p::4]; every phase runs through the FFT filter and the peak is the max
-    over all.
+    Polyphase form of zero-stuffing + interpolation FIR h: output 4q + p = sum_j h[4j + p] x[q - j], i.e. one
+    conv1d with `factor` output channels of 32 taps each, run in float32 over chunks (bounded memory).
     """
-    h = torch.as_tensor(np.array(dsp.oversampling_fir(factor)), dtype=x.dtype, device=x.device)
+    h = np.array(dsp.oversampling_fir(factor))
     taps = h.shape[0] // factor
-    xp = F.pad(x, (0, taps))  # let the filter tails ring out, as a full convolution would
-    peak = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    for p in range(factor):
-        peak = torch.maximum(peak, _fir_filter(xp, h[p::factor]).abs().amax(-1))
-    return peak
+    # conv1d correlates: weight[p, 0, i] multiplies x[q - (taps - 1 - i)], so it holds
+    # h[factor * (taps - 1 - i) + p].
+    weight = h.reshape(taps, factor)[::-1].T.copy()[:, None, :]
+    w = torch.as_tensor(weight, dtype=SPECTRAL_DTYPE, device=x.device)
+    xp = F.pad(x.to(SPECTRAL_DTYPE), (taps - 1, taps - 1))[:, None, :]
+    n_out = xp.shape[-1] - taps + 1
+    peak = torch.zeros(x.shape[0], dtype=SPECTRAL_DTYPE, device=x.device)
+    for s in range(0, n_out, chunk):
+        y = F.conv1d(xp[..., s : min(n_out, s + chunk) + taps - 1], w)
+        peak = torch.maximum(peak, y.abs().amax(dim=(1, 2)))
+    return peak.to(x.dtype)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -262,10 +290,10 @@ def _loudness(cum_energy: np.ndarray, length: int, sr: int) -> tuple[float, floa
     """Integrated loudness (LUFS) and loudness range (LU) from the cumulative sum of K-weighted squares.
 
     BS.1770-4: 400 ms blocks every 100 ms, L_j = -0.691 + 10 log10(mean square); absolute gate -70 LUFS,
-    relative
-    gate 10 LU below the power mean of the absolutely gated blocks; result = loudness of the power mean of the
-    blocks above both gates (-70 LUFS when none). EBU Tech 3342 LRA: 3 s short-term blocks every 100 ms, gates
-    -70 LUFS and -20 LU, LRA = 95th - 10th percentile of the gated short-term loudness (0 when < 2 blocks).
+    relative gate 10 LU below the power mean of the absolutely gated blocks; result = loudness of the power
+    mean of the blocks above both gates (-70 LUFS when none). EBU Tech 3342 LRA: 3 s short-term blocks every
+    100 ms, gates -70 LUFS and -20 LU, LRA = 95th - 10th percentile of the gated short-term loudness (0 when <
+    2 blocks).
     """
     t_g, step = 0.4, 0.25
     n_blocks = int(np.round((length / sr - t_g) / (t_g * step))) + 1
@@ -305,9 +333,8 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _tempo(tempogram_mean: np.ndarray, fps: float) -> float:
-    """Tempo (BPM) = argmax over lags of log1p(1e6 tempogram) + log-normal prior (120 BPM, 1 octave),
-    refined by
-    parabolic interpolation between lags; 0.0 when the envelope has no periodicity."""
+    """Tempo (BPM) = argmax over lags of log1p(1e6 tempogram) + log-normal prior (120 BPM, 1 octave), refined
+    by parabolic interpolation between lags; 0.0 when the envelope has no periodicity."""
     lags = np.arange(tempogram_mean.shape[0], dtype=np.float64)
     with np.errstate(divide="ignore"):
         bpm = 60.0 * fps / lags
@@ -331,11 +358,9 @@ def _beat_track(env: np.ndarray, tempo: float, fps: float) -> np.ndarray:
     """Ellis (2007) dynamic-programming beat tracker; returns beat frame indices.
 
     cumscore[i] = local[i] + max(0, max_j cumscore[j] - TIGHTNESS log^2((i - j) / P)), j in [i - 2P, i - P/2],
-    P = 60 fps / tempo; local = Gaussian-smoothed (sigma P/32) onset envelope / its std. Back-tracked
-    from the last
-    strong local maximum; weak leading/trailing beats (local < half the RMS at beats) are trimmed. Rows
-    of a block
-    of P/2 frames only depend on earlier blocks, so each block is one vectorised numpy step.
+    P = 60 fps / tempo; local = Gaussian-smoothed (sigma P/32) onset envelope / its std. Back-tracked from the
+    last strong local maximum; weak leading/trailing beats (local < half the RMS at beats) are trimmed. Rows
+    of a block of P/2 frames only depend on earlier blocks, so each block is one vectorised numpy step.
     """
     n = env.shape[0]
     if tempo <= 0 or n < 8 or env.std() <= 0:
@@ -420,10 +445,8 @@ def _structure(chroma_sync: np.ndarray, mfcc_sync: np.ndarray) -> tuple[float, n
     S = cosine similarity of per-beat [z-scored chroma; z-scored MFCC 1..12]. Repetition: S averaged along
     diagonals over 8 beats; a beat repeats when some other 8-beat stretch at least 8 beats away has mean
     similarity >= 0.5; ratio = fraction of such beats. Foote: novelty = correlation of S with a
-    Gaussian-tapered
-    checkerboard kernel of 2 x 16 beats along the diagonal; boundaries = peaks that are maxima within +-8
-    beats
-    and exceed mean + 0.5 std of the novelty curve.
+    Gaussian-tapered checkerboard kernel of 2 x 16 beats along the diagonal; boundaries = peaks that are
+    maxima within +-8 beats and exceed mean + 0.5 std of the novelty curve.
     """
     n = chroma_sync.shape[1]
     feats = np.concatenate((_zscore_rows(chroma_sync), _zscore_rows(mfcc_sync)), axis=0)
@@ -517,15 +540,15 @@ def _embedding(
 
 
 def _track_frames(
-    spec: dict[str, torch.Tensor], i: int, n_frames: int, dct: torch.Tensor
+    spec: dict[str, torch.Tensor], i: int, n_frames: int, dct: torch.Tensor, keep_mel: bool = False
 ) -> dict[str, np.ndarray]:
     """Frame-level features of row i of a batch, as float64 numpy arrays over its n_frames frames.
 
-    log_mel [128, T] (dB, floored TOP_DB below the track's max), mfcc [20, T], onset_env [T] (mean positive
-    log-mel difference, shifted by the centring delay as librosa does), chroma [12, T] (per-frame
-    max-normalised),
-    tempogram_mean [384] (mean autocorrelation tempogram: Hann-windowed 384-frame windows every 4 frames, each
-    normalised at lag 0), and the per-frame spectral rows of `_spectral_frames`.
+    mfcc [20, T]; onset_env [T] (mean positive log-mel difference, shifted by the centring delay as librosa
+    does); chroma [12, T] (per-frame max-normalised); tempogram_mean [384] (mean autocorrelation tempogram:
+    Hann-windowed 384-frame windows every 4 frames, each normalised at lag 0); the per-frame rows of
+    `_spectral_frames`; with keep_mel also mel [128, T] (power) and log_mel (dB, floored TOP_DB below the
+    max).
     """
     dev = spec["mel"].device
     mel = spec["mel"][i, :, :n_frames]
@@ -544,8 +567,6 @@ def _track_frames(
     ac = ac[:, :_TEMPOGRAM_WIN]
     ac = torch.where(ac[:, :1] > 0, ac / ac[:, :1].clamp_min(1e-300), 0.0)
     out = {
-        "log_mel": log_mel,
-        "mel": mel,
         "mfcc": dct @ log_mel,
         "onset_env": env_t,
         "chroma": chroma,
@@ -553,6 +574,8 @@ def _track_frames(
     }
     for key in ("centroid", "flatness", "rolloff", "rms"):
         out[key] = spec[key][i, :n_frames]
+    if keep_mel:
+        out["mel"], out["log_mel"] = mel, log_mel
     return {k: v.cpu().numpy() for k, v in out.items()}
 
 
@@ -569,7 +592,7 @@ def frame_features(
     with torch.inference_mode():
         spec = _spectral_frames(x, int(sample_rate))
         dct = torch.as_tensor(np.array(dsp.dct_matrix(N_MELS, N_MFCC)), dtype=COMPUTE_DTYPE, device=x.device)
-        return _track_frames(spec, 0, 1 + x.shape[1] // HOP, dct)
+        return _track_frames(spec, 0, 1 + x.shape[1] // HOP, dct, keep_mel=True)
 
 
 def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list[TrackFeatures]:
@@ -582,12 +605,12 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
 
     spec = _spectral_frames(x, sr)
     true_peak = _true_peak(x).cpu().numpy()
-    kw = torch.as_tensor(np.array(dsp.k_weighting_fir(sr)), dtype=COMPUTE_DTYPE, device=dev)
-    # The K-weighting FIR is zero-phase around its centre tap: drop that delay so blocks line up with the
-    # audio.
+    kw_np = np.array(dsp.k_weighting_fir(sr, K_WEIGHTING_TAPS))
+    kw = torch.as_tensor(kw_np, dtype=SPECTRAL_DTYPE, device=dev)
+    # The K-weighting FIR is zero-phase around its centre tap: drop that delay so blocks line up with audio.
     centre = kw.shape[0] // 2
-    weighted = _fir_filter(F.pad(x, (0, centre)), kw)[:, centre:]
-    cum_energy = F.pad(weighted.square().cumsum(-1), (1, 0)).cpu().numpy()
+    weighted = _fir_filter(F.pad(x.to(SPECTRAL_DTYPE), (0, centre)), kw)[:, centre:]
+    cum_energy = F.pad(weighted.to(COMPUTE_DTYPE).square().cumsum(-1), (1, 0)).cpu().numpy()
     del weighted
     full = x.abs() >= CLIP_LEVEL
     runs = full[:, :-2] & full[:, 1:-1] & full[:, 2:]
@@ -630,8 +653,7 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
             lagv = np.arange(lag_lo, lag_hi + 1)
             unbiased = acf[lagv] / acf[0] * e.shape[0] / (e.shape[0] - lagv)
             # Periodicity only counts as pulse when the envelope's peaks stand out (95th percentile minus
-            # median
-            # >= PULSE_DEPTH_DB): beating partials of a held chord are periodic but are not a beat.
+            # median >= PULSE_DEPTH_DB): beating partials of a held chord are periodic but are not a beat.
             depth = float(np.percentile(env, 95) - np.median(env))
             pulse = float(np.clip(unbiased.max(), 0.0, 1.0) * min(1.0, depth / PULSE_DEPTH_DB))
 

@@ -1,0 +1,285 @@
+"""Benchmark: the scoring feature extractor vs a straightforward librosa implementation, in one run.
+
+Prints, all measured in this run on this machine:
+  * tracks/s and real-time factor of `scoring.features.extract_features` (torch, batched; CPU unless a CUDA
+    device is present or --device says otherwise) vs a plain librosa/pyloudnorm/scipy implementation of the
+    same feature set (one STFT reused, as anyone would write it); ratio target >= 5x on CPU;
+  * peak memory (RSS high-water mark of a fresh subprocess) for decoding and featurising a 10-minute track
+    (target < 1 GB), with the RSS after imports for scale;
+  * if bench/scoring_knn.py exists: its exact-kNN section (`run(n_vectors, dim) -> dict`).
+
+    .venv/bin/python bench/scoring.py            # 8 tracks x 180 s, 10-minute memory probe, kNN 1e6 x 128
+    .venv/bin/python bench/scoring.py --quick    # about a minute: 4 tracks x 30 s, 2-minute memory probe
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scoring import testsignals as ts  # noqa: E402
+from scoring.decode import SAMPLE_RATE  # noqa: E402
+
+SR = SAMPLE_RATE
+
+
+def make_tracks(n: int, seconds: float) -> list[np.ndarray]:
+    """Varied synthetic music: chord songs in several keys/tempi/modes, a two-part song, noise."""
+    out: list[np.ndarray] = []
+    for i in range(n):
+        kind = i % 4
+        if kind == 3:
+            out.append(ts.two_part_song(seconds, bpm=100 + 7 * i))
+        elif kind == 2:
+            out.append(
+                0.5 * ts.chord_song(55 + i, 90 + 5 * i, seconds, drums=False)
+                + ts.white_noise(seconds, amp=0.02, seed=i)
+            )
+        else:
+            out.append(ts.chord_song(57 + i, 100 + 6 * i, seconds, seed=i))
+    return out
+
+
+def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> dict[str, object]:
+    """The same feature set written with librosa, pyloudnorm, scipy and numpy.
+
+    shared_stft=False is the straightforward version (every librosa feature called on the waveform, as its
+    documentation shows); shared_stft=True computes one STFT and passes spectrograms around (hand-optimised).
+    """
+    import librosa
+
+    y32 = y.astype(np.float32)
+    if shared_stft:
+        spec = np.abs(librosa.stft(y32, n_fft=2048, hop_length=512))
+        power = spec**2
+        log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
+        mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=20)
+        chroma = librosa.feature.chroma_stft(S=power, sr=sr)
+        onset = librosa.onset.onset_strength(S=log_mel, sr=sr)
+        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr)
+        onsets = librosa.onset.onset_detect(onset_envelope=onset, sr=sr)
+        spectral = [
+            librosa.feature.spectral_centroid(S=spec, sr=sr),
+            librosa.feature.spectral_flatness(S=spec),
+            librosa.feature.spectral_rolloff(S=spec, sr=sr, roll_percent=0.99),
+            librosa.feature.rms(S=spec),
+        ]
+    else:
+        librosa.feature.melspectrogram(y=y32, sr=sr)
+        mfcc = librosa.feature.mfcc(y=y32, sr=sr, n_mfcc=20)
+        chroma = librosa.feature.chroma_stft(y=y32, sr=sr)
+        librosa.onset.onset_strength(y=y32, sr=sr)
+        tempo, beats = librosa.beat.beat_track(y=y32, sr=sr)
+        onsets = librosa.onset.onset_detect(y=y32, sr=sr)
+        spectral = [
+            librosa.feature.spectral_centroid(y=y32, sr=sr),
+            librosa.feature.spectral_flatness(y=y32),
+            librosa.feature.spectral_rolloff(y=y32, sr=sr, roll_percent=0.99),
+            librosa.feature.rms(y=y32),
+        ]
+    out = _common_tail(y, sr, chroma, mfcc, beats)
+    out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
+    return out
+
+
+def _common_tail(y: np.ndarray, sr: int, chroma: np.ndarray, mfcc: np.ndarray, beats: np.ndarray) -> dict:
+    """Loudness, peaks, structure and 2DFT: the parts librosa has no function for, written plainly."""
+    import librosa
+    import pyloudnorm
+    import scipy.signal
+
+    meter = pyloudnorm.Meter(sr)
+    loudness = meter.integrated_loudness(y)
+    # Loudness range: K-weight once with pyloudnorm's filters, then 3 s windows every 100 ms (EBU Tech 3342).
+    weighted = y
+    for stage in meter._filters.values():
+        weighted = stage.apply_filter(weighted)
+    csum = np.concatenate(([0.0], np.cumsum(weighted**2)))
+    starts = np.arange(0, len(y) - 3 * sr, sr // 10)
+    short_term = -0.691 + 10 * np.log10((csum[starts + 3 * sr] - csum[starts]) / (3 * sr) + 1e-12)
+    lra = np.percentile(short_term, 95) - np.percentile(short_term, 10)
+    true_peak = np.max(np.abs(scipy.signal.resample_poly(y, 4, 1)))
+    full = np.abs(y) >= 0.999
+    clipped = np.convolve(full, np.ones(3), "same")
+    sync_chroma = librosa.util.sync(chroma, beats)
+    sync_mfcc = librosa.util.sync(mfcc, beats)
+    feats = librosa.util.normalize(np.vstack([sync_chroma, sync_mfcc[1:13]]), axis=0)
+    rec = librosa.segment.recurrence_matrix(feats, mode="affinity", sym=True)
+    sim = feats.T @ feats
+    half = 16
+    grid = np.arange(2 * half) - half + 0.5
+    taper = np.exp(-0.5 * (grid[:, None] ** 2 + grid[None, :] ** 2) / (half / 2) ** 2)
+    kernel = np.sign(np.outer(grid, grid)) * taper
+    padded = np.pad(sim, half)
+    novelty = np.array(
+        [np.sum(padded[i : i + 2 * half, i : i + 2 * half] * kernel) for i in range(sim.shape[0])]
+    )
+    bounds = librosa.util.peak_pick(novelty, pre_max=8, post_max=8, pre_avg=8, post_avg=8, delta=0.0, wait=8)
+    patches = [sync_chroma[:, i : i + 75] for i in range(0, max(1, sync_chroma.shape[1] - 75), 8)]
+    c2d = np.median([np.abs(np.fft.rfft2(p, s=(12, 75))) for p in patches], axis=0)
+    key = np.corrcoef(np.vstack([chroma.mean(axis=1), np.eye(12)]))[0]
+    return {
+        "loudness": loudness,
+        "lra": lra,
+        "true_peak": true_peak,
+        "clip": clipped.mean(),
+        "rec": rec.sum(),
+        "bounds": len(bounds),
+        "c2d": c2d,
+        "key": key,
+    }
+
+
+def time_ours(tracks: list[np.ndarray], device: str | None, batch_size: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) for extract_features over all tracks."""
+    import torch
+
+    from scoring.features import extract_features
+
+    extract_features([tracks[0][: 10 * SR]], device=device)  # warm-up: filter caches, FFT plans, CUDA context
+    t0, c0 = time.perf_counter(), time.process_time()
+    extract_features(tracks, device=device, batch_size=batch_size)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def time_librosa(tracks: list[np.ndarray], shared_stft: bool) -> tuple[float, float]:
+    librosa_features(tracks[0][: 10 * SR], shared_stft=shared_stft)  # warm-up: numba JIT
+    t0, c0 = time.perf_counter(), time.process_time()
+    for y in tracks:
+        librosa_features(y, shared_stft=shared_stft)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+_MEMORY_PROBE = """
+import sys
+sys.path.insert(0, {root!r})
+from scoring.decode import decode_file
+from scoring.features import extract_features
+path = {path!r}
+def hwm():
+    # VmHWM (not ru_maxrss, which Linux carries across exec from the parent) is this process's own peak.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+base = hwm()
+audio = decode_file(path)
+feats = extract_features([audio.pcm], device={device!r})
+peak = hwm()
+print(base, peak, audio.duration_s)
+"""
+
+
+def memory_probe(seconds: float, device: str | None) -> tuple[float, float, float]:
+    """(RSS after imports, peak RSS, duration) in MiB / s: a fresh interpreter decodes a stereo 44.1 kHz FLAC
+    of `seconds` and extracts its features."""
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "long.flac")
+        x = ts.chord_song(60, 120, seconds, sr=44100)
+        sf.write(path, np.stack([x, 0.7 * x], axis=1), 44100, subtype="PCM_16")
+        del x
+        code = _MEMORY_PROBE.format(root=str(ROOT), path=path, device=device)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    base, peak, dur = out.split()
+    return int(base) / 1024, int(peak) / 1024, float(dur)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="about one minute in all")
+    parser.add_argument("--tracks", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--device", default=None, help="torch device for ours (default: CUDA if present)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads for ours (default: torch's)"
+    )
+    parser.add_argument("--memory-seconds", type=float, default=None)
+    parser.add_argument("--knn-vectors", type=int, default=None)
+    parser.add_argument("--knn-dim", type=int, default=128)
+    parser.add_argument("--skip-librosa", action="store_true", help="GPU runs: skip the slow CPU baseline")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line with every figure")
+    args = parser.parse_args()
+    n_tracks = args.tracks or (4 if args.quick else 8)
+    seconds = args.seconds or (30.0 if args.quick else 180.0)
+    mem_seconds = args.memory_seconds or (120.0 if args.quick else 600.0)
+    knn_vectors = args.knn_vectors or (100_000 if args.quick else 1_000_000)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    tracks = make_tracks(n_tracks, seconds)
+    audio_s = n_tracks * seconds
+    results: dict[str, object] = {"device": device, "tracks": n_tracks, "seconds_per_track": seconds}
+
+    ours, ours_cpu = time_ours(tracks, device, args.batch_size)
+    results.update(
+        ours_s=ours, ours_cpu_s=ours_cpu, ours_tracks_per_s=n_tracks / ours, ours_realtime=audio_s / ours
+    )
+    print(
+        f"ours    : {n_tracks} x {seconds:.0f} s in {ours:7.2f} s wall ({ours_cpu:7.2f} s CPU) = "
+        f"{n_tracks / ours:7.2f} tracks/s, {audio_s / ours:8.1f}x real time"
+    )
+    if not args.skip_librosa:
+        for label, shared in (("straightforward", False), ("shared-STFT", True)):
+            base, base_cpu = time_librosa(tracks, shared)
+            key = "librosa_shared" if shared else "librosa"
+            results.update(
+                {
+                    f"{key}_s": base,
+                    f"{key}_cpu_s": base_cpu,
+                    f"{key}_realtime": audio_s / base,
+                    f"{key}_speedup": base / ours,
+                    f"{key}_speedup_cpu": base_cpu / ours_cpu,
+                }
+            )
+            print(
+                f"librosa ({label:15s}): {base:7.2f} s wall ({base_cpu:7.2f} s CPU) = "
+                f"{n_tracks / base:7.2f} tracks/s, {audio_s / base:8.1f}x real time; ours is "
+                f"{base / ours:.2f}x faster (wall), {base_cpu / ours_cpu:.2f}x (CPU time)"
+            )
+        print("target: >= 5x the straightforward librosa implementation on CPU")
+
+    rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
+    results.update(memory_track_s=dur, rss_after_imports_mib=rss_base, rss_peak_mib=rss_peak)
+    print(
+        f"memory  : {dur:.0f} s track decoded + featurised: peak RSS {rss_peak:.0f} MiB "
+        f"(after imports {rss_base:.0f} MiB; target < 1024 MiB)"
+    )
+
+    knn_path = ROOT / "bench" / "scoring_knn.py"
+    if knn_path.is_file():
+        spec = importlib.util.spec_from_file_location("scoring_knn", knn_path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        knn = module.run(knn_vectors, args.knn_dim)
+        results["knn"] = knn
+        print(f"kNN     : {knn_vectors} x {args.knn_dim}: {knn}")
+    else:
+        print("kNN     : bench/scoring_knn.py not present; skipped")
+    if args.json:
+        print(json.dumps(results, default=float))
+
+
+if __name__ == "__main__":
+    main()
