@@ -77,6 +77,13 @@ class Keypair:
         # Pickling would copy the secret into whatever receives the pickle (logs, queues, caches).
         raise TypeError("Keypair cannot be pickled; load it again from its source")
 
+    # Immutable: copies (e.g. of a settings object holding a key) may share it instead of pickling it.
+    def __copy__(self) -> Keypair:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Keypair:
+        return self
+
 
 def _from_keystore(raw: str, password: str | None, origin: str) -> Keypair:
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_secret_never_in_repr_str_or_errors() -> None:
         assert "bottom" not in text and secret_hex not in text
     with pytest.raises(TypeError):
         pickle.dumps(kp)
+    assert copy.deepcopy({"key": kp})["key"] is kp
     # A mistyped mnemonic (bad checksum) and an unrecognised secret are not echoed back.
     typo = DEV_PHRASE.replace("walk", "wall")
     with pytest.raises(KeyLoadError) as bad_mnemonic:

@@ -304,3 +304,31 @@ async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest
     assert info.value.code == 1010 and not info.value.transient and "may have landed" in info.value.reason
     assert not answers
     await port.close()
+
+
+async def test_follower_ignores_reorgs_of_unfinalized_blocks(devnet: Any, port: SubstrateChainPort) -> None:
+    devnet.set_faults(hold_finality=True)
+    start = await port.finalized_head()
+    blocks = BlockFollower(port, {}, start_after=start).blocks()
+    first = asyncio.ensure_future(anext(blocks))  # the follower runs while the doomed branch is best
+    try:
+        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 2})
+        tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
+        await port.submit(tx)  # included in an unfinalized block that the reorg retracts
+        devnet.new_block(3)
+        old_best = await port.best_head()
+        await asyncio.sleep(0.2)
+        assert not first.done()
+        devnet.reorg(3, 4)
+        new_best = await port.best_head()
+        assert new_best.number == old_best.number + 1
+        assert await port.block_hash(old_best.number) != old_best.hash
+        devnet.finalize()
+    finally:
+        devnet.set_faults(hold_finality=False)
+    followed = [await asyncio.wait_for(first, 10)]
+    while followed[-1].ref.number < new_best.number:
+        followed.append(await asyncio.wait_for(anext(blocks), 10))
+    assert [f.ref.number for f in followed] == list(range(start.number + 1, new_best.number + 1))
+    assert followed[-1].ref.hash == new_best.hash  # the canonical branch, chained parent to child
+    assert sum(tx.hash in (f.block.extrinsic_hashes if f.block else ()) for f in followed) == 1
