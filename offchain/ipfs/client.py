@@ -67,6 +67,7 @@ _NOT_FOUND_MARKERS = (
 )
 _TRANSIENT_STATUS = frozenset({502, 503, 504})
 _MAX_BLOCK = 2 << 20  # kubo refuses blocks over 2 MiB, so nothing larger is a real block
+_MAX_ERROR_BODY = 64 * 1024
 _MAX_DEPTH = 8  # 174**8 chunks of 256 KiB is far beyond any file this platform stores
 
 
@@ -163,12 +164,16 @@ class IpfsClient:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             # Refused, reset, closed mid-answer: the node is down or restarting.
             raise IpfsUnavailable(f"{what}: cannot reach the IPFS node at {self.api_url} ({exc})") from exc
+        except (ValueError, KeyError, TypeError, IndexError, aiohttp.ContentTypeError) as exc:
+            # An answer that is not the JSON the RPC API documents: not a transient failure.
+            raise IpfsError(f"{what}: unexpected answer from the IPFS node ({exc!r})"[:500]) from exc
 
     @staticmethod
     async def _raise_for_error(what: str, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:
             return
-        body = await response.text(errors="replace")
+        # Error bodies are small JSON objects; read no more than that from a misbehaving node.
+        body = (await response.content.read(_MAX_ERROR_BODY)).decode("utf-8", errors="replace")
         try:
             message = str(json.loads(body).get("Message", body))
         except (ValueError, AttributeError):
@@ -192,7 +197,9 @@ class IpfsClient:
     async def version(self) -> str:
         """The node's version string (e.g. `0.32.1` for kubo, `0.18.1` for js-ipfs)."""
         answer = await self._post_json("version", "version", {})
-        return str(answer["Version"])
+        if not isinstance(answer, dict) or not isinstance(answer.get("Version"), str):
+            raise IpfsError(f"version: unexpected answer from the IPFS node: {str(answer)[:200]}")
+        return answer["Version"]
 
     async def add(
         self,
@@ -201,11 +208,13 @@ class IpfsClient:
         cid_version: int = 1,
         pin: bool = True,
         chunker: str | None = None,
+        raw_leaves: bool | None = None,
         verify: bool = True,
     ) -> str:
         """Store `data` on the node and return its CID (canonical text: base32 for v1, base58btc for v0).
 
-        CIDv1 uses raw leaves, CIDv0 dag-pb leaves, as kubo does. `chunker` (e.g. `size-1024`) overrides the
+        CIDv1 uses raw leaves, CIDv0 dag-pb leaves, as kubo does (`raw_leaves=False` gives CIDv1 with
+        dag-pb leaves, as `--raw-leaves=false`). `chunker` (e.g. `size-1024`) overrides the
         node's default 256 KiB chunks. With `verify`, the CID is also computed locally (in a thread, while the
         upload runs) and a node that answers another CID raises `CidMismatch`.
         """
@@ -214,10 +223,13 @@ class IpfsClient:
         if cid_version not in (0, 1):
             raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
         chunk_size = _parse_chunker(chunker)
+        raw = cid_version == 1 if raw_leaves is None else raw_leaves
+        if raw and cid_version == 0:
+            raise ValueError("raw leaves need CIDv1")
         payload = bytes(data)
         params = {
             "cid-version": str(cid_version),
-            "raw-leaves": "true" if cid_version == 1 else "false",
+            "raw-leaves": "true" if raw else "false",
             "pin": "true" if pin else "false",
             "cid-base": "base32" if cid_version == 1 else "base58btc",
             "progress": "false",
@@ -228,11 +240,11 @@ class IpfsClient:
         if verify:
             if len(payload) >= THREAD_HASH_THRESHOLD:
                 expected = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: build_dag(payload, cid_version, chunk_size).cid)
+                    asyncio.to_thread(lambda: build_dag(payload, cid_version, chunk_size, raw_leaves=raw).cid)
                 )
             else:
                 expected = asyncio.get_running_loop().create_future()
-                expected.set_result(build_dag(payload, cid_version, chunk_size).cid)
+                expected.set_result(build_dag(payload, cid_version, chunk_size, raw_leaves=raw).cid)
 
         async def attempt() -> str:
             form = aiohttp.FormData()
@@ -347,7 +359,9 @@ class IpfsClient:
                 return max(1, len(block)), max_links
             try:
                 node = decode_file_node(block)
-            except ValueError as exc:
+                if node.links:
+                    parse_cid(node.links[0])
+            except ValueError as exc:  # InvalidCid included
                 raise CidMismatch(f"cat {key}: the DAG is not a UnixFS file ({exc})") from None
             if not node.links:
                 return max(1, len(node.data)) if depth else chunk_size, max_links
@@ -391,15 +405,21 @@ class IpfsClient:
             "files/stat",
             {"arg": f"/ipfs/{key}", "cid-base": "base32", "timeout": self._node_timeout},
         )
-        if not cid_equal(answer["Hash"], key):
-            raise CidMismatch(f"stat {key}: the node described another CID, {answer['Hash']}")
-        return ContentStat(
-            cid=key,
-            size=int(answer["Size"]),
-            cumulative_size=int(answer["CumulativeSize"]),
-            blocks=int(answer["Blocks"]),
-            type="directory" if answer.get("Type") == "directory" else "file",
-        )
+        try:
+            described = str(answer["Hash"])
+            stat = ContentStat(
+                cid=key,
+                size=int(answer["Size"]),
+                cumulative_size=int(answer["CumulativeSize"]),
+                blocks=int(answer["Blocks"]),
+                type="directory" if answer.get("Type") == "directory" else "file",
+            )
+            same = cid_equal(described, key)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IpfsError(f"stat {key}: unexpected answer from the IPFS node ({exc})"[:500]) from None
+        if not same:
+            raise CidMismatch(f"stat {key}: the node described another CID, {described[:100]}")
+        return stat
 
 
 def _parse_chunker(chunker: str | None) -> int:

@@ -18,6 +18,7 @@ from offchain.ipfs.client import IpfsClient
 from offchain.ipfs.errors import (
     CidMismatch,
     InvalidCid,
+    IpfsError,
     IpfsNodeError,
     IpfsNotFound,
     IpfsTimeout,
@@ -63,6 +64,15 @@ async def test_multi_level_tree_agreement_and_verified_read(ipfs: IpfsClient, ve
     assert (await ipfs.stat(cid)).blocks == 2
     # the read is verified although the chunking is not kubo's default: the client learns it from the DAG
     assert await ipfs.cat(cid, max_bytes=len(data)) == data
+
+
+async def test_cidv1_with_dag_pb_leaves(ipfs: IpfsClient) -> None:
+    data = _content("dag-pb leaves", 600_000)
+    cid = await ipfs.add(data, cid_version=1, raw_leaves=False)
+    assert cid == compute_cid(data, 1, raw_leaves=False) != compute_cid(data, 1)
+    assert await ipfs.cat(cid, max_bytes=len(data)) == data
+    with pytest.raises(ValueError, match="raw leaves"):
+        await ipfs.add(data, cid_version=0, raw_leaves=True)
 
 
 async def test_recorded_vectors_still_match_the_node(ipfs: IpfsClient) -> None:
@@ -147,6 +157,10 @@ class _Proxy:
                 payload = bytes([payload[0] ^ 0x01]) + payload[1:]
             elif self.mode == "truncate":
                 payload = payload[:-1]
+        if self.mode == "garbage" and not request.path.endswith("/cat"):
+            return web.Response(body=b"<html>not the RPC API</html>", status=200)
+        if self.mode == "huge-error":
+            return web.Response(body=b"E" * (8 * MIB), status=500)
         if status == 200 and request.path.endswith("/add") and self.mode == "lie":
             payload = json.dumps({"Name": "blob", "Hash": compute_cid(b"something else"), "Size": 1}).encode()
         return web.Response(body=payload, status=status, headers={"Content-Type": content_type})
@@ -186,6 +200,24 @@ async def test_a_node_answering_a_wrong_cid_on_add_is_caught(proxy: _Proxy) -> N
     async with IpfsClient(proxy.url, retries=0) as client:
         with pytest.raises(CidMismatch):
             await client.add(b"what I uploaded")
+
+
+@pytest.mark.parametrize("mode", ["garbage", "huge-error"])
+async def test_a_misbehaving_node_gives_ipfs_errors(proxy: _Proxy, mode: str) -> None:
+    async with IpfsClient(proxy.url, retries=0) as client:
+        cid = await client.add(b"stored before the node went strange")
+        proxy.mode = mode
+        calls = [
+            lambda: client.version(),
+            lambda: client.add(b"more"),
+            lambda: client.stat(cid),
+            lambda: client.pin(cid),
+            lambda: client.is_pinned(cid),
+        ]
+        for call in calls:
+            with pytest.raises(IpfsError) as info:
+                await call()
+            assert len(str(info.value)) <= 600
 
 
 async def test_client_timeout(proxy: _Proxy) -> None:
