@@ -5,8 +5,9 @@ Moderate atypicality is rewarded (Askin & Mauskapf 2017): the distance of a trac
 its declared genre's reference centroid, in units of that genre's own spread, scores highest around
 `Z_PEAK` and low both when the track is a textbook example and when it is far outside the genre.
 Originality is the distance to the nearest catalogued track (exact kNN), so near-copies earn nothing.
-Both are multiplied by a coherence gate built from key clarity, pulse clarity, repetition and
-noise-likeness, so that noise, which is far from everything, does not score as novel.
+Originality multiplies the typicality term, and both are multiplied by a coherence gate built from
+key clarity, pulse clarity, repetition and noise-likeness, so that noise, which is far from
+everything, does not score as novel.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ Z_WIDTH = 0.7
 """Width of the inverted U in natural-log units of z."""
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""
-W_TYPICALITY = 0.5
-W_ORIGINALITY = 0.5
+TYPICALITY_FLOOR = 0.5
+"""Share of the score that does not depend on typicality: a very typical but original, coherent track still
+earns half."""
 
 
 class GenreError(ScoringError):
@@ -185,7 +187,10 @@ def novelty(
     nearest_similarity: float | None,
     reference: GenreReference | None = None,
 ) -> NoveltyResult:
-    """``novelty_bp = round(10000 * G * (W_T * T(z) + W_O * O(s1)))``.
+    """``novelty_bp = round(10000 * G * O(s1) * (F + (1 - F) * T(z)))`` with F = TYPICALITY_FLOOR.
+
+    Originality multiplies (a copy of a catalogued track is not novel however atypical it is), typicality
+    shapes the rest on the inverted U, and the coherence gate G multiplies everything.
 
     Args:
         embedding: [D] track embedding (normalised here).
@@ -201,6 +206,6 @@ def novelty(
     t = typicality(z)
     o = originality(nearest_similarity)
     g = coherence(scalars)
-    value = g * (W_TYPICALITY * t + W_ORIGINALITY * o)
+    value = g * o * (TYPICALITY_FLOOR + (1.0 - TYPICALITY_FLOOR) * t)
     bp = int(min(10000, max(0, round(10000.0 * value))))
     return NoveltyResult(bp, used, z, t, o, g)
