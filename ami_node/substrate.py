@@ -357,7 +357,7 @@ class SubstrateChainPort:
         while True:
             try:
                 ref = await self.finalized_head()
-            except ChainUnavailable as exc:
+            except ChainError as exc:  # unreachable, or a node mid-restart answering errors
                 log.warning("finalized head unavailable, retrying", url=self.url, error=str(exc))
                 await asyncio.sleep(min(5.0, self.poll_interval_s * 4))
                 continue
