@@ -395,7 +395,10 @@ class IpfsClient:
             if "not pinned" in str(exc).lower():
                 return False
             raise
-        return any(cid_equal(found, key) for found in answer.get("Keys", {}))
+        keys = answer.get("Keys") if isinstance(answer, dict) else None
+        if not isinstance(keys, dict):
+            raise IpfsError(f"pin ls {key}: unexpected answer from the IPFS node: {str(answer)[:200]}")
+        return any(cid_equal(found, key) for found in keys)
 
     async def stat(self, cid: str) -> ContentStat:
         """Sizes of `cid` (`files/stat`); raises `IpfsNotFound` when the node cannot find it."""
