@@ -143,13 +143,18 @@ def k_weighting_fir(sr: int, n_taps: int = 8192) -> np.ndarray:
 def oversampling_fir(factor: int = 4, taps_per_phase: int = 16, beta: float = 6.0) -> np.ndarray:
     """Kaiser-windowed sinc interpolator for `factor`x oversampling (zero-stuffing convention, gain `factor`).
 
-    Cut-off at the original Nyquist frequency; length factor * taps_per_phase. BS.1770-4 Annex 2 uses 12 taps
-    per phase; 16 keep us within 0.2 dB of scipy's resample_poly on music and on an fs/4 tone.
+    Odd length factor * taps_per_phase + 1, centred on a sample, so phase 0 passes the original samples
+    through unchanged (the true peak is never below the sample peak); zero-padded to a multiple of `factor`.
+    Cut-off at the original Nyquist frequency. BS.1770-4 Annex 2 uses 12 taps per phase; 16 keep us within
+    0.2 dB of scipy's resample_poly on music and on an fs/4 tone.
     """
-    n = factor * taps_per_phase
+    n = factor * taps_per_phase + 1
     t = (np.arange(n) - (n - 1) / 2.0) / factor
     h = np.sinc(t) * np.kaiser(n, beta)
-    h *= factor / h.sum()
+    h[(n - 1) // 2 :: -factor] = 0.0  # exact zeros of the sinc at whole-sample offsets...
+    h[(n - 1) // 2 :: factor] = 0.0
+    h[(n - 1) // 2] = 1.0  # ...and the sample itself
+    h = np.concatenate((h, np.zeros(-n % factor)))
     h.setflags(write=False)
     return h
 
