@@ -142,4 +142,3 @@ class MemoryContentStore:
         if key not in self._blobs:
             raise IpfsNotFound(f"{key} is not in the store")
         self._blobs[key] = bytes(data)
-
