@@ -1,0 +1,120 @@
+"""Engine: reproducible published scores (reruns, thread counts), commitment encoding, catalogue chaining."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from scoring.catalog import Catalogue, chain_root
+from scoring.engine import (
+    MODEL_VERSION,
+    PublishedScore,
+    TrackInput,
+    all_versions,
+    commitment,
+    new_catalogue,
+    score_batch,
+    score_track,
+)
+from scoring.errors import ScoringError
+from scoring.novelty import GenreReference, load_reference
+from scoring.versions import SCORE_VERSION
+
+
+def _published(s: PublishedScore) -> dict[str, object]:
+    return s.to_json()
+
+
+def test_rerun_and_thread_count_give_identical_scores(audio, catalogue_dir) -> None:
+    items = [TrackInput("a", audio["folk"], "folk_song"), TrackInput("b", audio["bach_up1"], None)]
+    first = score_batch(items, Catalogue.load(catalogue_dir), device="cpu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        second = score_batch(items, Catalogue.load(catalogue_dir), device="cpu", batch_size=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert [_published(s) for s in first] == [_published(s) for s in second]
+    assert first[1].derivative_of == "bach"
+
+
+def test_batch_records_the_chain_of_what_it_was_measured_against(audio, catalogue_dir) -> None:
+    cat = Catalogue.load(catalogue_dir)
+    root0 = cat.root_hash()
+    items = [TrackInput("x", audio["folk"]), TrackInput("y", audio["madrigal"])]
+    s1, s2 = score_batch(items, cat, device="cpu", add_to_catalogue=True)
+    assert s1.catalogue_root == root0
+    assert s2.catalogue_root == chain_root(
+        root0, "x", cat.embeddings[2], cat.chroma_2dft[2], cat.fingerprint(2)
+    )
+    assert cat.ids[-2:] == ["x", "y"] and cat.labels[-2:] == [None, None]
+    with pytest.raises(ScoringError, match="already in the catalogue"):
+        score_batch([TrackInput("x", audio["folk"])], cat)
+
+
+def test_commitment_is_the_documented_encoding() -> None:
+    versions = {"model": "1", "features": "f"}
+    args = ("aa" * 32, "bb" * 32, "cc" * 32, 1234, 9876, "dup", None, versions)
+    got = commitment(*args)
+    h = hashlib.blake2b(digest_size=32)
+    lp = lambda b: len(b).to_bytes(4, "little") + b  # noqa: E731
+    h.update(lp(SCORE_VERSION.encode()))
+    h.update(MODEL_VERSION.to_bytes(4, "little"))
+    h.update(bytes.fromhex("aa" * 32) + bytes.fromhex("bb" * 32) + bytes.fromhex("cc" * 32))
+    h.update((1234).to_bytes(2, "little") + (9876).to_bytes(2, "little"))
+    h.update(lp(b"dup") + lp(b""))
+    h.update(lp(json.dumps(versions, sort_keys=True, separators=(",", ":")).encode()))
+    assert got == h.digest() and len(got) == 32
+    changed = [
+        commitment("ab" * 32, *args[1:]),
+        commitment(args[0], args[1], "cd" * 32, *args[3:]),
+        commitment(*args[:3], 1235, *args[4:]),
+        commitment(*args[:5], None, "dup", versions),
+        commitment(*args[:7], {**versions, "model": "2"}),
+    ]
+    assert len({got, *changed}) == 6
+    with pytest.raises(ScoringError):
+        commitment(*args[:3], 10001, *args[4:])
+    with pytest.raises(ScoringError):
+        commitment("aa", *args[1:])
+
+
+def test_published_score_carries_versions_and_valid_commitment(variant_scores) -> None:
+    s = variant_scores["folk"]
+    assert s.versions == all_versions() and s.model_version == MODEL_VERSION
+    assert s.commitment == commitment(
+        s.pcm_sha256,
+        s.features_sha256,
+        s.catalogue_root,
+        s.novelty_bp,
+        s.quality_bp,
+        s.duplicate_of,
+        s.derivative_of,
+        s.versions,
+    )
+    assert set(s.versions) >= {"decoder", "features", "novelty", "quality", "catalog", "genre_reference"}
+
+
+def test_score_track_and_input_errors(audio) -> None:
+    cat = new_catalogue()
+    one = score_track(audio["joplin"], "ragtime_piano", cat, device="cpu")
+    assert one.catalogue_root == cat.root_hash() and one.duplicate_of is None
+    assert one.details["originality"] == 1.0  # empty catalogue
+    with pytest.raises(ScoringError, match="unknown genre"):
+        score_track(audio["joplin"], "polka", cat)
+    with pytest.raises(ScoringError, match="unique"):
+        score_batch([TrackInput("a", audio["joplin"]), TrackInput("a", audio["folk"])], cat)
+    ref = load_reference()
+    stale = GenreReference(ref.genres, "ami-features/0", ref.digest)
+    with pytest.raises(ScoringError, match="build_genre_reference"):
+        score_batch([TrackInput("a", audio["joplin"])], cat, reference=stale)
+    assert score_batch([], cat) == []
+
+
+def test_details_are_not_part_of_equality(variant_scores) -> None:
+    s = variant_scores["folk"]
+    assert replace(s, details={}) == s
