@@ -227,6 +227,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device: {device}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"audio: {n_tracks} tracks x {seconds:.0f} s")
     tracks = make_tracks(n_tracks, seconds)
     audio_s = n_tracks * seconds
     results: dict[str, object] = {"device": device, "tracks": n_tracks, "seconds_per_track": seconds}
@@ -236,7 +237,7 @@ def main() -> None:
         ours_s=ours, ours_cpu_s=ours_cpu, ours_tracks_per_s=n_tracks / ours, ours_realtime=audio_s / ours
     )
     print(
-        f"ours    : {n_tracks} x {seconds:.0f} s in {ours:7.2f} s wall ({ours_cpu:7.2f} s CPU) = "
+        f"ours                     : {ours:7.2f} s wall ({ours_cpu:7.2f} s CPU) = "
         f"{n_tracks / ours:7.2f} tracks/s, {audio_s / ours:8.1f}x real time"
     )
     if not args.skip_librosa:

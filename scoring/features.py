@@ -264,9 +264,9 @@ def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.
 def _true_peak(x: torch.Tensor, factor: int = 4, block: int = 256, group: int = 4096) -> torch.Tensor:
     """Largest |sample| of the `factor`x oversampled signal (BS.1770-4 Annex 2 style), per row: [B].
 
-    Polyphase form of zero-stuffing + interpolation FIR h: output 4q + p = sum_j h[4j + p] x[q - j], one conv1d
-    with `factor` output channels. Why not over the whole signal: conv1d with so few channels is slow, and
-    almost all of it is provably useless. Any output in a block of `block` positions is at most
+    Polyphase form of zero-stuffing + interpolation FIR h: output 4q + p = sum_j h[4j + p] x[q - j], one
+    conv1d with `factor` output channels. Why not over the whole signal: conv1d with so few channels is slow,
+    and almost all of it is provably useless. Any output in a block of `block` positions is at most
     max_p sum_j |h[4j + p]| times the block's largest input |sample|; blocks whose bound is below a true-peak
     value already found (the block holding the sample peak) cannot hold the maximum and are skipped. The
     result is exactly the full computation's.
