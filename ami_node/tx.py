@@ -66,11 +66,12 @@ def dispatch_error_text(attributes: Any) -> str:
     if isinstance(err, dict) and "Module" in err:
         mod = err["Module"]
         if isinstance(mod, dict):
-            name = mod.get("error") or mod.get("name")
+            name = mod.get("name") or mod.get("error")
             pallet = mod.get("pallet") or mod.get("module")
-            if name:
+            if name and not str(name).startswith("0x"):
                 return f"{pallet}.{name}" if pallet else str(name)
-        return f"Module error {mod}"
+            return f"module error (pallet index {mod.get('index')}, error {mod.get('error')})"
+        return f"module error {mod}"
     if isinstance(err, dict) and len(err) == 1:
         ((k, v),) = err.items()
         return f"{k}({v})" if v not in (None, "", {}) else str(k)

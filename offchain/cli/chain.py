@@ -97,7 +97,7 @@ def _run(url: str, body: Callable[[ChainPort], Awaitable[T]]) -> T:
             hint = "; check --key and that the node is the chain you expect"
         _fail(f"{exc}{hint}", EXIT_REFUSED)
     except TxDispatchFailed as exc:
-        _fail(f"{exc}", EXIT_REFUSED)
+        _fail(f"{exc}{_module_error_hint(url, exc.receipt)}", EXIT_REFUSED)
     except TxTimeout as exc:
         _fail(str(exc), EXIT_TIMEOUT)
     raise AssertionError("unreachable")
@@ -123,6 +123,36 @@ def _call_error_hint(url: str, message: str) -> str:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"{message}{hint} (calls: {', '.join(calls)})" if calls else message + hint
     return message
+
+
+def _module_error_hint(url: str, receipt: TxReceipt) -> str:
+    """ " (Pallet.Error: its docs)" for a dispatch failure that is a pallet's module error, from the node's
+    metadata; "" when there is none or it cannot be looked up."""
+    failed = receipt.event("System", "ExtrinsicFailed")
+    attrs = failed.attributes if failed is not None else None
+    err = attrs.get("dispatch_error") if isinstance(attrs, dict) else None
+    module = err.get("Module") if isinstance(err, dict) else None
+    if not isinstance(module, dict) or "index" not in module:
+        return ""
+    try:
+        from substrateinterface import SubstrateInterface
+
+        raw = module.get("error")
+        error_index = bytes.fromhex(raw[2:])[0] if isinstance(raw, str) else int(raw)
+        si = SubstrateInterface(url=url, ss58_format=42)
+        try:
+            si.init_runtime()
+            variant = si.metadata.get_module_error(module_index=int(module["index"]), error_index=error_index)
+            pallet = next(
+                (p.name for p in si.metadata.pallets if p.value.get("index") == int(module["index"])), "?"
+            )
+        finally:
+            si.close()
+        info = variant.value if variant is not None else {}
+        docs = " ".join(info.get("docs") or []).split(". ")[0].rstrip(".")
+        return f" ({pallet}.{info.get('name')}{': ' + docs if docs else ''})"
+    except Exception:  # only an explanation; the error itself was already reported
+        return ""
 
 
 def _pallet_calls(url: str, pallet: str) -> list[str]:

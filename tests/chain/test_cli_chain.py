@@ -185,3 +185,21 @@ def test_concurrent_tx_processes_with_one_key_all_land(node: tuple[DevnetHandle,
     nonces = [int(re.search(r"nonce (\d+)", o).group(1)) for o in outs]  # type: ignore[union-attr]
     assert len(set(nonces)) == len(values)
     assert free(dn.url, BOB) == before + sum(values)
+
+
+def test_dispatch_failure_names_the_pallet_error(node: tuple[DevnetHandle, dict[str, str]]) -> None:
+    from ami_node.abi import ContractAbi
+
+    _, env = node
+    nft = json.loads(Path(env["AMI_DEPLOYMENT"]).read_text())["nft"]
+    data = ContractAbi.load("ami_nft").encode_call("listen", token_id=999, seconds=5)
+    args = {
+        "dest": nft,
+        "value": 0,
+        "gas_limit": {"ref_time": 10**10, "proof_size": 10**6},
+        "storage_deposit_limit": None,
+        "data": "0x" + data.hex(),
+    }
+    code, out = ami(env, "tx", "Contracts", "call", json.dumps(args))  # no dry run on this path: it lands
+    assert code == 4, out
+    assert re.search(r"failed in block #\d+", out) and "Contracts.ContractReverted" in out, out
