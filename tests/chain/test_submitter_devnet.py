@@ -284,3 +284,48 @@ async def test_sigkilled_submitter_pays_every_payout_exactly_once(
         assert await mint_balances(port, rewards) == expected(ps)
         ids = await paid_events(port, rewards, since)
     assert len(ids) == 240 and sorted(ids) == sorted(p.id for p in ps)
+
+
+async def test_reorgs_and_dropped_connections_never_double_pay(
+    fresh_rewards: tuple[DevnetHandle, str], tmp_path: Path
+) -> None:
+    dn, rewards = fresh_rewards
+    ps = make_payouts("reorg", 60)
+    async with SubstrateChainPort(dn.url, timeout_s=10) as port:
+        since = (await port.finalized_head()).number
+        dn.set_faults(finality_lag=3)
+        try:
+            async with Submitter(
+                port,
+                ALICE,
+                tmp_path / "o.db",
+                rewards=rewards,
+                poll_s=0.05,
+                payouts_per_call=10,
+                max_calls_per_tx=1,
+            ) as sub:
+                await sub.enqueue_payouts(9, ps)
+                stop = asyncio.Event()
+                task = asyncio.create_task(sub.run(stop))
+                reorgs = drops = 0
+                deadline = time.monotonic() + 90
+                while (await sub.counts()).confirmed < 60:
+                    assert time.monotonic() < deadline, await sub.counts()
+                    await asyncio.sleep(0.15)
+                    chain = dn.chain
+                    if chain.best.number - chain.finalized_number >= 2 and reorgs < 3:
+                        dn.reorg(2)  # the last two unfinalized blocks are replaced; their txs re-queued
+                        reorgs += 1
+                    elif drops < 2 and reorgs >= 1:
+                        dn.drop_connections()
+                        drops += 1
+                    else:
+                        dn.new_block()
+                stop.set()
+                await asyncio.wait_for(task, 30)
+                assert reorgs >= 1 and drops >= 1
+        finally:
+            dn.set_faults(finality_lag=0)
+        assert await mint_balances(port, rewards) == expected(ps)
+        ids = await paid_events(port, rewards, since)
+    assert sorted(ids) == sorted(p.id for p in ps)
