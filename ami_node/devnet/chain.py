@@ -8,6 +8,8 @@ Not a real trie: state and extrinsics roots are blake2b-256 digests of the sorte
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ CONTRACT_BASE_DEPOSIT = 100_000_000_000  # DepositPerItem: held from the deploye
 CODE_DEPOSIT_PER_BYTE = 5_000_000  # DepositPerByte
 
 Weight = tuple[int, int]
+log = logging.getLogger("ami.devnet")
 
 
 class RpcError(Exception):
@@ -84,10 +87,16 @@ class ContractRecord:
     model: str
     state: Any
     deployer: bytes
+    gen: int = -1  # the WorldState generation that owns (may mutate) `state`; see WorldState.own_contract
+
+
+_generations = itertools.count()
 
 
 @dataclass
 class WorldState:
+    """Chain state. `copy()` is cheap: contract model states are shared copy-on-write (generations)."""
+
     accounts: dict[bytes, tuple[int, int, int]] = field(default_factory=dict)  # nonce, free, reserved
     codes: dict[bytes, bytes] = field(default_factory=dict)
     code_owner: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
@@ -95,20 +104,28 @@ class WorldState:
     timestamp: int = 0
     total_issuance: int = 0
     sudo_key: bytes = b""
+    gen: int = field(default_factory=lambda: next(_generations))
 
     def copy(self) -> WorldState:
+        # after a copy neither side owns the shared records: the first in-place change copies them
+        self.gen = next(_generations)
         return WorldState(
             dict(self.accounts),
             dict(self.codes),
             dict(self.code_owner),
-            {
-                a: ContractRecord(r.code_hash, r.model, cx.copy_state(r.state), r.deployer)
-                for a, r in self.contracts.items()
-            },
+            dict(self.contracts),
             self.timestamp,
             self.total_issuance,
             self.sudo_key,
         )
+
+    def own_contract(self, address: bytes) -> ContractRecord:
+        """The contract's record, deep-copied first if another state (a snapshot) may share it."""
+        rec = self.contracts[address]
+        if rec.gen != self.gen:
+            rec = ContractRecord(rec.code_hash, rec.model, cx.copy_state(rec.state), rec.deployer, self.gen)
+            self.contracts[address] = rec
+        return rec
 
     def account(self, who: bytes) -> tuple[int, int, int]:
         return self.accounts.get(who, (0, 0, 0))
@@ -387,7 +404,7 @@ class Devnet:
                 + b"ami-fork"
                 + fork_marker.to_bytes(4, "little")
             )
-        events = self.rt.encode_events(builder.events)
+        events = encode_compact(len(builder.encoded)) + b"".join(builder.encoded)
         extrinsics = builder.extrinsics
         # System.BlockHash(n-1) etc. must see the parent; the block itself is appended after sealing
         storage = self._materialize(number, events)
@@ -768,6 +785,7 @@ class _BlockBuilder:
         self.rt = chain.rt
         self.number = number
         self.events: list[dict[str, Any]] = []
+        self.encoded: list[bytes] = []  # SCALE of self.events, extrinsic by extrinsic
         self.extrinsics: list[bytes] = []
         self.used: list[int] = [0, 0]
         self.phase: Any = "Initialization"
@@ -797,6 +815,7 @@ class _BlockBuilder:
         self.phase = {"ApplyExtrinsic": 0}
         self.st.timestamp = ts
         self.event("System", "ExtrinsicSuccess", {"dispatch_info": _info((10_000_000, 1_493), "Mandatory")})
+        self.encoded.extend(self.rt.encode_event_list(self.events))
 
     def apply(self, tx: PoolTx) -> None:
         ext = tx.ext
@@ -811,24 +830,26 @@ class _BlockBuilder:
         self.st.total_issuance -= tx.fee
         self.event("Balances", "Withdraw", {"who": hexstr(who), "amount": tx.fee})
         info = _info(tx.weight, "Normal")
+        saved = self.st.copy()  # cheap (copy-on-write contract states)
         mark = len(self.events)
+        fee_paid = {"who": hexstr(who), "actual_fee": tx.fee, "tip": ext.tip}
         try:
             self.dispatch(ext.call, who)
-        except DispatchFailure as failure:
-            del self.events[mark:]
-            self.event(
-                "TransactionPayment",
-                "TransactionFeePaid",
-                {"who": hexstr(who), "actual_fee": tx.fee, "tip": ext.tip},
-            )
-            self.event("System", "ExtrinsicFailed", {"dispatch_error": failure.error, "dispatch_info": info})
+            self.event("TransactionPayment", "TransactionFeePaid", fee_paid)
+            self.event("System", "ExtrinsicSuccess", {"dispatch_info": info})
+            # encode now, so that an event the metadata cannot express fails this extrinsic, not the block
+            self.encoded.extend(self.rt.encode_event_list(self.events[len(self.encoded) :]))
             return
-        self.event(
-            "TransactionPayment",
-            "TransactionFeePaid",
-            {"who": hexstr(who), "actual_fee": tx.fee, "tip": ext.tip},
-        )
-        self.event("System", "ExtrinsicSuccess", {"dispatch_info": info})
+        except DispatchFailure as failure:
+            error = failure.error
+        except Exception:  # a devnet bug must cost one extrinsic, never the node
+            log.exception("extrinsic 0x%s failed inside the devnet", ext.hash.hex())
+            error = "Other"
+        self.chain.state = saved
+        del self.events[mark:]
+        self.event("TransactionPayment", "TransactionFeePaid", fee_paid)
+        self.event("System", "ExtrinsicFailed", {"dispatch_error": error, "dispatch_info": info})
+        self.encoded.extend(self.rt.encode_event_list(self.events[len(self.encoded) :]))
 
     # -- dispatch (origin None = Root)
     def dispatch(self, raw: bytes, origin: bytes | None) -> None:
@@ -960,7 +981,7 @@ class _BlockBuilder:
         inner = nested_calls(args["call"])[0]
         try:
             self.dispatch(inner, None)
-            result: Any = {"Ok": None}
+            result: Any = {"Ok": ()}
         except DispatchFailure as failure:
             result = {"Err": failure.error}
         self.event("Sudo", "Sudid", {"sudo_result": result})
@@ -1034,7 +1055,7 @@ class _BlockBuilder:
             raise self.chain.module_error("Contracts", "ContractReverted")
         self._reserve(who, CONTRACT_BASE_DEPOSIT)
         self.transfer(who, address, EXISTENTIAL_DEPOSIT + value, keep_alive=True)
-        self.st.contracts[address] = ContractRecord(code_hash, cx.model_of(code), state, who)
+        self.st.contracts[address] = ContractRecord(code_hash, cx.model_of(code), state, who, self.st.gen)
         for topics, ev_data in out.events:
             self.event(
                 "Contracts", "ContractEmitted", {"contract": hexstr(address), "data": hexstr(ev_data)}, topics
@@ -1060,7 +1081,8 @@ class _BlockBuilder:
         needed = contract_gas(data)
         if needed[0] > int(gas["ref_time"]) or needed[1] > int(gas["proof_size"]):
             raise self.chain.module_error("Contracts", "OutOfGas")
-        # the model changes its state in place only when the message succeeds
+        # the model changes its state in place, and only when the message succeeds
+        rec = self.st.own_contract(dest)
         out = cx.call(rec.state, data, who, value, cx.Ctx(self.number, self.st.timestamp, dest))
         if out.trapped:
             raise self.chain.module_error("Contracts", "ContractTrapped")

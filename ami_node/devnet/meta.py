@@ -159,11 +159,14 @@ class Runtime:
     def encode_events(self, records: list[dict[str, Any]]) -> bytes:
         """Vec<EventRecord> of System.Events; the frequent contract events take a hand-written fast path
         (scalecodec costs ~1 ms per record), checked against scalecodec by the tests."""
-        out = [_compact(len(records))]
+        return _compact(len(records)) + b"".join(self.encode_event_list(records))
+
+    def encode_event_list(self, records: list[dict[str, Any]]) -> list[bytes]:
+        out = []
         for record in records:
             fast = self._fast_record(record)
             out.append(fast if fast is not None else self.encode_event_record(record))
-        return b"".join(out)
+        return out
 
     def encode_event_record(self, record: dict[str, Any]) -> bytes:
         """One EventRecord through scalecodec (the reference encoding)."""

@@ -111,6 +111,8 @@ class DevnetServer:
             max_size=64 * 1024 * 1024,
             ping_interval=None,
             compression=None,
+            # sync clients (substrate-interface) answer a close frame only when they next read
+            close_timeout=1,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]

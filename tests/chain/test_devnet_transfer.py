@@ -205,3 +205,69 @@ def test_malformed_and_unknown_requests_get_jsonrpc_errors(dn: DevnetHandle) -> 
         )
         replies = json.loads(ws.recv())
     assert [r["id"] for r in replies] == [1, 2] and replies[0]["result"] == "Development"
+
+
+def test_ed25519_signer(si: SubstrateInterface) -> None:
+    from substrateinterface import KeypairType
+
+    ed = Keypair.create_from_seed("0x" + "ed" * 32, crypto_type=KeypairType.ED25519)
+    si.submit_extrinsic(transfer(si, ALICE, ed.ss58_address, 5 * UNIT), wait_for_inclusion=True)
+    receipt = si.submit_extrinsic(transfer(si, ed, BOB.ss58_address, UNIT), wait_for_inclusion=True)
+    assert receipt.is_success
+
+
+def test_sudo_runs_root_calls_and_others_get_bad_origin(si: SubstrateInterface) -> None:
+    target = Keypair.create_from_uri("//SudoTarget").ss58_address
+    inner = si.compose_call("Balances", "force_set_balance", {"who": target, "new_free": 42 * UNIT})
+    call = si.compose_call("Sudo", "sudo", {"call": inner})
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(call=call, keypair=ALICE), wait_for_inclusion=True
+    )
+    assert receipt.is_success and free(si, target) == 42 * UNIT
+    sudid = [e.value["attributes"] for e in receipt.triggered_events if e.value["event_id"] == "Sudid"]
+    assert sudid == [{"sudo_result": {"Ok": ()}}]
+    receipt = si.submit_extrinsic(si.create_signed_extrinsic(call=call, keypair=BOB), wait_for_inclusion=True)
+    assert not receipt.is_success and receipt.error_message["name"] == "RequireSudo"
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(call=inner, keypair=BOB), wait_for_inclusion=True
+    )
+    assert not receipt.is_success and receipt.error_message["name"] == "BadOrigin"
+
+
+def test_interval_block_production() -> None:
+    with running_devnet(block_time_ms=50, finality_lag=1) as dn:
+        with connect(dn.url) as ws:
+            ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribeNewHeads", "params": []})
+            )
+            json.loads(ws.recv(timeout=5))
+            numbers = [
+                int(json.loads(ws.recv(timeout=5))["params"]["result"]["number"], 16) for _ in range(4)
+            ]
+        assert numbers == sorted(numbers) and numbers[-1] - numbers[0] == 3  # empty blocks keep coming
+        assert dn.chain.best.number - dn.chain.finalized_number <= 1
+
+
+def test_an_internal_error_fails_one_extrinsic_and_the_node_goes_on(
+    si: SubstrateInterface, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ami_node.devnet import chain
+
+    def broken(self: object, origin: object, args: object) -> None:
+        raise RuntimeError("simulated devnet bug")
+
+    monkeypatch.setattr(chain._BlockBuilder, "_System_remark", broken)
+    before = free(si, BOB.ss58_address)
+    call = si.compose_call("System", "remark", {"remark": "0x01"})
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(call=call, keypair=ALICE), wait_for_inclusion=True
+    )
+    assert not receipt.is_success
+    failed = [
+        e.value["attributes"] for e in receipt.triggered_events if e.value["event_id"] == "ExtrinsicFailed"
+    ]
+    assert failed[0]["dispatch_error"] == "Other"
+    assert si.submit_extrinsic(
+        transfer(si, ALICE, BOB.ss58_address, UNIT), wait_for_inclusion=True
+    ).is_success
+    assert free(si, BOB.ss58_address) == before + UNIT
