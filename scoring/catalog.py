@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def _pick_device(device: str | None) -> str:
 
 
 def exact_topk(
-    database: np.ndarray,
+    database: Any,
     queries: np.ndarray,
     k: int,
     device: str | None = None,
@@ -67,7 +68,8 @@ def exact_topk(
     order is not guaranteed across devices; scores agree to float32 rounding).
 
     Args:
-        database: [N, D] float32 (unit rows make this cosine similarity).
+        database: [N, D] float32 numpy array, or a float32 torch tensor already resident on its device (then
+            ``device`` is ignored; used to keep a large catalogue on the GPU between searches).
         queries: [Q, D] float32.
         k: neighbours per query; clipped to N.
         device: torch device string; None picks CUDA when available.
@@ -78,21 +80,26 @@ def exact_topk(
     """
     import torch
 
-    db = np.ascontiguousarray(database, dtype=np.float32)
     qs = np.ascontiguousarray(queries, dtype=np.float32)
-    if qs.ndim != 2 or db.ndim != 2 or qs.shape[1] != db.shape[1]:
-        raise CatalogError(f"query shape {qs.shape} does not match catalogue shape {db.shape}")
-    n = db.shape[0]
+    if isinstance(database, torch.Tensor):
+        db_t: torch.Tensor = database
+        dev = db_t.device
+    else:
+        db_np = np.ascontiguousarray(database, dtype=np.float32)
+        db_t = torch.from_numpy(db_np)
+        dev = torch.device(_pick_device(device))
+    if qs.ndim != 2 or db_t.ndim != 2 or qs.shape[1] != db_t.shape[1]:
+        raise CatalogError(f"query shape {qs.shape} does not match catalogue shape {tuple(db_t.shape)}")
+    n = int(db_t.shape[0])
     kk = min(int(k), n)
     if kk <= 0 or qs.shape[0] == 0:
         return np.zeros((qs.shape[0], 0), np.float32), np.zeros((qs.shape[0], 0), np.int64)
-    dev = torch.device(_pick_device(device))
     with torch.inference_mode():
         q = torch.from_numpy(qs).to(dev)
         best_s: torch.Tensor | None = None
         best_i: torch.Tensor | None = None
         for start in range(0, n, block_rows):
-            block = torch.from_numpy(db[start : start + block_rows]).to(dev)
+            block = db_t[start : start + block_rows].to(dev)
             sims = q @ block.T
             kb = min(kk, sims.shape[1])
             s, i = torch.topk(sims, kb, dim=1)
