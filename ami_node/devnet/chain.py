@@ -419,7 +419,7 @@ class Devnet:
         self._emit("new_head", block)
         for tx in included:
             self._emit("tx", (tx.ext.hash, {"inBlock": hexstr(block.hash)}))
-        self._advance_finality()
+        self._advance_finality(persist=False)  # saved just below, with the block
         if self.store is not None:
             self.store.save(self, [block])
         return block
@@ -427,13 +427,13 @@ class Devnet:
     def _needs_snapshots(self) -> bool:
         return self.faults.finality_lag > 0 or self.faults.hold_finality
 
-    def _advance_finality(self) -> None:
+    def _advance_finality(self, *, persist: bool = True) -> None:
         if self.faults.hold_finality:
             return
         target = max(self.best.number - self.faults.finality_lag, self.finalized_number)
-        self.finalize(target)
+        self.finalize(target, persist=persist)
 
-    def finalize(self, target: int) -> None:
+    def finalize(self, target: int, *, persist: bool = True) -> None:
         target = min(target, self.best.number)
         if target <= self.finalized_number:
             return
@@ -449,7 +449,7 @@ class Devnet:
             self.faults.skip_finalized_notices -= 1
         else:
             self._emit("finalized", self.finalized)
-        if self.store is not None:
+        if self.store is not None and persist:
             self.store.save(self, [])
 
     def reorg(self, depth: int, *, new_blocks: int | None = None) -> list[Block]:
@@ -625,15 +625,19 @@ class Devnet:
         return [t.ext.raw for t in sorted(self.pool_by_hash.values(), key=lambda t: t.seq)]
 
     # -- dry runs
-    def dry_run_call(self, origin: bytes, dest: bytes, value: int, data: bytes) -> dict[str, Any]:
+    def dry_run_call(
+        self, origin: bytes, dest: bytes, value: int, data: bytes, gas_limit: Weight | None = None
+    ) -> dict[str, Any]:
         """ContractsApi_call: execute on a copy of the best state; returns the ContractExecResult value."""
         rec = self.state.contracts.get(dest)
         if rec is None:
             err = self.module_error("Contracts", "ContractNotFound")
             return _exec_result((0, 0), (0, 0), {"Error": err.error})
+        gas = contract_gas(data)
+        if gas_limit is not None and (gas[0] > gas_limit[0] or gas[1] > gas_limit[1]):
+            return _exec_result(gas_limit, gas, {"Error": self.module_error("Contracts", "OutOfGas").error})
         ctx = cx.Ctx(self.best.number + 1, self.state.timestamp, dest)
         out = cx.dry_run(rec.state, data, origin, value, ctx)
-        gas = contract_gas(data)
         if out.trapped:
             return _exec_result(gas, gas, {"Error": self.module_error("Contracts", "ContractTrapped").error})
         flags = ["ForwardInput"] if out.reverted else []  # bit 0 of ReturnFlags is REVERT

@@ -50,14 +50,16 @@ def _nonce(chain: Devnet, data: bytes) -> bytes:
 
 
 def _contract_call(chain: Devnet, data: bytes) -> bytes:
-    origin, dest, value, _gas, _limit, input_data = _decode_params(
+    origin, dest, value, gas, _limit, input_data = _decode_params(
         chain, ["AccountId", "AccountId", "Balance", "Option<Weight>", "Option<Balance>", "Vec<u8>"], data
     )
+    limit = None if gas.value is None else (int(gas.value["ref_time"]), int(gas.value["proof_size"]))
     result = chain.dry_run_call(
         account_bytes(origin.value),
         account_bytes(dest.value),
         int(value.value),
         bytes(input_data.value_object),
+        limit,
     )
     return chain.rt.encode("ContractExecResult", result)
 

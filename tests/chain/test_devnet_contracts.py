@@ -204,3 +204,11 @@ def test_instantiate_and_upload_dry_runs(si: SubstrateInterface) -> None:
     )
     assert bad.value == {"Error": {"Module": {"index": 8, "error": "0x1a000000"}}}  # Contracts.CodeRejected
     assert si.metadata.get_module_error(module_index=8, error_index=26).name == "CodeRejected"
+
+
+def test_dry_run_honours_a_gas_limit(nft: ContractInstance) -> None:
+    from substrateinterface.exceptions import ContractReadFailedException
+
+    with pytest.raises(ContractReadFailedException) as info:
+        nft.read(ALICE, "total_supply", gas_limit={"ref_time": 10, "proof_size": 10})
+    assert info.value.args[0] == {"Module": {"index": 8, "error": "0x02000000"}}  # Contracts.OutOfGas

@@ -271,3 +271,9 @@ def test_an_internal_error_fails_one_extrinsic_and_the_node_goes_on(
         transfer(si, ALICE, BOB.ss58_address, UNIT), wait_for_inclusion=True
     ).is_success
     assert free(si, BOB.ss58_address) == before + UNIT
+
+
+def test_query_map_pages_through_accounts(si: SubstrateInterface) -> None:
+    accounts = {str(k.value): v.value for k, v in si.query_map("System", "Account", page_size=5)}
+    assert len(accounts) >= 12  # six dev accounts and their stashes, at least
+    assert accounts[ALICE.ss58_address]["nonce"] == si.get_account_nonce(ALICE.ss58_address)
