@@ -63,7 +63,7 @@ class WorkerSettings(BaseSettings):
     block_queue_size: int = Field(default=256, ge=1)
     scoring_queue_size: int = Field(default=32, ge=1)
     ingest_batch_blocks: int = Field(default=64, ge=1, description="blocks written per SQLite transaction")
-    scoring_workers: int = Field(default=2, ge=1, le=64)
+    scoring_workers: int = Field(default=1, ge=1, le=64, description="1 keeps the catalogue in mint order")
     payout_batch_size: int = Field(default=200, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9615, ge=0, le=65535)

@@ -42,7 +42,7 @@ def default_scorer(settings: WorkerSettings, worker_store: Any) -> Any:
     """The scoring stage's TrackScorer (scoring engine in a process pool): offchain/pipeline/scoring.py."""
     from offchain.pipeline.scoring import EngineTrackScorer
 
-    return EngineTrackScorer(device=settings.device, workers=settings.scoring_workers)
+    return EngineTrackScorer(settings.db_path.parent / "catalogue", device=settings.device)
 
 
 @contextlib.asynccontextmanager
