@@ -36,6 +36,7 @@ BLOCK_HASH_COUNT = 2400
 BLOCK_HASH_KEPT = 256
 STORAGE_HISTORY = 256  # blocks whose full storage stays queryable
 BAN_SECONDS = 1800.0
+POOL_LIMIT = 8192
 CONTRACT_BASE_DEPOSIT = 100_000_000_000  # DepositPerItem: held from the deployer per contract
 CODE_DEPOSIT_PER_BYTE = 5_000_000  # DepositPerByte
 
@@ -543,6 +544,12 @@ class Devnet:
             raise invalid_tx(CANNOT_PAY)
         slot = self.pool.setdefault(ext.signer, {})
         old = slot.get(ext.nonce)
+        if old is None and len(self.pool_by_hash) >= POOL_LIMIT:
+            if not slot:
+                del self.pool[ext.signer]
+            raise RpcError(
+                1016, "Immediately Dropped", "The transaction couldn't enter the pool because of the limit"
+            )
         if old is not None:
             if ext.tip <= old.ext.tip:
                 raise RpcError(

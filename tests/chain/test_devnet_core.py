@@ -67,3 +67,46 @@ def test_mortal_era_round_trip_and_window(exp: int, current: int) -> None:
     assert (
         era.birth(current + period) == current + period
     )  # a later cycle: the signed birth hash no longer fits
+
+
+def _fields(pallet: str, call: str) -> list[str]:
+    (p,) = [p for p in RT.metadata.pallets if p.name == pallet]
+    (c,) = [c for c in p.calls if c.name == call]
+    return [a["name"].value for a in c["fields"]]
+
+
+def test_the_calls_the_project_uses_keep_the_shape_v042_has() -> None:
+    """What the worker sends must not depend on what differs between this 2023 metadata and v0.42."""
+    assert _fields("Contracts", "call") == ["dest", "value", "gas_limit", "storage_deposit_limit", "data"]
+    assert _fields("Contracts", "instantiate_with_code") == [
+        "value",
+        "gas_limit",
+        "storage_deposit_limit",
+        "code",
+        "data",
+        "salt",
+    ]
+    assert _fields("Contracts", "instantiate") == [
+        "value",
+        "gas_limit",
+        "storage_deposit_limit",
+        "code_hash",
+        "data",
+        "salt",
+    ]
+    assert _fields("Contracts", "upload_code") == ["code", "storage_deposit_limit", "determinism"]
+    assert _fields("Utility", "batch_all") == ["calls"]
+    assert _fields("Balances", "transfer_keep_alive") == ["dest", "value"]
+
+
+def test_known_differences_from_v042_are_pinned() -> None:
+    """v0.42 dropped RandomnessCollectiveFlip and the *_old_weight calls and added Revive; this metadata is
+    the older runtime. If these fail, the shipped metadata changed: update docs/devnet.md."""
+    names = [p.name for p in RT.metadata.pallets]
+    assert "RandomnessCollectiveFlip" in names and "Revive" not in names
+    assert "call_old_weight" in [
+        c.name for p in RT.metadata.pallets if p.name == "Contracts" for c in p.calls
+    ]
+    assert RT.spec_version == 100 and RT.transaction_version == 1
+    # the ContractExecResult this runtime returns is the pre-`events` layout (scalecodec's To267)
+    assert "events" not in dict(RT.rc.get_decoder_class("ContractExecResult").type_mapping)

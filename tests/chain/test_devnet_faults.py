@@ -208,3 +208,37 @@ def test_new_block_and_time_travel(dn: DevnetHandle, si: SubstrateInterface) -> 
         head = c.call("dev_newBlock", {"count": 2})["result"]
         assert c.call("chain_getHead")["result"] == head
     assert si.query("Timestamp", "Now", block_hash=head).value >= before + 3_600_000
+
+
+def test_storage_subscription_reports_changes(dn: DevnetHandle, si: SubstrateInterface) -> None:
+    key = si.create_storage_key("System", "Account", [BOB.ss58_address]).to_hex()
+    with connect(dn.url) as ws:
+        c = Client(ws)
+        sub = c.call("state_subscribeStorage", [key])["result"]
+        (first,) = c.results(sub, 1)
+        assert first["changes"][0][0] == key and first["changes"][0][1] is not None
+        si.submit_extrinsic(
+            si.create_signed_extrinsic(
+                call=si.compose_call(
+                    "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12}
+                ),
+                keypair=ALICE,
+            ),
+            wait_for_inclusion=True,
+        )
+        (change,) = c.results(sub, 1)
+        assert change["changes"][0][1] != first["changes"][0][1]
+        assert c.call("state_unsubscribeStorage", sub)["result"] is True
+
+
+def test_pool_limit(dn: DevnetHandle, si: SubstrateInterface, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ami_node.devnet import chain
+
+    monkeypatch.setattr(chain, "POOL_LIMIT", 1)
+    nonce = int(si.rpc_request("system_accountNextIndex", [ALICE.ss58_address])["result"])
+    with connect(dn.url) as ws:
+        c = Client(ws)
+        assert "result" in c.call("author_submitExtrinsic", signed_transfer(si, nonce=nonce + 10))
+        err = c.call("author_submitExtrinsic", signed_transfer(si, nonce=nonce + 11))["error"]
+        assert err["code"] == 1016
+    dn.call(lambda: dn.chain.pool.clear() or dn.chain.pool_by_hash.clear())
