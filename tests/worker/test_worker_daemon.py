@@ -1,0 +1,101 @@
+"""`ami run` as operators start it: a subprocess against the devnet; ready, metrics, SIGTERM exits cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.mark.slow
+def test_ami_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import asyncio
+
+    from ami_node.devnet.testing import running_devnet
+    from ami_node.keys import load_keypair
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+
+    with running_devnet() as dn:
+
+        async def do_deploy() -> None:
+            port = SubstrateChainPort(dn.url)
+            try:
+                dep = await deploy(port, load_keypair("//Alice"), dn.url, _default_bundles(), 60)
+                dep.save(tmp_path / "deployment.json")
+            finally:
+                await port.close()
+
+        asyncio.run(do_deploy())
+        http = _free_port()
+        env = {
+            **os.environ,
+            "AMI_NODE_URL": dn.url,
+            "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
+            "AMI_DB_PATH": str(tmp_path / "w.sqlite"),
+            "AMI_HTTP_PORT": str(http),
+            "AMI_IPFS_API_URL": f"http://127.0.0.1:{_free_port()}",  # nobody there: not needed without mints
+            "AMI_EPOCH_BLOCKS": "2",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from offchain.cli import main; main()", "run"],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            status, body = 0, ""
+            while time.monotonic() < deadline:
+                try:
+                    status, body = _get(f"http://127.0.0.1:{http}/readyz")
+                except OSError:
+                    status = 0
+                if status == 200 and json.loads(body)["checkpoint"] is not None:
+                    break
+                time.sleep(0.3)
+            assert status == 200, body
+            assert json.loads(_get(f"http://127.0.0.1:{http}/healthz")[1]) == {"ok": True}
+            code, metrics = _get(f"http://127.0.0.1:{http}/metrics")
+            assert (
+                code == 200
+                and "ami_worker_last_block" in metrics
+                and "ami_worker_blocks_behind_head" in metrics
+            )
+            dn.new_block(5)
+            time.sleep(1.5)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        events = [rec["event"] for rec in lines]
+        assert "daemon.start" in events and "daemon.stopped" in events
+        assert "//Alice" not in err  # the signing key is never logged
+        settled = [rec for rec in lines if rec["event"] == "worker.epoch_settled"]
+        assert settled, events
