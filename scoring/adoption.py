@@ -67,22 +67,22 @@ class PlaylistAdd:
 class AdoptionParams(BaseModel):
     """Every threshold of the adoption formula (part of `ADOPTION_VERSION`)."""
 
-    min_listen_s: float = Field(30.0, ge=0)
-    per_pair_cap: int = Field(3, ge=1)
-    wallet_tokens: int = Field(50, ge=1)
-    farm_jaccard: float = Field(0.8, gt=0, le=1)
-    farm_max_tokens: int = Field(5, ge=1)
-    farm_min_size: int = Field(3, ge=2)
-    farm_cap: float = Field(1.0, gt=0)
-    growth_half: float = Field(25.0, gt=0)
-    returning_weight: float = Field(0.5, ge=0, le=1)
-    curator_scale: float = Field(3.0, gt=0)
-    lp_iterations: int = Field(20, ge=1)
-    emerging_min_size: float = Field(5.0, gt=0)
-    emerging_separation: float = Field(0.7, ge=0, le=1)
-    emerging_newness: float = Field(0.5, ge=0, le=1)
-    emerging_distance: float = Field(0.1, ge=0)
-    emerging_bonus: float = Field(0.2, ge=0)
+    min_listen_s: float = Field(default=30.0, ge=0)
+    per_pair_cap: int = Field(default=3, ge=1)
+    wallet_tokens: int = Field(default=50, ge=1)
+    farm_jaccard: float = Field(default=0.8, gt=0, le=1)
+    farm_max_tokens: int = Field(default=5, ge=1)
+    farm_min_size: int = Field(default=3, ge=2)
+    farm_cap: float = Field(default=1.0, gt=0)
+    growth_half: float = Field(default=25.0, gt=0)
+    returning_weight: float = Field(default=0.5, ge=0, le=1)
+    curator_scale: float = Field(default=3.0, gt=0)
+    lp_iterations: int = Field(default=20, ge=1)
+    emerging_min_size: float = Field(default=5.0, gt=0)
+    emerging_separation: float = Field(default=0.7, ge=0, le=1)
+    emerging_newness: float = Field(default=0.5, ge=0, le=1)
+    emerging_distance: float = Field(default=0.1, ge=0)
+    emerging_bonus: float = Field(default=0.2, ge=0)
 
 
 @dataclass
