@@ -182,10 +182,10 @@ def _spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict
 
     Returns tensors over T = 1 + N // HOP frames: mel [B, 128, T] (power), chroma_raw [B, 12, T] (power),
     centroid [B, T] (Hz, magnitude-weighted), flatness [B, T], rolloff [B, T] (Hz, 99 % of magnitude),
-    rms [B, T].
+    rms [B, T], and energy [B] (sum of squares of each row, float64).
     """
     b, n = x.shape
-    dev, dt, st = x.device, x.dtype, SPECTRAL_DTYPE
+    dev, dt, st = x.device, COMPUTE_DTYPE, SPECTRAL_DTYPE
     n_frames = 1 + n // HOP
     xp = F.pad(x.to(st), (N_FFT // 2, N_FFT // 2))
     window = torch.hann_window(N_FFT, periodic=True, dtype=st, device=dev)
@@ -199,14 +199,12 @@ def _spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict
         "flatness": torch.empty(b, n_frames, dtype=dt, device=dev),
         "rolloff": torch.empty(b, n_frames, dtype=dt, device=dev),
     }
-    # Frame RMS (unwindowed 2048-sample centred frames, zeros outside the track) from a cumulative sum of
-    # squares: one pass over x instead of one over every frame.
-    csq = F.pad(x.square().cumsum(-1), (1, 0))
-    centres = torch.arange(n_frames, device=dev) * HOP
-    lo = (centres - N_FFT // 2).clamp(0, n)
-    hi = (centres + N_FFT // 2).clamp(0, n)
-    out["rms"] = ((csq[:, hi] - csq[:, lo]) / N_FFT).clamp_min(0.0).sqrt()
-    del csq
+    # Frame RMS (unwindowed 2048-sample centred frames, zeros outside the track): a frame is exactly the
+    # four hop blocks around its centre, so one pass of block energies serves every frame.
+    hop_energy = _block_energy(x.to(st), HOP)
+    out["energy"] = hop_energy.sum(-1)
+    per_hop = F.pad(hop_energy, (N_FFT // (2 * HOP), N_FFT // (2 * HOP)))
+    out["rms"] = (per_hop.unfold(-1, N_FFT // HOP, 1)[:, :n_frames].sum(-1) / N_FFT).sqrt()
     for t0 in range(0, n_frames, chunk_frames):
         t1 = min(n_frames, t0 + chunk_frames)
         frames = xp[:, t0 * HOP : (t1 - 1) * HOP + N_FFT].unfold(-1, N_FFT, HOP)
@@ -241,15 +239,15 @@ def _rolloff_bin(mag: torch.Tensor, fraction: float, block: int = 32) -> torch.T
     return blk * block + ((inside + before[..., None]) < threshold).sum(-1)
 
 
-def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.Tensor:
-    """Causal FIR filter y[n] = sum_k h[k] x[n-k] by overlap-save FFT blocks (bounded memory), same
-    length as x."""
+def _fir_filter(x: torch.Tensor, h: torch.Tensor, delay: int = 0, seg_group: int = 16) -> torch.Tensor:
+    """FIR filter y[n] = sum_k h[k] x[n + delay - k] by overlap-save FFT blocks (bounded memory); same length
+    as x. delay = len(h) // 2 makes a centred (zero-phase) filter line up with its input."""
     b, n = x.shape
     k = h.shape[0]
     nfft = 1 << max(15, math.ceil(math.log2(4 * k)))
     block = nfft - k + 1
     n_seg = math.ceil(n / block)
-    xp = F.pad(x, (k - 1, n_seg * block - n))
+    xp = F.pad(x, (k - 1 - delay, n_seg * block - n + delay))
     # Padded length is exactly (n_seg - 1) * block + nfft, so the view holds n_seg overlapping segments.
     segs = xp.unfold(-1, nfft, block)
     spec_h = torch.fft.rfft(h, n=nfft)
@@ -259,6 +257,15 @@ def _fir_filter(x: torch.Tensor, h: torch.Tensor, seg_group: int = 16) -> torch.
         y = torch.fft.irfft(torch.fft.rfft(part, n=nfft) * spec_h, n=nfft)[..., k - 1 : k - 1 + block]
         out[:, g * block : (g + part.shape[1]) * block] = y.reshape(b, -1)
     return out[:, :n]
+
+
+def _block_energy(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Sums of squares over consecutive `block`-sample blocks (the last one zero-padded), accumulated in
+    float64: [B, ceil(N / block)]."""
+    b, n = x.shape
+    n_blocks = -(-n // block)
+    blocks = F.pad(x, (0, n_blocks * block - n)).view(b, n_blocks, block)
+    return blocks.square().sum(-1, dtype=COMPUTE_DTYPE)
 
 
 def _true_peak(x: torch.Tensor, factor: int = 4, block: int = 256, group: int = 4096) -> torch.Tensor:
@@ -293,28 +300,30 @@ def _true_peak(x: torch.Tensor, factor: int = 4, block: int = 256, group: int = 
         kb, kk = keep_b[s : s + group], keep_k[s : s + group]
         y = F.conv1d(windows[kb, kk][:, None, :], w).abs().amax(dim=(1, 2))
         peak = peak.scatter_reduce(0, kb, y, reduce="amax")
-    return peak.to(x.dtype)
+    return peak.to(COMPUTE_DTYPE)
 
 
 # ------------------------------------------------------------------------------------------------------
 # Per-track numpy stages (sequential or small)
 
 
-def _loudness(cum_energy: np.ndarray, length: int, sr: int) -> tuple[float, float]:
-    """Integrated loudness (LUFS) and loudness range (LU) from the cumulative sum of K-weighted squares.
+def _loudness(energy: np.ndarray, tenth: int, length: int, sr: int) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and loudness range (LU) from sums of K-weighted squares over 100 ms blocks.
 
     BS.1770-4: 400 ms blocks every 100 ms, L_j = -0.691 + 10 log10(mean square); absolute gate -70 LUFS,
     relative gate 10 LU below the power mean of the absolutely gated blocks; result = loudness of the power
-    mean of the blocks above both gates (-70 LUFS when none). EBU Tech 3342 LRA: 3 s short-term blocks every
-    100 ms, gates -70 LUFS and -20 LU, LRA = 95th - 10th percentile of the gated short-term loudness (0 when <
-    2 blocks).
+    mean of the blocks above both gates (-70 LUFS when none). Block count and the division of a truncated
+    last block by the full 400 ms follow pyloudnorm. EBU Tech 3342 LRA: 3 s windows every 100 ms, gates
+    -70 LUFS and -20 LU, LRA = 95th - 10th percentile of the gated short-term loudness (0 with < 2 windows).
+
+    Args:
+        energy: [ceil(length / tenth)] float64 block sums of squares (tenth = samples per 100 ms).
     """
-    t_g, step = 0.4, 0.25
-    n_blocks = int(np.round((length / sr - t_g) / (t_g * step))) + 1
-    j = np.arange(max(n_blocks, 0))
-    lo = (t_g * (j * step) * sr).astype(np.int64)
-    hi = np.minimum((t_g * (j * step + 1) * sr).astype(np.int64), length)
-    z = (cum_energy[hi] - cum_energy[lo]) / (t_g * sr)
+    cum = np.concatenate(([0.0], np.cumsum(energy)))
+    n_tenths = energy.shape[0]
+    n_blocks = max(int(np.round((length / sr - 0.4) / 0.1)) + 1, 0)
+    j = np.arange(n_blocks)
+    z = (cum[np.minimum(j + 4, n_tenths)] - cum[np.minimum(j, n_tenths)]) / (4 * tenth)
     with np.errstate(divide="ignore"):
         block_l = -0.691 + 10 * np.log10(z)
     above_abs = block_l >= -70.0
@@ -324,11 +333,10 @@ def _loudness(cum_energy: np.ndarray, length: int, sr: int) -> tuple[float, floa
         gated = (block_l > gamma_r) & above_abs
         if gated.any():
             integrated = max(-70.0, float(-0.691 + 10 * np.log10(z[gated].mean())))
-    win, hop = int(round(3.0 * sr)), int(round(0.1 * sr))
-    starts = np.arange(0, length - win + 1, hop)
+    starts = np.arange(0, length // tenth - 30 + 1)
     lra = 0.0
     if starts.shape[0] >= 2:
-        st_z = (cum_energy[starts + win] - cum_energy[starts]) / win
+        st_z = (cum[starts + 30] - cum[starts]) / (30 * tenth)
         with np.errstate(divide="ignore"):
             st_l = -0.691 + 10 * np.log10(st_z)
         st_abs = st_l >= -70.0
@@ -602,7 +610,7 @@ def frame_features(
     chroma [12, T], onset_env [T], centroid [T] (Hz), flatness [T], rolloff [T] (Hz, 99 %), rms [T], and
     tempogram_mean [384].
     """
-    x = torch.as_tensor(np.asarray(track, dtype=np.float64), device=resolve_device(device))[None]
+    x = torch.as_tensor(np.asarray(track, dtype=np.float32), device=resolve_device(device))[None]
     with torch.inference_mode():
         spec = _spectral_frames(x, int(sample_rate))
         dct = torch.as_tensor(np.array(dsp.dct_matrix(N_MELS, N_MFCC)), dtype=COMPUTE_DTYPE, device=x.device)
@@ -612,28 +620,35 @@ def frame_features(
 def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list[TrackFeatures]:
     lengths = [t.shape[0] for t in tracks]
     n_max = max(lengths)
-    x = torch.zeros(len(tracks), n_max, dtype=COMPUTE_DTYPE, device=dev)
+    x = torch.zeros(len(tracks), n_max, dtype=SPECTRAL_DTYPE, device=dev)
     for i, t in enumerate(tracks):
-        x[i, : t.shape[0]] = torch.from_numpy(np.asarray(t, dtype=np.float64)).to(dev)
+        x[i, : t.shape[0]] = torch.from_numpy(np.asarray(t, dtype=np.float32)).to(dev)
     fps = sr / HOP
 
     spec = _spectral_frames(x, sr)
     true_peak = _true_peak(x).cpu().numpy()
-    kw_np = np.array(dsp.k_weighting_fir(sr, K_WEIGHTING_TAPS))
-    kw = torch.as_tensor(kw_np, dtype=SPECTRAL_DTYPE, device=dev)
-    # The K-weighting FIR is zero-phase around its centre tap: drop that delay so blocks line up with audio.
-    centre = kw.shape[0] // 2
-    weighted = _fir_filter(F.pad(x.to(SPECTRAL_DTYPE), (0, centre)), kw)[:, centre:]
-    cum_energy = F.pad(weighted.to(COMPUTE_DTYPE).square().cumsum(-1), (1, 0)).cpu().numpy()
+    kw_taps = np.array(dsp.k_weighting_fir(sr, K_WEIGHTING_TAPS))
+    kw = torch.as_tensor(kw_taps, dtype=SPECTRAL_DTYPE, device=dev)
+    weighted = _fir_filter(x, kw, delay=kw.shape[0] // 2)
+    # Loudness only needs energies of 100 ms blocks (400 ms and 3 s windows are sums of them); the partial
+    # last block of each track is summed separately so the filter's ring-out past the end is not counted.
+    tenth = int(round(0.1 * sr))
+    energy_100ms = _block_energy(weighted, tenth).cpu().numpy()
+    for i, length in enumerate(lengths):
+        if length % tenth:
+            tail = weighted[i, (length // tenth) * tenth : length]
+            energy_100ms[i, length // tenth] = float(tail.square().sum(dtype=COMPUTE_DTYPE))
     del weighted
-    full = x.abs() >= CLIP_LEVEL
+    mag = x.abs()
+    full = mag >= CLIP_LEVEL
     runs = full[:, :-2] & full[:, 1:-1] & full[:, 2:]
     in_run = torch.zeros_like(full)
     for k in range(CLIP_RUN):
         in_run[:, k : n_max - 2 + k] |= runs
     clipped = in_run.sum(-1).cpu().numpy()
-    peak = x.abs().amax(-1).cpu().numpy()
-    sumsq = x.square().sum(-1).cpu().numpy()
+    peak = mag.amax(-1).to(COMPUTE_DTYPE).cpu().numpy()
+    sumsq = spec["energy"].cpu().numpy()
+    del mag, full, runs, in_run
     dct = torch.as_tensor(np.array(dsp.dct_matrix(N_MELS, N_MFCC)), dtype=COMPUTE_DTYPE, device=dev)
 
     out: list[TrackFeatures] = []
@@ -694,7 +709,8 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         duration = length / sr
         c2d = _chroma_2dft(beat_chroma)
 
-        loud, lra = _loudness(cum_energy[i], length, sr)
+        blocks = energy_100ms[i, : -(-length // tenth)]
+        loud, lra = _loudness(blocks, tenth, length, sr)
         rms_all = math.sqrt(sumsq[i] / length)
         scalars = {
             "duration_s": duration,
