@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scoring.errors import ScoringError
+
 SOUNDFONT_CANDIDATES: tuple[Path, ...] = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
@@ -27,7 +29,7 @@ RENDER_SAMPLE_RATE = 44100
 DEFAULT_QPM = 100.0
 
 
-class RenderError(RuntimeError):
+class RenderError(ScoringError):
     """A piece could not be rendered (unknown name, missing FluidSynth or SoundFont, FluidSynth failure)."""
 
 

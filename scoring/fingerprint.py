@@ -13,6 +13,8 @@ import subprocess
 
 import numpy as np
 
+from scoring.errors import ScoringError
+
 FINGERPRINT_VERSION = "chromaprint-alg2-s16le/1"
 """Version of the fingerprint recipe: fpcalc algorithm 2 over canonical PCM as s16le mono."""
 
@@ -26,7 +28,7 @@ MIN_OVERLAP_ITEMS = 40
 """Alignments that overlap fewer items than this (~5 s) are not compared."""
 
 
-class FingerprintError(RuntimeError):
+class FingerprintError(ScoringError):
     """fpcalc is missing, failed, or returned no fingerprint."""
 
 

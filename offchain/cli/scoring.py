@@ -196,7 +196,12 @@ def register(app: typer.Typer) -> None:
                         continue
                     taken.add(str(path))
                     items.append(TrackInput(str(path), audio, genre))
-                add_tracks(cat, items, device=device)
+                try:
+                    add_tracks(cat, items, device=device)
+                except ScoringError as exc:
+                    for it in items:
+                        typer.echo(json.dumps(_error_line(it.track_id, exc)), err=True)
+                    failed = True
                 _advance(bar, len(files[start : start + CHUNK]))
         finally:
             _stop(bar)

@@ -118,3 +118,16 @@ def test_score_track_and_input_errors(audio) -> None:
 def test_details_are_not_part_of_equality(variant_scores) -> None:
     s = variant_scores["folk"]
     assert replace(s, details={}) == s
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_and_gpu_publish_the_same_scores(audio, catalogue_dir) -> None:
+    items = [
+        TrackInput("a", audio["folk"], "folk_song"),
+        TrackInput("b", audio["bach_up1"], None),
+        TrackInput("c", audio["bach_mp3"], None),
+    ]
+    cpu = score_batch(items, Catalogue.load(catalogue_dir), device="cpu")
+    gpu = score_batch(items, Catalogue.load(catalogue_dir), device="cuda")
+    assert [_published(s) for s in cpu] == [_published(s) for s in gpu]
