@@ -139,7 +139,8 @@ class DagBuilder:
         self.chunk_size = chunk_size
         self.max_links = max_links
         self._leaves: list[_Link | Future[_Link]] = []
-        self._pending = bytearray()
+        self._pending: list[memoryview] = []
+        self._pending_len = 0
         self._executor = executor
 
     def _add_leaf(self, chunk: bytes | memoryview) -> None:
@@ -154,26 +155,30 @@ class DagBuilder:
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes of the file."""
-        view = memoryview(data)
+        # Views into the caller's bytes are kept instead of copies (bytes are immutable; anything mutable
+        # is copied once), so a chunk split across pieces costs one join and an aligned one no copy at all.
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
         size = self.chunk_size
-        if self._pending:
-            take = min(size - len(self._pending), len(view))
-            self._pending += view[:take]
+        if self._pending_len:
+            take = min(size - self._pending_len, len(view))
+            self._pending.append(view[:take])
+            self._pending_len += take
             view = view[take:]
-            if len(self._pending) < size:
+            if self._pending_len < size:
                 return
-            self._add_leaf(bytes(self._pending))
-            self._pending.clear()
+            self._add_leaf(b"".join(self._pending))
+            self._pending, self._pending_len = [], 0
         whole = len(view) - len(view) % size
         for start in range(0, whole, size):
             self._add_leaf(view[start : start + size])
-        self._pending += view[whole:]
+        if whole < len(view):
+            self._pending, self._pending_len = [view[whole:]], len(view) - whole
 
     def finish(self) -> DagInfo:
         """The root of the DAG of everything fed so far (an empty file gets one empty leaf, as in kubo)."""
         level = [leaf.result() if isinstance(leaf, Future) else leaf for leaf in self._leaves]
-        if self._pending or not level:
-            level.append(_leaf(bytes(self._pending), self.cid_version, self.raw))
+        if self._pending_len or not level:
+            level.append(_leaf(b"".join(self._pending), self.cid_version, self.raw))
         blocks = len(level)
         root_links = 0
         if len(level) == 1:
