@@ -13,7 +13,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ami_node.devnet import contracts as cx
 from ami_node.devnet.extrinsic import (
@@ -170,19 +172,24 @@ class PoolTx:
     fee: int
 
 
-@dataclass
-class Faults:
-    """Fault switches; changed through `Devnet.set_faults` (RPC `devnet_setFaults`)."""
+Count = Annotated[int, Field(ge=0)]
 
-    drop_every_n_messages: int = 0  # the server closes a connection after every N messages it sends
-    skip_finalized_notices: int = 0  # suppress this many upcoming chain_finalizedHead notices
+
+class Faults(BaseModel):
+    """Fault switches; changed through `Devnet.set_faults` (RPC `devnet_setFaults`). Mutated in place by the
+    chain (counters count down), hence not frozen; assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+
+    drop_every_n_messages: Count = 0  # the server closes a connection after every N sent messages
+    skip_finalized_notices: Count = 0  # suppress this many upcoming chain_finalizedHead notices
     hold_finality: bool = False  # finality does not advance while set
-    finality_lag: int = 0  # finalize best - lag
-    reject_next: int = 0  # reject this many upcoming submissions...
-    reject_code: int = 1014  # ...with 1014 (priority too low) or 1010 (outdated) or 1012 (banned)
+    finality_lag: Count = 0  # finalize best - lag
+    reject_next: Count = 0  # reject this many upcoming submissions...
+    reject_code: Literal[1010, 1012, 1014] = 1014  # ...with 1014 (priority), 1010 (outdated), 1012 (banned)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self.model_dump()
 
 
 Listener = Callable[[str, Any], None]
@@ -659,12 +666,13 @@ class Devnet:
 
     # -- faults
     def set_faults(self, **changes: Any) -> Faults:
-        for key, value in changes.items():
-            if not hasattr(self.faults, key):
-                raise ValueError(f"unknown fault switch {key!r}; known: {sorted(self.faults.to_json())}")
-            setattr(self.faults, key, type(getattr(self.faults, key))(value))
-        if self.faults.reject_code not in (1010, 1012, 1014):
-            raise ValueError("reject_code must be 1010, 1012 or 1014")
+        """Change some switches at once; raises ValueError (pydantic's, naming the bad switch) and then
+        changes nothing."""
+        try:
+            faults = Faults.model_validate({**self.faults.model_dump(), **changes})
+        except ValidationError as exc:
+            raise ValueError(f"bad fault switches: {exc.errors(include_url=False)}") from None
+        self.faults = faults
         if not self.faults.hold_finality:
             self._advance_finality()
         return self.faults

@@ -242,3 +242,11 @@ def test_pool_limit(dn: DevnetHandle, si: SubstrateInterface, monkeypatch: pytes
         err = c.call("author_submitExtrinsic", signed_transfer(si, nonce=nonce + 11))["error"]
         assert err["code"] == 1016
     dn.call(lambda: dn.chain.pool.clear() or dn.chain.pool_by_hash.clear())
+
+
+def test_fault_switches_are_validated(dn: DevnetHandle) -> None:
+    with pytest.raises(ValueError, match="reject_code"):
+        dn.set_faults(reject_next=1, reject_code=1234)
+    with pytest.raises(ValueError, match="hold_finality"):
+        dn.set_faults(hold_finality="yes")
+    assert dn.call(lambda: dn.chain.faults.reject_next) == 0  # nothing changed
