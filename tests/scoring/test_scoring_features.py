@@ -324,6 +324,25 @@ def test_same_results_across_thread_counts_and_batches(song: np.ndarray) -> None
     assert FEATURE_VERSION in ("ami-features/1",)
 
 
+def test_degenerate_signals_give_finite_features() -> None:
+    signals = {
+        "zeros": np.zeros(5 * SR),
+        "dc": np.full(5 * SR, 0.5),
+        "impulse": np.eye(1, 5 * SR, 2 * SR)[0],
+        "square": np.sign(ts.sine(100.0, 5.0)),
+        "one_second": ts.chord_song(seconds=1.0),
+    }
+    feats = dict(zip(signals, extract_features(list(signals.values())), strict=True))
+    for name, f in feats.items():
+        assert all(np.isfinite(v) for v in f.scalars.values()), name
+        assert np.isfinite(f.embedding).all() and np.linalg.norm(f.embedding) == pytest.approx(1.0, abs=1e-5)
+        assert np.isfinite(f.chroma_2dft).all() and np.isfinite(f.beat_chroma).all()
+    assert feats["zeros"].scalars["loudness_lufs"] == -70.0
+    assert feats["zeros"].scalars["silence_ratio"] == 1.0
+    assert feats["zeros"].scalars["tempo_bpm"] == 0.0 and feats["zeros"].scalars["pulse_clarity"] == 0.0
+    assert feats["impulse"].scalars["silence_ratio"] > 0.9
+
+
 def test_digest_changes_with_content(synth: dict[str, TrackFeatures]) -> None:
     digests = {f.digest() for f in synth.values()}
     assert len(digests) == len(synth)
