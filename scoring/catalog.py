@@ -135,6 +135,7 @@ class Catalogue:
         self._fps: list[np.ndarray] = []
         self._index: dict[str, int] = {}
         self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
+        self._resident: tuple[tuple[str, int], Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -238,11 +239,24 @@ class Catalogue:
         q = np.asarray(queries, dtype=np.float64).reshape(-1, self.dim)
         norms = np.linalg.norm(q, axis=1, keepdims=True)
         q = np.where(norms > 0, q / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
-        scores, idx = exact_topk(self._emb, q, k, device=device)
+        scores, idx = exact_topk(self._device_matrix(device), q, k, device=device)
         return [
             [Neighbour(int(i), self.ids[int(i)], float(s)) for s, i in zip(srow, irow, strict=True)]
             for srow, irow in zip(scores, idx, strict=True)
         ]
+
+    def _device_matrix(self, device: str | None) -> Any:
+        """The embeddings as numpy on CPU, or as a tensor kept resident on an accelerator between searches
+        (rebuilt when the catalogue grows), so a GPU search does not copy the whole catalogue each time."""
+        dev = _pick_device(device)
+        if dev == "cpu":
+            return self._emb
+        import torch
+
+        key = (dev, len(self))
+        if self._resident is None or self._resident[0] != key:
+            self._resident = (key, torch.from_numpy(self._emb).to(dev))
+        return self._resident[1]
 
     def stats(self) -> dict[str, object]:
         """Counts and hash for `ami catalog stats`."""

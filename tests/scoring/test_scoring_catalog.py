@@ -127,3 +127,19 @@ def test_load_detects_tampering(tmp_path) -> None:
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(CatalogError, match="unreadable"):
         Catalogue.load(tmp_path)
+
+
+@pytest.mark.gpu
+def test_cuda_search_matches_cpu_and_follows_adds() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    rng = np.random.default_rng(7)
+    cat = Catalogue(32)
+    cat.add([f"t{i}" for i in range(500)], _unit(rng, 500, 32))
+    q = _unit(rng, 8, 32)
+    assert [[h.id for h in row] for row in cat.search(q, 5, "cuda")] == [
+        [h.id for h in row] for row in cat.search(q, 5, "cpu")
+    ]
+    cat.add(["new"], q[:1])
+    assert cat.search(q[:1], 1, "cuda")[0][0].id == "new"
