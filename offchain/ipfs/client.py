@@ -136,6 +136,10 @@ class IpfsClient:
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ipfs-verify")
         return self._executor
 
+    def _post(self, url: str, **kwargs: Any) -> Any:
+        # The timeout goes on every request, so that it also holds on a session shared by the caller.
+        return self._http().post(url, timeout=self._timeout, **kwargs)
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
@@ -179,6 +183,8 @@ class IpfsClient:
         except (ValueError, AttributeError):
             message = body
         message = message.strip()[:500]
+        if response.status in (404, 405):
+            raise IpfsError(f"{what}: the node has no such RPC call (HTTP {response.status}): {message}")
         if response.status in _TRANSIENT_STATUS:
             raise IpfsUnavailable(f"{what}: node answered HTTP {response.status}: {message}")
         lowered = message.lower()
@@ -188,7 +194,7 @@ class IpfsClient:
 
     async def _post_json(self, what: str, endpoint: str, params: dict[str, str]) -> Any:
         async def attempt() -> Any:
-            async with self._http().post(f"{self._base}/{endpoint}", params=params) as response:
+            async with self._post(f"{self._base}/{endpoint}", params=params) as response:
                 await self._raise_for_error(what, response)
                 return await response.json(content_type=None)
 
@@ -249,7 +255,7 @@ class IpfsClient:
         async def attempt() -> str:
             form = aiohttp.FormData()
             form.add_field("file", payload, filename="blob", content_type="application/octet-stream")
-            async with self._http().post(f"{self._base}/add", params=params, data=form) as response:
+            async with self._post(f"{self._base}/add", params=params, data=form) as response:
                 await self._raise_for_error("add", response)
                 text = await response.text()
             # The answer is one JSON object per line; the one with the root's Hash is last.
@@ -296,7 +302,7 @@ class IpfsClient:
             feed = builder.update if builder is not None else digest.update
             parts: list[bytes] = []
             total = 0
-            async with self._http().post(f"{self._base}/cat", params=params) as response:
+            async with self._post(f"{self._base}/cat", params=params) as response:
                 await self._raise_for_error(f"cat {key}", response)
                 async for piece in response.content.iter_any():
                     total += len(piece)
@@ -336,7 +342,7 @@ class IpfsClient:
         params = {"arg": key, "timeout": self._node_timeout}
 
         async def attempt() -> bytes:
-            async with self._http().post(f"{self._base}/block/get", params=params) as response:
+            async with self._post(f"{self._base}/block/get", params=params) as response:
                 await self._raise_for_error(f"block get {key}", response)
                 block = await response.content.read(_MAX_BLOCK + 1)
             if len(block) > _MAX_BLOCK:
