@@ -159,6 +159,8 @@ class _Proxy:
                 payload = payload[:-1]
         if self.mode == "garbage" and not request.path.endswith("/cat"):
             return web.Response(body=b"<html>not the RPC API</html>", status=200)
+        if self.mode == "no-such-call":
+            return web.Response(body=b"404 page not found", status=404)
         if self.mode == "huge-error":
             return web.Response(body=b"E" * (8 * MIB), status=500)
         if status == 200 and request.path.endswith("/add") and self.mode == "lie":
@@ -202,7 +204,7 @@ async def test_a_node_answering_a_wrong_cid_on_add_is_caught(proxy: _Proxy) -> N
             await client.add(b"what I uploaded")
 
 
-@pytest.mark.parametrize("mode", ["garbage", "huge-error"])
+@pytest.mark.parametrize("mode", ["garbage", "huge-error", "no-such-call"])
 async def test_a_misbehaving_node_gives_ipfs_errors(proxy: _Proxy, mode: str) -> None:
     async with IpfsClient(proxy.url, retries=0) as client:
         cid = await client.add(b"stored before the node went strange")
@@ -218,6 +220,7 @@ async def test_a_misbehaving_node_gives_ipfs_errors(proxy: _Proxy, mode: str) ->
             with pytest.raises(IpfsError) as info:
                 await call()
             assert len(str(info.value)) <= 600
+            assert not isinstance(info.value, IpfsNotFound | IpfsUnavailable)
 
 
 async def test_client_timeout(proxy: _Proxy) -> None:
