@@ -79,3 +79,17 @@ def test_gate_thresholds_and_precedence() -> None:
     same = _Entry("same", "x", emb, c2d, np.zeros(0, np.uint32))
     assert duplicate_gate(fp, c2d, emb, "x", [same])[:2] == ("same", None)
     assert DERIVATIVE_C2D < 0.933 and DUPLICATE_FP > 0.85  # the measured margins in docs/scoring.md
+
+
+def test_renders_are_reproducible_and_bad_requests_typed(tmp_path) -> None:
+    from scoring.corpus import STYLES, RenderError, render_piece
+
+    a = render_piece("folk_song", tmp_path / "a.wav", seconds=6.0)
+    b = render_piece("folk_altdeu10_1", tmp_path / "b.wav", seconds=6.0)
+    piano = render_piece("folk_song", tmp_path / "c.wav", seconds=6.0, program=0)
+    assert a.read_bytes() == b.read_bytes() != piano.read_bytes()
+    assert {"bach_chorale", "folk_song", "string_quartet", "ragtime_piano", "madrigal"} <= set(STYLES)
+    with pytest.raises(RenderError, match="unknown piece or style"):
+        render_piece("polka", tmp_path / "x.wav")
+    with pytest.raises(RenderError, match="0..127"):
+        render_piece("folk_song", tmp_path / "x.wav", program=128)
