@@ -23,7 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "validator"))
+# `python bench/audit.py` puts bench/ first on sys.path, where bench/scoring.py would shadow the scoring
+# package; the tests' helpers (the hash stand-in scorer) come from tests/validator.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent / "tests" / "validator"))
 
 from offchain.audit.auditor import AuditOptions, Auditor  # noqa: E402
 from offchain.audit.db import ValidatorDb  # noqa: E402
@@ -137,7 +141,7 @@ async def _run(n_tracks: int, n_epochs: int, listens: int, scorer_kind: str, tmp
     worker_settle_s = 0.0
     number = 2
     for e in range(n_epochs):
-        per_block = max(listens // (EPOCH_BLOCKS - 10), 1)
+        per_block = max(-(-listens // (EPOCH_BLOCKS - 10)), 1)  # listens fit in the epoch's blocks
         made = 0
         while made < listens:
             number += 1
