@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from offchain.ipfs.cid import normalize_cid
+from offchain.ipfs.cid import compute_cid, normalize_cid
 from offchain.ipfs.errors import InvalidCid, IpfsError
 from offchain.ipfs.store import ContentStore
 
@@ -201,3 +201,19 @@ async def store_metadata(store: ContentStore, metadata: TrackMetadata) -> str:
 async def load_metadata(store: ContentStore, cid: str) -> TrackMetadata:
     """Read (capped at `MAX_METADATA_BYTES`, verified against `cid`) and validate a metadata document."""
     return TrackMetadata.from_json(await store.cat(cid, max_bytes=MAX_METADATA_BYTES))
+
+
+async def store_track(store: ContentStore, audio: bytes, **fields: Any) -> tuple[str, str, TrackMetadata]:
+    """Add a track's audio, then its metadata pointing at it; returns (audio CID, metadata CID, metadata).
+
+    `fields` are the metadata fields other than `audio_cid` (validated before anything is stored, so bad
+    metadata leaves the store untouched).
+    """
+    if "audio_cid" in fields:
+        raise MetadataError("audio_cid is computed from the audio; do not pass it")
+    audio_cid = compute_cid(audio, 1)
+    metadata = TrackMetadata.build(**fields, audio_cid=audio_cid)
+    stored = await store.add(audio, cid_version=1, pin=True)
+    if stored != audio_cid:
+        raise MetadataError(f"the store answered {stored} for audio whose CID is {audio_cid}")
+    return audio_cid, await store_metadata(store, metadata), metadata

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from offchain.ipfs.cid import compute_cid
-from offchain.ipfs.errors import CidMismatch, IpfsTooLarge
+from offchain.ipfs.errors import CidMismatch, IpfsNotFound, IpfsTooLarge
 from offchain.ipfs.metadata import (
     MAX_METADATA_BYTES,
     MetadataError,
@@ -160,3 +160,23 @@ async def test_store_and_load_through_a_content_store() -> None:
     bad = await store.add(b'{"title": 1}')
     with pytest.raises(MetadataError):
         await load_metadata(store, bad)
+
+
+async def test_store_track_validates_before_storing() -> None:
+    from offchain.ipfs.metadata import store_track
+
+    store = MemoryContentStore()
+    fields = _fields()
+    del fields["audio_cid"]
+    audio = b"RIFF....WAVE" * 1000
+    audio_cid, meta_cid, meta = await store_track(store, audio, **fields)
+    assert audio_cid == compute_cid(audio) == meta.audio_cid
+    assert await load_metadata(store, meta_cid) == meta
+    assert await store.cat(audio_cid, max_bytes=len(audio)) == audio
+    fresh = MemoryContentStore()
+    with pytest.raises(MetadataError, match="royalty_splits"):
+        await store_track(fresh, audio, **{**fields, "royalty_splits": [[ALICE, 1]]})
+    with pytest.raises(IpfsNotFound):  # nothing was stored
+        await fresh.stat(audio_cid)
+    with pytest.raises(MetadataError, match="audio_cid"):
+        await store_track(fresh, audio, **fields, audio_cid=audio_cid)
