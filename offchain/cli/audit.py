@@ -96,9 +96,12 @@ def register(app: typer.Typer) -> None:
         Exit status 0 when everything audited matches, 1 when something does not, 2 on bad input,
         3 when the node is unreachable. Never sends a transaction.
         """
+        from offchain.logging import configure_logging
+
         if to_block is not None and to_block < from_block:
             _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
         settings = _settings(config)
+        configure_logging("warning", settings.log_json)  # logs go to stderr; stdout is the report
         report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
         if as_json:
             typer.echo(report.model_dump_json(indent=2))
