@@ -469,20 +469,26 @@ class Submitter:
     # ------------------------------------------------------------------ loop
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Submit and confirm until `stop` is set. Chain outages are waited out with backoff."""
+        """Submit and confirm until `stop` is set. Chain outages and errors are waited out with backoff."""
         stop = stop or asyncio.Event()
         delay = self.poll_s
         while not stop.is_set():
             try:
                 await self.tick()
                 delay = self.poll_s
-            except ChainUnavailable as exc:
-                log.warning("submitter.chain_unavailable", error=str(exc), retry_in_s=delay)
-                self.nonces.reset()
-                delay = min(max(delay, 0.1) * 2, 30.0)
-            except ChainError as exc:
-                # e.g. a block the node no longer serves, an RPC error: the outbox is intact, try again later
-                log.error("submitter.chain_error", error=str(exc), retry_in_s=delay)
+            except Exception as exc:
+                if isinstance(exc, ChainUnavailable):
+                    log.warning("submitter.chain_unavailable", error=str(exc), retry_in_s=delay)
+                elif isinstance(exc, ChainError):
+                    # e.g. a block the node no longer serves, an RPC error: the outbox is intact
+                    log.error("submitter.chain_error", error=str(exc), retry_in_s=delay)
+                else:
+                    # Anything else (a full disk, a bug) must not stop the daemon's other work: log it loudly
+                    # and try again later.
+                    log.exception("submitter.unexpected_error", retry_in_s=delay)
+                # Drop writes of the interrupted step; every completed step was committed on its own.
+                with contextlib.suppress(Exception):
+                    await self.db.rollback()
                 self.nonces.reset()
                 delay = min(max(delay, 0.1) * 2, 30.0)
             with contextlib.suppress(TimeoutError):

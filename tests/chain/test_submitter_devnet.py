@@ -179,16 +179,20 @@ async def test_revert_is_reported_and_nothing_is_sent(
 async def test_expired_mortal_transaction_is_signed_again(
     fresh_rewards: tuple[DevnetHandle, str], tmp_path: Path
 ) -> None:
+    from ami_node.tx import contract_tx
+
     dn, rewards = fresh_rewards
     ps = make_payouts("expiry", 10)
+    # its own oracle key, so that the stuck transaction left in the pool cannot disturb other tests
+    eve = load_keypair("//Eve")
     async with SubstrateChainPort(dn.url) as port:
-        async with Submitter(
-            port, ALICE, tmp_path / "o.db", rewards=rewards, poll_s=0.05, era_period=8
-        ) as sub:
+        abi = ContractAbi.load("ami_rewards")
+        await contract_tx(port, ALICE, abi, rewards, "add_oracle", {"account": eve.address}, timeout_s=30)
+        async with Submitter(port, eve, tmp_path / "o.db", rewards=rewards, poll_s=0.05, era_period=8) as sub:
             await sub.tick()  # recovery done, nothing to send
             # A nonce ahead of the account's: the node keeps the transaction as "future" and never includes
             # it, like a transaction the pool lost.
-            real = await port.account_next_index(ALICE.address)
+            real = await port.account_next_index(eve.address)
             sub.nonces._next = real + 3
             await sub.enqueue_payouts(1, ps)
             await sub.tick()
@@ -266,7 +270,7 @@ async def test_sigkilled_submitter_pays_every_payout_exactly_once(
                 if ticks % 5 == 0:
                     dn.new_block()
             child.wait(timeout=30)
-        assert kills >= 2, "the child finished before it could be killed"
+        assert kills >= 2, f"the child finished before it could be killed {kills}: {_progress(db)}"
         # the last run goes to the end, with blocks coming in
         child = subprocess.Popen(
             [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
