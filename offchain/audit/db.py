@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS rescored (
     PRIMARY KEY (model_version, token_id));
 CREATE TABLE IF NOT EXISTS audits (
     subject TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,
-    audited_block INTEGER NOT NULL);
+    audited_block INTEGER NOT NULL, paid_seen INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS challenges (
     subject TEXT PRIMARY KEY, token_id TEXT NOT NULL, evidence TEXT NOT NULL, status TEXT NOT NULL,
     tx_hash TEXT, block_number INTEGER, error TEXT, evidence_cid TEXT);
@@ -365,12 +365,24 @@ class ValidatorDb:
 
     # -- audits & challenges ---------------------------------------------------------------------------------
 
-    async def save_audit(self, audit: SubjectAudit, block: int) -> None:
+    async def save_audit(self, audit: SubjectAudit, block: int, paid_seen: int = 0) -> None:
+        """Store an audit; `paid_seen` is how many Paid events of an epoch it compared (to redo it when more
+        land later)."""
         await self._db.execute(
-            "INSERT INTO audits VALUES (?,?,?,?,?) ON CONFLICT (subject) DO UPDATE SET"
-            " status=excluded.status, doc=excluded.doc, audited_block=excluded.audited_block",
-            (audit.subject, audit.kind, audit.status.value, audit.model_dump_json(), block),
+            "INSERT INTO audits VALUES (?,?,?,?,?,?) ON CONFLICT (subject) DO UPDATE SET"
+            " status=excluded.status, doc=excluded.doc, audited_block=excluded.audited_block,"
+            " paid_seen=excluded.paid_seen",
+            (audit.subject, audit.kind, audit.status.value, audit.model_dump_json(), block, paid_seen),
         )
+
+    async def audit_paid_seen(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in await self._all("SELECT subject, paid_seen FROM audits")}
+
+    async def paid_counts(self) -> dict[int, int]:
+        """{epoch: number of Paid events seen}."""
+        return {
+            int(r[0]): int(r[1]) for r in await self._all("SELECT epoch, COUNT(*) FROM paid GROUP BY epoch")
+        }
 
     async def audits(self) -> list[SubjectAudit]:
         rows = await self._all("SELECT doc FROM audits ORDER BY subject")

@@ -107,21 +107,13 @@ class Validator:
         self.retry_delay_s = retry_delay_s
         self.backoff_max_s = backoff_max_s
         self._stop = asyncio.Event()
-        self._dirty_epochs: set[int] = set()
         self.last_error: str | None = None
         self.processed_head = 0
 
     # -- following -------------------------------------------------------------------------------------------
 
-    def _note(self, blocks: list[BlockData]) -> None:
-        for b in blocks:
-            for ev in b.events:
-                if ev.kind == "Paid":
-                    self._dirty_epochs.add(int(ev.fields["epoch"]))
-
     async def _ingest(self, blocks: list[BlockData]) -> None:
         await self.auditor.ingest(blocks)
-        self._note(blocks)
 
     async def _follow(self, until: int | None) -> None:
         from ami_node.follower import BlockFollower
@@ -181,14 +173,16 @@ class Validator:
             done.append(audit)
         n, grace = a.opt.epoch_blocks, a.opt.grace
         due = (head - grace + 1) // n  # epochs 0..due-1 ended at least `grace` blocks ago
+        paid_now = await a.db.paid_counts()
+        paid_seen = await a.db.audit_paid_seen()
         for epoch in range(max(due, 0)):
-            prev = stored.get(f"epoch:{epoch}")
-            if prev in _FINAL and epoch not in self._dirty_epochs:
+            subject = f"epoch:{epoch}"
+            # A final audit is redone only when more payouts of its epoch landed since (a late batch).
+            if stored.get(subject) in _FINAL and paid_seen.get(subject) == paid_now.get(epoch, 0):
                 continue
             audit = await a.audit_epoch(epoch)
-            await a.db.save_audit(audit, head)
+            await a.db.save_audit(audit, head, paid_now.get(epoch, 0))
             done.append(audit)
-        self._dirty_epochs = {e for e in self._dirty_epochs if e >= due}
         for audit in done:
             if audit.status == Status.MISMATCH:
                 log.warning(

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from validator_world import World  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """CLI commands configure structlog onto the stream CliRunner swaps in (and closes): undo it after."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from validator_world import (
 )
 
 from ami_node.port import ChainUnavailable
-from offchain.audit.model import Status
+from offchain.audit.model import EPOCH_SUBJECT_BASE, Status
 from offchain.audit.validator import ChallengeSent
 from offchain.cli import app
+from offchain.economics import POLICY_VERSION, RewardKind, payout_id
 from offchain.ipfs.errors import IpfsNotFound, IpfsUnavailable
 from offchain.ipfs.store import MemoryContentStore
 
@@ -187,3 +188,25 @@ async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(w
     audits = {a.subject: a.status for a in await v.auditor.db.audits()}
     assert audits["score:2:7"] == Status.MATCH
     assert world.challenges_on_chain() == []
+
+
+async def test_late_payout_for_an_audited_epoch_is_audited_again_after_a_restart(world: World) -> None:
+    worker = await ScriptedWorker.open(world)
+    await run_scenario(world, worker)
+    v = await world.open_validator()
+    await v.sync()
+    first = {a.subject: a.status for a in await v.process()}
+    assert first["epoch:1"] == Status.MATCH
+    # Much later, one more batch for epoch 1 lands, paying someone who earned nothing.
+    mallory = world.key("Mallory").address
+    pid = payout_id(POLICY_VERSION, 1, RewardKind.LISTEN, mallory, None)
+    await world.call(world.oracle, "rewards", "distribute", epoch=1, batch=99,
+                     payouts=[{"id": pid, "to": mallory, "amount": 777, "kind": 1}])
+    await v.sync()  # ingested, then the validator dies before auditing
+    await close_validator(v, world)
+    again = await world.open_validator()
+    await again.sync()
+    redone = {a.subject: a for a in await again.process()}
+    assert [f.kind.value for f in redone["epoch:1"].findings] == ["payout_unearned"]
+    assert "epoch:0" not in redone  # untouched epochs are not redone
+    assert [t for t, _ in world.challenges_on_chain()] == [EPOCH_SUBJECT_BASE | 1]
