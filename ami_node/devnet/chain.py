@@ -134,6 +134,27 @@ class WorldState:
         return self.accounts.get(who, (0, 0, 0))
 
 
+class ArchivedState(dict[bytes, bytes]):
+    """The kept part of a pruned block's state; reading anything else is the node's "state discarded"."""
+
+    def __init__(self, kept: dict[bytes, bytes], block_hash: bytes) -> None:
+        super().__init__(kept)
+        self.block_hash = block_hash
+
+    def _discarded(self) -> RpcError:
+        return RpcError(
+            4003, "Client error: UnknownBlock", f"State already discarded for {hexstr(self.block_hash)}"
+        )
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self:
+            return self[key]
+        raise self._discarded()
+
+    def __iter__(self) -> Any:
+        raise self._discarded()
+
+
 @dataclass
 class Block:
     number: int
@@ -318,10 +339,21 @@ class Devnet:
                 f"Header was not found in the database: {hexstr(block_hash or b'')}",
             )
         if block.storage is None:
-            raise RpcError(
-                4003, "Client error: UnknownBlock", f"State already discarded for {hexstr(block.hash)}"
-            )
+            return ArchivedState(self._archived(block), block.hash)
         return block.storage
+
+    def _archived(self, block: Block) -> dict[bytes, bytes]:
+        """What stays readable after a block's full state is pruned: its events and header facts (followers
+        read System.Events of old finalized blocks)."""
+        rt = self.rt
+        out = {
+            rt.storage_key("System", "Events"): block.events,
+            rt.storage_key("System", "Number"): block.number.to_bytes(4, "little"),
+            rt.storage_key("System", "EventCount"): _event_count(block.events).to_bytes(4, "little"),
+            rt.storage_key("System", "ParentHash"): block.parent_hash,
+            rt.storage_key("Timestamp", "Now"): block.timestamp.to_bytes(8, "little"),
+        }
+        return out
 
     # -- blocks
     def _seal(

@@ -250,3 +250,28 @@ def test_fault_switches_are_validated(dn: DevnetHandle) -> None:
     with pytest.raises(ValueError, match="hold_finality"):
         dn.set_faults(hold_finality="yes")
     assert dn.call(lambda: dn.chain.faults.reject_next) == 0  # nothing changed
+
+
+def test_old_blocks_keep_their_events_but_not_their_state(
+    dn: DevnetHandle, si: SubstrateInterface, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ami_node.devnet import chain
+
+    monkeypatch.setattr(chain, "STORAGE_HISTORY", 4)
+    receipt = si.submit_extrinsic(
+        si.create_signed_extrinsic(
+            call=si.compose_call(
+                "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12}
+            ),
+            keypair=ALICE,
+        ),
+        wait_for_inclusion=True,
+    )
+    dn.new_block(chain.STORAGE_HISTORY + 2)
+    old = receipt.block_hash
+    events = si.get_events(block_hash=old)
+    assert [e.value["event_id"] for e in events][-1] == "ExtrinsicSuccess"
+    with connect(dn.url) as ws:
+        key = si.create_storage_key("System", "Account", [BOB.ss58_address]).to_hex()
+        err = Client(ws).call("state_getStorage", key, old)["error"]
+        assert err["code"] == 4003 and "discarded" in err["data"]
