@@ -47,6 +47,19 @@ class Neighbour:
     score: float
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm, computed in float64 and rounded once to float32 (zero rows stay zero).
+
+    The one normalisation used for stored embeddings and for the root hash, so that every path that hashes
+    a vector (`Catalogue.add`, `chain_root` callers) gets the same float32 bits from the same raw vector.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    norms = np.linalg.norm(a2, axis=1, keepdims=True)
+    out = np.where(norms > 0, a2 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+    return out.reshape(a.shape)
+
+
 def _pick_device(device: str | None) -> str:
     import torch
 
@@ -184,10 +197,9 @@ class Catalogue:
             raise CatalogError(f"{len(ids)} ids but {emb.shape[0]} embeddings of dimension {self.dim}")
         if not np.all(np.isfinite(emb)):
             raise CatalogError("embeddings hold NaN or infinite values")
-        norms = np.linalg.norm(emb.astype(np.float64), axis=1)
-        if np.any(norms <= 0):
+        if np.any(np.linalg.norm(emb.astype(np.float64), axis=1) <= 0):
             raise CatalogError("an embedding is all zeros")
-        emb = (emb / norms[:, None]).astype(np.float32)
+        emb = unit_rows(emb)
         if chroma_2dft is None:
             c2d = np.zeros((len(ids), self.c2d_dim), np.float32)
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scoring.catalog import Catalogue, chain_root
+from scoring.catalog import Catalogue, chain_root, unit_rows
 from scoring.decode import CanonicalAudio
 from scoring.errors import ScoringError
 from scoring.fingerprint import fingerprint_pcm, similarity
@@ -170,9 +170,7 @@ def duplicate_gate(
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    x = np.asarray(v, dtype=np.float32).reshape(-1)
-    n = float(np.linalg.norm(x.astype(np.float64)))
-    return x / n if n > 0 else x
+    return unit_rows(np.asarray(v).reshape(-1))
 
 
 def all_versions() -> dict[str, str]:
@@ -230,7 +228,8 @@ def score_batch(
     root = catalogue.root_hash()
     earlier: list[_Entry] = []
     results: list[PublishedScore] = []
-    emb_all = np.stack([_unit(f.embedding) for f in feats])
+    raw_all = np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats])
+    emb_all = unit_rows(raw_all)
     hits = catalogue.search(emb_all, CANDIDATES, device=device) if len(catalogue) else [[] for _ in items]
     for i, (it, f) in enumerate(zip(items, feats, strict=True)):
         emb, c2d = emb_all[i], _unit(f.chroma_2dft.ravel())
@@ -271,7 +270,7 @@ def score_batch(
     if add_to_catalogue:
         catalogue.add(
             [e.track_id for e in earlier],
-            np.stack([e.embedding for e in earlier]),
+            raw_all,
             np.stack([e.c2d for e in earlier]),
             [e.fingerprint for e in earlier],
             [it.genre for it in items],
@@ -311,7 +310,7 @@ def add_tracks(
     fps = [fingerprint_pcm(it.audio.pcm, it.audio.sample_rate) for it in items]
     catalogue.add(
         ids,
-        np.stack([_unit(f.embedding) for f in feats]),
+        np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats]),
         np.stack([_unit(f.chroma_2dft.ravel()) for f in feats]),
         fps,
         [it.genre for it in items],

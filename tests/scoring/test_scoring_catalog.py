@@ -143,3 +143,20 @@ def test_cuda_search_matches_cpu_and_follows_adds() -> None:
     ]
     cat.add(["new"], q[:1])
     assert cat.search(q[:1], 1, "cuda")[0][0].id == "new"
+
+
+def test_chain_root_matches_add_bit_for_bit() -> None:
+    from scoring.catalog import chain_root, unit_rows
+
+    rng = np.random.default_rng(8)
+    raw = rng.standard_normal((50, 16)).astype(np.float32) * 3.7
+    c2d = unit_rows(rng.random((50, 6)))
+    fps = [rng.integers(0, 2**32, 20, dtype=np.uint64).astype(np.uint32) for _ in range(50)]
+    cat = Catalogue(16, 6)
+    root = cat.root_hash()
+    cat.add([f"t{i}" for i in range(50)], raw, c2d, fps)
+    emb = unit_rows(raw)
+    for i in range(50):
+        root = chain_root(root, f"t{i}", emb[i], c2d[i], fps[i])
+    assert root == cat.root_hash()
+    assert np.array_equal(cat.embeddings, emb)
