@@ -110,6 +110,7 @@ class Runtime:
             self._storage_functions[key] = self._pallets[pallet].get_storage_function(item)
         return self._storage_functions[key]
 
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - the Runtime lives for the whole process
     def block_hash_key(self, number: int) -> bytes:
         """System.BlockHash key (Twox64Concat of a u32), by hand: one per block on the hot path."""
         raw = number.to_bytes(4, "little")
