@@ -41,7 +41,6 @@ def _content(seed: str, size: int) -> bytes:
         *[(size, version) for size in (0, 1, 262144, 262145) for version in (0, 1)],
         (3 * MIB + 7, 0),
         (20 * MIB, 1),
-        (20 * MIB, 0),
     ],
 )
 async def test_round_trip_and_cid_agreement(ipfs: IpfsClient, size: int, version: int) -> None:
