@@ -60,6 +60,24 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape)
 
 
+UNIT_TOLERANCE = 1e-6
+
+
+def stored_rows(x: np.ndarray) -> np.ndarray:
+    """Exactly the float32 rows `Catalogue.add` stores and hashes for raw rows ``x``.
+
+    A row whose float64 norm is within `UNIT_TOLERANCE` of 1 is kept bit for bit; any other row goes through
+    `unit_rows`. The map is idempotent (its outputs are unit within the tolerance), so re-adding stored
+    embeddings (a catalogue prefix, a validator's replay) reproduces the same bits and the same root hash.
+    """
+    a = np.asarray(x, dtype=np.float32)
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    norms = np.linalg.norm(a2.astype(np.float64), axis=1)
+    keep = np.abs(norms - 1.0) <= UNIT_TOLERANCE
+    out = np.where(keep[:, None], a2, unit_rows(a2)).astype(np.float32)
+    return out.reshape(a.shape)
+
+
 def _pick_device(device: str | None) -> str:
     import torch
 
@@ -199,7 +217,7 @@ class Catalogue:
             raise CatalogError("embeddings hold NaN or infinite values")
         if np.any(np.linalg.norm(emb.astype(np.float64), axis=1) <= 0):
             raise CatalogError("an embedding is all zeros")
-        emb = unit_rows(emb)
+        emb = stored_rows(emb)
         if chroma_2dft is None:
             c2d = np.zeros((len(ids), self.c2d_dim), np.float32)
         else:
@@ -372,7 +390,7 @@ def chain_root(
     prev_hex: str, track_id: str, embedding: np.ndarray, chroma_2dft: np.ndarray, fingerprint: np.ndarray
 ) -> str:
     """The root hash after appending one entry to a catalogue whose root is ``prev_hex`` (same recipe as
-    `Catalogue.root_hash`; ``embedding`` must already be unit-norm float32, as `Catalogue.add` stores it)."""
+    `Catalogue.root_hash`; ``embedding`` must be the stored form, `stored_rows` of the raw vector)."""
     fp = np.asarray(fingerprint, dtype=np.uint32).reshape(-1)
     return _chain(
         bytes.fromhex(prev_hex),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scoring.catalog import Catalogue, chain_root, unit_rows
+from scoring.catalog import Catalogue, chain_root, stored_rows, unit_rows
 from scoring.decode import CanonicalAudio
 from scoring.errors import ScoringError
 from scoring.fingerprint import fingerprint_pcm, similarity
@@ -229,7 +229,7 @@ def score_batch(
     earlier: list[_Entry] = []
     results: list[PublishedScore] = []
     raw_all = np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats])
-    emb_all = unit_rows(raw_all)
+    emb_all = stored_rows(raw_all)
     hits = catalogue.search(emb_all, CANDIDATES, device=device) if len(catalogue) else [[] for _ in items]
     for i, (it, f) in enumerate(zip(items, feats, strict=True)):
         emb, c2d = emb_all[i], _unit(f.chroma_2dft.ravel())
