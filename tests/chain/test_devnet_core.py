@@ -110,3 +110,17 @@ def test_known_differences_from_v042_are_pinned() -> None:
     assert RT.spec_version == 100 and RT.transaction_version == 1
     # the ContractExecResult this runtime returns is the pre-`events` layout (scalecodec's To267)
     assert "events" not in dict(RT.rc.get_decoder_class("ContractExecResult").type_mapping)
+
+
+def test_limits_used_by_the_devnet_are_the_metadatas() -> None:
+    from ami_node.devnet import chain
+
+    weights = RT.constant("System", "BlockWeights")
+    normal = weights["per_class"]["normal"]
+    assert chain.MAX_EXTRINSIC == (normal["max_extrinsic"]["ref_time"], normal["max_extrinsic"]["proof_size"])
+    assert chain.MAX_NORMAL_TOTAL == (normal["max_total"]["ref_time"], normal["max_total"]["proof_size"])
+    assert chain.BASE_EXTRINSIC == normal["base_extrinsic"]["ref_time"]
+    assert chain.EXISTENTIAL_DEPOSIT == RT.constant("Balances", "ExistentialDeposit")
+    assert chain.BLOCK_HASH_COUNT == RT.constant("System", "BlockHashCount")
+    assert chain.CODE_DEPOSIT_PER_BYTE == RT.constant("Contracts", "DepositPerByte")
+    assert chain.CONTRACT_BASE_DEPOSIT == RT.constant("Contracts", "DepositPerItem")
