@@ -117,10 +117,10 @@ def test_limits_used_by_the_devnet_are_the_metadatas() -> None:
 
     weights = RT.constant("System", "BlockWeights")
     normal = weights["per_class"]["normal"]
-    assert chain.MAX_EXTRINSIC == (normal["max_extrinsic"]["ref_time"], normal["max_extrinsic"]["proof_size"])
-    assert chain.MAX_NORMAL_TOTAL == (normal["max_total"]["ref_time"], normal["max_total"]["proof_size"])
-    assert chain.BASE_EXTRINSIC == normal["base_extrinsic"]["ref_time"]
-    assert chain.EXISTENTIAL_DEPOSIT == RT.constant("Balances", "ExistentialDeposit")
-    assert chain.BLOCK_HASH_COUNT == RT.constant("System", "BlockHashCount")
-    assert chain.CODE_DEPOSIT_PER_BYTE == RT.constant("Contracts", "DepositPerByte")
-    assert chain.CONTRACT_BASE_DEPOSIT == RT.constant("Contracts", "DepositPerItem")
+    assert (normal["max_extrinsic"]["ref_time"], normal["max_extrinsic"]["proof_size"]) == chain.MAX_EXTRINSIC
+    assert (normal["max_total"]["ref_time"], normal["max_total"]["proof_size"]) == chain.MAX_NORMAL_TOTAL
+    assert normal["base_extrinsic"]["ref_time"] == chain.BASE_EXTRINSIC
+    assert RT.constant("Balances", "ExistentialDeposit") == chain.EXISTENTIAL_DEPOSIT
+    assert RT.constant("System", "BlockHashCount") == chain.BLOCK_HASH_COUNT
+    assert RT.constant("Contracts", "DepositPerByte") == chain.CODE_DEPOSIT_PER_BYTE
+    assert RT.constant("Contracts", "DepositPerItem") == chain.CONTRACT_BASE_DEPOSIT
