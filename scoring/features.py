@@ -189,9 +189,11 @@ def _spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict
     n_frames = 1 + n // HOP
     xp = F.pad(x.to(st), (N_FFT // 2, N_FFT // 2))
     window = torch.hann_window(N_FFT, periodic=True, dtype=st, device=dev)
-    mel_fb = torch.as_tensor(np.array(dsp.mel_filterbank(sr, N_FFT, N_MELS)), dtype=st, device=dev)
-    chroma_fb = torch.as_tensor(np.array(dsp.chroma_filterbank(sr, N_FFT)), dtype=st, device=dev)
+    # Mel and chroma filterbanks side by side: one product per chunk reads the power spectrum once.
+    banks_np = np.concatenate((dsp.mel_filterbank(sr, N_FFT, N_MELS), dsp.chroma_filterbank(sr, N_FFT))).T
+    banks_fb = torch.as_tensor(np.ascontiguousarray(banks_np), dtype=st, device=dev)
     freqs = torch.linspace(0.0, sr / 2.0, N_FFT // 2 + 1, dtype=st, device=dev)
+    freqs_ones = torch.stack((freqs, torch.ones_like(freqs)), dim=1)
     out = {
         "mel": torch.empty(b, N_MELS, n_frames, dtype=dt, device=dev),
         "chroma_raw": torch.empty(b, 12, n_frames, dtype=dt, device=dev),
@@ -212,31 +214,38 @@ def _spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict
         power = spec.real.square() + spec.imag.square()
         del spec
         mag = power.sqrt()
-        out["mel"][:, :, t0:t1] = (power @ mel_fb.T).transpose(1, 2)
-        out["chroma_raw"][:, :, t0:t1] = (power @ chroma_fb.T).transpose(1, 2)
-        mag_sum = mag.sum(-1)
-        out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, (mag @ freqs) / mag_sum.clamp_min(1e-30), 0.0)
+        banks = power @ banks_fb
+        out["mel"][:, :, t0:t1] = banks[..., :N_MELS].transpose(1, 2)
+        out["chroma_raw"][:, :, t0:t1] = banks[..., N_MELS:].transpose(1, 2)
+        moments = mag @ freqs_ones  # [..., 0] = sum f |X|, [..., 1] = sum |X|
+        mag_sum = moments[..., 1]
+        out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, moments[..., 0] / mag_sum.clamp_min(1e-30), 0.0)
         floored = power.clamp_min(1e-10)
         out["flatness"][:, t0:t1] = torch.exp(floored.log().mean(-1)) / floored.mean(-1)
-        out["rolloff"][:, t0:t1] = freqs[_rolloff_bin(mag, 0.99).clamp_max(freqs.shape[0] - 1)]
+        out["rolloff"][:, t0:t1] = freqs[_rolloff_bin(mag, 0.99)]
     return out
 
 
 def _rolloff_bin(mag: torch.Tensor, fraction: float, block: int = 32) -> torch.Tensor:
     """Index of the first bin where the cumulative magnitude reaches `fraction` of the total, per frame.
 
-    Two-level search (why: a full cumsum over 1025 bins is the slowest step of the spectral pass): cumulative
-    sums of 32-bin block totals find the block, one cumsum inside that block finds the bin.
+    Two-level search (why: a full cumsum over 1025 bins was the slowest step of the spectral pass): cumulative
+    sums of 32-bin block totals find the block, one cumsum inside that block finds the bin. Bins past the last
+    whole block (the Nyquist bin) form one final block of their own.
     """
-    *lead, n_bins = mag.shape
-    n_blocks = -(-n_bins // block)
-    padded = F.pad(mag, (0, n_blocks * block - n_bins)).reshape(*lead, n_blocks, block)
-    block_cum = padded.sum(-1).cumsum(-1)
+    n_bins = mag.shape[-1]
+    n_full = n_bins // block
+    blocks = mag[..., : n_full * block].unflatten(-1, (n_full, block))  # a view, no copy
+    block_cum = torch.cat((blocks.sum(-1), mag[..., n_full * block :].sum(-1, keepdim=True)), -1).cumsum(-1)
     threshold = fraction * block_cum[..., -1:]
-    blk = (block_cum < threshold).sum(-1).clamp_max(n_blocks - 1)
-    before = torch.where(blk > 0, block_cum.gather(-1, (blk - 1).clamp_min(0)[..., None])[..., 0], 0.0)
-    inside = padded.gather(-2, blk[..., None, None].expand(*lead, 1, block))[..., 0, :].cumsum(-1)
-    return blk * block + ((inside + before[..., None]) < threshold).sum(-1)
+    blk = (block_cum[..., :n_full] < threshold).sum(-1)  # n_full: the tail block
+    inner = blk.clamp_max(n_full - 1)
+    before = torch.where(inner > 0, block_cum.gather(-1, (inner - 1).clamp_min(0)[..., None])[..., 0], 0.0)
+    idx = inner[..., None, None].expand(*inner.shape, 1, block)
+    inside = blocks.gather(-2, idx)[..., 0, :].cumsum(-1) + before[..., None]
+    in_block = inner * block + (inside < threshold).sum(-1).clamp_max(block - 1)
+    tail = n_full * block + (block_cum[..., n_full:-1] < threshold).sum(-1)
+    return torch.where(blk < n_full, in_block, tail.clamp_max(n_bins - 1))
 
 
 def _fir_filter(x: torch.Tensor, h: torch.Tensor, delay: int = 0, seg_group: int = 16) -> torch.Tensor:
@@ -260,12 +269,14 @@ def _fir_filter(x: torch.Tensor, h: torch.Tensor, delay: int = 0, seg_group: int
 
 
 def _block_energy(x: torch.Tensor, block: int) -> torch.Tensor:
-    """Sums of squares over consecutive `block`-sample blocks (the last one zero-padded), accumulated in
-    float64: [B, ceil(N / block)]."""
-    b, n = x.shape
-    n_blocks = -(-n // block)
-    blocks = F.pad(x, (0, n_blocks * block - n)).view(b, n_blocks, block)
-    return blocks.square().sum(-1, dtype=COMPUTE_DTYPE)
+    """Sums of squares over consecutive `block`-sample blocks (the last one partial), as float64:
+    [B, ceil(N / block)]. Float32 sums of a few thousand squares are exact to ~1e-7 relative."""
+    n = x.shape[-1]
+    n_full = n // block
+    parts = [torch.linalg.vector_norm(x[:, : n_full * block].unflatten(-1, (n_full, block)), dim=-1).square()]
+    if n % block:
+        parts.append(torch.linalg.vector_norm(x[:, n_full * block :], dim=-1, keepdim=True).square())
+    return torch.cat(parts, -1).to(COMPUTE_DTYPE)
 
 
 def _true_peak(x: torch.Tensor, factor: int = 4, block: int = 256, group: int = 4096) -> torch.Tensor:
@@ -290,7 +301,7 @@ def _true_peak(x: torch.Tensor, factor: int = 4, block: int = 256, group: int = 
     n_blocks = -(-(n + taps - 1) // block)
     xp = F.pad(x.to(SPECTRAL_DTYPE), (taps - 1, n_blocks * block - n))
     windows = xp.unfold(-1, span, block)  # [B, n_blocks, span] view: block k's inputs
-    bound = windows.abs().amax(-1) * l1
+    bound = torch.linalg.vector_norm(windows, ord=math.inf, dim=-1) * l1
     rows = torch.arange(b, device=x.device)
     first = windows[rows, bound.argmax(-1)]
     found = F.conv1d(first[:, None, :], w).abs().amax(dim=(1, 2))
@@ -639,16 +650,15 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
             tail = weighted[i, (length // tenth) * tenth : length]
             energy_100ms[i, length // tenth] = float(tail.square().sum(dtype=COMPUTE_DTYPE))
     del weighted
-    mag = x.abs()
-    full = mag >= CLIP_LEVEL
+    full = (x >= CLIP_LEVEL) | (x <= -CLIP_LEVEL)
     runs = full[:, :-2] & full[:, 1:-1] & full[:, 2:]
     in_run = torch.zeros_like(full)
     for k in range(CLIP_RUN):
         in_run[:, k : n_max - 2 + k] |= runs
     clipped = in_run.sum(-1).cpu().numpy()
-    peak = mag.amax(-1).to(COMPUTE_DTYPE).cpu().numpy()
+    peak = torch.linalg.vector_norm(x, ord=math.inf, dim=-1).to(COMPUTE_DTYPE).cpu().numpy()
     sumsq = spec["energy"].cpu().numpy()
-    del mag, full, runs, in_run
+    del full, runs, in_run
     dct = torch.as_tensor(np.array(dsp.dct_matrix(N_MELS, N_MFCC)), dtype=COMPUTE_DTYPE, device=dev)
 
     out: list[TrackFeatures] = []
