@@ -242,7 +242,6 @@ class Devnet:
         self.snapshots: dict[
             bytes, WorldState
         ] = {}  # post-state of unfinalized blocks and the finalized head
-        self.tx_block: dict[bytes, bytes] = {}  # included tx hash -> block hash (canonical)
         self.finalized_number = 0
         loaded = store.load() if store is not None else None
         if loaded is not None:
@@ -250,8 +249,6 @@ class Devnet:
             for b in blocks:
                 self.blocks.append(b)
                 self.by_hash[b.hash] = b
-                for x in b.extrinsics:
-                    self.tx_block[blake2_256(x)] = b.hash
             # the persisted head's storage is rebuilt; older states are gone (like a pruned node)
             self.blocks[-1].storage = self._materialize(self.blocks[-1].number, self.blocks[-1].events)
             self.finalized_number = len(self.blocks) - 1
@@ -452,8 +449,10 @@ class Devnet:
         self._append(block)
         for tx in included:
             self._remove_from_pool(tx)
-            self.tx_block[tx.ext.hash] = block.hash
             self.banned[tx.ext.hash] = self.clock() + BAN_SECONDS
+        if len(self.banned) > 4 * POOL_LIMIT:  # keep the ban list bounded: forget expired bans
+            now = self.clock()
+            self.banned = {h: t for h, t in self.banned.items() if t > now}
         if self._needs_snapshots():
             self.snapshots[block.hash] = self.state.copy()
         self._emit("new_head", block)
@@ -517,7 +516,6 @@ class Devnet:
         for b in removed:
             for x in b.extrinsics[1:]:
                 ext = parse_extrinsic(x)
-                self.tx_block.pop(ext.hash, None)
                 self.banned.pop(ext.hash, None)
                 self._emit("tx", (ext.hash, {"retracted": hexstr(b.hash)}))
                 requeue.append(ext)
