@@ -38,6 +38,7 @@ class RewardCaps(BaseModel):
     min_quality_bp: int = Field(default=1_000, ge=0, le=10_000)
     sybil_group_min_size: int = Field(default=4, ge=2)
     discovery_early_listeners: int = Field(default=10, ge=1)
+    adoption_trust: bool = Field(default=False, description="also apply scoring.adoption's farm trust")
 
 
 class WorkerSettings(BaseSettings):

@@ -9,7 +9,9 @@ payouts to the unit. The rules (also in docs/worker.md, "Economics"):
 * Trust: each account has a trust weight in basis points (10000 = fully trusted). `sybil_trust` is the
   built-in filter: wallets whose qualifying listens in the epoch are identical (same tracks, counts and total
   seconds), in groups of at least `sybil_group_min_size`, share one wallet's weight (trust 10000 // group
-  size). A caller may pass trust weights from a better model (e.g. scoring.adoption); the smaller is used.
+  size). With `adoption_trust`, scoring.adoption's graph trust (near-identical narrow token sets form a farm)
+  also applies; a caller may pass trust weights of its own (`external_trust`). The smallest weight wins.
+  Adoption trust is off by default: it also caps honest audiences of a single song (see docs/scoring.md).
 * A listen qualifies when `seconds >= min_listen_seconds`, the token was minted before it and has a score
   published on chain by the epoch's end (rejected tracks never do), and the listener is not the token's
   creator or one of its royalty recipients (self-dealing earns nothing).
@@ -70,6 +72,7 @@ class PolicyParams:
     min_quality_bp: int = 1_000
     sybil_group_min_size: int = 4
     discovery_early_listeners: int = 10
+    adoption_trust: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,18 @@ def sybil_trust(listens: Iterable[ListenRec], min_group: int) -> dict[str, int]:
     }
 
 
+def adoption_trust(listens: Iterable[ListenRec], tracks: Mapping[int, TrackInfo]) -> dict[str, int]:
+    """scoring.adoption's per-listener farm trust (0..1] in basis points, floored (qualifying listens)."""
+    from scoring.adoption import Listen, adoption_scores
+
+    evs = [Listen(ev.listener, str(ev.token_id), float(ev.seconds), ev.at[0]) for ev in listens]
+    if not evs:
+        return {}
+    creators = {str(tok): t.creator for tok, t in tracks.items()}
+    result = adoption_scores(evs, creators=creators)
+    return {w: max(0, min(FULL_TRUST, int(v * FULL_TRUST))) for w, v in result.trust.items()}
+
+
 def _credits(listens: Iterable[ListenRec]) -> dict[tuple[str, int], int]:
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for ev in listens:
@@ -276,6 +291,9 @@ def settle_epoch(
     previous = _qualifying(inp.previous_listens, inp.tracks, params.min_listen_seconds)
     farms = sybil_groups(listens, params.sybil_group_min_size)
     trust = sybil_trust(listens, params.sybil_group_min_size)
+    if params.adoption_trust:
+        for wallet, value in adoption_trust(listens, inp.tracks).items():
+            trust[wallet] = min(trust.get(wallet, FULL_TRUST), value)
     if inp.external_trust is not None:
         for wallet in trust:
             trust[wallet] = min(trust[wallet], int(inp.external_trust.get(wallet, FULL_TRUST)))

@@ -49,6 +49,7 @@ class WorkerOptions:
     min_quality_bp: int = 1_000
     sybil_group_min_size: int = 4
     discovery_early_listeners: int = 10
+    adoption_trust: bool = False
     max_audio_bytes: int = 50 * 1024 * 1024
     block_queue_size: int = 256
     scoring_queue_size: int = 32
@@ -78,6 +79,7 @@ class WorkerOptions:
             min_quality_bp=s.caps.min_quality_bp,
             sybil_group_min_size=s.caps.sybil_group_min_size,
             discovery_early_listeners=s.caps.discovery_early_listeners,
+            adoption_trust=s.caps.adoption_trust,
             max_audio_bytes=s.max_audio_bytes,
             block_queue_size=s.block_queue_size,
             scoring_queue_size=s.scoring_queue_size,
@@ -97,6 +99,7 @@ class WorkerOptions:
             min_quality_bp=self.min_quality_bp,
             sybil_group_min_size=self.sybil_group_min_size,
             discovery_early_listeners=self.discovery_early_listeners,
+            adoption_trust=self.adoption_trust,
         )
 
 

@@ -185,3 +185,19 @@ def test_settlement_is_replayable() -> None:
     inp = EpochInput(0, 0, 99, TRACKS, scores=(ScoreRec(1, 5000, 5000, (3, 0)),), listens=listens)
     p = params(create=10, listen=1000, royalty=77)
     assert settle_epoch(inp, p) == settle_epoch(inp, p)
+
+
+def test_adoption_trust_catches_a_farm_that_varies_its_seconds() -> None:
+    # Four wallets hear only token 1 with different durations: the built-in fingerprint misses them, the
+    # adoption module's graph trust (identical narrow token sets -> a farm of 4 -> trust 1/4) does not.
+    farm = tuple(ListenRec(1, f"F{i}", 60 + i, (2, i)) for i in range(4))
+    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
+    inp = EpochInput(0, 0, 9, TRACKS, listens=farm + honest)
+    plain = settle_epoch(inp, params(cap=10_000, listen=1000))
+    assert plain.trust["F0"] == 10_000
+    p = PolicyParams(budgets={RewardKind.LISTEN: 1000}, listen_reward_per_wallet=10_000, adoption_trust=True)
+    s = settle_epoch(inp, p)
+    assert s.trust["F0"] == 2500 and s.trust["H"] == 10_000
+    # weights: H 2000, each farm wallet 1000 * 2500bp = 250 -> H 1000 * 2000 / 3000 = 666.67
+    got = amounts(s, RewardKind.LISTEN)
+    assert got[("H", None)] in (666, 667) and sum(got.values()) == 1000
