@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -153,8 +154,8 @@ def duplicate_gate(
     figures: dict[str, object] = {}
     for order, cand in enumerate(candidates):
         fp_sim = 1.0 if cand.pcm_sha256 == pcm_sha256 else similarity(fp, cand.fingerprint)
-        c2d_sim = float(np.dot(c2d, cand.c2d))
-        emb_sim = float(np.dot(embedding, cand.embedding))
+        c2d_sim = exact_dot(c2d, cand.c2d)
+        emb_sim = exact_dot(embedding, cand.embedding)
         figures[cand.track_id] = {"fp": round(fp_sim, 4), "c2d": round(c2d_sim, 4), "emb": round(emb_sim, 4)}
         if fp_sim >= DUPLICATE_FP and (best_dup is None or (fp_sim, -order) > (best_dup[0], -best_dup[1])):
             best_dup = (fp_sim, order, cand.track_id)
@@ -167,6 +168,12 @@ def duplicate_gate(
     if best_dup is not None:
         return best_dup[2], None, figures
     return None, (best_der[2] if best_der else None), figures
+
+
+def exact_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product of two vectors, correctly rounded and platform independent: float32 x float32 products
+    are exact in float64, and math.fsum sums them exactly, so no summation order can change the result."""
+    return math.fsum((np.asarray(a, np.float64).ravel() * np.asarray(b, np.float64).ravel()).tolist())
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -245,7 +252,9 @@ def score_batch(
             for h in hits[i]
         ] + earlier
         dup, der, figures = duplicate_gate(fp, c2d, emb, it.audio.sha256, cands)
-        sims = [h.score for h in hits[i][:1]] + [float(np.dot(emb, e.embedding)) for e in earlier]
+        # Exact float64 re-ranking of the float32 kNN hits: thread counts and devices sum float32 products in
+        # different orders, which could flip a rounded score; exact_dot cannot.
+        sims = [exact_dot(emb, c.embedding) for c in cands]
         nearest = max(sims) if sims else None
         nov = novelty(emb, f.scalars, it.genre, nearest, ref)
         qbp = quality_bp(f.scalars)

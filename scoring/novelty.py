@@ -125,14 +125,15 @@ def genre_distance(embedding: np.ndarray, genre: str | None, reference: GenreRef
         GenreError: the declared genre is not in the reference.
     """
     e = np.asarray(embedding, dtype=np.float64)
-    e = e / max(float(np.linalg.norm(e)), 1e-300)
+    e = e / max(math.sqrt(math.fsum((e * e).tolist())), 1e-300)
 
     def z_of(stats: GenreStats) -> float:
         if stats.centroid.shape != e.shape:
             raise GenreError(
                 f"genre reference has dimension {stats.centroid.shape[0]}, embedding {e.shape[0]}"
             )
-        return max(0.0, 1.0 - float(e @ stats.centroid)) / stats.spread
+        # fsum: an order-independent sum, so BLAS threading cannot move a published score.
+        return max(0.0, 1.0 - math.fsum((e * stats.centroid).tolist())) / stats.spread
 
     if genre is not None:
         if genre not in reference.genres:

@@ -131,3 +131,19 @@ def test_cpu_and_gpu_publish_the_same_scores(audio, catalogue_dir) -> None:
     cpu = score_batch(items, Catalogue.load(catalogue_dir), device="cpu")
     gpu = score_batch(items, Catalogue.load(catalogue_dir), device="cuda")
     assert [_published(s) for s in cpu] == [_published(s) for s in gpu]
+
+
+def test_exact_dot_is_order_independent_and_exact() -> None:
+    import numpy as np
+
+    from scoring.engine import exact_dot
+
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal(456).astype(np.float32)
+    b = rng.standard_normal(456).astype(np.float32)
+    perm = rng.permutation(456)
+    assert exact_dot(a, b) == exact_dot(a[perm], b[perm]) == exact_dot(a[::-1], b[::-1])
+    from fractions import Fraction
+
+    exact = sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a, b, strict=True))
+    assert exact_dot(a, b) == float(exact)
