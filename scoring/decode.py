@@ -240,13 +240,19 @@ def decode_bytes(
                 if block.shape[0] == 0:
                     break
                 if filled + block.shape[0] > hard_cap:
-                    if filled + block.shape[0] > cap_frames:
+                    got = filled + block.shape[0]
+                    if unknown_length and got * channels * 2 / len(data) <= BOMB_RATIO:
+                        raise TooLong(
+                            f"stream of undeclared length runs past {max_seconds:g} s; "
+                            f"at most {max_seconds:g} s are accepted"
+                        )
+                    if unknown_length:
                         raise DecompressionBomb(
-                            f"stream decodes past {max_seconds:g} s although it declared "
-                            f"{declared / rate:.1f} s; at most {max_seconds:g} s are accepted"
+                            f"{len(data)}-byte stream of undeclared length decodes past {max_seconds:g} s "
+                            f"(over {BOMB_RATIO:g}x expansion); at most {max_seconds:g} s are accepted"
                         )
                     raise DecompressionBomb(
-                        f"stream decodes to more than its declared {declared / rate:.1f} s; "
+                        f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
                         f"send a valid {ACCEPTED_FORMATS} file"
                     )
                 if filled + block.shape[0] > mono.shape[0]:
