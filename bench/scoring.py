@@ -214,6 +214,8 @@ def main() -> None:
     parser.add_argument("--knn-vectors", type=int, default=None)
     parser.add_argument("--knn-dim", type=int, default=128)
     parser.add_argument("--skip-librosa", action="store_true", help="GPU runs: skip the slow CPU baseline")
+    parser.add_argument("--skip-knn", action="store_true", help="skip the kNN section")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 10-minute memory probe")
     parser.add_argument("--json", action="store_true", help="also print one JSON line with every figure")
     args = parser.parse_args()
     n_tracks = args.tracks or (4 if args.quick else 8)
@@ -260,15 +262,20 @@ def main() -> None:
             )
         print("target: >= 5x the straightforward librosa implementation on CPU")
 
-    rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
-    results.update(memory_track_s=dur, rss_after_imports_mib=rss_base, rss_peak_mib=rss_peak)
-    print(
-        f"memory  : {dur:.0f} s track decoded + featurised: peak RSS {rss_peak:.0f} MiB "
-        f"(after imports {rss_base:.0f} MiB; target < 1024 MiB)"
-    )
+    if args.skip_memory:
+        print("memory  : skipped (--skip-memory)")
+    else:
+        rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
+        results.update(memory_track_s=dur, rss_after_imports_mib=rss_base, rss_peak_mib=rss_peak)
+        print(
+            f"memory  : {dur:.0f} s track decoded + featurised: peak RSS {rss_peak:.0f} MiB "
+            f"(after imports {rss_base:.0f} MiB; target < 1024 MiB)"
+        )
 
     knn_path = ROOT / "bench" / "scoring_knn.py"
-    if knn_path.is_file():
+    if args.skip_knn:
+        print("kNN     : skipped (--skip-knn)")
+    elif knn_path.is_file():
         spec = importlib.util.spec_from_file_location("scoring_knn", knn_path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
