@@ -1,0 +1,138 @@
+"""Fault tests on the devnet's switches and the real IPFS node: dropped connections, skipped and delayed
+finality, pool rejections, the IPFS node stopped and restarted mid-run. The worker keeps going, every track
+is scored once, every payout paid once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_chaos_child import HashScorer
+
+from offchain.ipfs.node import JSNODE_DIR
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (JSNODE_DIR / "node_modules").is_dir(), reason="needs the js-ipfs npm folder"),
+]
+
+
+async def until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not await cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def test_worker_rides_out_chain_and_ipfs_faults(tmp_path: Path) -> None:
+    from ami_node.devnet.testing import running_devnet
+    from offchain.ipfs.node import LocalIpfsNode
+
+    with running_devnet() as dn, LocalIpfsNode(tmp_path / "ipfs") as node:
+        asyncio.run(_scenario(dn, node, tmp_path))
+
+
+async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
+    from ami_node.events import Paid, decode_block
+    from ami_node.keys import load_keypair
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+    from offchain.config import load_settings
+    from offchain.daemon import assemble, run_worker
+    from offchain.demo import Actor, DemoChain
+    from offchain.ipfs.client import IpfsClient
+
+    port = SubstrateChainPort(dn.url)
+    dep = await deploy(port, load_keypair("//Alice"), dn.url, _default_bundles(), 120)
+    dep.save(tmp / "deployment.json")
+    chain = DemoChain(port, dep)
+    bob, ann, ben = (Actor(n, load_keypair(f"//{n}")) for n in ("Bob", "Charlie", "Dave"))
+    async with IpfsClient(node.api_url) as ipfs:
+        cids = [await ipfs.add(f"fault track {i}".encode() * 50) for i in range(5)]
+    settings = load_settings(
+        None,
+        node_url=dn.url,
+        ipfs_api_url=node.api_url,
+        deployment=tmp / "deployment.json",
+        signing_key="//Alice",
+        db_path=tmp / "worker.sqlite",
+        epoch_blocks=40,
+        http_port=0,
+        backoff_initial_s=0.1,
+        backoff_max_s=1.0,
+    )
+    stop = asyncio.Event()
+    async with assemble(settings, scorer_factory=lambda s, st: HashScorer()) as a:
+        runner = asyncio.create_task(run_worker(a, settings, stop))
+        store = a.worker.store
+
+        async def statuses() -> dict[int, str]:
+            return {t.token_id: t.status for t in await store.tracks()}
+
+        try:
+            # 1. Dropped connections and skipped finality notices while two tracks are minted and scored.
+            dn.set_faults(drop_every_n_messages=50, skip_finalized_notices=3)
+            for cid in cids[:2]:
+                await chain.nft_tx(
+                    bob, "mint", audio_cid=cid, metadata_cid=cid, royalty_splits=[(bob.address, 10000)]
+                )
+            await until("two tracks published", lambda: _all(statuses, 2, "published"))
+            dn.set_faults(drop_every_n_messages=0)
+            # 2. The IPFS node goes away: new mints wait (never rejected), then score once it is back.
+            await asyncio.to_thread(node.stop)
+            for cid in cids[2:]:
+                await chain.nft_tx(
+                    bob, "mint", audio_cid=cid, metadata_cid=cid, royalty_splits=[(bob.address, 10000)]
+                )
+            await until("the worker noticing IPFS is down", _ipfs_error(a), 30)
+            assert all(s == "pending" for t, s in (await statuses()).items() if t > 2)
+            await asyncio.to_thread(node.start)
+            await until("five tracks published", lambda: _all(statuses, 5, "published"), 90)
+            # 3. Listens, then the epoch ends while finality is delayed and the pool rejects submissions.
+            for who, tok in ((ann, 1), (ann, 2), (ben, 1), (ben, 3)):
+                await chain.nft_tx(who, "listen", token_id=tok, seconds=90)
+            dn.set_faults(finality_lag=3, reject_next=2, reject_code=1014)
+            head = int(dn.call(lambda: dn.chain.best.number))
+            dn.new_block(40 - head % 40 + 4)
+
+            async def paid() -> bool:
+                c = await store.counts()
+                return c["epochs_settled"] >= 1 and c["payouts_pending"] == 0 and c["payouts_paid"] > 0
+
+            dn.set_faults(hold_finality=True)
+            await asyncio.sleep(1.0)
+            assert (await store.counts())["payouts_paid"] == 0  # nothing confirmed while finality is held
+            dn.set_faults(hold_finality=False, finality_lag=0)
+            dn.new_block(2)
+            await until("payouts confirmed", paid, 90)
+        finally:
+            stop.set()
+            await runner
+        payouts = await store.payouts()
+    # The chain's own Paid events: each of the worker's payouts exactly once.
+    head = (await port.finalized_head()).number
+    seen: list[str] = []
+    for n in range(1, head + 1):
+        blk = await port.block(n)
+        seen += [e.payout_id for e in decode_block(blk, {dep.rewards: chain.rewards}) if isinstance(e, Paid)]
+    await port.close()
+    assert Counter(seen) == Counter("0x" + p.payout_id.hex() for p in payouts)
+    assert {p.status for p in payouts} == {"paid"}
+
+
+async def _all(statuses: Callable[[], Awaitable[dict[int, str]]], n: int, status: str) -> bool:
+    got = await statuses()
+    return len(got) >= n and sum(1 for s in got.values() if s == status) >= n
+
+
+def _ipfs_error(a: Any) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return "ipfs" in a.worker.last_error
+
+    return check
