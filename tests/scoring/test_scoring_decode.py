@@ -244,3 +244,36 @@ def test_every_error_is_typed_and_explains_what_is_accepted() -> None:
     with pytest.raises(AudioError) as info:
         decode_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     assert "WAV, FLAC, Ogg Vorbis, Opus or MP3" in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg-vorbis", "opus", "mp3"])
+def test_mutated_files_never_crash(fmt: str, encoded: dict[str, Path]) -> None:
+    """Random byte damage (headers and payload alike) gives audio or a typed AudioError, nothing else."""
+    data = encoded[fmt].read_bytes()
+    rng = np.random.default_rng(sum(map(ord, fmt)))
+    outcomes: set[str] = set()
+    for trial in range(25):
+        damaged = bytearray(data)
+        # Odd trials hit the first 4 kB (headers, first frames), even trials anywhere.
+        span = min(len(damaged), 4000) if trial % 2 else len(damaged)
+        for pos in rng.integers(0, span, int(rng.integers(1, 20))):
+            damaged[pos] = int(rng.integers(0, 256))
+        try:
+            audio = decode_bytes(bytes(damaged))
+        except AudioError as exc:
+            assert str(exc)
+            outcomes.add(type(exc).__name__)
+        else:
+            assert np.all(np.isfinite(audio.pcm)) and audio.duration_s >= 5.0
+            outcomes.add("decoded")
+    assert outcomes
+
+
+@pytest.mark.parametrize(
+    "magic", [b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC", b"OggS\x00\x02", b"ID3\x04\x00", b"\xff\xfb"]
+)
+def test_valid_magic_with_garbage_is_typed(magic: bytes) -> None:
+    rng = np.random.default_rng(len(magic))
+    for size in (0, 10, 1000, 100_000):
+        with pytest.raises(AudioError):
+            decode_bytes(magic + rng.integers(0, 256, size, dtype=np.uint8).tobytes())
