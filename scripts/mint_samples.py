@@ -22,7 +22,7 @@ from ami_node.nonce import NonceManager
 from ami_node.port import ChainError
 from ami_node.substrate import SubstrateChainPort
 from ami_node.tx import contract_tx
-from offchain.cli.chain import _store_track
+from offchain.cli.chain import _audio_format, _audio_seconds, _store_track
 
 
 def render_samples(count: int, seconds: float, folder: Path) -> list[Path]:
@@ -34,13 +34,25 @@ def render_samples(count: int, seconds: float, folder: Path) -> list[Path]:
 
 
 async def mint_all(args: argparse.Namespace, files: list[Path]) -> int:
+    from scoring.corpus import SAMPLE_PIECES
+
+    genres = {piece.name: piece.style for piece in SAMPLE_PIECES}
     dep = Deployment.load(args.deployment)
     keypair = load_keypair(args.key)
     nft = ContractAbi.load("ami_nft")
     async with SubstrateChainPort(args.url) as port:
         nonces = NonceManager(port, keypair.address)  # one owner of the key's nonce for the whole run
         for path in files:
-            audio_cid, meta_cid = await _store_track(path.read_bytes(), path.stem, path.name, None, args.ipfs)
+            fields = {
+                "title": path.stem,
+                "creator": keypair.address,
+                "genre": genres.get(path.stem, "unknown"),
+                "duration_s": _audio_seconds(path),
+                "royalty_splits": [[keypair.address, 10000]],
+                "licence": "CC-BY-4.0",
+                "audio_format": _audio_format(path),
+            }
+            audio_cid, meta_cid = await _store_track(path.read_bytes(), fields, None, args.ipfs)
             result = await contract_tx(
                 port,
                 keypair,

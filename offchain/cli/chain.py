@@ -138,7 +138,7 @@ def _module_error_hint(url: str, receipt: TxReceipt) -> str:
         from substrateinterface import SubstrateInterface
 
         raw = module.get("error")
-        error_index = bytes.fromhex(raw[2:])[0] if isinstance(raw, str) else int(raw)
+        error_index = bytes.fromhex(raw[2:])[0] if isinstance(raw, str) else int(raw or 0)
         si = SubstrateInterface(url=url, ss58_format=42)
         try:
             si.init_runtime()
@@ -370,8 +370,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("mint")
     def mint_cmd(
-        file: Path = typer.Argument(..., help="audio file to mint"),
+        file: Path = typer.Argument(..., help="audio file to mint (wav, flac, mp3, ogg, opus, m4a)"),
         title: str | None = typer.Option(None, "--title", help="track title (default: the file name)"),
+        genre: str = typer.Option("unknown", "--genre", help="genre label for the metadata"),
+        licence: str = typer.Option("CC-BY-4.0", "--licence", help="SPDX-style licence id"),
+        description: str | None = typer.Option(None, "--description", help="free text for the metadata"),
+        duration: float | None = typer.Option(
+            None, "--duration", help="seconds (default: read from the file)"
+        ),
         splits: str | None = typer.Option(
             None, "--splits", help="royalty splits JSON [[address, basis points], ...] summing to 10000"
         ),
@@ -382,7 +388,7 @@ def register(app: typer.Typer) -> None:
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
     ) -> None:
-        """Mint a track: CID of the audio (added to IPFS with --ipfs, else computed locally), then `mint`."""
+        """Mint a track: audio and its metadata to IPFS (--ipfs; else CIDs computed locally), then `mint`."""
         if not file.is_file():
             _fail(f"{file} is not a file", EXIT_INPUT)
         audio = file.read_bytes()
@@ -391,9 +397,20 @@ def register(app: typer.Typer) -> None:
         keypair = _keypair(key)
         royalty = _parse_splits(splits, keypair.address)
         dep = _load_or_fail(deployment)
+        fields = {
+            "title": title or file.stem,
+            "creator": keypair.address,
+            "genre": genre,
+            "duration_s": duration if duration is not None else _audio_seconds(file),
+            "royalty_splits": [list(p) for p in royalty],
+            "licence": licence,
+            "audio_format": _audio_format(file),
+        }
+        if description:
+            fields["description"] = description
 
         async def body(port: ChainPort) -> ContractTxResult:
-            audio_cid, meta_cid = await _store_track(audio, title or file.stem, file.name, metadata_cid, ipfs)
+            audio_cid, meta_cid = await _store_track(audio, fields, metadata_cid, ipfs)
             typer.echo(f"audio {audio_cid}\nmetadata {meta_cid}")
             args = {"audio_cid": audio_cid, "metadata_cid": meta_cid, "royalty_splits": royalty}
             return await _contract_call(port, keypair, "nft", dep, "mint", args, timeout)
@@ -519,27 +536,50 @@ def _json_arg_or_fail(text: str) -> Any:
         _fail(f"not valid JSON: {exc.msg} at column {exc.colno}", EXIT_INPUT)
 
 
+_AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
+
+
+def _audio_format(file: Path) -> str:
+    fmt = file.suffix.lower().lstrip(".")
+    if fmt not in _AUDIO_FORMATS:
+        _fail(
+            f"{file.name}: unsupported audio format {fmt!r}; use one of {', '.join(_AUDIO_FORMATS)}",
+            EXIT_INPUT,
+        )
+    return fmt
+
+
+def _audio_seconds(file: Path) -> float:
+    import soundfile
+
+    try:
+        return float(soundfile.info(str(file)).duration)
+    except Exception as exc:  # libsndfile says why in its own words
+        _fail(
+            f"cannot read the length of {file.name} ({exc}); is it audio? pass --duration to skip", EXIT_INPUT
+        )
+    raise AssertionError("unreachable")
+
+
 async def _store_track(
-    audio: bytes, title: str, filename: str, metadata_cid: str | None, ipfs: str | None
+    audio: bytes, fields: dict[str, Any], metadata_cid: str | None, ipfs: str | None
 ) -> tuple[str, str]:
-    """(audio CID, metadata CID): added to the IPFS node at `ipfs`, or computed locally (same CIDs)."""
-    import mimetypes
-
-    from offchain.ipfs.cid import compute_cid
-
-    def metadata(audio_cid: str) -> bytes:
-        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        body = {"name": title, "audio": f"ipfs://{audio_cid}", "mime_type": mime, "size": len(audio)}
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-    if ipfs is None:
-        audio_cid = await asyncio.to_thread(compute_cid, audio)
-        return audio_cid, metadata_cid or compute_cid(metadata(audio_cid))
+    """(audio CID, metadata CID) of the audio and its TrackMetadata document (offchain/ipfs/metadata.py):
+    added to the IPFS node at `ipfs`, or computed locally (the same CIDs kubo gives) when it is None."""
     from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.metadata import MetadataError, store_track
+    from offchain.ipfs.store import MemoryContentStore
 
-    async with IpfsClient(ipfs) as client:
-        audio_cid = await client.add(audio)
-        return audio_cid, metadata_cid or await client.add(metadata(audio_cid))
+    try:
+        # store_track validates the metadata before it stores anything
+        if ipfs is None:
+            audio_cid, meta_cid, _ = await store_track(MemoryContentStore(), audio, **fields)
+        else:
+            async with IpfsClient(ipfs) as client:
+                audio_cid, meta_cid, _ = await store_track(client, audio, **fields)
+    except MetadataError as exc:
+        raise CliError(f"{exc} (see --title, --genre, --licence, --description, --duration)") from None
+    return audio_cid, metadata_cid or meta_cid
 
 
 def _default_bundles() -> Path:

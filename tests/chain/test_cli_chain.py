@@ -126,13 +126,18 @@ def test_mint_listen_tag_playlist_query_balance(
     node: tuple[DevnetHandle, dict[str, str]], tmp_path: Path
 ) -> None:
     _, env = node
+    import numpy as np
+    import soundfile
+
     track = tmp_path / "song.wav"
-    track.write_bytes(os.urandom(3000))
+    t = np.arange(22050) / 22050.0
+    soundfile.write(track, 0.3 * np.sin(2 * np.pi * 440 * t), 22050)  # one second of A4
     code, out = ami(
         env, "mint", str(track), "--title", "Song", "--splits", json.dumps([[BOB, 2500], [CHARLIE, 7500]])
     )
     assert code == 0, out
     assert "ami_nft.Minted" in out
+    out_mint = out
     token = int(re.search(r"^token (\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
     audio_cid = re.search(r"^audio (\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
     code, out = ami(env, "listen", str(token), "42")
@@ -149,11 +154,19 @@ def test_mint_listen_tag_playlist_query_balance(
     code, out = ami(env, "query", "token_info", json.dumps({"token_id": token}))
     assert code == 0, out
     info = json.loads(out)
+    meta_cid = re.search(r"^metadata (\S+)$", out_mint, re.M).group(1)  # type: ignore[union-attr]
+    assert info["metadata_cid"] == meta_cid
     assert info["audio_cid"] == audio_cid and info["royalty_splits"] == [[BOB, 2500], [CHARLIE, 7500]]
     code, out = ami(env, "balance", "//Bob")
     assert code == 0 and re.search(rf"^{BOB}: free \d+, MINT 0$", out.strip()), out
     code, out = ami(env, "mint", str(track), "--splits", json.dumps([[BOB, 5000]]))
     assert code == 2 and "summing to exactly 10000" in out, out
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(os.urandom(3000))
+    code, out = ami(env, "mint", str(noise))
+    assert code == 2 and "cannot read the length of noise.wav" in out, out
+    code, out = ami(env, "mint", str(track), "--licence", "not a licence!")
+    assert code == 2 and "licence" in out, out
 
 
 @pytest.mark.slow
