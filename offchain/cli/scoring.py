@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
                 for line in lines:
                     if line is None:
                         it, sc = next(results)
-                        out = {"file": it.track_id, **sc.to_json()}
+                        out = {"file": it.track_id, **sc.to_json(), "details": sc.details}
                         _emit(out, as_json)
                     else:
                         _emit(line, as_json)
