@@ -74,3 +74,16 @@ def test_catalog_build_add_stats(rendered, tmp_path) -> None:
     assert after["entries"] == 1 and after["root_hash"] == stats["root_hash"]
     empty = runner.invoke(app, ["catalog", "stats", "--catalog", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "manifest.json missing" in empty.output
+
+
+def test_score_add_saves_the_files_into_the_catalogue(rendered, tmp_path) -> None:
+    cat = tmp_path / "cat"
+    first = runner.invoke(app, ["score", str(rendered["joplin"]), "--catalog", str(cat), "--add"])
+    assert first.exit_code == 0, first.output
+    assert "novelty" in first.stdout and "original" in first.stdout  # the human-readable line
+    stats = json.loads(runner.invoke(app, ["catalog", "stats", "--catalog", str(cat)]).stdout)
+    assert stats["entries"] == 1
+    again = runner.invoke(app, ["score", str(rendered["joplin"]), "--catalog", str(cat), "--json"])
+    (line,) = _json_lines(again.stdout)
+    assert line["duplicate_of"] == str(rendered["joplin"]) and line["file"] == f"{rendered['joplin']}#2"
+    assert line["catalogue_root"] == stats["root_hash"]
