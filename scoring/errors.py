@@ -39,3 +39,7 @@ class SilentAudio(AudioError):
 
 class DecompressionBomb(AudioError):
     """A small file declares or decodes to far more samples than the limits allow."""
+
+
+class FeatureError(ScoringError):
+    """Input to `scoring.features.extract_features` is not usable PCM (shape, dtype, NaN, length, rate)."""

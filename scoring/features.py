@@ -29,7 +29,18 @@ import torch.nn.functional as F
 
 from scoring import dsp
 from scoring.decode import SAMPLE_RATE
-from scoring.errors import ScoringError
+from scoring.errors import FeatureError
+
+__all__ = [
+    "CHROMA_2DFT_SHAPE",
+    "EMBEDDING_DIM",
+    "FEATURE_VERSION",
+    "FeatureError",
+    "TrackFeatures",
+    "extract_features",
+    "frame_features",
+    "resolve_device",
+]
 
 FEATURE_VERSION: str = "ami-features/1"
 
@@ -60,11 +71,6 @@ _TIGHTNESS = 100.0
 _FOOTE_HALF = 16
 _REPEAT_LEN = 8
 _REPEAT_THRESHOLD = 0.5
-
-
-class FeatureError(ScoringError):
-    """Input to `extract_features` is not a usable PCM array (wrong shape, non-finite, too short, bad
-    rate)."""
 
 
 @dataclass
