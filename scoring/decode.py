@@ -251,10 +251,12 @@ def decode_bytes(
                             f"{len(data)}-byte stream of undeclared length decodes past {max_seconds:g} s "
                             f"(over {BOMB_RATIO:g}x expansion); at most {max_seconds:g} s are accepted"
                         )
-                    raise DecompressionBomb(
-                        f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
-                        f"send a valid {ACCEPTED_FORMATS} file"
-                    )
+                    if got > declared + int(_LENGTH_SLACK_S * rate):
+                        raise DecompressionBomb(
+                            f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
+                            f"send a valid {ACCEPTED_FORMATS} file"
+                        )
+                    raise TooLong(f"audio runs past {max_seconds:g} s; at most {max_seconds:g} s are taken")
                 if filled + block.shape[0] > mono.shape[0]:
                     mono = np.resize(mono, min(hard_cap, max(2 * mono.shape[0], filled + block.shape[0])))
                 mono[filled : filled + block.shape[0]] = block.mean(axis=1)
