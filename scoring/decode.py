@@ -256,7 +256,8 @@ def decode_bytes(
                             f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
                             f"send a valid {ACCEPTED_FORMATS} file"
                         )
-                    raise TooLong(f"audio runs past {max_seconds:g} s; at most {max_seconds:g} s are taken")
+                    limit = f"at most {max_seconds:g} s are accepted"
+                    raise TooLong(f"audio runs past {max_seconds:g} s; {limit}")
                 if filled + block.shape[0] > mono.shape[0]:
                     mono = np.resize(mono, min(hard_cap, max(2 * mono.shape[0], filled + block.shape[0])))
                 mono[filled : filled + block.shape[0]] = block.mean(axis=1)
