@@ -14,6 +14,7 @@ validator knows exactly what the novelty and the duplicate gate were measured ag
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -161,8 +162,9 @@ class Catalogue:
         self.c2d_dim = int(c2d_dim)
         self.ids: list[str] = []
         self.labels: list[str | None] = []
-        self._emb = np.zeros((0, self.dim), np.float32)
-        self._c2d = np.zeros((0, self.c2d_dim), np.float32)
+        # Row buffers with spare capacity (doubling), so adding one track at a time stays amortised O(1).
+        self._emb_buf = np.zeros((0, self.dim), np.float32)
+        self._c2d_buf = np.zeros((0, self.c2d_dim), np.float32)
         self._fps: list[np.ndarray] = []
         self._index: dict[str, int] = {}
         self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
@@ -170,6 +172,25 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def _emb(self) -> np.ndarray:
+        return self._emb_buf[: len(self.ids)]
+
+    @property
+    def _c2d(self) -> np.ndarray:
+        return self._c2d_buf[: len(self.ids)]
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self._emb_buf.shape[0]:
+            return
+        cap = max(rows, 2 * self._emb_buf.shape[0], 16)
+        n = len(self.ids)
+        emb = np.zeros((cap, self.dim), np.float32)
+        emb[:n] = self._emb_buf[:n]
+        c2d = np.zeros((cap, self.c2d_dim), np.float32)
+        c2d[:n] = self._c2d_buf[:n]
+        self._emb_buf, self._c2d_buf = emb, c2d
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -245,8 +266,9 @@ class Catalogue:
         for j, track_id in enumerate(ids):
             root = _chain(root, track_id, emb[j], c2d[j], fps[j])
         start = len(self.ids)
-        self._emb = np.concatenate([self._emb, emb])
-        self._c2d = np.concatenate([self._c2d, c2d])
+        self._reserve(start + len(ids))
+        self._emb_buf[start : start + len(ids)] = emb
+        self._c2d_buf[start : start + len(ids)] = c2d
         self._fps.extend(fps)
         self.labels.extend(labs)
         for j, track_id in enumerate(ids):
@@ -309,6 +331,15 @@ class Catalogue:
         """Write the catalogue atomically (new generation of arrays, then manifest replace, then cleanup)."""
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
+        # One writer at a time per folder (two processes would otherwise pick the same generation number).
+        with open(root / ".lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                self._save_locked(root)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _save_locked(self, root: Path) -> None:
         old = _read_manifest(root) if (root / "manifest.json").is_file() else None
         generation = 1 + int(old["generation"]) if old else 1
         lengths = np.array([f.size for f in self._fps], dtype=np.int64)

@@ -91,7 +91,7 @@ def test_persistence_roundtrip_and_generations(tmp_path) -> None:
     cat.save(tmp_path)
     cat.add(["c"], _unit(rng, 1, 8), rng.random((1, 3)), [np.arange(3, dtype=np.uint32)], ["folk"])
     cat.save(tmp_path)
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
     assert files == [
         "chroma_2dft.2.npy",
         "embeddings.2.npy",
@@ -168,3 +168,15 @@ def test_chain_root_matches_add_bit_for_bit() -> None:
     assert np.array_equal(stored_rows(emb), emb)
     near_unit = unit_rows(raw)
     assert np.array_equal(stored_rows(near_unit), near_unit)
+
+
+def test_one_at_a_time_adds_keep_all_rows() -> None:
+    rng = np.random.default_rng(10)
+    rows = _unit(rng, 100, 8)
+    one = Catalogue(8)
+    for i in range(100):
+        one.add([f"t{i}"], rows[i : i + 1])
+    bulk = Catalogue(8)
+    bulk.add([f"t{i}" for i in range(100)], rows)
+    assert np.array_equal(one.embeddings, bulk.embeddings) and one.root_hash() == bulk.root_hash()
+    assert one.embeddings.shape == (100, 8) and one.search(rows[42:43], 1)[0][0].id == "t42"
