@@ -158,7 +158,7 @@ def _splits(raw: Any) -> list[tuple[str, int]]:
             acc, bp = next(iter(item.items())) if len(item) == 1 else (item.get("account"), item.get("bp"))
         else:
             acc, bp = item
-        out.append((str(acc), int(bp)))
+        out.append((str(acc), int(bp)))  # type: ignore[arg-type]  # malformed input raises, as intended
     return out
 
 
@@ -582,7 +582,8 @@ class WorkerStore:
     async def payouts(
         self, status: str | Iterable[str] | None = None, epoch: int | None = None, limit: int = 10_000_000
     ) -> list[PayoutRow]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if status is not None:
             sts = [status] if isinstance(status, str) else list(status)
             where.append(f"status IN ({','.join('?' * len(sts))})")

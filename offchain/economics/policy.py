@@ -301,7 +301,8 @@ def settle_epoch(
     def t(account: str) -> int:
         return trust.get(account, FULL_TRUST)
 
-    amounts: dict[tuple[RewardKind, str, int | None], int] = {}
+    Key = tuple[RewardKind, str, int | None]
+    amounts: dict[Key, int] = {}
     reasons: dict[tuple[RewardKind, str, int | None], str] = {}
     unallocated: dict[str, int] = {}
 
@@ -315,7 +316,7 @@ def settle_epoch(
             create_w[tok] = s.novelty_bp * s.quality_bp
     shares = split_exact(budgets[RewardKind.CREATE], create_w)
     for tok, amount in shares.items():
-        key = (RewardKind.CREATE, inp.tracks[tok].creator, tok)
+        key: Key = (RewardKind.CREATE, inp.tracks[tok].creator, tok)
         amounts[key] = amount
         s = latest[tok]
         reasons[key] = f"created token {tok}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
@@ -377,14 +378,14 @@ def settle_epoch(
 
     # Engagement: curations adopted by others.
     first_curation: dict[tuple[str, int], tuple[int, int]] = {}
-    for c in sorted(inp.curations, key=lambda c: c.at):
-        first_curation.setdefault((c.curator, c.token_id), c.at)
+    for cur in sorted(inp.curations, key=lambda x: x.at):
+        first_curation.setdefault((cur.curator, cur.token_id), cur.at)
     actions: dict[int, list[tuple[tuple[int, int], str]]] = defaultdict(list)
     for ev in listens:
         actions[ev.token_id].append((ev.at, ev.listener))
-    for c in inp.curations:
-        if inp.start_block <= c.at[0] <= inp.end_block:
-            actions[c.token_id].append((c.at, c.curator))
+    for cur in inp.curations:
+        if inp.start_block <= cur.at[0] <= inp.end_block:
+            actions[cur.token_id].append((cur.at, cur.curator))
     eng_raw: dict[str, int] = defaultdict(int)
     eng_tracks: dict[str, set[int]] = defaultdict(set)
     for (curator, tok), at in sorted(first_curation.items()):
