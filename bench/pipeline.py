@@ -1,5 +1,5 @@
-"""Worker pipeline benchmark: listen events ingested per second, from devnet blocks and from encoded blocks,
-and the worker's resident memory after 100,000 events.
+"""Worker pipeline benchmark: listen events ingested per second (devnet blocks, encoded blocks), resident
+memory after 100,000 events, settling an epoch that pays 10,000 accounts, mint-to-published-score latency.
 
     .venv/bin/python bench/pipeline.py [--events 100000] [--devnet-listens 5000]
 
@@ -10,6 +10,10 @@ Two measurements, each with a baseline from the same run:
 2. encoded: `--events` ink! Listened events (real SCALE topics + data) in blocks of 500, decoded by
    ami_node.events.decode_block and written by a running Worker (batched transactions), as in production.
    Baseline: decoding alone (the chain layer's share). Then the process's resident memory (< 500 MB).
+3. settlement: an epoch with 10,000 paid listeners: settle_epoch and outbox time, then paid on the devnet by
+   the Submitter: extrinsics used vs the block-weight minimum (all distribute weight / max extrinsic weight).
+4. latency: tracks rendered from the corpus, minted one by one; seconds from mint to the score published on
+   chain (p50/p95; the first includes starting the scoring process).
 Targets: >= 5,000 listen events/s ingested on 2 cores; < 500 MB resident after 100,000 events.
 """
 
@@ -223,10 +227,161 @@ async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
     }
 
 
+def settlement_input(n_accounts: int) -> Any:
+    """An epoch with `n_accounts` honest listeners over 50 scored tracks (1..3 listens each)."""
+    from ami_node.keys import load_keypair
+    from offchain.economics import EpochInput, ListenRec, ScoreRec, TrackInfo
+
+    creator = load_keypair("//Bob").address
+    tracks = {t: TrackInfo(t, creator, ((creator, 10000),), (1, t)) for t in range(1, 51)}
+    scores = tuple(ScoreRec(t, 3000 + t * 50, 4000 + t * 40, (2, t)) for t in tracks)
+    listens = []
+    for i in range(n_accounts):
+        who = load_keypair(f"//Listener{i}").address
+        for k in range(1 + i % 3):
+            listens.append(
+                ListenRec(1 + (i * 7 + k) % 50, who, 31 + (i * 13 + k) % 200, (3 + i // 500, i % 500))
+            )
+    return EpochInput(0, 0, 10**6, tracks, scores=scores, listens=tuple(listens))
+
+
+async def bench_settlement(n_accounts: int) -> dict[str, Any]:
+    """Settle an epoch paying `n_accounts` listeners; pay it on the devnet through the Submitter."""
+    import math
+
+    from ami_node.devnet.testing import running_devnet
+    from ami_node.keys import load_keypair
+    from ami_node.submitter import Submitter
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+    from offchain.economics import PolicyParams, RewardKind, settle_epoch
+    from offchain.pipeline.adapters import SubmitterPayoutSink
+    from offchain.store import WorkerStore
+
+    inp = settlement_input(n_accounts)
+    params = PolicyParams(
+        budgets={RewardKind.CREATE: 10**12, RewardKind.LISTEN: 10**12, RewardKind.ROYALTY: 10**11},
+        listen_reward_per_wallet=10**10,
+    )
+    t0 = time.perf_counter()
+    settlement = settle_epoch(inp, params)
+    settle_s = time.perf_counter() - t0
+    alice = load_keypair("//Alice")
+    with running_devnet() as dn, tempfile.TemporaryDirectory() as tmp:
+        store = await WorkerStore.open(Path(tmp) / "w.sqlite")
+        t0 = time.perf_counter()
+        await store.save_settlement(settlement, 0, 10**6)
+        outbox_s = time.perf_counter() - t0
+        rows = await store.payouts()
+        port = SubstrateChainPort(dn.url)
+        dep = await deploy(port, alice, dn.url, _default_bundles(), 120)
+        sub = Submitter(port, alice, Path(tmp) / "outbox.sqlite", rewards=dep.rewards)
+        await sub.open()
+        # The block-weight floor: the weight of all distribute calls over the most one extrinsic may use.
+        from ami_node.submitter import AbiCodec, Payout
+
+        codec = AbiCodec()
+        sample = [Payout(id=r.payout_id, to=r.account, amount=r.amount, kind=int(r.kind)) for r in rows[:100]]
+        dry = await port.contract_dry_run(dep.rewards, codec.encode_distribute(0, 0, sample), alice.address)
+        max_ref, _ = await port.max_extrinsic_weight()
+        min_txs = math.ceil(dry.gas_required[0] * len(rows) / len(sample) / max_ref)
+        t0 = time.perf_counter()
+        await SubmitterPayoutSink(sub).enqueue_payouts(0, rows)
+        counts = await sub.drain(timeout_s=600)
+        pay_s = time.perf_counter() - t0
+        txs = sub.stats["txs_submitted"]
+        await sub.close()
+        await port.close()
+        await store.close()
+    return {
+        "accounts": n_accounts,
+        "payouts": len(rows),
+        "settle_epoch_s": round(settle_s, 2),
+        "outbox_write_s": round(outbox_s, 2),
+        "paid_on_devnet_s": round(pay_s, 1),
+        "confirmed": counts.confirmed,
+        "extrinsics_used": txs,
+        "extrinsics_block_weight_minimum": min_txs,
+        "ratio_used_vs_minimum": round(txs / max(min_txs, 1), 2),
+    }
+
+
+async def bench_latency(n_tracks: int, seconds: float) -> dict[str, Any]:
+    """Mint-to-published-score latency with the real scoring engine, devnet and IPFS node."""
+    from ami_node.devnet.testing import running_devnet
+    from ami_node.keys import load_keypair
+    from ami_node.substrate import SubstrateChainPort
+    from offchain.cli.chain import _default_bundles, deploy
+    from offchain.config import load_settings
+    from offchain.daemon import assemble, run_worker
+    from offchain.demo import Actor, DemoChain
+    from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.node import LocalIpfsNode
+    from scoring.corpus import SAMPLE_PIECES, render_piece
+
+    with tempfile.TemporaryDirectory() as tmp_s, running_devnet() as dn:
+        tmp = Path(tmp_s)
+        audio = []
+        for piece in SAMPLE_PIECES[:n_tracks]:
+            render_piece(piece.name, tmp / f"{piece.name}.wav", seconds=seconds)
+            audio.append((tmp / f"{piece.name}.wav").read_bytes())
+        with LocalIpfsNode(tmp / "ipfs") as node:
+            port = SubstrateChainPort(dn.url)
+            dep = await deploy(port, load_keypair("//Alice"), dn.url, _default_bundles(), 120)
+            dep.save(tmp / "deployment.json")
+            chain = DemoChain(port, dep)
+            bob = Actor("Bob", load_keypair("//Bob"))
+            settings = load_settings(
+                None,
+                node_url=dn.url,
+                ipfs_api_url=node.api_url,
+                deployment=tmp / "deployment.json",
+                signing_key="//Alice",
+                db_path=tmp / "w.sqlite",
+                http_port=0,
+                log_level="error",
+            )
+            stop = asyncio.Event()
+            lat = []
+            async with assemble(settings) as a, IpfsClient(node.api_url) as ipfs:
+                runner = asyncio.create_task(run_worker(a, settings, stop))
+                for data in audio:
+                    cid = await ipfs.add(data)
+                    t0 = time.perf_counter()
+                    tok = int(
+                        await chain.nft_tx(
+                            bob,
+                            "mint",
+                            audio_cid=cid,
+                            metadata_cid=cid,
+                            royalty_splits=[(bob.address, 10000)],
+                        )
+                    )
+                    while True:
+                        tr = await a.worker.store.track(tok)
+                        if tr is not None and tr.status in ("published", "rejected"):
+                            break
+                        await asyncio.sleep(0.05)
+                    lat.append(time.perf_counter() - t0)
+                stop.set()
+                await runner
+            await port.close()
+    lat.sort()
+    return {
+        "tracks": len(lat),
+        "track_seconds": seconds,
+        "latency_p50_s": round(lat[len(lat) // 2], 2),
+        "latency_p95_s": round(lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))], 2),
+        "first_includes_engine_start": True,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--devnet-listens", type=int, default=5_000)
+    ap.add_argument("--settle-accounts", type=int, default=10_000)
+    ap.add_argument("--latency-tracks", type=int, default=6)
     args = ap.parse_args()
     from offchain.logging import configure_logging
 
@@ -237,6 +392,12 @@ def main() -> None:
         print(json.dumps({"devnet": out["devnet"]}), flush=True)
     out["encoded"] = asyncio.run(bench_encoded(args.events))
     print(json.dumps({"encoded": out["encoded"]}), flush=True)
+    if args.settle_accounts > 0:
+        out["settlement"] = asyncio.run(bench_settlement(args.settle_accounts))
+        print(json.dumps({"settlement": out["settlement"]}), flush=True)
+    if args.latency_tracks > 0:
+        out["latency"] = asyncio.run(bench_latency(args.latency_tracks, 20.0))
+        print(json.dumps({"latency": out["latency"]}), flush=True)
 
 
 if __name__ == "__main__":
