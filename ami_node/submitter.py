@@ -591,6 +591,12 @@ class Submitter:
         ) as cur:
             live = {str(r[1]): (int(r[0]), int(r[2])) for r in await cur.fetchall()}
         for number in range(cursor + 1, head.number + 1):
+            if not live:
+                # Nothing of ours is in flight, so these blocks hold nothing to confirm (payouts are only
+                # ever paid by a transaction we track, or found already paid by a dry run): skip them.
+                await self._meta_set("cursor", str(head.number))
+                await db.commit()
+                return
             block = await self.port.block(number)
             await self._apply_block(block, live)
             for tx_hash, (tx_id, era_death) in list(live.items()):
