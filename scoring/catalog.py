@@ -4,9 +4,10 @@ Search is exact (every score that pays must be reproducible by a validator): flo
 matmul over row blocks, a top-k per block, and a merge; CUDA when present, CPU otherwise. Blocks bound memory
 so that 1e6 x 512 vectors are searched without building a 1e6 x Q matrix at once.
 
-Persistence is a folder: ``manifest.json`` (ids, labels, count, root hash, the generation of the array files)
-and ``<name>.<generation>.npy`` arrays. A save writes a new generation and then replaces the manifest with
-``os.replace``, so a crash leaves either the old or the new catalogue, never a mix.
+Persistence is a folder: ``manifest.json`` (ids, labels, count, root hash, the list of segments) and
+``<name>.<segment>.npy`` arrays. A save appends only the rows added since the folder's state as a new segment
+(the worker saves after every track, so rewriting everything each time would grow without bound), then
+replaces the manifest with ``os.replace``: a crash leaves either the old or the new catalogue, never a mix.
 
 `Catalogue.root_hash()` is a sequential hash over the entries in insertion order: a score records it so that a
 validator knows exactly what the novelty and the duplicate gate were measured against.
@@ -30,6 +31,12 @@ from scoring.errors import ScoringError
 
 CATALOG_VERSION = "ami-catalog/1"
 """Version of the storage layout and of the root hash recipe."""
+
+LAYOUT_VERSION = 2
+"""Storage layout: manifest.json plus append-only segments of .npy arrays."""
+MAX_SEGMENTS = 64
+"""Past this many segments a save rewrites everything as one (bounds the number of files)."""
+_ARRAYS = ("embeddings", "chroma_2dft", "fp_lengths", "fp_items")
 
 DEFAULT_BLOCK_ROWS = 65536
 _Q_EMB = 32767.0
@@ -168,6 +175,7 @@ class Catalogue:
         self._fps: list[np.ndarray] = []
         self._index: dict[str, int] = {}
         self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
+        self._roots: list[bytes] = [self._root]  # root after i entries, for prefix checks
         self._resident: tuple[tuple[str, int], Any] | None = None
 
     def __len__(self) -> int:
@@ -263,8 +271,10 @@ class Catalogue:
                 raise CatalogError(f"id {track_id!r} is already in the catalogue")
             seen.add(track_id)
         root = self._root
+        roots = []
         for j, track_id in enumerate(ids):
             root = _chain(root, track_id, emb[j], c2d[j], fps[j])
+            roots.append(root)
         start = len(self.ids)
         self._reserve(start + len(ids))
         self._emb_buf[start : start + len(ids)] = emb
@@ -275,6 +285,7 @@ class Catalogue:
             self.ids.append(track_id)
             self._index[track_id] = start + j
         self._root = root
+        self._roots.extend(roots)
 
     def root_hash(self) -> str:
         """Hex SHA-256 chain over the entries in insertion order.
@@ -328,10 +339,16 @@ class Catalogue:
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: str | os.PathLike[str]) -> None:
-        """Write the catalogue atomically (new generation of arrays, then manifest replace, then cleanup)."""
+        """Write the catalogue to ``folder`` atomically.
+
+        When the folder holds a prefix of this catalogue (same ids and root hash at its count), only the new
+        rows are written, as one more segment; otherwise (or past `MAX_SEGMENTS`) everything is rewritten as
+        one segment. Segment files are written first, then the manifest is replaced with ``os.replace``, then
+        unreferenced files are removed: a crash leaves the old or the new catalogue, never a mix.
+        """
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
-        # One writer at a time per folder (two processes would otherwise pick the same generation number).
+        # One writer at a time per folder (two processes would otherwise pick the same segment number).
         with open(root / ".lock", "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -340,33 +357,58 @@ class Catalogue:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def _save_locked(self, root: Path) -> None:
-        old = _read_manifest(root) if (root / "manifest.json").is_file() else None
-        generation = 1 + int(old["generation"]) if old else 1
-        lengths = np.array([f.size for f in self._fps], dtype=np.int64)
-        fp_all = np.concatenate(self._fps) if self._fps else np.zeros(0, np.uint32)
-        arrays = {
-            "embeddings": self._emb,
-            "chroma_2dft": self._c2d,
-            "fp_lengths": lengths,
-            "fp_items": fp_all,
-        }
-        for name, arr in arrays.items():
-            _atomic_write(root / f"{name}.{generation}.npy", lambda fh, a=arr: np.save(fh, a))
+        try:
+            old = _read_manifest(root) if (root / "manifest.json").is_file() else None
+        except CatalogError:
+            old = None  # a damaged manifest is replaced by a full rewrite
+        n = len(self)
+        old_count = int(old["count"]) if old else 0
+        appendable = (
+            old is not None
+            and old_count <= n
+            and len(old["segments"]) < MAX_SEGMENTS
+            and old["ids"] == self.ids[:old_count]
+            and old["root_hash"] == self._roots[old_count].hex()
+        )
+        next_id = int(old["next_segment"]) if old else 1
+        if appendable and old is not None:
+            segments = list(old["segments"])
+            start = old_count
+        else:
+            segments, start = [], 0
+        if n > start or not segments:
+            self._write_segment(root, next_id, start, n)
+            segments.append({"id": next_id, "count": n - start})
+            next_id += 1
         manifest = {
             "version": CATALOG_VERSION,
-            "generation": generation,
-            "count": len(self),
+            "layout": LAYOUT_VERSION,
+            "count": n,
             "dim": self.dim,
             "c2d_dim": self.c2d_dim,
             "root_hash": self.root_hash(),
+            "segments": segments,
+            "next_segment": next_id,
             "ids": self.ids,
             "labels": self.labels,
         }
         data = json.dumps(manifest, indent=1).encode()
         _atomic_write(root / "manifest.json", lambda fh: fh.write(data))
-        if old:
-            for name in arrays:
-                (root / f"{name}.{old['generation']}.npy").unlink(missing_ok=True)
+        keep = {f"{name}.{seg['id']}.npy" for seg in segments for name in _ARRAYS}
+        for path in root.glob("*.npy"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    def _write_segment(self, root: Path, seg_id: int, start: int, stop: int) -> None:
+        fps = self._fps[start:stop]
+        arrays = {
+            "embeddings": self._emb[start:stop],
+            "chroma_2dft": self._c2d[start:stop],
+            "fp_lengths": np.array([f.size for f in fps], dtype=np.int64),
+            "fp_items": np.concatenate(fps) if fps else np.zeros(0, np.uint32),
+        }
+        for name, arr in arrays.items():
+            _atomic_write(root / f"{name}.{seg_id}.npy", lambda fh, a=arr: np.save(fh, a))
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Catalogue:
@@ -377,28 +419,44 @@ class Catalogue:
         """
         root = Path(folder)
         manifest = _read_manifest(root)
-        gen = manifest["generation"]
-        try:
-            emb = np.load(root / f"embeddings.{gen}.npy", allow_pickle=False)
-            c2d = np.load(root / f"chroma_2dft.{gen}.npy", allow_pickle=False)
-            lengths = np.load(root / f"fp_lengths.{gen}.npy", allow_pickle=False)
-            items = np.load(root / f"fp_items.{gen}.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CatalogError(f"catalogue arrays in {root} are missing or damaged: {exc}") from exc
         count = int(manifest["count"])
-        if (
-            emb.shape != (count, manifest["dim"])
-            or c2d.shape[0] != count
-            or lengths.shape != (count,)
-            or int(lengths.sum()) != items.size
-        ):
-            raise CatalogError(
-                f"catalogue in {root} is inconsistent (array shapes do not match the manifest)"
+        dim, c2d_dim = int(manifest["dim"]), int(manifest["c2d_dim"])
+        embs: list[np.ndarray] = []
+        c2ds: list[np.ndarray] = []
+        fps: list[np.ndarray] = []
+        try:
+            for seg in manifest["segments"]:
+                sid, n = int(seg["id"]), int(seg["count"])
+                emb = np.load(root / f"embeddings.{sid}.npy", allow_pickle=False)
+                c2d = np.load(root / f"chroma_2dft.{sid}.npy", allow_pickle=False)
+                lengths = np.load(root / f"fp_lengths.{sid}.npy", allow_pickle=False)
+                items = np.load(root / f"fp_items.{sid}.npy", allow_pickle=False)
+                if (
+                    emb.shape != (n, dim)
+                    or c2d.shape != (n, c2d_dim)
+                    or lengths.shape != (n,)
+                    or int(lengths.sum()) != items.size
+                ):
+                    raise CatalogError(
+                        f"catalogue in {root} is inconsistent (segment {sid} does not match the manifest)"
+                    )
+                bounds = np.concatenate([[0], np.cumsum(lengths)])
+                fps.extend(items[bounds[i] : bounds[i + 1]] for i in range(n))
+                embs.append(emb)
+                c2ds.append(c2d)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CatalogError(f"catalogue arrays in {root} are missing or damaged: {exc}") from exc
+        if len(fps) != count or len(manifest["ids"]) != count or len(manifest["labels"]) != count:
+            raise CatalogError(f"catalogue in {root} is inconsistent (counts do not match the manifest)")
+        cat = cls(dim, c2d_dim)
+        if count:
+            cat.add(
+                list(manifest["ids"]),
+                np.concatenate(embs),
+                np.concatenate(c2ds),
+                fps,
+                list(manifest["labels"]),
             )
-        cat = cls(int(manifest["dim"]), int(manifest["c2d_dim"]))
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        fps = [items[bounds[i] : bounds[i + 1]] for i in range(count)]
-        cat.add(list(manifest["ids"]), emb, c2d, fps, list(manifest["labels"]))
         if cat.root_hash() != manifest["root_hash"]:
             raise CatalogError(f"catalogue in {root} fails its root hash check")
         return cat
@@ -456,8 +514,14 @@ def _read_manifest(root: Path) -> dict:  # type: ignore[type-arg]
         raise CatalogError(f"no catalogue in {root} (manifest.json missing)") from exc
     except (OSError, ValueError) as exc:
         raise CatalogError(f"catalogue manifest {path} is unreadable: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("version") != CATALOG_VERSION:
-        raise CatalogError(f"catalogue manifest {path} is not a {CATALOG_VERSION} manifest")
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("version") != CATALOG_VERSION
+        or manifest.get("layout") != LAYOUT_VERSION
+    ):
+        raise CatalogError(
+            f"catalogue manifest {path} is not a {CATALOG_VERSION} layout {LAYOUT_VERSION} one"
+        )
     return manifest
 
 

@@ -92,13 +92,12 @@ def test_persistence_roundtrip_and_generations(tmp_path) -> None:
     cat.add(["c"], _unit(rng, 1, 8), rng.random((1, 3)), [np.arange(3, dtype=np.uint32)], ["folk"])
     cat.save(tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
-    assert files == [
-        "chroma_2dft.2.npy",
-        "embeddings.2.npy",
-        "fp_items.2.npy",
-        "fp_lengths.2.npy",
-        "manifest.json",
-    ]
+    # the second save appended one segment holding only the new row
+    assert files == sorted(
+        [f"{n}.{k}.npy" for n in ("chroma_2dft", "embeddings", "fp_items", "fp_lengths") for k in (1, 2)]
+        + ["manifest.json"]
+    )
+    assert np.load(tmp_path / "embeddings.2.npy").shape == (1, 8)
     back = Catalogue.load(tmp_path)
     assert back.ids == ["a", "b", "c"] and back.labels == ["bach", None, "folk"]
     assert back.root_hash() == cat.root_hash()
@@ -180,3 +179,29 @@ def test_one_at_a_time_adds_keep_all_rows() -> None:
     bulk.add([f"t{i}" for i in range(100)], rows)
     assert np.array_equal(one.embeddings, bulk.embeddings) and one.root_hash() == bulk.root_hash()
     assert one.embeddings.shape == (100, 8) and one.search(rows[42:43], 1)[0][0].id == "t42"
+
+
+def test_save_appends_segments_and_rewrites_when_the_folder_diverges(tmp_path) -> None:
+    rng = np.random.default_rng(11)
+    rows = _unit(rng, 10, 8)
+    cat = Catalogue(8)
+    for i in range(5):
+        cat.add([f"t{i}"], rows[i : i + 1])
+        cat.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [s["count"] for s in manifest["segments"]] == [1, 1, 1, 1, 1]
+    cat.save(tmp_path)  # nothing new: no new segment
+    assert len(json.loads((tmp_path / "manifest.json").read_text())["segments"]) == 5
+    other = Catalogue(8)  # a different catalogue saved into the same folder replaces it whole
+    other.add(["x", "y"], rows[5:7])
+    other.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [s["count"] for s in manifest["segments"]] == [2]
+    assert len(list(tmp_path.glob("*.npy"))) == 4
+    back = Catalogue.load(tmp_path)
+    assert back.ids == ["x", "y"] and back.root_hash() == other.root_hash()
+    # a loaded catalogue extends its own folder by appending
+    back.add(["z"], rows[7:8])
+    back.save(tmp_path)
+    assert [s["count"] for s in json.loads((tmp_path / "manifest.json").read_text())["segments"]] == [2, 1]
+    assert Catalogue.load(tmp_path).root_hash() == back.root_hash()
