@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import time
@@ -98,13 +99,21 @@ class Payout(BaseModel):
     @field_validator("to")
     @classmethod
     def _ss58(cls, value: str) -> str:
-        from scalecodec.utils.ss58 import ss58_decode
-
-        try:
-            ss58_decode(value)
-        except Exception:
-            raise ValueError(f"{value!r} is not an SS58 address") from None
+        if not _is_ss58(value):
+            raise ValueError(f"{value!r} is not an SS58 address")
         return value
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_ss58(value: str) -> bool:
+    """Cached: an epoch's payouts go to few accounts many times."""
+    from scalecodec.utils.ss58 import ss58_decode
+
+    try:
+        ss58_decode(value)
+    except Exception:
+        return False
+    return True
 
 
 class SubmitterCodec(Protocol):
@@ -148,8 +157,13 @@ class AbiCodec:
 
     def paid_ids(self, block: Block, rewards: str) -> Iterable[bytes]:
         abi = self._abis["ami_rewards"]
+        paid = abi.events["Paid"].signature_topic
         for event in block.events:
             if event.name != "ContractEmitted" or event.contract != rewards or event.data is None:
+                continue
+            if paid is not None and len(event.topics) >= 2 and event.topics[0] == paid:
+                # Fast path: `payout_id: [u8; 32]` is a topic field, and a 32-byte encoding is its own topic.
+                yield bytes(event.topics[1])
                 continue
             try:
                 label, fields = abi.decode_event(event.topics, event.data)
@@ -357,32 +371,43 @@ class Submitter:
             raise SubmitterError(f"epoch {epoch} out of range (u32)")
         if self.rewards is None:
             raise SubmitterError("no rewards contract configured; pass rewards=<address> (see `ami deploy`)")
-        new = 0
         db = self.db
         try:
-            for p in payouts:
+            known: dict[bytes, tuple[int, str, int, int]] = {}
+            ids = [p.id for p in payouts]
+            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
                 async with db.execute(
-                    "SELECT epoch, to_addr, amount, kind FROM payouts WHERE id = ?", (p.id,)
+                    f"SELECT id, epoch, to_addr, amount, kind FROM payouts WHERE id IN ({marks})", chunk
                 ) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    if (row[0], row[1], int(row[2]), row[3]) != (epoch, p.to, p.amount, p.kind):
+                    for pid, e, to, amount, kind in await cur.fetchall():
+                        known[bytes(pid)] = (int(e), str(to), int(amount), int(kind))
+            rows = []
+            seq = int(await self._meta_get(db, "seq") or 0)
+            for p in payouts:
+                old = known.get(p.id)
+                if old is not None:
+                    if old != (epoch, p.to, p.amount, p.kind):
                         raise PayoutConflict(
                             f"payout 0x{p.id.hex()} was queued before with other contents "
-                            f"(epoch {row[0]}, to {row[1]}, amount {row[2]}, kind {row[3]})"
+                            f"(epoch {old[0]}, to {old[1]}, amount {old[2]}, kind {old[3]})"
                         )
                     continue
-                await db.execute(
-                    "INSERT INTO payouts(id, epoch, to_addr, amount, kind, state, seq) "
-                    "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                    (p.id, epoch, p.to, str(p.amount), p.kind, await self._next_seq()),
-                )
-                new += 1
+                known[p.id] = (epoch, p.to, p.amount, p.kind)  # a repeat inside this call is a repeat too
+                seq += 1
+                rows.append((p.id, epoch, p.to, str(p.amount), p.kind, seq))
+            await db.executemany(
+                "INSERT INTO payouts(id, epoch, to_addr, amount, kind, state, seq) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                rows,
+            )
+            await self._meta_set("seq", str(seq))
             await db.commit()
         except BaseException:
             await db.rollback()
             raise
-        return new
+        return len(rows)
 
     async def enqueue_call(
         self, key: str, contract: str, message: str, data: bytes, *, abi: str, value: int = 0
@@ -615,13 +640,11 @@ class Submitter:
         db = self.db
         number = block.ref.number
         if self.rewards is not None:
-            ids = list(self.codec.paid_ids(block, self.rewards))
-            for pid in ids:
-                await db.execute(
-                    "UPDATE payouts SET state = 'confirmed', error = NULL, block_number = ? "
-                    "WHERE id = ? AND state != 'confirmed'",
-                    (number, pid),
-                )
+            await db.executemany(
+                "UPDATE payouts SET state = 'confirmed', error = NULL, block_number = ? "
+                "WHERE id = ? AND state != 'confirmed'",
+                [(number, pid) for pid in self.codec.paid_ids(block, self.rewards)],
+            )
         for index, ext_hash in enumerate(block.extrinsic_hashes):
             entry = live.pop(ext_hash, None)
             if entry is None:

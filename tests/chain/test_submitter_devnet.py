@@ -26,7 +26,7 @@ from ami_node.deployment import Deployment
 from ami_node.devnet.testing import DevnetHandle, running_devnet
 from ami_node.keys import load_keypair
 from ami_node.nonce import NonceManager
-from ami_node.submitter import AbiCodec, Payout, Submitter
+from ami_node.submitter import Payout, Submitter
 from ami_node.substrate import SubstrateChainPort
 
 ALICE = load_keypair("//Alice")
@@ -64,12 +64,17 @@ async def mint_balances(port: SubstrateChainPort, rewards: str) -> dict[str, int
 
 
 async def paid_events(port: SubstrateChainPort, rewards: str, since: int) -> list[bytes]:
-    """Payout ids of every Paid event of `rewards` in finalized blocks after `since`."""
-    codec = AbiCodec()
+    """Payout ids of every Paid event of `rewards` in finalized blocks after `since`, each fully decoded
+    from its data (independently of the submitter's own topic-based fast path)."""
+    abi = ContractAbi.load("ami_rewards")
     head = await port.finalized_head()
     ids: list[bytes] = []
     for n in range(since + 1, head.number + 1):
-        ids.extend(codec.paid_ids(await port.block(n), rewards))
+        for e in (await port.block(n)).events:
+            if e.name == "ContractEmitted" and e.contract == rewards and e.data is not None:
+                label, fields = abi.decode_event(e.topics, e.data)
+                if label == "Paid":
+                    ids.append(bytes.fromhex(fields["payout_id"].removeprefix("0x")))
     return ids
 
 

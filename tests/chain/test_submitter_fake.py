@@ -627,3 +627,14 @@ async def test_run_loop_survives_node_errors_and_stops_on_request(tmp_path: Path
         stop.set()
         await asyncio.wait_for(runner, 5)
     assert not failures and chain.balances == expected_balances(ps)
+
+
+async def test_repeated_ids_inside_one_call(tmp_path: Path) -> None:
+    ps = payouts(3)
+    async with submitter(FakeChain(), tmp_path / "o.db") as sub:
+        assert await sub.enqueue_payouts(1, [*ps, ps[0]]) == 3
+        other = Payout(id=ps[2].id, to=ps[2].to, amount=ps[2].amount, kind=(ps[2].kind + 1) % 5)
+        fresh = payouts(6)[3:]
+        with pytest.raises(PayoutConflict):
+            await sub.enqueue_payouts(1, [*fresh, other])
+        assert (await sub.counts()).pending == 3  # nothing of the refused call was stored
