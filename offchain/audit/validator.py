@@ -65,6 +65,12 @@ class ContractChallenger:
         self.rewards = rewards
         self.abi = abi or ContractAbi.load("ami_rewards")
 
+    async def is_validator(self) -> bool:
+        """Whether the rewards contract lists this key as a validator (a read-only dry run)."""
+        data = self.abi.encode_call("is_validator", account=self.keypair.address)
+        dry = await self.port.contract_dry_run(self.rewards, data, self.keypair.address)
+        return bool(self.abi.decode_return("is_validator", dry.output)) if dry.success else False
+
     async def challenge(self, token_id: int, evidence: bytes) -> ChallengeSent:
         from ami_node.port import ContractReverted
         from ami_node.tx import contract_tx

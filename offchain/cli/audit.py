@@ -134,6 +134,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(coro: Any) -> Any:
+    from ami_node.follower import NonCanonicalBlock
     from ami_node.port import ChainUnavailable
     from offchain.audit.service import ValidatorSetupError
 
@@ -143,6 +144,8 @@ def _run(coro: Any) -> Any:
         _fail(str(exc), EXIT_INPUT)
     except ChainUnavailable as exc:
         _fail(f"{exc} (is the node running? see --config / AMI_NODE_URL)", EXIT_UNREACHABLE)
+    except NonCanonicalBlock as exc:
+        _fail(f"{exc}; the validator database follows another chain: use another --db", EXIT_INPUT)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -160,8 +163,15 @@ async def _audit(
 
 async def _validate(settings: Any, db: Path, grace: int | None, key: str) -> None:
     from offchain.audit.service import open_validator
+    from offchain.audit.validator import ContractChallenger
 
     async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key) as v:
+        if isinstance(v.challenger, ContractChallenger) and not await v.challenger.is_validator():
+            typer.echo(
+                f"warning: {v.challenger.keypair.address} is not a validator of the rewards contract; "
+                "mismatches will be recorded but challenges refused (the contract owner adds validators)",
+                err=True,
+            )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, v.stop)

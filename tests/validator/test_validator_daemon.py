@@ -25,7 +25,7 @@ from validator_world import (
 
 from ami_node.port import ChainUnavailable
 from offchain.audit.model import EPOCH_SUBJECT_BASE, Status
-from offchain.audit.validator import ChallengeSent
+from offchain.audit.validator import ChallengeSent, ContractChallenger
 from offchain.cli import app
 from offchain.economics import POLICY_VERSION, RewardKind, payout_id
 from offchain.ipfs.errors import IpfsNotFound, IpfsUnavailable
@@ -210,3 +210,22 @@ async def test_late_payout_for_an_audited_epoch_is_audited_again_after_a_restart
     assert [f.kind.value for f in redone["epoch:1"].findings] == ["payout_unearned"]
     assert "epoch:0" not in redone  # untouched epochs are not redone
     assert [t for t, _ in world.challenges_on_chain()] == [EPOCH_SUBJECT_BASE | 1]
+
+
+async def test_challenger_knows_whether_its_key_is_a_validator(world: World) -> None:
+    ok = ContractChallenger(world.port, world.validator_key, world.rewards)
+    assert await ok.is_validator()
+    stranger = ContractChallenger(world.port, world.key("Mallory"), world.rewards)
+    assert not await stranger.is_validator()
+    # A key that is not a validator: the contract refuses, the decision is recorded as refused, never resent.
+    worker = await ScriptedWorker.open(world, Tamper(score=nudge(1)))
+    await run_scenario(world, worker)
+    v = await world.open_validator()
+    v.challenger = stranger
+    await v.sync()
+    await v.process()
+    await v.process()
+    assert [(c.subject, c.status, c.error) for c in await v.auditor.db.challenges()] == [
+        ("score:1:7", "refused", "NotValidator")
+    ]
+    assert world.challenges_on_chain() == []
