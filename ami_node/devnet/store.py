@@ -37,11 +37,21 @@ class SqliteStore:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "devnet.sqlite"
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.executescript(SCHEMA)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self.db.executescript(SCHEMA)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"{self.path} is not a devnet state database ({exc})") from exc
 
     def load(self) -> tuple[WorldState, list[Block], int] | None:
+        try:
+            return self._load()
+        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
+            raise StoreError(f"{self.path}: unreadable devnet state ({exc})") from exc
+
+    def _load(self) -> tuple[WorldState, list[Block], int] | None:
         from ami_node.devnet.chain import Block
 
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())

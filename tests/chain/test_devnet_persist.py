@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from substrateinterface import Keypair, SubstrateInterface
 from substrateinterface.contracts import ContractCode, ContractInstance
 from websockets.sync.client import connect
@@ -99,3 +100,24 @@ def test_ami_devnet_command_serves_and_stops_on_sigterm() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_unusable_state_or_port_is_a_clear_error_and_data_stays(tmp_path: Path) -> None:
+    import socket
+
+    from ami_node.devnet.store import SqliteStore, StoreError
+
+    junk = tmp_path / "devnet.sqlite"
+    junk.write_bytes(b"not a database")
+    with pytest.raises(StoreError, match="not a devnet state database"):
+        SqliteStore(tmp_path)
+    assert junk.read_bytes() == b"not a database"
+    cmd = [sys.executable, "-c", "from offchain.cli import main; main()", "devnet", "--port", "0"]
+    proc = subprocess.run([*cmd, "--state", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a devnet state database" in proc.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cmd[-1] = str(taken.getsockname()[1])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "cannot serve on 127.0.0.1" in proc.stderr
