@@ -34,21 +34,43 @@ async def _scenario(url: str, tmp: Path) -> None:
         scorer = HashRescorer()
         for name, nudge in (("a", 0), ("b", 1)):
             cid = await ipfs.add(AUDIO[name])
-            res = await contract_tx(port, BOB, nft, dep.nft, "mint", {
-                "audio_cid": cid, "metadata_cid": cid, "royalty_splits": [(BOB.address, 10_000)]})
+            res = await contract_tx(
+                port,
+                BOB,
+                nft,
+                dep.nft,
+                "mint",
+                {"audio_cid": cid, "metadata_cid": cid, "royalty_splits": [(BOB.address, 10_000)]},
+            )
             token = int(res.value)
             r = scorer.rescore(token, AUDIO[name], None)
             assert r.entry is not None
             scorer.accept(token, r.entry)
-            await contract_tx(port, ALICE, rewards, dep.rewards, "submit_score", {
-                "token_id": token, "novelty_bp": (r.novelty_bp or 0) + nudge, "quality_bp": r.quality_bp,
-                "model_version": MODEL_VERSION, "commitment": r.commitment})
+            await contract_tx(
+                port,
+                ALICE,
+                rewards,
+                dep.rewards,
+                "submit_score",
+                {
+                    "token_id": token,
+                    "novelty_bp": (r.novelty_bp or 0) + nudge,
+                    "quality_bp": r.quality_bp,
+                    "model_version": MODEL_VERSION,
+                    "commitment": r.commitment,
+                },
+            )
         contracts = {dep.nft: nft, dep.rewards: rewards}
 
         settings = load_settings(None, node_url=url, deployment=tmp / "deployment.json", epoch_blocks=1000)
         for _ in range(2):  # the second run is a restart: nothing new is sent
-            async with open_validator(settings, db_dir=tmp / "v", key="//Alice", content=ipfs,
-                                      rescorers={MODEL_VERSION: HashRescorer()}) as v:
+            async with open_validator(
+                settings,
+                db_dir=tmp / "v",
+                key="//Alice",
+                content=ipfs,
+                rescorers={MODEL_VERSION: HashRescorer()},
+            ) as v:
                 await v.sync()
                 await v.process()
                 audits = {a.subject: a for a in await v.auditor.db.audits()}
@@ -66,3 +88,66 @@ async def _scenario(url: str, tmp: Path) -> None:
 def test_devnet_nudged_score_challenged_once(tmp_path: Path) -> None:
     with running_devnet() as dn:
         asyncio.run(_scenario(dn.url, tmp_path))
+
+
+def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`ami validate` as a process: follows the devnet into its database, warns that //Charlie holds no
+    validator role, and exits 0 on SIGTERM with a summary."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from offchain.cli.chain import _default_bundles, deploy
+
+    with running_devnet() as dn:
+
+        async def setup() -> int:
+            async with SubstrateChainPort(dn.url) as port:
+                dep = await deploy(port, ALICE, dn.url, _default_bundles(), 60)
+                dep.save(tmp_path / "deployment.json")
+                return (await port.finalized_head()).number
+
+        head = asyncio.run(setup())
+        env = {
+            **os.environ,
+            "AMI_NODE_URL": dn.url,
+            "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
+            "AMI_LOG_JSON": "true",
+        }
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "ami"),
+                "validate",
+                "--db",
+                str(tmp_path / "v"),
+                "--key",
+                "//Charlie",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            db = tmp_path / "v" / "validator.sqlite"
+            while True:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "the validator never reached the head"
+                if db.exists():
+                    with sqlite3.connect(db) as conn:
+                        row = conn.execute("SELECT block_number FROM checkpoint").fetchone()
+                    if row and row[0] >= head:
+                        break
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "is not a validator of the rewards contract" in err
+        assert '"checkpoint"' in err and '"challenges"' in err
