@@ -9,7 +9,8 @@ docs/scoring.md):
 - duplicate_of X: Chromaprint similarity >= `DUPLICATE_FP` (transcodes/gain 0.993..1.000; 5 % tempo change
   0.73..0.85; +1 semitone 0.54..0.69; unrelated 0.50..0.60), or identical canonical PCM;
 - derivative_of X: chroma 2D-FT cosine >= `DERIVATIVE_C2D` and embedding cosine >= `DERIVATIVE_EMB` (shifted
-  copies: 2D-FT 0.933..0.998, embedding 0.990..1.000; unrelated: 2D-FT <= 0.872, embedding <= 0.921).
+  copies: 2D-FT 0.933..0.998, embedding 0.990..1.000; other pieces of the same style, same instrument, 86
+  pairs: 2D-FT <= 0.908, embedding <= 0.985; other styles: 2D-FT <= 0.872, embedding <= 0.936).
 Candidates are the `CANDIDATES` exact nearest catalogue entries by embedding plus every earlier batch track.
 """
 
@@ -32,8 +33,8 @@ from scoring.quality import quality_bp
 from scoring.versions import MODEL_VERSION, SCORE_VERSION, versions
 
 DUPLICATE_FP = 0.95
-DERIVATIVE_C2D = 0.90
-DERIVATIVE_EMB = 0.96
+DERIVATIVE_C2D = 0.92
+DERIVATIVE_EMB = 0.98
 CANDIDATES = 10
 GATE_VERSION = "ami-dupgate/1"
 
