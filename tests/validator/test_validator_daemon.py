@@ -229,3 +229,21 @@ async def test_challenger_knows_whether_its_key_is_a_validator(world: World) -> 
         ("score:1:7", "refused", "NotValidator")
     ]
     assert world.challenges_on_chain() == []
+
+
+async def test_daemon_waits_out_a_node_outage(world: World) -> None:
+    worker = await ScriptedWorker.open(world, Tamper(score=nudge(2)))
+    v = await world.open_validator()
+    task = asyncio.create_task(v.run())
+    await asyncio.sleep(0.1)
+    world.port.down = True  # the node goes away while the validator follows: blocks come, reads fail
+    for _ in range(3):
+        world.port.produce_block()
+        await asyncio.sleep(0.1)
+    assert not task.done()
+    world.port.down = False
+    await run_scenario(world, worker)
+    await _until(lambda: len(world.challenges_on_chain()) == 1)
+    v.stop()
+    await asyncio.wait_for(task, 5)
+    assert [t for t, _ in world.challenges_on_chain()] == [2]
