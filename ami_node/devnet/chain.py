@@ -168,6 +168,7 @@ class Block:
     events: bytes
     timestamp: int
     storage: dict[bytes, bytes] | None = None
+    built_at: float = 0.0  # wall clock (s) when it was built; 0 for blocks loaded from disk
 
     def header_json(self) -> dict[str, Any]:
         return {
@@ -206,6 +207,7 @@ class Faults(BaseModel):
     skip_finalized_notices: Count = 0  # suppress this many upcoming chain_finalizedHead notices
     hold_finality: bool = False  # finality does not advance while set
     finality_lag: Count = 0  # finalize best - lag
+    finality_delay_ms: Count = 0  # ...and only blocks built at least this long ago
     reject_next: Count = 0  # reject this many upcoming submissions...
     reject_code: Literal[1010, 1012, 1014] = 1014  # ...with 1014 (priority), 1010 (outdated), 1012 (banned)
 
@@ -385,6 +387,7 @@ class Devnet:
             events,
             timestamp,
             storage,
+            self.clock(),
         )
 
     def _append(self, block: Block) -> None:
@@ -464,13 +467,22 @@ class Devnet:
         return block
 
     def _needs_snapshots(self) -> bool:
-        return self.faults.finality_lag > 0 or self.faults.hold_finality
+        f = self.faults
+        return f.finality_lag > 0 or f.hold_finality or f.finality_delay_ms > 0
 
     def _advance_finality(self, *, persist: bool = True) -> None:
         if self.faults.hold_finality:
             return
         target = max(self.best.number - self.faults.finality_lag, self.finalized_number)
+        if self.faults.finality_delay_ms > 0:
+            ripe = self.clock() - self.faults.finality_delay_ms / 1000
+            while target > self.finalized_number and self.blocks[target].built_at > ripe:
+                target -= 1
         self.finalize(target, persist=persist)
+
+    def advance_finality(self) -> None:
+        """Finalize what the switches allow now (the server calls it when a finality delay has passed)."""
+        self._advance_finality()
 
     def finalize(self, target: int, *, persist: bool = True) -> None:
         target = min(target, self.best.number)

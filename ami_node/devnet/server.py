@@ -167,6 +167,9 @@ class DevnetServer:
             return None
         if len(block.extrinsics) > 1:
             self._last_with_txs = block.number
+        delay = self.chain.faults.finality_delay_ms
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay / 1000 + 0.002, self.chain.advance_finality)
         if self.block_time_ms == 0 and (
             self.chain.has_ready()
             or (self.chain.faults.finality_lag > 0 and self._last_with_txs > self.chain.finalized_number)

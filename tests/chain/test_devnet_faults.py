@@ -35,7 +35,12 @@ def si(dn: DevnetHandle) -> Iterator[SubstrateInterface]:
 def clean_faults(dn: DevnetHandle) -> Iterator[None]:
     yield
     dn.set_faults(
-        drop_every_n_messages=0, skip_finalized_notices=0, hold_finality=False, finality_lag=0, reject_next=0
+        drop_every_n_messages=0,
+        skip_finalized_notices=0,
+        hold_finality=False,
+        finality_lag=0,
+        finality_delay_ms=0,
+        reject_next=0,
     )
 
 
@@ -275,3 +280,17 @@ def test_old_blocks_keep_their_events_but_not_their_state(
         key = si.create_storage_key("System", "Account", [BOB.ss58_address]).to_hex()
         err = Client(ws).call("state_getStorage", key, old)["error"]
         assert err["code"] == 4003 and "discarded" in err["data"]
+
+
+def test_finality_delay(dn: DevnetHandle, si: SubstrateInterface) -> None:
+    import time
+
+    dn.set_faults(finality_delay_ms=400)
+    with connect(dn.url) as ws:
+        c = Client(ws)
+        sub = c.call("author_submitAndWatchExtrinsic", signed_transfer(si))["result"]
+        _, in_block = c.results(sub, 2)
+        seen = time.monotonic()
+        (final,) = c.results(sub, 1)
+        assert final == {"finalized": in_block["inBlock"]}
+        assert time.monotonic() - seen >= 0.3
