@@ -1,22 +1,27 @@
 """Benchmark: payouts settled per second, Submitter vs one-by-one `ContractInstance.exec`, in one devnet run.
 
-Starts a local devnet (instant blocks), deploys the contracts, then
+Starts a local devnet (`ami devnet`, instant blocks, its own process), deploys the contracts, then
   * baseline: substrate-interface's `ContractInstance.exec` (dry run + signed Contracts.call, waiting for
     inclusion) for one `distribute` with one payout at a time;
   * submitter: the same kind of payouts queued in the Submitter's outbox and drained until every `Paid` event
     is seen in a finalized block.
 Prints both rates and their ratio (target >= 20x).
 
-    .venv/bin/python bench/submit.py [--baseline 30] [--payouts 3000]
+    .venv/bin/python bench/submit.py [--baseline 50] [--payouts 3000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ami_node.keys import load_keypair
@@ -100,20 +105,42 @@ async def _deploy(url: str) -> str:
     return dep.rewards
 
 
+@contextlib.contextmanager
+def devnet_process() -> Iterator[str]:
+    """`ami devnet` in its own process, like a real node (not sharing the benchmark's interpreter)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-c", "from offchain.cli import main; main()", "devnet", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("ami devnet did not start") from None
+                time.sleep(0.2)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--baseline", type=int, default=30, help="payouts sent one by one")
+    parser.add_argument("--baseline", type=int, default=50, help="payouts sent one by one")
     parser.add_argument("--payouts", type=int, default=3000, help="payouts sent through the submitter")
     args = parser.parse_args()
 
-    from ami_node.devnet.testing import running_devnet
-
-    with running_devnet() as dn, tempfile.TemporaryDirectory() as tmp:
-        rewards = asyncio.run(_deploy(dn.url))
-        base = baseline(dn.url, rewards, args.baseline)
-        rate, txs = asyncio.run(with_submitter(dn.url, rewards, args.payouts, Path(tmp) / "outbox.db"))
+    with devnet_process() as url, tempfile.TemporaryDirectory() as tmp:
+        rewards = asyncio.run(_deploy(url))
+        base = baseline(url, rewards, args.baseline)
+        rate, txs = asyncio.run(with_submitter(url, rewards, args.payouts, Path(tmp) / "outbox.db"))
     print(f"baseline  ContractInstance.exec one by one: {args.baseline} payouts, {base:8.1f} payouts/s")
     print(f"submitter batched distribute + batch_all:  {args.payouts} payouts, {rate:8.1f} payouts/s")
     print(f"          ({txs} extrinsics)")
