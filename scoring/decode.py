@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from scoring._rate import SAMPLE_RATE
 from scoring.errors import (
     ACCEPTED_FORMATS,
     AudioError,
@@ -35,8 +36,7 @@ from scoring.errors import (
     UnsupportedFormat,
 )
 
-SAMPLE_RATE: int = 22050
-"""Canonical sample rate in Hz of every decoded track."""
+__all__ = ["DECODER_VERSION", "SAMPLE_RATE", "CanonicalAudio", "decode_bytes", "decode_file", "pcm_sha256"]
 
 SOXR_QUALITY = "HQ"
 DECODER_VERSION: str = (

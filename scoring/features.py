@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from scoring import dsp
-from scoring.decode import SAMPLE_RATE
+from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 
 __all__ = [

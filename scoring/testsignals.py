@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring.decode import SAMPLE_RATE
+from scoring._rate import SAMPLE_RATE
 
 MAJOR_PROGRESSION = ((0, 4, 7), (5, 9, 12), (7, 11, 14), (0, 4, 7))
 """I - IV - V - I as semitone offsets from the tonic."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -346,6 +347,15 @@ def test_degenerate_signals_give_finite_features() -> None:
 def test_digest_changes_with_content(synth: dict[str, TrackFeatures]) -> None:
     digests = {f.digest() for f in synth.values()}
     assert len(digests) == len(synth)
+
+
+def test_feature_core_imports_torch_and_numpy_only() -> None:
+    code = (
+        "import sys, scoring.features, scoring.dsp; "
+        "print(sorted(m for m in ('soundfile', 'soxr', 'scipy', 'librosa') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_bad_inputs_raise_feature_errors() -> None:
