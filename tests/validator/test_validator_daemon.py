@@ -43,8 +43,16 @@ async def test_unknown_model_version_is_unverifiable_not_wrong(world: World) -> 
     worker = await ScriptedWorker.open(world)
     await run_scenario(world, worker)
     # A score under a version this validator does not run (e.g. a newer engine).
-    await world.call(world.oracle, "rewards", "submit_score", token_id=1, novelty_bp=1, quality_bp=2,
-                     model_version=99, commitment=b"\x01" * 32)
+    await world.call(
+        world.oracle,
+        "rewards",
+        "submit_score",
+        token_id=1,
+        novelty_bp=1,
+        quality_bp=2,
+        model_version=99,
+        commitment=b"\x01" * 32,
+    )
     v = await world.open_validator()
     await v.sync()
     audits = {a.subject: a for a in await v.process()}
@@ -160,8 +168,16 @@ async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(w
     r1 = scorer.rescore(t1, AUDIO["a"], None)
     assert r1.entry is not None
     scorer.accept(t1, r1.entry)
-    await world.call(world.oracle, "rewards", "submit_score", token_id=t1, novelty_bp=r1.novelty_bp,
-                     quality_bp=r1.quality_bp, model_version=MODEL_VERSION, commitment=r1.commitment)
+    await world.call(
+        world.oracle,
+        "rewards",
+        "submit_score",
+        token_id=t1,
+        novelty_bp=r1.novelty_bp,
+        quality_bp=r1.quality_bp,
+        model_version=MODEL_VERSION,
+        commitment=r1.commitment,
+    )
     v = await world.open_validator()
     await v.sync()
     missing = next(m.audio_cid for m in await v.auditor.db.mints() if m.token_id == t2)
@@ -180,8 +196,16 @@ async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(w
     assert audits.get("score:1:7") == Status.MATCH
     # The worker did get it after all and publishes its score: the validator rewinds and verifies it.
     r2 = scorer.rescore(t2, AUDIO["b"], None)
-    await world.call(world.oracle, "rewards", "submit_score", token_id=t2, novelty_bp=r2.novelty_bp,
-                     quality_bp=r2.quality_bp, model_version=MODEL_VERSION, commitment=r2.commitment)
+    await world.call(
+        world.oracle,
+        "rewards",
+        "submit_score",
+        token_id=t2,
+        novelty_bp=r2.novelty_bp,
+        quality_bp=r2.quality_bp,
+        model_version=MODEL_VERSION,
+        commitment=r2.commitment,
+    )
     content.found = True
     await v.sync()
     await v.process()
@@ -200,8 +224,14 @@ async def test_late_payout_for_an_audited_epoch_is_audited_again_after_a_restart
     # Much later, one more batch for epoch 1 lands, paying someone who earned nothing.
     mallory = world.key("Mallory").address
     pid = payout_id(POLICY_VERSION, 1, RewardKind.LISTEN, mallory, None)
-    await world.call(world.oracle, "rewards", "distribute", epoch=1, batch=99,
-                     payouts=[{"id": pid, "to": mallory, "amount": 777, "kind": 1}])
+    await world.call(
+        world.oracle,
+        "rewards",
+        "distribute",
+        epoch=1,
+        batch=99,
+        payouts=[{"id": pid, "to": mallory, "amount": 777, "kind": 1}],
+    )
     await v.sync()  # ingested, then the validator dies before auditing
     await close_validator(v, world)
     again = await world.open_validator()

@@ -19,7 +19,13 @@ async def test_honest_worker_yields_no_findings_and_no_challenges(world: World) 
     assert [a for a in audits if a.findings] == []
     # Four originals scored (the duplicate was rejected, never published); epochs 0..2 are past their grace.
     assert sorted(by_status[Status.MATCH.value]) == [
-        "epoch:0", "epoch:1", "epoch:2", "score:1:7", "score:2:7", "score:3:7", "score:4:7"
+        "epoch:0",
+        "epoch:1",
+        "epoch:2",
+        "score:1:7",
+        "score:2:7",
+        "score:3:7",
+        "score:4:7",
     ]
     assert world.challenges_on_chain() == []
     assert await v.auditor.db.challenges() == []

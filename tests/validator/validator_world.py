@@ -69,8 +69,11 @@ class HashRescorer:
         pcm = hashlib.sha256(audio).digest()
         for tok, entry in self.catalogue:
             if entry == pcm:
-                return Rescored(accepted=False, reason=f"duplicate_of:{tok}",
-                                inputs={"pcm_sha256": "0x" + pcm.hex(), "duplicate_of": tok})
+                return Rescored(
+                    accepted=False,
+                    reason=f"duplicate_of:{tok}",
+                    inputs={"pcm_sha256": "0x" + pcm.hex(), "duplicate_of": tok},
+                )
         feats = hashlib.sha256(b"features" + audio).digest()
         novelty = int.from_bytes(feats[:4], "little") % 9001 + 500
         quality = int.from_bytes(feats[4:8], "little") % 8001 + 2000
@@ -80,8 +83,12 @@ class HashRescorer:
             novelty_bp=novelty,
             quality_bp=quality,
             commitment=commit(pcm, feats, root, novelty, quality),
-            inputs={"pcm_sha256": "0x" + pcm.hex(), "features_sha256": "0x" + feats.hex(),
-                    "catalogue_root": "0x" + root.hex(), "catalogue_size": len(self.catalogue)},
+            inputs={
+                "pcm_sha256": "0x" + pcm.hex(),
+                "features_sha256": "0x" + feats.hex(),
+                "catalogue_root": "0x" + root.hex(),
+                "catalogue_size": len(self.catalogue),
+            },
             entry=pcm,
         )
 
@@ -177,8 +184,13 @@ class World:
         db = await ValidatorDb.open(self.tmp / f"{name}.sqlite")
         ledger = await WorkerStore.open(self.tmp / f"{name}-ledger.sqlite")
         self.stores += [db, ledger]
-        auditor = Auditor(db, ledger, self.ipfs, {MODEL_VERSION: HashRescorer()},
-                          AuditOptions(epoch_blocks=EPOCH_BLOCKS, policy=POLICY))
+        auditor = Auditor(
+            db,
+            ledger,
+            self.ipfs,
+            {MODEL_VERSION: HashRescorer()},
+            AuditOptions(epoch_blocks=EPOCH_BLOCKS, policy=POLICY),
+        )
         challenger = ContractChallenger(self.port, self.validator_key, self.rewards, self.abis["rewards"])
         return Validator(self.port, self.contracts, auditor, challenger, retry_delay_s=0.01)
 
@@ -243,9 +255,16 @@ class ScriptedWorker:
                 continue
             if self.tamper.score is not None:
                 r = self.tamper.score(t.token_id, r)
-            await self.w.call(self.w.oracle, "rewards", "submit_score", token_id=t.token_id,
-                              novelty_bp=r.novelty_bp, quality_bp=r.quality_bp,
-                              model_version=MODEL_VERSION, commitment=r.commitment)
+            await self.w.call(
+                self.w.oracle,
+                "rewards",
+                "submit_score",
+                token_id=t.token_id,
+                novelty_bp=r.novelty_bp,
+                quality_bp=r.quality_bp,
+                model_version=MODEL_VERSION,
+                commitment=r.commitment,
+            )
         await self._ingest()
         cp = await self.store.checkpoint()
         assert cp is not None
@@ -264,8 +283,10 @@ class ScriptedWorker:
         if self.tamper.payouts is not None:
             payouts = self.tamper.payouts(epoch, payouts)
         for batch, i in enumerate(range(0, len(payouts), 7)):
-            items = [{"id": p.payout_id, "to": p.account, "amount": p.amount, "kind": int(p.kind)}
-                     for p in payouts[i : i + 7]]
+            items = [
+                {"id": p.payout_id, "to": p.account, "amount": p.amount, "kind": int(p.kind)}
+                for p in payouts[i : i + 7]
+            ]
             await self.w.call(self.w.oracle, "rewards", "distribute", epoch=epoch, batch=batch, payouts=items)
 
 
