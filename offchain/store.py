@@ -75,6 +75,10 @@ class StoreError(Exception):
     """The database is unusable (wrong schema version, corrupt file, ...)."""
 
 
+class GapError(ValueError):
+    """Blocks handed to `ingest` do not continue the checkpoint: something upstream skipped a block."""
+
+
 @dataclass(frozen=True)
 class EventRecord:
     """One decoded contract event, as plain data: `kind` is the ink! event label, `fields` its values."""
@@ -202,10 +206,11 @@ class WorkerStore:
         row = await (await self._db.execute("SELECT value FROM meta WHERE key=?", (key,))).fetchone()
         return str(row[0]) if row else None
 
-    async def ingest(self, blocks: Sequence[BlockData]) -> IngestResult:
+    async def ingest(self, blocks: Sequence[BlockData], *, contiguous: bool = False) -> IngestResult:
         """Write blocks' events, derived rows and the new checkpoint in one transaction.
 
-        Blocks at or below the stored checkpoint are skipped (a replay); the rest must follow it in order.
+        Blocks at or below the stored checkpoint are skipped (a replay); the rest must be in order, and with
+        `contiguous` (the worker) the first must be the checkpoint's next block (GapError otherwise).
         """
         result = IngestResult()
         if not blocks:
@@ -214,6 +219,8 @@ class WorkerStore:
         todo = [b for b in blocks if cp is None or b.number > cp[0]]
         if not todo:
             return result
+        if contiguous and cp is not None and todo[0].number != cp[0] + 1:
+            raise GapError(f"block #{todo[0].number} does not follow the checkpoint #{cp[0]}")
         for prev, nxt in zip(todo, todo[1:], strict=False):
             if nxt.number <= prev.number:
                 raise ValueError(f"blocks out of order: {prev.number} then {nxt.number}")
@@ -596,6 +603,11 @@ class WorkerStore:
             sql += " WHERE " + " AND ".join(where)
         cur = await self._db.execute(sql + " ORDER BY epoch, kind, account, token_id LIMIT ?", (*args, limit))
         return [self._payout(r) for r in await cur.fetchall()]
+
+    async def requeue_unconfirmed(self) -> None:
+        """Payouts handed but not seen paid, and scores queued but not seen published, are handed again."""
+        await self._db.execute("UPDATE payouts SET status='pending' WHERE status='handed'")
+        await self._db.execute("UPDATE tracks SET status='scored' WHERE status='submitted'")
 
     async def mark_payouts(self, ids: Iterable[bytes], status: str) -> None:
         await self._db.executemany(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -157,6 +158,9 @@ class Worker:
     async def run(self) -> None:
         """Run all stages until stop(); returns after the in-flight batch is committed."""
         self._last_queued = await self.store.checkpoint()
+        # Hand everything not yet seen paid (and every unconfirmed score) to the submitter again: its outbox
+        # dedupes ids and keys, and this also recovers from a lost outbox file.
+        await self.store.requeue_unconfirmed()
         self.started = True
         follower = asyncio.create_task(self._supervise("follower", self._follow))
         head = asyncio.create_task(self._supervise("head", self._watch_head))
@@ -217,10 +221,13 @@ class Worker:
     async def _watch_head(self) -> None:
         while not self._stop.is_set():
             self.head = await self.source.finalized_number()
+            self.last_error.pop("head", None)
             cp = self._last_written()
             if cp is not None:
                 self.metrics.blocks_behind.set(max(self.head - cp, 0))
                 self.caught_up = self.head - cp <= 1
+                if self.caught_up:  # the node answers and nothing is missing: the follower is fine
+                    self.last_error.pop("follower", None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.opt.poll_s)
 
@@ -242,7 +249,8 @@ class Worker:
                     self._stop.set()
                     break
                 batch.append(nxt)
-            res = await self.store.ingest(batch)
+            res = await self._ingest_until_done(batch)
+            self.last_error.pop("writer", None)
             self.metrics.queue_depth.labels("blocks").set(self._blocks.qsize())
             if res.last_block is not None:
                 self._written = res.last_block
@@ -259,6 +267,20 @@ class Worker:
             await self.settle_due_epochs()
             if self._stop.is_set():
                 return
+
+    async def _ingest_until_done(self, batch: list[BlockData]) -> Any:
+        """Write a batch, retrying with backoff (a full disk, a locked file): a batch is never dropped, since
+        the follower has already moved past it."""
+        delay = self.opt.backoff_initial_s
+        while True:
+            try:
+                return await self.store.ingest(batch, contiguous=True)
+            except (OSError, sqlite3.OperationalError) as exc:
+                self.last_error["writer"] = f"{type(exc).__name__}: {exc}"
+                self.metrics.source_errors.labels("store").inc()
+                log.warning("worker.store_write_failed", error=str(exc), retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.opt.backoff_max_s)
 
     # -- settlement ------------------------------------------------------------------------------------------
 
@@ -297,6 +319,7 @@ class Worker:
     async def _dispatch_payouts(self) -> None:
         while True:
             await self.dispatch_payouts_once()
+            self.last_error.pop("payouts", None)
             if self._stop.is_set():
                 return
             with contextlib.suppress(TimeoutError):
@@ -338,6 +361,7 @@ class Worker:
                 self._in_flight.add(t.token_id)
                 await self._tracks.put(t.token_id)
                 self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+            self.last_error.pop("scoring-feed", None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_scoring.wait(), timeout=self.opt.poll_s)
             self._wake_scoring.clear()

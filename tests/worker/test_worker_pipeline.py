@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
 from offchain.economics import RewardKind
@@ -205,3 +206,46 @@ async def test_outages_are_waited_out(store: WorkerStore) -> None:
 async def _checkpoint_at(store: WorkerStore, n: int) -> bool:
     cp = await store.checkpoint()
     return cp is not None and cp[0] >= n
+
+
+async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) -> None:
+    import aiohttp
+
+    from offchain.http import bound_port, start_http
+
+    chain, ipfs = scenario()
+    worker = make(chain, store, ipfs)
+    task = asyncio.create_task(worker.run())
+    runner = await start_http(worker, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{bound_port(runner)}"
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> int:
+                async with http.get(f"{base}/readyz") as r:
+                    return r.status
+
+            await until(lambda: _is(ready, 200))
+            chain.down = True
+            await until(lambda: _is(ready, 503))
+            async with http.get(f"{base}/readyz") as r:
+                body = await r.json()
+            assert any("fake node unreachable" in reason for reason in body["reasons"])
+            chain.down = False
+            await until(lambda: _is(ready, 200))
+            async with http.get(f"{base}/metrics") as r:
+                text = await r.text()
+            assert 'ami_worker_tracks_scored_total{result="rejected"} 4.0' in text
+            assert "ami_worker_blocks_behind_head 0.0" in text
+            async with http.get(f"{base}/") as r:
+                assert "AMI worker" in await r.text()
+        with pytest.raises(ValueError, match="loopback"):
+            await start_http(worker, "0.0.0.0", 0)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+        await runner.cleanup()
+
+
+async def _is(probe: Callable[[], object], status: int) -> bool:
+    return await probe() == status  # type: ignore[misc]

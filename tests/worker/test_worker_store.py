@@ -70,3 +70,12 @@ async def test_a_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
     p.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         await WorkerStore.open(p)
+
+
+async def test_a_gap_after_the_checkpoint_is_refused(store: WorkerStore) -> None:
+    from offchain.store import GapError
+
+    await store.ingest([block(1)], contiguous=True)
+    with pytest.raises(GapError, match="does not follow the checkpoint #1"):
+        await store.ingest([block(3)], contiguous=True)
+    assert await store.checkpoint() == (1, block(1).hash)
