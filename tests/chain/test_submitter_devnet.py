@@ -25,7 +25,6 @@ from ami_node.abi import ContractAbi
 from ami_node.deployment import Deployment
 from ami_node.devnet.testing import DevnetHandle, running_devnet
 from ami_node.keys import load_keypair
-from ami_node.nonce import NonceManager
 from ami_node.submitter import Payout, Submitter
 from ami_node.substrate import SubstrateChainPort
 
@@ -127,22 +126,26 @@ def fresh_rewards(deployed: tuple[DevnetHandle, Deployment]) -> Iterator[tuple[D
 
 
 async def test_back_to_back_submissions_from_one_key_never_collide(
-    deployed: tuple[DevnetHandle, Deployment],
+    deployed: tuple[DevnetHandle, Deployment], tmp_path: Path
 ) -> None:
     dn, _ = deployed
     charlie = load_keypair("//Charlie")
     async with SubstrateChainPort(dn.url) as port:
         before = await port.free_balance(BOB.address)
         start_nonce = await port.account_next_index(charlie.address)
-        nonces = NonceManager(port, charlie.address)
-        call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 7})
-        for _ in range(500):
-            tx = await port.sign(call, charlie, await nonces.take())
-            await port.submit(tx)  # raises PoolRejected on any collision
-        deadline = time.monotonic() + 60
-        while await port.account_next_index(charlie.address) < start_nonce + 500:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
+        async with Submitter(
+            port, charlie, tmp_path / "o.db", rewards=None, poll_s=0.02, max_calls_per_tx=1
+        ) as sub:
+            for i in range(500):
+                await sub.enqueue_runtime_call(
+                    f"t:{i}", "Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 7}
+                )
+            await sub.tick()  # all 500 signed and submitted in a row, one extrinsic each
+            assert sub.stats["txs_submitted"] == 500
+            counts = await sub.drain(120)
+            assert sub.stats["pool_rejections"] == 0  # not a single nonce collision
+        assert counts.confirmed == 500
+        assert await port.account_next_index(charlie.address) == start_nonce + 500
         assert await port.free_balance(BOB.address) == before + 500 * 7
 
 
