@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import resource
 import sys
@@ -229,19 +230,24 @@ async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
 
 def settlement_input(n_accounts: int) -> Any:
     """An epoch with `n_accounts` honest listeners over 50 scored tracks (1..3 listens each)."""
+    from scalecodec.utils.ss58 import ss58_encode
+
     from ami_node.keys import load_keypair
     from offchain.economics import EpochInput, ListenRec, ScoreRec, TrackInfo
 
     creator = load_keypair("//Bob").address
     tracks = {t: TrackInfo(t, creator, ((creator, 10000),), (1, t)) for t in range(1, 51)}
     scores = tuple(ScoreRec(t, 3000 + t * 50, 4000 + t * 40, (2, t)) for t in tracks)
+    import random
+
+    rng = random.Random(7)
     listens = []
     for i in range(n_accounts):
-        who = load_keypair(f"//Listener{i}").address
-        for k in range(1 + i % 3):
-            listens.append(
-                ListenRec(1 + (i * 7 + k) % 50, who, 31 + (i * 13 + k) % 200, (3 + i // 500, i % 500))
-            )
+        # Distinct valid SS58 addresses from seeds (deriving 10,000 sr25519 keys would dominate the run).
+        who = ss58_encode(hashlib.sha256(f"listener{i}".encode()).digest(), 42)
+        for k in range(rng.randint(1, 3)):
+            at = (3 + i // 500, (i % 500) * 3 + k)
+            listens.append(ListenRec(rng.randint(1, 50), who, rng.randint(31, 400), at))
     return EpochInput(0, 0, 10**6, tracks, scores=scores, listens=tuple(listens))
 
 

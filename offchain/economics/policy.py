@@ -334,15 +334,14 @@ def settle_epoch(
     }
     uncapped = split_exact(budgets[RewardKind.LISTEN], listen_w)
     lshares = cap_groups(uncapped, farms, params.listen_reward_per_wallet)
+    farm_size: dict[str, int] = defaultdict(int)
+    for f in farms.values():
+        farm_size[f] += 1
     for wallet, amount in lshares.items():
         key = (RewardKind.LISTEN, wallet, None)
         amounts[key] = amount
         capped = " (capped)" if amount < uncapped[wallet] else ""
-        farm = (
-            f", in a farm of {sum(1 for f in farms.values() if f == farms[wallet])}"
-            if wallet in farms
-            else ""
-        )
+        farm = f", in a farm of {farm_size[farms[wallet]]}" if wallet in farms else ""
         used = min(wallet_credits[wallet], params.listen_credits_per_wallet)
         reasons[key] = (
             f"listened to {wallet_tracks[wallet]} tracks: {used} credits,"
