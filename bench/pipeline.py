@@ -396,8 +396,9 @@ def main() -> None:
     if args.devnet_listens > 0:
         out["devnet"] = asyncio.run(bench_devnet(args.devnet_listens))
         print(json.dumps({"devnet": out["devnet"]}), flush=True)
-    out["encoded"] = asyncio.run(bench_encoded(args.events))
-    print(json.dumps({"encoded": out["encoded"]}), flush=True)
+    if args.events > 0:
+        out["encoded"] = asyncio.run(bench_encoded(args.events))
+        print(json.dumps({"encoded": out["encoded"]}), flush=True)
     if args.settle_accounts > 0:
         out["settlement"] = asyncio.run(bench_settlement(args.settle_accounts))
         print(json.dumps({"settlement": out["settlement"]}), flush=True)
