@@ -113,6 +113,9 @@ class Validator:
         self.retry_delay_s = retry_delay_s
         self.backoff_max_s = backoff_max_s
         self._stop = asyncio.Event()
+        # Held while writing the databases or auditing: stop() never cancels in the middle of either (a cancel
+        # landing on a COMMIT's await would report a failure for a write that happened).
+        self._critical = asyncio.Lock()
         self.last_error: str | None = None
         self.processed_head = 0
 
@@ -144,12 +147,14 @@ class Validator:
                 known_head = (await self.port.finalized_head()).number
             caught_up = n >= known_head
             if len(batch) >= self.batch_blocks or caught_up:
-                await self._ingest(batch)
+                async with self._critical:
+                    await self._ingest(batch)
                 batch = []
             if until is not None and n >= until:
                 return
             if caught_up and until is None:
-                await self.process()
+                async with self._critical:
+                    await self.process()
             if self._stop.is_set():
                 return
 
@@ -271,9 +276,10 @@ class Validator:
             await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                async with self._critical:  # the write or audit pass in flight finishes first
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 break
             exc = task.exception()
             if exc is None:
