@@ -46,6 +46,7 @@ from ami_node.port import (
     PoolRejected,
     SignedTx,
 )
+from ami_node.tx import dispatch_error_text
 
 __all__ = [
     "AbiCodec",
@@ -677,7 +678,7 @@ class Submitter:
                     (tx_id,),
                 )
             else:
-                reason = _dispatch_error(outcome[-1].attributes) if outcome else "no outcome event"
+                reason = dispatch_error_text(outcome[-1].attributes) if outcome else "no outcome event"
                 log.warning("submitter.dispatch_failed", tx=ext_hash, block=number, error=reason)
                 await db.execute(
                     "UPDATE txs SET block_number = ?, extrinsic_index = ? WHERE id = ?",
@@ -925,15 +926,3 @@ class Submitter:
                     [(error, k) for k in keys if k is not None],
                 )
         await db.commit()
-
-
-def _dispatch_error(attributes: Any) -> str:
-    """A short text for an ExtrinsicFailed event's dispatch error."""
-    if isinstance(attributes, dict):
-        err = attributes.get("dispatch_error", attributes)
-        if isinstance(err, dict) and "Module" in err:
-            mod = err["Module"]
-            if isinstance(mod, dict):
-                return str(mod.get("error") or mod.get("name") or mod)
-        return json.dumps(err, default=str)
-    return str(attributes)
