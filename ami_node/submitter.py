@@ -23,6 +23,7 @@ import contextlib
 import functools
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,10 +308,16 @@ class Submitter:
             return self
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.db_path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.executescript(_SCHEMA)
-        owner = await self._meta_get(db, "signer")
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.executescript(_SCHEMA)
+            owner = await self._meta_get(db, "signer")
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise SubmitterError(
+                f"{self.db_path} is not a usable submitter outbox ({exc}); point db_path at another file"
+            ) from None
         if owner is None:
             await db.execute("INSERT INTO meta(key, value) VALUES ('signer', ?)", (self.address,))
         elif owner != self.address:

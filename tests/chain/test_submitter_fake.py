@@ -638,3 +638,11 @@ async def test_repeated_ids_inside_one_call(tmp_path: Path) -> None:
         with pytest.raises(PayoutConflict):
             await sub.enqueue_payouts(1, [*fresh, other])
         assert (await sub.counts()).pending == 3  # nothing of the refused call was stored
+
+
+async def test_a_foreign_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "o.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SubmitterError, match="not a usable submitter outbox"):
+        await submitter(FakeChain(), junk).open()
+    assert junk.read_bytes() == b"this is not sqlite" * 100  # left as it was
