@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -216,3 +217,40 @@ def test_dispatch_failure_names_the_pallet_error(node: tuple[DevnetHandle, dict[
     code, out = ami(env, "tx", "Contracts", "call", json.dumps(args))  # no dry run on this path: it lands
     assert code == 4, out
     assert re.search(r"failed in block #\d+", out) and "Contracts.ContractReverted" in out, out
+
+
+@pytest.mark.slow
+def test_mint_with_ipfs_stores_what_the_worker_reads(
+    node: tuple[DevnetHandle, dict[str, str]], tmp_path: Path
+) -> None:
+    import numpy as np
+    import soundfile
+
+    from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.metadata import load_metadata
+    from offchain.ipfs.node import LocalIpfsNode, jsipfs_executable
+
+    try:
+        jsipfs_executable()
+    except Exception:
+        pytest.skip("js-ipfs npm folder not installed: run ./scripts/setup.sh")
+    _, env = node
+    track = tmp_path / "tune.flac"
+    soundfile.write(track, 0.2 * np.sin(np.arange(44100) / 44100 * 2 * np.pi * 220), 44100)  # 1 s of A3
+    with LocalIpfsNode(tmp_path / "repo") as ipfs:
+        code, out = ami(
+            env, "mint", str(track), "--ipfs", ipfs.api_url, "--genre", "drone", "--title", "Tune"
+        )
+        assert code == 0, out
+        audio_cid = re.search(r"^audio (\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+        meta_cid = re.search(r"^metadata (\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+
+        async def read() -> tuple[Any, bytes]:
+            async with IpfsClient(ipfs.api_url) as client:
+                return await load_metadata(client, meta_cid), await client.cat(audio_cid, max_bytes=1 << 20)
+
+        meta, audio = asyncio.run(read())
+    assert audio == track.read_bytes()
+    assert meta.title == "Tune" and meta.genre == "drone" and meta.audio_format == "flac"
+    assert meta.audio_cid == audio_cid and abs(meta.duration_s - 1.0) < 1e-3
+    assert meta.creator == load_keypair("//Alice").address
