@@ -180,17 +180,22 @@ class WorkerStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except aiosqlite.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA foreign_keys=ON")
             version = (await (await conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
             if version not in (0, SCHEMA_VERSION):
-                await conn.close()
                 raise StoreError(f"{path}: schema version {version}, this worker knows {SCHEMA_VERSION}")
             await conn.executescript(SCHEMA)
             await conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except aiosqlite.DatabaseError as exc:
-            raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
+        except BaseException as exc:
+            await conn.close()  # its thread would otherwise keep the process alive at exit
+            if isinstance(exc, aiosqlite.DatabaseError):
+                raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
+            raise
         return cls(conn, path)
 
     async def close(self) -> None:
