@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -87,3 +88,33 @@ def test_compose_matches_worker_settings() -> None:
     docker = (ROOT / "docker" / "Dockerfile").read_text()
     assert "cargo-contract --version ^5" in docker and "--branch v0.42.0" in docker
     assert "AS worker" in docker and "AS contracts-node" in docker
+
+
+def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from offchain.store import BlockData, EventRecord, WorkerStore
+
+    db = tmp_path / "w.sqlite"
+
+    async def fill() -> None:
+        s = await WorkerStore.open(db)
+        mint = {
+            "token_id": 1,
+            "creator": "C",
+            "audio_cid": "Qm",
+            "metadata_cid": "Qm",
+            "royalty_splits": [["C", 10000]],
+        }
+        await s.ingest([BlockData(1, "0x01", [EventRecord(0, "Minted", mint)])])
+        await s.close()
+
+    asyncio.run(fill())
+    monkeypatch.setenv("AMI_DB_PATH", str(db))
+    out = CliRunner().invoke(app, ["status", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["checkpoint"] == [1, "0x01"] and data["counts"]["tracks_pending"] == 1
+    monkeypatch.setenv("AMI_DB_PATH", str(tmp_path / "none.sqlite"))
+    out = CliRunner().invoke(app, ["status"])
+    assert out.exit_code == 1 and "no worker database" in out.output
