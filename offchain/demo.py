@@ -40,6 +40,13 @@ WORKER_KEY = "//Alice"
 KIND_NAMES = {0: "create", 1: "listen", 2: "discovery", 3: "engagement", 4: "royalty"}
 
 
+def contract_bundles() -> Path:
+    """The folder of the contracts' .contract bundles shipped with pallets_spec."""
+    import pallets_spec
+
+    return Path(pallets_spec.__file__).resolve().parent / "bundles"
+
+
 class DemoError(Exception):
     """The demo could not run (a missing system package, a service that did not start); says what to do."""
 
@@ -126,7 +133,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import _default_bundles, deploy
+    from offchain.cli.chain import deploy
     from offchain.config import load_settings
     from offchain.daemon import assemble, default_scorer, run_worker
     from offchain.ipfs.client import IpfsClient
@@ -160,7 +167,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
 
         port = SubstrateChainPort(dn.url)
         try:
-            deployment = await deploy(port, actor[WORKER_KEY].keypair, dn.url, _default_bundles(), 120)
+            deployment = await deploy(port, actor[WORKER_KEY].keypair, dn.url, contract_bundles(), 120)
             dep_path = workdir / "deployment.json"
             deployment.save(dep_path)
             chain = DemoChain(port, deployment)

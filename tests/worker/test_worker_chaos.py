@@ -114,13 +114,13 @@ async def _setup(url: str, ipfs_url: str, tmp: Path) -> dict[str, Any]:
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import send_call
-    from offchain.cli.chain import _default_bundles, deploy
-    from offchain.demo import Actor, DemoChain
+    from offchain.cli.chain import deploy
+    from offchain.demo import Actor, DemoChain, contract_bundles
     from offchain.ipfs.client import IpfsClient
 
     port = SubstrateChainPort(url)
     try:
-        dep = await deploy(port, load_keypair("//Alice"), url, _default_bundles(), 120)
+        dep = await deploy(port, load_keypair("//Alice"), url, contract_bundles(), 120)
         dep.save(tmp / "deployment.json")
         chain = DemoChain(port, dep)
         listeners = [Actor(f"L{i}", load_keypair(f"//Listener{i}")) for i in range(12)]
