@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import io
 import json
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -38,6 +39,14 @@ FARM = tuple(f"//Farm{i}" for i in range(1, 9))
 FUNDER = "//Ferdie"
 WORKER_KEY = "//Alice"
 KIND_NAMES = {0: "create", 1: "listen", 2: "discovery", 3: "engagement", 4: "royalty"}
+
+
+# Where progress and tables go: stdout, or stderr when the caller prints JSON on stdout (`ami demo --json`).
+_OUT: dict[str, bool] = {"stderr": False}
+
+
+def _say(*parts: Any, **kw: Any) -> None:
+    print(*parts, file=sys.stderr if _OUT["stderr"] else sys.stdout, flush=True)
 
 
 def contract_bundles() -> Path:
@@ -153,11 +162,11 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
     }
     labels = {a.address: a.label for a in actor.values()}
 
-    print("rendering sample tracks (music21 corpus -> FluidSynth)...", flush=True)
+    _say("rendering sample tracks (music21 corpus -> FluidSynth)...", flush=True)
     tracks = await asyncio.to_thread(_render_tracks, workdir / "audio", track_seconds)
 
     with contextlib.ExitStack() as stack:
-        print("starting the devnet and the IPFS node...", flush=True)
+        _say("starting the devnet and the IPFS node...", flush=True)
         dn = stack.enter_context(running_devnet())
         try:
             node = await asyncio.to_thread(LocalIpfsNode(workdir / "ipfs").start)
@@ -197,9 +206,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
                         "creator": who.label,
                         "splits": {labels[a]: bp for a, bp in splits},
                     }
-            print(
-                f"minted {len(minted)} tracks: " + ", ".join(f"#{t} {m['name']}" for t, m in minted.items())
-            )
+            _say(f"minted {len(minted)} tracks: " + ", ".join(f"#{t} {m['name']}" for t, m in minted.items()))
 
             settings = load_settings(
                 None,
@@ -247,7 +254,7 @@ async def _drive(
             await store.tracks()
         ) == len(minted)
 
-    print("the worker scores the tracks (fetch from IPFS, verify, decode, features, novelty, quality)...")
+    _say("the worker scores the tracks (fetch from IPFS, verify, decode, features, novelty, quality)...")
     await _until("every track scored or rejected", scored_all, 600)
 
     async def listen(who: str, token: int, seconds: int) -> None:
@@ -280,7 +287,7 @@ async def _drive(
     await chain.nft_tx(actor[CURATOR], "tag", token_id=t_folk, tag="folk-revival")
     await farm(t_rag)
     await end_epoch(0)
-    print("epoch 0 settled")
+    _say("epoch 0 settled")
     # Epoch 1: more listening; the curator makes a playlist; a too-short listen earns nothing.
     pl = await chain.nft_tx(actor[CURATOR], "create_playlist", name="demo picks")
     await chain.nft_tx(actor[CURATOR], "add_to_playlist", playlist_id=int(pl), token_id=t_haydn)
@@ -292,7 +299,7 @@ async def _drive(
     )
     await farm(t_rag)
     await end_epoch(1)
-    print("epoch 1 settled")
+    _say("epoch 1 settled")
     # Epoch 2: the folk song catches on (discovery for its early listener, engagement for the curator).
     await asyncio.gather(
         listen("//Ben", t_folk, 70),
@@ -303,7 +310,7 @@ async def _drive(
     )
     await farm(t_rag)
     await end_epoch(2)
-    print("epoch 2 settled; waiting for the payouts to be confirmed in finalized blocks...")
+    _say("epoch 2 settled; waiting for the payouts to be confirmed in finalized blocks...")
 
     async def all_paid() -> bool:
         c = await store.counts()
@@ -323,7 +330,7 @@ async def _report(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(stderr=_OUT["stderr"])
     tracks = []
     t = Table(
         "token",
@@ -407,11 +414,14 @@ def run_demo(
     epoch_blocks: int = 60,
     track_seconds: float = 20.0,
     scorer_factory: Any = None,
+    to_stderr: bool = False,
 ) -> dict[str, Any]:
-    """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed."""
+    """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed (on stderr
+    with `to_stderr`, leaving stdout to the caller)."""
     from offchain.logging import configure_logging
 
     configure_logging("warning", json=True)
+    _OUT["stderr"] = to_stderr
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ami-demo-")))

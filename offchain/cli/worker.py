@@ -100,7 +100,9 @@ def register(app: typer.Typer) -> None:
         from offchain.demo import DemoError, run_demo
 
         try:
-            report = run_demo(workdir=workdir, epoch_blocks=epoch_blocks, track_seconds=track_seconds)
+            report = run_demo(
+                workdir=workdir, epoch_blocks=epoch_blocks, track_seconds=track_seconds, to_stderr=as_json
+            )
         except DemoError as exc:
             typer.echo(f"ami demo: {exc}", err=True)
             raise typer.Exit(1) from None
