@@ -140,5 +140,22 @@ async def run_daemon(settings: WorkerSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("daemon.start", config=settings.redacted())
     async with assemble(settings) as a:
+        await check_chain(a)
         await run_worker(a, settings, stop)
     log.info("daemon.stopped")
+
+
+async def check_chain(a: Assembled) -> None:
+    """Refuse to start on another chain than the deployment's (an unreachable node is waited out later)."""
+    from ami_node.port import ChainError
+
+    try:
+        genesis = await a.port.block_hash(0)
+    except ChainError as exc:
+        log.warning("daemon.genesis_unchecked", error=str(exc))
+        return
+    if genesis is not None and genesis.lower() != a.deployment.genesis_hash.lower():
+        raise DaemonError(
+            f"the node at {a.deployment.url} has genesis {genesis}, but the deployment file was written for "
+            f"{a.deployment.genesis_hash}: point node_url at the deployment's chain or run `ami deploy`"
+        )

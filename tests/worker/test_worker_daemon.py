@@ -100,3 +100,34 @@ def test_ami_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "//Alice" not in err  # the signing key is never logged
         settled = [rec for rec in lines if rec["event"] == "worker.epoch_settled"]
         assert settled, events
+
+
+@pytest.mark.slow
+def test_ami_run_refuses_another_chains_deployment(tmp_path: Path) -> None:
+    from ami_node.deployment import Deployment
+    from ami_node.devnet.testing import running_devnet
+
+    with running_devnet() as dn:
+        Deployment(
+            url=dn.url,
+            genesis_hash="0x" + "ab" * 32,
+            nft="5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+            rewards="5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty",
+            deployer="5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+        ).save(tmp_path / "deployment.json")
+        env = {
+            **os.environ,
+            "AMI_NODE_URL": dn.url,
+            "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
+            "AMI_DB_PATH": str(tmp_path / "w.sqlite"),
+            "AMI_HTTP_PORT": str(_free_port()),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", "from offchain.cli import main; main()", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1
+    assert "deployment file was written for 0xabab" in out.stderr
