@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(min=6.0, max=120.0, help="Seconds of each track.")
         ] = 20.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="Also write the report as JSON to stdout.")
+            bool, typer.Option("--json", help="Write the report as JSON to stdout; the tables go to stderr.")
         ] = False,
     ) -> None:
         """Run the whole platform locally: devnet + IPFS, contracts, sample tracks, listeners (and a sybil
