@@ -387,6 +387,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--devnet-listens", type=int, default=5_000)
+    ap.add_argument("--devnet-batch", type=int, default=1_000, help="listens per extrinsic (and block)")
     ap.add_argument("--settle-accounts", type=int, default=10_000)
     ap.add_argument("--latency-tracks", type=int, default=6)
     args = ap.parse_args()
@@ -395,7 +396,7 @@ def main() -> None:
     configure_logging("error")
     out: dict[str, Any] = {}
     if args.devnet_listens > 0:
-        out["devnet"] = asyncio.run(bench_devnet(args.devnet_listens))
+        out["devnet"] = asyncio.run(bench_devnet(args.devnet_listens, args.devnet_batch))
         print(json.dumps({"devnet": out["devnet"]}), flush=True)
     if args.events > 0:
         out["encoded"] = asyncio.run(bench_encoded(args.events))
