@@ -26,6 +26,7 @@ from offchain.economics import (
     ScoreRec,
     TrackInfo,
 )
+from offchain.sqlite import hex_text, open_database
 
 SCHEMA_VERSION = 1
 
@@ -139,12 +140,6 @@ class PayoutRow:
     status: str
 
 
-def _hex(v: Any) -> str:
-    if isinstance(v, (bytes, bytearray)):
-        return "0x" + bytes(v).hex()
-    return str(v)
-
-
 def _jsonable(v: Any) -> Any:
     if isinstance(v, (bytes, bytearray)):
         return "0x" + bytes(v).hex()
@@ -155,7 +150,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _splits(raw: Any) -> list[tuple[str, int]]:
+def parse_splits(raw: Any) -> list[tuple[str, int]]:
     out = []
     for item in raw or ():
         if isinstance(item, Mapping):
@@ -176,26 +171,7 @@ class WorkerStore:
     @classmethod
     async def open(cls, path: Path | str) -> WorkerStore:
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
-        except aiosqlite.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
-        try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            version = (await (await conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise StoreError(f"{path}: schema version {version}, this worker knows {SCHEMA_VERSION}")
-            await conn.executescript(SCHEMA)
-            await conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except BaseException as exc:
-            await conn.close()  # its thread would otherwise keep the process alive at exit
-            if isinstance(exc, aiosqlite.DatabaseError):
-                raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
-            raise
+        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, StoreError, "worker")
         return cls(conn, path)
 
     async def close(self) -> None:
@@ -241,7 +217,7 @@ class WorkerStore:
                         (b.number, ev.index, int(f["token_id"]), str(f["listener"]), int(f["seconds"]))
                     )
                 elif k == "Minted":
-                    splits = _splits(f.get("royalty_splits"))
+                    splits = parse_splits(f.get("royalty_splits"))
                     tracks.append(
                         (
                             int(f["token_id"]),
@@ -283,13 +259,13 @@ class WorkerStore:
                             int(f["quality_bp"]),
                             int(f["model_version"]),
                             str(f["oracle"]),
-                            _hex(f["commitment"]),
+                            hex_text(f["commitment"]),
                         )
                     )
                 elif k == "Paid":
                     paid.append(
                         (
-                            _hex(f["payout_id"]),
+                            hex_text(f["payout_id"]),
                             str(f["to"]),
                             str(int(f["amount"])),
                             int(f["kind"]),
@@ -411,7 +387,7 @@ class WorkerStore:
                 novelty_bp,
                 quality_bp,
                 model_version,
-                _hex(commitment),
+                hex_text(commitment),
                 json.dumps(_jsonable(details or {})),
                 token_id,
             ),
@@ -554,7 +530,7 @@ class WorkerStore:
                     " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                     [
                         (
-                            _hex(p.payout_id),
+                            hex_text(p.payout_id),
                             p.epoch,
                             int(p.kind),
                             p.account,
@@ -617,7 +593,7 @@ class WorkerStore:
     async def mark_payouts(self, ids: Iterable[bytes], status: str) -> None:
         await self._db.executemany(
             "UPDATE payouts SET status=? WHERE payout_id=? AND status!='paid'",
-            [(status, _hex(i)) for i in ids],
+            [(status, hex_text(i)) for i in ids],
         )
 
     async def epochs(self) -> list[dict[str, Any]]:

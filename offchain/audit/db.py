@@ -18,7 +18,8 @@ import aiosqlite
 
 from offchain.audit.model import SubjectAudit
 from offchain.audit.rescore import Rescored
-from offchain.store import BlockData
+from offchain.sqlite import hex_text, open_database
+from offchain.store import BlockData, parse_splits
 
 SCHEMA_VERSION = 1
 
@@ -103,17 +104,6 @@ class ChallengeRow:
     evidence_cid: str | None  # the canonical evidence document on IPFS (its blake2b-256 is `evidence`)
 
 
-def _hex(v: Any) -> str:
-    if isinstance(v, bytes | bytearray):
-        return "0x" + bytes(v).hex()
-    return str(v)
-
-
-def _splits(raw: Any) -> list[tuple[str, int]]:
-    """Royalty splits as (account, basis points) pairs (ami_node.events.Minted.royalty_splits)."""
-    return [(str(acc), int(bp)) for acc, bp in raw or ()]
-
-
 class ValidatorDb:
     """Async access to the validator's SQLite file; one instance per process owns the connection."""
 
@@ -124,21 +114,7 @@ class ValidatorDb:
     @classmethod
     async def open(cls, path: Path | str) -> ValidatorDb:
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
-            await conn.execute("PRAGMA journal_mode=WAL")
-            version = (await (await conn.execute("PRAGMA user_version")).fetchone() or (0,))[0]
-            if version not in (0, SCHEMA_VERSION):
-                await conn.close()
-                raise ValidatorDbError(
-                    f"{path}: schema version {version}, this validator knows {SCHEMA_VERSION}"
-                )
-            await conn.executescript(SCHEMA)
-            await conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except aiosqlite.DatabaseError as exc:
-            raise ValidatorDbError(f"{path}: not a usable SQLite database: {exc}") from exc
+        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, ValidatorDbError, "validator")
         return cls(conn, path)
 
     async def close(self) -> None:
@@ -171,7 +147,7 @@ class ValidatorDb:
                             str(f["creator"]),
                             str(f["audio_cid"]),
                             str(f["metadata_cid"]),
-                            json.dumps(_splits(f.get("royalty_splits"))),
+                            json.dumps(parse_splits(f.get("royalty_splits"))),
                             b.number,
                             ev.index,
                         )
@@ -186,13 +162,13 @@ class ValidatorDb:
                             int(f["quality_bp"]),
                             int(f["model_version"]),
                             str(f["oracle"]),
-                            _hex(f["commitment"]),
+                            hex_text(f["commitment"]),
                         )
                     )
                 elif ev.kind == "Paid":
                     paid.append(
                         (
-                            _hex(f["payout_id"]),
+                            hex_text(f["payout_id"]),
                             str(f["to"]),
                             str(int(f["amount"])),
                             int(f["kind"]),
@@ -213,7 +189,7 @@ class ValidatorDb:
                             int(f["challenge_id"]),
                             str(int(f["token_id"])),
                             str(f["validator"]),
-                            _hex(f["evidence"]),
+                            hex_text(f["evidence"]),
                         )
                     )
         db = self._db
@@ -333,7 +309,7 @@ class ValidatorDb:
                 r.reason,
                 r.novelty_bp,
                 r.quality_bp,
-                _hex(r.commitment) if r.commitment is not None else None,
+                hex_text(r.commitment) if r.commitment is not None else None,
                 json.dumps(r.inputs, sort_keys=True),
                 r.entry,
             ),
