@@ -15,11 +15,12 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any, TypeVar
 
 import structlog
-from scalecodec.utils.ss58 import is_valid_ss58_address
+from scalecodec.utils.ss58 import is_valid_ss58_address, ss58_encode
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ami_node.keys import Keypair
@@ -268,6 +269,160 @@ def _raw_event(index: int, record: Any) -> RawEvent:
     )
 
 
+# ------------------------------------------------------------------ System.Events decoding
+#
+# scalecodec builds a Python object tree for every field of every EventRecord, which made block() cost about
+# 1 ms per event. Listens arrive as thousands of Contracts.ContractEmitted records per block, whose shape is
+# tiny (phase, pallet/event index, AccountId32, Vec<u8>, Vec<H256>), so that one shape is parsed by hand here,
+# with every index and type checked against the node's own metadata; any other record, or a runtime whose
+# shapes differ, goes through scalecodec record by record. No library offers a partial SCALE fast path.
+
+
+@dataclass(frozen=True)
+class _EventLayout:
+    """Where the hot EventRecord shape sits in one runtime's metadata."""
+
+    record_type: str  # scalecodec type string of one EventRecord
+    storage_key: str  # System.Events
+    phase_sizes: dict[int, int]  # Phase variant index -> encoded size of its (fixed-size) fields
+    apply_extrinsic: int | None  # Phase variant index of ApplyExtrinsic(u32)
+    emitted: tuple[int, int] | None  # (pallet, event) index of Contracts.ContractEmitted, if its shape fits
+    pallet_name: str = "Contracts"
+    event_name: str = "ContractEmitted"
+
+
+_PRIMITIVE_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "i8": 1, "i16": 2, "i32": 4, "i64": 8,
+                    "i128": 16, "bool": 1}
+
+
+def _event_layout(si: Any) -> _EventLayout | None:
+    """Read the EventRecord layout from the node's metadata (V14+); None when it cannot be read."""
+    try:
+        versioned = si.metadata.value[1]
+        meta = next(v for k, v in versioned.items() if k.startswith("V"))
+        reg = {t["id"]: t["type"] for t in meta["types"]["types"]}
+        system = next(p for p in meta["pallets"] if p["name"] == "System")
+        entry = next(s for s in system["storage"]["entries"] if s["name"] == "Events")
+        seq = reg[entry["type"]["Plain"]]["def"]["sequence"]["type"]
+        fields = {f["name"]: f["type"] for f in reg[seq]["def"]["composite"]["fields"]}
+        storage_key = si.create_storage_key("System", "Events").to_hex()
+    except Exception:  # noqa: BLE001 - an unexpected metadata shape only disables the fast path
+        return None
+
+    def unwrap(tid: int) -> dict[str, Any]:
+        # Newtypes (AccountId32, H256) are composites of one unnamed field.
+        d = reg[tid]["def"]
+        while "composite" in d and len(d["composite"]["fields"]) == 1:
+            d = reg[d["composite"]["fields"][0]["type"]]["def"]
+        return dict(d)
+
+    def is_u8(tid: int) -> bool:
+        return unwrap(tid).get("primitive") == "u8"
+
+    def is_bytes32(tid: int) -> bool:
+        arr: dict[str, Any] = unwrap(tid).get("array") or {}
+        return arr.get("len") == 32 and is_u8(arr["type"])
+
+    phase_sizes: dict[int, int] = {}
+    apply_extrinsic: int | None = None
+    for v in reg[fields["phase"]]["def"].get("variant", {}).get("variants", []):
+        sizes = [_PRIMITIVE_SIZES.get(unwrap(f["type"]).get("primitive", "")) for f in v["fields"]]
+        if all(s is not None for s in sizes):
+            phase_sizes[v["index"]] = sum(s for s in sizes if s is not None)
+        prims = [unwrap(f["type"]).get("primitive") for f in v["fields"]]
+        if v["name"] == "ApplyExtrinsic" and prims == ["u32"]:
+            apply_extrinsic = v["index"]
+
+    emitted: tuple[int, int] | None = None
+    topics = unwrap(fields["topics"]).get("sequence")
+    if topics and is_bytes32(topics["type"]):
+        for pv in reg[fields["event"]]["def"].get("variant", {}).get("variants", []):
+            if pv["name"] != "Contracts" or len(pv["fields"]) != 1:
+                continue
+            for ev in reg[pv["fields"][0]["type"]]["def"].get("variant", {}).get("variants", []):
+                shape = [(f["name"], f["type"]) for f in ev["fields"]]
+                if ev["name"] == "ContractEmitted" and [n for n, _ in shape] == ["contract", "data"]:
+                    data_seq = unwrap(shape[1][1]).get("sequence")
+                    if is_bytes32(shape[0][1]) and data_seq and is_u8(data_seq["type"]):
+                        emitted = (pv["index"], ev["index"])
+    return _EventLayout(f"scale_info::{seq}", storage_key, phase_sizes, apply_extrinsic, emitted)
+
+
+def _compact(raw: bytes, o: int) -> tuple[int, int]:
+    """SCALE Compact<u> at offset o -> (value, next offset)."""
+    mode = raw[o] & 3
+    if mode == 0:
+        return raw[o] >> 2, o + 1
+    if mode == 1:
+        return int.from_bytes(raw[o:o + 2], "little") >> 2, o + 2
+    if mode == 2:
+        return int.from_bytes(raw[o:o + 4], "little") >> 2, o + 4
+    n = (raw[o] >> 2) + 4
+    return int.from_bytes(raw[o + 1:o + 1 + n], "little"), o + 1 + n
+
+
+def _bytes_value(b: bytes) -> str:
+    # scalecodec's Bytes.value: the text when the bytes are UTF-8, else 0x-hex. Kept identical on purpose.
+    try:
+        return b.decode()
+    except UnicodeDecodeError:
+        return "0x" + b.hex()
+
+
+def _fast_emitted(layout: _EventLayout, raw: bytes, o: int, index: int, ss58: int | None
+                  ) -> tuple[RawEvent, int] | None:
+    """Parse a ContractEmitted record at offset o, or None when the record has another shape."""
+    if layout.emitted is None:
+        return None
+    phase = raw[o]
+    size = layout.phase_sizes.get(phase)
+    if size is None:
+        return None
+    ext = int.from_bytes(raw[o + 1:o + 5], "little") if phase == layout.apply_extrinsic else None
+    p = o + 1 + size
+    if raw[p:p + 2] != bytes(layout.emitted):
+        return None
+    account = raw[p + 2:p + 34]
+    n, q = _compact(raw, p + 34)
+    data = raw[q:q + n]
+    q += n
+    nt, q = _compact(raw, q)
+    end = q + 32 * nt
+    if end > len(raw) or len(account) != 32 or len(data) != n:
+        raise ChainError("System.Events storage is truncated")
+    topics = tuple(raw[q + 32 * k:q + 32 * k + 32] for k in range(nt))
+    contract = ss58_encode(account, ss58) if ss58 is not None else "0x" + account.hex()
+    attrs = {"contract": contract, "data": _bytes_value(data)}
+    return RawEvent(index, layout.pallet_name, layout.event_name, attrs, topics, ext, contract, data), end
+
+
+def _decode_events(si: Any, layout: _EventLayout, raw: bytes) -> tuple[RawEvent, ...]:
+    from scalecodec.base import ScaleBytes
+
+    count, o = _compact(raw, 0) if raw else (0, 0)
+    ss58 = si.runtime_config.ss58_format
+    out: list[RawEvent] = []
+    stream: Any = None
+    for i in range(count):
+        fast = _fast_emitted(layout, raw, o, i, ss58)
+        if fast is not None:
+            event, o = fast
+        else:
+            if stream is None:
+                stream = ScaleBytes(raw)
+            stream.offset = o
+            record = si.runtime_config.create_scale_object(
+                layout.record_type, data=stream, metadata=si.metadata
+            )
+            record.decode(check_remaining=False)
+            o = stream.offset
+            event = _raw_event(i, record)
+        out.append(event)
+    if o != len(raw):
+        raise ChainError(f"System.Events storage has {len(raw) - o} unexpected trailing bytes")
+    return tuple(out)
+
+
 def _weight_pair(value: Any) -> tuple[int, int]:
     if isinstance(value, dict):
         return int(value.get("ref_time", 0)), int(value.get("proof_size", 0))
@@ -289,6 +444,8 @@ class SubstrateChainPort:
         self.poll_interval_s = poll_interval_s
         self._watch = _Connection(url, "watch", timeout_s)
         self._submit = _Connection(url, "submit", timeout_s)
+        # EventRecord layout per decoded runtime metadata object (kept alive beside its id).
+        self._layouts: dict[int, tuple[Any, _EventLayout | None]] = {}
 
     async def __aenter__(self) -> SubstrateChainPort:
         return self
@@ -345,11 +502,23 @@ class SubstrateChainPort:
             ext_hashes = tuple(
                 "0x" + blake2b(_hex(x), digest_size=32).hexdigest() for x in signed["block"]["extrinsics"]
             )
-            records = si.get_events(block_hash=h)
-            events = tuple(_raw_event(i, rec) for i, rec in enumerate(records))
+            events = self._events(si, h)
             return Block(BlockRef(number, h), header["parentHash"], ext_hashes, events)
 
         return await self._watch.call(run)
+
+    def _events(self, si: Any, block_hash: str) -> tuple[RawEvent, ...]:
+        """The block's System.Events as RawEvents: raw storage bytes, decoded against the block's runtime."""
+        si.init_runtime(block_hash=block_hash)
+        cached = self._layouts.get(id(si.metadata))
+        if cached is None or cached[0] is not si.metadata:
+            cached = (si.metadata, _event_layout(si))
+            self._layouts[id(si.metadata)] = cached
+        layout = cached[1]
+        if layout is None:
+            return tuple(_raw_event(i, rec) for i, rec in enumerate(si.get_events(block_hash=block_hash)))
+        raw = _rpc(si, "state_getStorage", [layout.storage_key, block_hash])
+        return _decode_events(si, layout, _hex(raw) if raw else b"")
 
     async def finalized_heads(self) -> AsyncIterator[BlockRef]:
         """Poll the finalized head and yield each new one; rides out node outages (logs and keeps polling)."""
