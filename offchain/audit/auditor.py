@@ -32,6 +32,7 @@ from offchain.audit.model import (
 )
 from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.economics import POLICY_VERSION, EpochInput, PolicyParams, RewardKind, payout_id, settle_epoch
+from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
 from offchain.store import BlockData, WorkerStore
 
 if TYPE_CHECKING:
@@ -188,12 +189,35 @@ class Auditor:
                 )
             reason = _content_reason(exc)
             return Rescored(accepted=False, reason=f"{reason}: {exc}", inputs={"audio_cid": mint.audio_cid})
+        declared = await self._declared_genre(mint)
+        if declared is None:
+            self.blocked[rescorer.model_version] = (mint.token_id, "metadata unavailable: IPFS unreachable")
+            return None
         try:
-            return await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, None)
+            return await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, declared)
         except RescoreError as exc:
             self.blocked[rescorer.model_version] = (mint.token_id, f"rescorer failed: {exc}")
             log.error("audit.rescorer_failed", token_id=mint.token_id, error=str(exc))
             return None
+
+    async def _declared_genre(self, mint: MintRow) -> DeclaredGenre | None:
+        """The creator's declared genre, read as the worker reads it (verified, capped at the metadata limit).
+
+        As on the worker, only an unreachable IPFS node is waited out (None: try again later); any other
+        failure, or malformed metadata, means no genre, with the reason the shared rule records.
+        """
+        from offchain.ipfs import errors as e
+        from offchain.ipfs.metadata import MAX_METADATA_BYTES
+
+        try:
+            raw = await self.content.cat(mint.metadata_cid, max_bytes=MAX_METADATA_BYTES)
+        except e.IpfsUnavailable as exc:
+            log.info("audit.metadata_unavailable", token_id=mint.token_id, error=str(exc))
+            return None
+        except Exception as exc:
+            reason = "not_found" if isinstance(exc, e.IpfsNotFound | e.IpfsTimeout) else _content_reason(exc)
+            return no_metadata(reason, str(exc))
+        return declared_genre(raw)
 
     # -- scores ----------------------------------------------------------------------------------------------
 

@@ -1,12 +1,9 @@
-"""The validator's `Rescorer` over the scoring engine (`scoring.engine.score_batch`), as the worker scores.
+"""The validator's `Rescorer` over the scoring engine: the shared scoring rule, as the worker scores.
 
-It mirrors the worker's scoring stage (`offchain.pipeline.scoring`) exactly, because a score only verifies
-when both sides measure the same track against the same catalogue:
-- decode with `scoring.decode.decode_bytes`; undecodable audio is rejected and stays out of the catalogue;
-- score the track alone, in token order, against the catalogue of every earlier track that was scored
-  (duplicates and derivatives included: the engine adds them before the gate's verdict is known), with
-  the track id `token:<id>` (ids are part of the catalogue root) and no genre;
-- a duplicate or derivative verdict means the track must not be published (`accepted` False).
+A score only verifies when both sides measure the same track against the same catalogue with the same genre,
+so the decision is `offchain.scoring_rule.apply_rule`, the very function the worker's scoring stage calls
+(catalogue id, declared genre, decode, score_batch, duplicate/derivative verdicts). This class only keeps
+the validator's catalogue and its evidence.
 
 A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint) is kept as `.npz` bytes so the
 catalogue can be rebuilt from the validator's database after a restart.
@@ -20,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from offchain import scoring_rule
 from offchain.audit.rescore import Rescored, RescoreError
+from offchain.scoring_rule import DeclaredGenre
 
 
 def engine_track_id(token_id: int) -> str:
-    """The catalogue id of a minted token, as the worker's scoring stage names it."""
-    return f"token:{token_id}"
+    """The catalogue id of a minted token (the shared rule's `catalogue_id`)."""
+    return scoring_rule.catalogue_id(token_id)
 
 
 def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray) -> bytes:
@@ -57,26 +56,16 @@ class EngineRescorer:
 
         return new_catalogue()
 
-    def rescore(self, token_id: int, audio: bytes, genre: str | None) -> Rescored:
-        from scoring.decode import decode_bytes
-        from scoring.engine import TrackInput, score_batch
-        from scoring.errors import AudioError, ScoringError
-
-        try:
-            canon = decode_bytes(audio)
-        except AudioError as exc:
-            return Rescored(accepted=False, reason=f"undecodable: {type(exc).__name__}: {exc}")
+    def rescore(self, token_id: int, audio: bytes, genre: DeclaredGenre | str | None) -> Rescored:
         track_id = engine_track_id(token_id)
         cat = self.catalogue
         if cat.position(track_id) is not None:
             raise RescoreError(f"{track_id} is already in the validator's catalogue (rescored twice?)")
-        try:
-            (ps,) = score_batch(
-                [TrackInput(track_id, canon, genre)], cat, device=self.device, add_to_catalogue=True
-            )
-        except ScoringError as exc:
-            return Rescored(accepted=False, reason=f"unscorable: {type(exc).__name__}: {exc}")
-        i = cat.position(track_id)
+        out = scoring_rule.apply_rule(cat, token_id, audio, genre, device=self.device)
+        if out.verdict in ("undecodable", "unscorable"):
+            return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=dict(out.details))
+        ps, i = out.score, out.position
+        assert ps is not None and i is not None  # a scored track is always in the catalogue
         entry = _pack(cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i))
         inputs: dict[str, Any] = {
             "pcm_sha256": ps.pcm_sha256,
@@ -85,7 +74,8 @@ class EngineRescorer:
             "catalogue_size": i,
             "duplicate_of": ps.duplicate_of,
             "derivative_of": ps.derivative_of,
-            "versions": dict(ps.versions),
+            "versions": {**ps.versions, "rule": out.details["rule"]},
+            **{k: v for k, v in out.details.items() if k != "rule"},
         }
         reason = None
         if ps.duplicate_of:
@@ -93,7 +83,7 @@ class EngineRescorer:
         elif ps.derivative_of:
             reason = f"derivative_of:{ps.derivative_of}"
         return Rescored(
-            accepted=reason is None,
+            accepted=out.publishable,
             novelty_bp=ps.novelty_bp,
             quality_bp=ps.quality_bp,
             commitment=ps.commitment,

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from offchain.scoring_rule import DeclaredGenre
+
 
 class RescoreError(Exception):
     """The rescorer itself failed (not the track): the subject stays unverifiable, nothing is concluded."""
@@ -44,8 +46,9 @@ class Rescorer(Protocol):
 
     model_version: int
 
-    def rescore(self, token_id: int, audio: bytes, genre: str | None) -> Rescored:
-        """Score `audio` (the verified bytes of the minted CID) against the current catalogue."""
+    def rescore(self, token_id: int, audio: bytes, genre: DeclaredGenre | str | None) -> Rescored:
+        """Score `audio` (the verified bytes of the minted CID), with the creator's declared genre (from the
+        metadata on IPFS; see `offchain.scoring_rule`), against the current catalogue."""
         ...
 
     def accept(self, token_id: int, entry: bytes) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from offchain.scoring_rule import DeclaredGenre
 from offchain.store import BlockData, PayoutRow
 
 
@@ -83,8 +84,9 @@ class ContentFetcher(Protocol):
 
 
 class TrackScorer(Protocol):
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
-        """Score one track against the catalogue; TrackRejected when it cannot or must not be scored."""
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
+        """Score one track (with the creator's declared genre) against the catalogue; TrackRejected when it
+        cannot or must not be scored."""
         ...
 
 

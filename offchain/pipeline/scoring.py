@@ -1,12 +1,9 @@
-"""The scoring stage's TrackScorer: canonical decode and scoring.engine in a separate process, in mint order.
+"""The scoring stage's TrackScorer: the protocol's scoring rule run in a separate process, in mint order.
 
-The engine is CPU/GPU heavy and blocking, so it runs in a one-process pool (the event loop never waits on it):
-decode (scoring.decode.decode_bytes), then scoring.engine.score_batch against the catalogue of every decodable
-track scored before it, which is then extended and saved (atomically) in `<db folder>/catalogue/`.
-
-Crash safety: if the worker dies after the catalogue was saved but before the store recorded the score, the
-track comes back as pending while its id is already in the catalogue; it is then scored against the catalogue
-prefix before it - exactly the state it was first scored against - so the result is the same.
+The rule itself (catalogue id, declared genre, decode, score_batch, duplicate/derivative verdicts, crash
+replay against the catalogue prefix) is `offchain.scoring_rule.apply_rule`, the function the validator runs
+too. The engine is CPU/GPU heavy and blocking, so it runs in a one-process pool (the event loop never waits on
+it); the catalogue lives there and is saved (atomically) in `<db folder>/catalogue/` whenever it grows.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from offchain.pipeline.ports import ScoreOutcome, TrackRejected
+from offchain.scoring_rule import DeclaredGenre
 
 _STATE: dict[str, Any] = {}
 
@@ -41,55 +39,28 @@ def _catalogue() -> Any:
     return _STATE["catalogue"]
 
 
-def _prefix(cat: Any, pos: int) -> Any:
-    from scoring.catalog import Catalogue
+def score_in_process(token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> tuple[str, Any]:
+    """("rejected", (reason, detail)) or ("scored", (novelty, quality, version, commitment, details)).
 
-    prefix = Catalogue(cat.dim, cat.c2d_dim)
-    if pos:
-        prefix.add(
-            cat.ids[:pos],
-            cat.embeddings[:pos],
-            cat.chroma_2dft[:pos] if cat.c2d_dim else None,
-            [cat.fingerprint(i) for i in range(pos)],
-            cat.labels[:pos],
-        )
-    return prefix
+    The decision is `offchain.scoring_rule.apply_rule`'s (shared with the validator); this only saves the
+    catalogue when the track entered it and shapes the answer for the worker.
+    """
+    from offchain.scoring_rule import apply_rule
 
-
-def score_in_process(track_id: str, audio: bytes) -> tuple[str, Any]:
-    """("rejected", (reason, detail)) or ("scored", (novelty, quality, version, commitment, details))."""
-    from scoring.decode import decode_bytes
-    from scoring.engine import TrackInput, score_batch
-    from scoring.errors import AudioError, ScoringError
-
-    try:
-        canon = decode_bytes(audio)
-    except AudioError as exc:
-        return "rejected", ("undecodable", f"{type(exc).__name__}: {exc}")
     cat = _catalogue()
-    pos = cat.position(track_id)
-    try:
-        if pos is not None:  # scored and saved before a crash: replay against the catalogue it saw
-            (ps,) = score_batch(
-                [TrackInput(track_id, canon, None)], _prefix(cat, pos), device=_STATE["device"]
-            )
-        else:
-            (ps,) = score_batch(
-                [TrackInput(track_id, canon, None)], cat, device=_STATE["device"], add_to_catalogue=True
-            )
-            cat.save(_STATE["dir"])
-    except ScoringError as exc:
-        return "rejected", ("unscorable", f"{type(exc).__name__}: {exc}")
-    if ps.duplicate_of:
-        return "rejected", ("duplicate", f"duplicate of {ps.duplicate_of}")
-    if ps.derivative_of:
-        return "rejected", ("derivative", f"derivative of {ps.derivative_of}")
+    out = apply_rule(cat, token_id, audio, declared, device=_STATE["device"])
+    if out.added:
+        cat.save(_STATE["dir"])
+    if not out.publishable or out.score is None:
+        return "rejected", (out.verdict, out.detail)
+    ps = out.score
     details = {
         "pcm_sha256": ps.pcm_sha256,
         "features_sha256": ps.features_sha256,
         "catalogue_root": ps.catalogue_root,
-        "versions": ps.versions,
+        "versions": {**ps.versions, "rule": out.details["rule"]},
         **dict(ps.details),
+        **{k: v for k, v in out.details.items() if k != "rule"},
     }
     return "scored", (ps.novelty_bp, ps.quality_bp, ps.model_version, ps.commitment, details)
 
@@ -109,11 +80,11 @@ class EngineTrackScorer:
         # One track at a time, in the order the worker asks (token order): the catalogue order is mint order.
         self._lock = asyncio.Lock()
 
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
         async with self._lock:
             loop = asyncio.get_running_loop()
             status, value = await loop.run_in_executor(
-                self._pool, score_in_process, f"token:{token_id}", audio
+                self._pool, score_in_process, token_id, audio, declared
             )
         if status == "rejected":
             raise TrackRejected(*value)

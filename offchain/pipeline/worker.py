@@ -31,6 +31,7 @@ from offchain.pipeline.ports import (
     TrackRejected,
     TrackScorer,
 )
+from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
 from offchain.store import BlockData, WorkerStore
 
 log = structlog.get_logger("ami.worker")
@@ -418,9 +419,12 @@ class Worker:
                 return await self._reject(token_id, exc.reason, exc.detail)
             except FetchError as exc:
                 return await self._reject(token_id, exc.reason, exc.detail)
+        declared = await self._declared_genre(track.metadata_cid)
+        if declared is None:
+            return "pending"
         self.last_error.pop("ipfs", None)
         try:
-            outcome = await self.scorer.score(token_id, audio)
+            outcome = await self.scorer.score(token_id, audio, declared)
         except TrackRejected as exc:
             return await self._reject(token_id, exc.reason, exc.detail)
         await self.store.record_score(
@@ -441,6 +445,32 @@ class Worker:
         )
         self._wake_scoring.set()
         return "scored"
+
+    async def _declared_genre(self, metadata_cid: str) -> DeclaredGenre | None:
+        """The genre declared in the track's metadata (verified read, capped); None only when stopping.
+
+        Metadata is advisory: anything wrong with it (not found, too large, bad CID, malformed) scores the
+        track with no genre and records why, by the shared rule. Only an unreachable IPFS node is waited out,
+        as for the audio, so an outage never changes the genre a track is scored with.
+        """
+        from offchain.ipfs.metadata import MAX_METADATA_BYTES
+
+        delay = self.opt.backoff_initial_s
+        while True:
+            try:
+                raw = await self.fetcher.fetch(metadata_cid, MAX_METADATA_BYTES)
+            except StorageUnavailable as exc:
+                self.last_error["ipfs"] = str(exc)
+                self.metrics.source_errors.labels("ipfs").inc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if self._stop.is_set():
+                    return None
+                delay = min(delay * 2, self.opt.backoff_max_s)
+            except FetchError as exc:
+                return no_metadata(exc.reason, exc.detail)
+            else:
+                return declared_genre(raw)
 
     async def _reject(self, token_id: int, reason: str, detail: str) -> str:
         await self.store.record_rejection(token_id, reason, detail)

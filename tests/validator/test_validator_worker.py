@@ -11,6 +11,7 @@ from validator_world import MODEL_VERSION, HashRescorer, World, run_scenario
 
 from offchain.audit.model import Status
 from offchain.pipeline.ports import ScoreOutcome, TrackRejected
+from offchain.scoring_rule import DeclaredGenre
 
 
 class HashTrackScorer:
@@ -20,8 +21,8 @@ class HashTrackScorer:
         self.r = HashRescorer()
         self.nudge_token = nudge_token
 
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
-        res = self.r.rescore(token_id, audio, None)
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
+        res = self.r.rescore(token_id, audio, declared)
         if not res.accepted or res.entry is None:
             raise TrackRejected((res.reason or "rejected").split(":")[0], res.reason or "")
         self.r.accept(token_id, res.entry)

@@ -18,6 +18,7 @@ import pytest
 
 from offchain.ipfs.node import JSNODE_DIR
 from offchain.pipeline.ports import ScoreOutcome, TrackRejected
+from offchain.scoring_rule import DeclaredGenre
 
 HAVE_ENGINE = importlib.util.find_spec("scoring.engine") is not None
 
@@ -35,7 +36,7 @@ class DecodeOnlyTestScorer:
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
 
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
         from scoring.decode import decode_bytes
         from scoring.errors import AudioError
 

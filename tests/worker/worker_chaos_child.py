@@ -13,10 +13,11 @@ from offchain.config import load_settings
 from offchain.daemon import assemble, run_worker
 from offchain.logging import configure_logging
 from offchain.pipeline.ports import ScoreOutcome
+from offchain.scoring_rule import DeclaredGenre
 
 
 class HashScorer:
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
         h = hashlib.sha256(audio).digest()
         return ScoreOutcome(1000 + h[0] * 30, 2000 + h[1] * 30, 1, h)
 

@@ -15,6 +15,7 @@ from offchain.pipeline.ports import (
     StorageUnavailable,
     TrackRejected,
 )
+from offchain.scoring_rule import DeclaredGenre
 from offchain.store import BlockData, EventRecord, PayoutRow
 
 
@@ -150,7 +151,7 @@ class FakeScorer:
     def __init__(self) -> None:
         self.seen: dict[bytes, int] = {}
 
-    async def score(self, token_id: int, audio: bytes) -> ScoreOutcome:
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
         if audio.startswith(b"corrupt"):
             raise TrackRejected("undecodable", "not an audio file")
         digest = hashlib.sha256(audio).digest()
