@@ -125,11 +125,16 @@ class _Connection:
             self._drop_socket(self._si)
             self._si.connect_websocket()
             self._si.config["rpc_methods"] = None
+            # A drop in the middle of init_runtime leaves the library believing it is initialised (runtime
+            # version or block hash set, metadata not yet fetched): forget that so the next call redoes it.
+            # Decoded metadata already cached per runtime version is kept.
+            self._si.block_hash = None
+            self._si.block_id = None
+            if self._si.metadata is None:
+                self._si.runtime_version = None
             self._broken = False
         if self._si is None:
-            from substrateinterface import SubstrateInterface
-
-            self._si = SubstrateInterface(
+            self._si = _substrate_class()(
                 url=self.url,
                 ss58_format=SS58_FORMAT,
                 ws_options={"timeout": self.timeout_s},
@@ -142,6 +147,7 @@ class _Connection:
         started.append(True)
         try:
             si = self._ensure()
+            si.runtime_pinned = False
             return fn(si)
         except ChainError:
             raise
@@ -208,6 +214,38 @@ class _Connection:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(loop.run_in_executor(self._executor, _close), 5.0)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_SUBSTRATE_CLASS: Any = None
+
+
+def _substrate_class() -> Any:
+    """SubstrateInterface that resolves the latest runtime once per port call, not once per library call.
+
+    The library calls init_runtime() (3 round trips: head, header, runtime version) inside nearly every
+    method, so signing took ~12 messages; on a link that drops every few messages no call could finish, and
+    one port call could mix two runtimes. Within one port call (see _Connection._invoke) the first unhashed
+    init_runtime() does the work and later ones reuse it; calls for a given block hash are untouched.
+    """
+    global _SUBSTRATE_CLASS
+    if _SUBSTRATE_CLASS is None:
+        from substrateinterface import SubstrateInterface
+
+        class _PinnedSubstrate(SubstrateInterface):  # type: ignore[misc]
+            runtime_pinned = False
+
+            def init_runtime(self, block_hash: str | None = None, block_id: int | None = None) -> None:
+                if block_hash is None and block_id is None:
+                    if self.runtime_pinned and self.metadata is not None:
+                        return
+                    super().init_runtime()
+                    self.runtime_pinned = True
+                    return
+                self.runtime_pinned = False
+                super().init_runtime(block_hash=block_hash, block_id=block_id)
+
+        _SUBSTRATE_CLASS = _PinnedSubstrate
+    return _SUBSTRATE_CLASS
 
 
 def _rpc(si: Any, method: str, params: list[Any]) -> Any:
@@ -706,7 +744,11 @@ class SubstrateChainPort:
                 err = _rpc_error(exc)
                 if err is None:
                     raise
-                if int(err.get("code", 0) or 0) == _POOL_ALREADY_IMPORTED:
+                code = int(err.get("code", 0) or 0)
+                if code == _POOL_ALREADY_IMPORTED or (code == _POOL_BANNED and attempts > 1):
+                    # After a drop mid-submit, "banned" means the pool already saw these exact bytes on the
+                    # first attempt (and included or refused them): the caller confirms by scanning blocks
+                    # until the mortal era ends, so it can neither be lost silently nor land twice.
                     return tx.hash
                 rejected = classify_pool_error(err)
                 if attempts > 1 and rejected.code == _POOL_INVALID and rejected.transient:
