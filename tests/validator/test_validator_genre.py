@@ -9,12 +9,15 @@ import io
 import numpy as np
 import soundfile as sf
 from validator_realworker import real_worker
-from validator_world import World
+from validator_world import MODEL_VERSION as HASH_VERSION
+from validator_world import ScriptedWorker, World, run_scenario
 
 from offchain.audit.engine import EngineRescorer
 from offchain.audit.model import Status
 from offchain.ipfs.cid import compute_cid
+from offchain.ipfs.errors import IpfsUnavailable
 from offchain.ipfs.metadata import TrackMetadata
+from offchain.ipfs.store import MemoryContentStore
 from offchain.pipeline.scoring import EngineTrackScorer
 from scoring.decode import SAMPLE_RATE
 from scoring.testsignals import chord_song, two_part_song
@@ -78,3 +81,35 @@ async def test_declared_genre_worker_and_validator_agree(world: World) -> None:
             assert world.challenges_on_chain() == []
     finally:
         await scorer.close()
+
+
+class MetadataAway:
+    """IPFS serving the audio but not the metadata documents until `up` is set (IpfsUnavailable)."""
+
+    def __init__(self, inner: MemoryContentStore, audio_cids: set[str]) -> None:
+        self.inner = inner
+        self.audio_cids = audio_cids
+        self.up = False
+
+    async def cat(self, cid: str, *, max_bytes: int) -> bytes:
+        if not self.up and cid not in self.audio_cids:
+            raise IpfsUnavailable("metadata node away (test switch)")
+        return await self.inner.cat(cid, max_bytes=max_bytes)
+
+
+async def test_metadata_unreachable_is_waited_out_not_scored_without_genre(world: World) -> None:
+    """Scoring without the genre because IPFS hiccupped would accuse an honest worker: the validator waits."""
+    worker = await ScriptedWorker.open(world)
+    await run_scenario(world, worker)
+    v = await world.open_validator()
+    await v.sync()
+    away = MetadataAway(world.ipfs, {m.audio_cid for m in await v.auditor.db.mints()})
+    v.auditor.content = away  # type: ignore[assignment]
+    audits = {a.subject: a for a in await v.process()}
+    scores = {s: a for s, a in audits.items() if s.startswith("score:")}
+    assert scores and {a.status for a in scores.values()} == {Status.UNVERIFIABLE}
+    assert "metadata unavailable" in scores[f"score:1:{HASH_VERSION}"].reason
+    away.up = True
+    audits = {a.subject: a for a in await v.process()}
+    assert {a.status for s, a in audits.items() if s.startswith("score:")} == {Status.MATCH}
+    assert world.challenges_on_chain() == []
