@@ -192,6 +192,7 @@ class PoolTx:
     seq: int
     weight: Weight
     fee: int
+    valid_till: int = 2**64 - 1  # the era's death block, fixed when pooled (substrate's `valid_till`)
 
 
 Count = Annotated[int, Field(ge=0)]
@@ -453,6 +454,7 @@ class Devnet:
         for tx in included:
             self._remove_from_pool(tx)
             self.banned[tx.ext.hash] = self.clock() + BAN_SECONDS
+        stale = self._purge_stale(block.number)
         if len(self.banned) > 4 * POOL_LIMIT:  # keep the ban list bounded: forget expired bans
             now = self.clock()
             self.banned = {h: t for h, t in self.banned.items() if t > now}
@@ -461,6 +463,8 @@ class Devnet:
         self._emit("new_head", block)
         for tx in included:
             self._emit("tx", (tx.ext.hash, {"inBlock": hexstr(block.hash)}))
+        for tx in stale:
+            self._emit("tx", (tx.ext.hash, "invalid"))
         self._advance_finality(persist=False)  # saved just below, with the block
         if self.store is not None:
             self.store.save(self, [block])
@@ -609,12 +613,25 @@ class Devnet:
             self._remove_from_pool(old)
             self._emit("tx", (old.ext.hash, {"usurped": hexstr(ext.hash)}))
         self.seq += 1
-        tx = PoolTx(ext, self.seq, weight, fee)
+        tx = PoolTx(ext, self.seq, weight, fee, ext.era.death(number))
         slot[ext.nonce] = tx
         self.pool_by_hash[ext.hash] = tx
         if notify:
             ready = tx in self._ready_chain(ext.signer)
             self._emit("tx", (ext.hash, "ready" if ready else "future"))
+
+    def _purge_stale(self, number: int) -> list[PoolTx]:
+        """Drop pooled transactions (ready or future) whose era ended by block `number`, and ban them.
+
+        As substrate's pool does after each import (clear_stale: `valid_till <= number`): such a transaction
+        can never be included, and left pooled it would hold its nonce slot (1014) and inflate
+        system_accountNextIndex forever.
+        """
+        stale = [tx for tx in self.pool_by_hash.values() if tx.valid_till <= number]
+        for tx in stale:
+            self._remove_from_pool(tx)
+            self.banned[tx.ext.hash] = self.clock() + BAN_SECONDS
+        return stale
 
     def _remove_from_pool(self, tx: PoolTx) -> None:
         assert tx.ext.signer is not None
