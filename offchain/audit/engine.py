@@ -61,7 +61,12 @@ class EngineRescorer:
         cat = self.catalogue
         if cat.position(track_id) is not None:
             raise RescoreError(f"{track_id} is already in the validator's catalogue (rescored twice?)")
-        out = scoring_rule.apply_rule(cat, token_id, audio, genre, device=self.device)
+        from scoring.errors import ScoringError
+
+        try:
+            out = scoring_rule.apply_rule(cat, token_id, audio, genre, device=self.device)
+        except ScoringError as exc:  # the genre reference itself is missing or damaged: not the track's fault
+            raise RescoreError(f"the scoring rule cannot run: {exc}") from exc
         if out.verdict in ("undecodable", "unscorable"):
             return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=dict(out.details))
         ps, i = out.score, out.position

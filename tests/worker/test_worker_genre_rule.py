@@ -185,3 +185,23 @@ async def test_worker_waits_out_ipfs_down_for_the_metadata(store: WorkerStore) -
     await store.ingest([BlockData(1, "0x01", [_mint(1, "QmAudio", "QmMeta")])])
     assert await worker.score_one(1) == "scored"
     assert scorer.declared[1] == DeclaredGenre("Madrigal") and down_for["QmMeta"] == 0
+
+
+def test_missing_genre_reference_is_a_node_fault_not_a_track_verdict(
+    song: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged install must not reject tracks: the rule raises, the validator calls it unverifiable."""
+    import scoring.novelty
+    from offchain.audit.engine import EngineRescorer
+    from offchain.audit.rescore import RescoreError
+
+    def broken(path: str | None = None) -> Any:
+        raise scoring.novelty.GenreError("genre reference not found (test)")
+
+    monkeypatch.setattr(scoring.novelty, "load_reference", broken)
+    with pytest.raises(scoring.novelty.GenreError):
+        apply_rule(new_catalogue(), 1, song, "Madrigal")
+    rescorer = EngineRescorer("cpu")
+    with pytest.raises(RescoreError, match="cannot run"):
+        rescorer.rescore(1, song, "Madrigal")
+    assert len(rescorer.catalogue) == 0
