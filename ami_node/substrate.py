@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import blake2b
 from typing import Any, TypeVar
 
@@ -137,7 +137,9 @@ class _Connection:
             self._si = _substrate_class()(
                 url=self.url,
                 ss58_format=SS58_FORMAT,
-                ws_options={"timeout": self.timeout_s},
+                # websocket-client checks UTF-8 in pure Python unless wsaccel is installed (~0.4 s per 400 KB
+                # block of events); decoding the text frame as JSON validates it anyway.
+                ws_options={"timeout": self.timeout_s, "skip_utf8_validation": True},
                 auto_reconnect=True,
             )
             self.exec_result_type = None
@@ -386,6 +388,10 @@ def _event_layout(si: Any) -> _EventLayout | None:
     return _EventLayout(f"scale_info::{seq}", storage_key, phase_sizes, apply_extrinsic, emitted)
 
 
+# The shortest EventRecord: a fieldless phase, pallet and event index, an empty topics vector.
+_MIN_RECORD = 4
+
+
 def _compact(raw: bytes, o: int) -> tuple[int, int]:
     """SCALE Compact<u> at offset o -> (value, next offset)."""
     mode = raw[o] & 3
@@ -441,10 +447,23 @@ def _decode_events(si: Any, layout: _EventLayout, raw: bytes) -> tuple[RawEvent,
     ss58 = si.runtime_config.ss58_format
     out: list[RawEvent] = []
     stream: Any = None
+    # Records decoded by scalecodec, by their first bytes: a batch repeats identical records
+    # (Contracts.Called, Utility.ItemCompleted of one extrinsic). SCALE decoding reads a record's bytes front
+    # to back and nothing else, so when the stream at o starts with the exact bytes of a decoded record, the
+    # record at o is that record. (Attributes objects are then shared between RawEvents: read-only values.)
+    seen: dict[bytes, list[tuple[bytes, RawEvent]]] = {}
     for i in range(count):
         fast = _fast_emitted(layout, raw, o, i, ss58)
         if fast is not None:
             event, o = fast
+            out.append(event)
+            continue
+        key = raw[o:o + _MIN_RECORD]
+        candidates = seen.setdefault(key, [])
+        hit = next((c for c in candidates if raw.startswith(c[0], o)), None)
+        if hit is not None:
+            event = replace(hit[1], index=i)
+            o += len(hit[0])
         else:
             if stream is None:
                 stream = ScaleBytes(raw)
@@ -453,8 +472,10 @@ def _decode_events(si: Any, layout: _EventLayout, raw: bytes) -> tuple[RawEvent,
                 layout.record_type, data=stream, metadata=si.metadata
             )
             record.decode(check_remaining=False)
-            o = stream.offset
             event = _raw_event(i, record)
+            if len(candidates) < 8:
+                candidates.append((raw[o:stream.offset], event))
+            o = stream.offset
         out.append(event)
     if o != len(raw):
         raise ChainError(f"System.Events storage has {len(raw) - o} unexpected trailing bytes")
