@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import sys
 import tempfile
 import time
@@ -33,6 +32,13 @@ DEMO_PIECES: tuple[tuple[str, str, str | None], ...] = (
     ("joplin_maple_leaf", "//Dave", None),
     ("haydn_op74no1_m1", "//Eve", "//Bob"),
 )
+# The genre each demo piece's creator declares (normalised by the scoring rule to the reference's names).
+DEMO_GENRES = {
+    "bach_bwv66_6": "Bach chorale",
+    "folk_altdeu10_1": "Folk song",
+    "joplin_maple_leaf": "Ragtime piano",
+    "haydn_op74no1_m1": "String quartet",
+}
 HONEST = ("//Ann", "//Ben", "//Cat", "//Dan")
 CURATOR = "//Kim"
 FARM = tuple(f"//Farm{i}" for i in range(1, 9))
@@ -146,6 +152,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
     from offchain.config import load_settings
     from offchain.daemon import assemble, default_scorer, run_worker
     from offchain.ipfs.client import IpfsClient
+    from offchain.ipfs.metadata import store_track
     from offchain.ipfs.node import LocalIpfsNode
 
     actor = {
@@ -187,22 +194,31 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
             creators = [(c, co) for _, c, co in DEMO_PIECES] + [("//Ferdie", None), ("//Eve", None)]
             async with IpfsClient(node.api_url) as ipfs:
                 for (name, audio), (creator, co) in zip(tracks, creators, strict=True):
-                    audio_cid = await ipfs.add(audio)
-                    meta = json.dumps(
-                        {"name": name, "audio": f"ipfs://{audio_cid}", "mime_type": "audio/wav"}
-                    )
-                    meta_cid = await ipfs.add(meta.encode())
                     who = actor[creator]
                     splits = (
                         [(who.address, 10000)]
                         if co is None
                         else [(who.address, 7000), (actor[co].address, 3000)]
                     )
+                    # Metadata as creators store it (offchain/ipfs/metadata.py): its genre is the one the
+                    # worker scores novelty against (offchain/scoring_rule.py).
+                    audio_cid, meta_cid, _ = await store_track(
+                        ipfs,
+                        audio,
+                        title=name,
+                        creator=who.address,
+                        genre=DEMO_GENRES.get(name.removesuffix("_copy"), "Folk song"),
+                        duration_s=float(track_seconds),
+                        royalty_splits=[list(sp) for sp in splits],
+                        licence="CC-BY-4.0",
+                        audio_format="wav",
+                    )
                     token = await chain.nft_tx(
                         who, "mint", audio_cid=audio_cid, metadata_cid=meta_cid, royalty_splits=splits
                     )
                     minted[int(token)] = {
                         "name": name,
+                        "genre": DEMO_GENRES.get(name.removesuffix("_copy"), "Folk song"),
                         "creator": who.label,
                         "splits": {labels[a]: bp for a, bp in splits},
                     }
@@ -343,12 +359,14 @@ async def _report(
         "reason",
         title="Tracks",
     )
+    scored = await store.catalogue_scores()
     for tr in await store.tracks():
         m = minted.get(tr.token_id, {})
         tracks.append(
             {
                 "token": tr.token_id,
                 **m,
+                "scored_genre": scored.get(tr.token_id, {}).get("scored_genre"),
                 "status": tr.status,
                 "novelty_bp": tr.novelty_bp,
                 "quality_bp": tr.quality_bp,

@@ -71,6 +71,13 @@ def test_tracks_scored_published_or_rejected_with_reason(demo_report: dict[str, 
     if HAVE_ENGINE:
         assert tracks["bach_bwv66_6_copy"]["status"] == "rejected"
         assert tracks["bach_bwv66_6_copy"]["reason"] in ("duplicate", "derivative")
+        # Each creator's declared genre (metadata on IPFS) is the one novelty was measured against.
+        assert {n: tracks[n]["scored_genre"] for n in ("bach_bwv66_6", "joplin_maple_leaf")} == {
+            "bach_bwv66_6": "bach_chorale",
+            "joplin_maple_leaf": "ragtime_piano",
+        }
+        assert tracks["haydn_op74no1_m1"]["genre"] == "String quartet"
+        assert tracks["haydn_op74no1_m1"]["scored_genre"] == "string_quartet"
 
 
 def test_chain_balances_equal_the_workers_payouts(demo_report: dict[str, Any]) -> None:
