@@ -205,3 +205,18 @@ def test_missing_genre_reference_is_a_node_fault_not_a_track_verdict(
     with pytest.raises(RescoreError, match="cannot run"):
         rescorer.rescore(1, song, "Madrigal")
     assert len(rescorer.catalogue) == 0
+
+
+def test_crash_replay_scores_against_the_prefix_it_first_saw(song: bytes) -> None:
+    """Saved to the catalogue but not recorded (a crash): scoring it again gives the very same score."""
+    ref = load_reference()
+    other = _wav(chord_song(67, 96, 8, seed=3, drums=False))
+    cat = new_catalogue()
+    first = apply_rule(cat, 1, song, "Bach chorale", "cpu", ref)
+    second = apply_rule(cat, 2, other, None, "cpu", ref)
+    assert first.added and second.added and len(cat) == 2
+    again = apply_rule(cat, 1, song, "Bach chorale", "cpu", ref)
+    assert not again.added and len(cat) == 2 and again.position == 0
+    assert again.score is not None and first.score is not None and second.score is not None
+    assert again.score.commitment == first.score.commitment
+    assert again.score.catalogue_root == first.score.catalogue_root != second.score.catalogue_root
