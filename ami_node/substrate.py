@@ -143,13 +143,13 @@ class _Connection:
                 auto_reconnect=True,
             )
             self.exec_result_type = None
+        self._si.runtime_pinned = False  # each port call looks the latest runtime up once (_substrate_class)
         return self._si
 
     def _invoke(self, fn: Callable[[Any], T], started: list[bool]) -> T:
         started.append(True)
         try:
             si = self._ensure()
-            si.runtime_pinned = False
             return fn(si)
         except ChainError:
             raise
