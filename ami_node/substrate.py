@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from hashlib import blake2b
 from typing import Any, TypeVar
 
@@ -329,6 +329,9 @@ class _EventLayout:
     emitted: tuple[int, int] | None  # (pallet, event) index of Contracts.ContractEmitted, if its shape fits
     pallet_name: str = "Contracts"
     event_name: str = "ContractEmitted"
+    # (pallet, event) index -> (pallet, event name, fields) of events whose named fields are all AccountId32
+    # (size 0 below: SS58 text) or unsigned integers (size in bytes), e.g. Balances.Transfer, Withdraw.
+    flat: dict[tuple[int, int], tuple[str, str, tuple[tuple[str, int], ...]]] = field(default_factory=dict)
 
 
 _PRIMITIVE_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "i8": 1, "i16": 2, "i32": 4, "i64": 8,
@@ -373,19 +376,32 @@ def _event_layout(si: Any) -> _EventLayout | None:
         if v["name"] == "ApplyExtrinsic" and prims == ["u32"]:
             apply_extrinsic = v["index"]
 
+    def flat_field(tid: int) -> int | None:
+        if reg[tid]["path"][-1:] == ["AccountId32"] and is_bytes32(tid):
+            return 0
+        prim = reg[tid]["def"].get("primitive", "")
+        return _PRIMITIVE_SIZES.get(prim) if prim.startswith("u") else None
+
     emitted: tuple[int, int] | None = None
+    flat: dict[tuple[int, int], tuple[str, str, tuple[tuple[str, int], ...]]] = {}
     topics = unwrap(fields["topics"]).get("sequence")
     if topics and is_bytes32(topics["type"]):
         for pv in reg[fields["event"]]["def"].get("variant", {}).get("variants", []):
-            if pv["name"] != "Contracts" or len(pv["fields"]) != 1:
+            if len(pv["fields"]) != 1:
                 continue
             for ev in reg[pv["fields"][0]["type"]]["def"].get("variant", {}).get("variants", []):
                 shape = [(f["name"], f["type"]) for f in ev["fields"]]
+                kinds = [(n, flat_field(t)) for n, t in shape]
+                widths = tuple((n, k) for n, k in kinds if n and k is not None)
+                if shape and len(widths) == len(shape):
+                    flat[(pv["index"], ev["index"])] = (pv["name"], ev["name"], widths)
+                if pv["name"] != "Contracts":
+                    continue
                 if ev["name"] == "ContractEmitted" and [n for n, _ in shape] == ["contract", "data"]:
                     data_seq = unwrap(shape[1][1]).get("sequence")
                     if is_bytes32(shape[0][1]) and data_seq and is_u8(data_seq["type"]):
                         emitted = (pv["index"], ev["index"])
-    return _EventLayout(f"scale_info::{seq}", storage_key, phase_sizes, apply_extrinsic, emitted)
+    return _EventLayout(f"scale_info::{seq}", storage_key, phase_sizes, apply_extrinsic, emitted, flat=flat)
 
 
 # The shortest EventRecord: a fieldless phase, pallet and event index, an empty topics vector.
@@ -440,6 +456,36 @@ def _fast_emitted(layout: _EventLayout, raw: bytes, o: int, index: int, ss58: in
     return RawEvent(index, layout.pallet_name, layout.event_name, attrs, topics, ext, contract, data), end
 
 
+def _fast_flat(layout: _EventLayout, raw: bytes, o: int, index: int, ss58: int | None
+               ) -> tuple[RawEvent, int] | None:
+    """Parse a record whose event has only AccountId32 / unsigned fields (_EventLayout.flat), else None."""
+    phase = raw[o]
+    size = layout.phase_sizes.get(phase)
+    if size is None:
+        return None
+    p = o + 1 + size
+    shape = layout.flat.get((raw[p], raw[p + 1])) if p + 1 < len(raw) else None
+    if shape is None:
+        return None
+    ext = int.from_bytes(raw[o + 1:o + 5], "little") if phase == layout.apply_extrinsic else None
+    q = p + 2
+    attrs: dict[str, Any] = {}
+    for name, width in shape[2]:
+        if width == 0:
+            account = raw[q:q + 32]
+            attrs[name] = ss58_encode(account, ss58) if ss58 is not None else "0x" + account.hex()
+            q += 32
+        else:
+            attrs[name] = int.from_bytes(raw[q:q + width], "little")
+            q += width
+    nt, q = _compact(raw, q)
+    end = q + 32 * nt
+    if end > len(raw):
+        raise ChainError("System.Events storage is truncated")
+    topics = tuple(raw[q + 32 * k:q + 32 * k + 32] for k in range(nt))
+    return RawEvent(index, shape[0], shape[1], attrs, topics, ext), end
+
+
 def _decode_events(si: Any, layout: _EventLayout, raw: bytes) -> tuple[RawEvent, ...]:
     from scalecodec.base import ScaleBytes
 
@@ -453,7 +499,7 @@ def _decode_events(si: Any, layout: _EventLayout, raw: bytes) -> tuple[RawEvent,
     # record at o is that record. (Attributes objects are then shared between RawEvents: read-only values.)
     seen: dict[bytes, list[tuple[bytes, RawEvent]]] = {}
     for i in range(count):
-        fast = _fast_emitted(layout, raw, o, i, ss58)
+        fast = _fast_emitted(layout, raw, o, i, ss58) or _fast_flat(layout, raw, o, i, ss58)
         if fast is not None:
             event, o = fast
             out.append(event)

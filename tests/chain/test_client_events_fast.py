@@ -86,6 +86,11 @@ async def test_crafted_records_text_data_trailing_bytes_and_truncation(devnet: A
         await asyncio.to_thread(si.init_runtime)
         layout = _event_layout(si)
         assert layout is not None and layout.emitted is not None and layout.apply_extrinsic is not None
+        # Flat events (accounts, unsigned integers) take the direct parser too; the equality test above
+        # covers them on real blocks (transfers, fees).
+        flat = {(p, e): fields for p, e, fields in layout.flat.values()}
+        assert flat[("Balances", "Transfer")] == (("from", 0), ("to", 0), ("amount", 16))
+        assert ("Utility", "ItemCompleted") not in flat  # no fields: left to scalecodec
         pallet, event = layout.emitted
         # Data that happens to be UTF-8 text: scalecodec reports attributes["data"] as that text.
         for data, ext_phase in ((b"hello", True), (b"\xff\x00\x01", False)):
