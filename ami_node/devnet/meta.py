@@ -218,9 +218,7 @@ class Runtime:
     def constant(self, pallet: str, name: str) -> Any:
         for c in self._pallets[pallet]["constants"]:
             if c["name"].value == name:
-                return self.decode(
-                    c.get_param_info() if False else _const_type(c), bytes(c["value"].value_object)
-                )
+                return self.decode(_const_type(c), bytes(c["value"].value_object))
         raise KeyError(f"{pallet}.{name}")
 
     def runtime_version_json(self) -> dict[str, Any]:
