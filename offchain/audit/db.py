@@ -262,13 +262,6 @@ class ValidatorDb:
         r = rows[0] if rows else None
         return PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6]))) if r else None
 
-    async def paid_epochs(self) -> set[int]:
-        return {int(r[0]) for r in await self._all("SELECT DISTINCT epoch FROM paid")}
-
-    async def last_paid_block(self, epoch: int) -> int | None:
-        rows = await self._all("SELECT MAX(block_number) FROM paid WHERE epoch=?", (epoch,))
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
-
     async def challenged_on_chain(self, validator: str | None = None) -> list[tuple[int, str, str]]:
         """(token_id, evidence hex, validator) of every Challenged event seen."""
         rows = await self._all("SELECT token_id, evidence, validator FROM challenged ORDER BY block_number")
