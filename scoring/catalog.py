@@ -299,9 +299,7 @@ class Catalogue:
 
     def search(self, queries: np.ndarray, k: int, device: str | None = None) -> list[list[Neighbour]]:
         """Exact cosine top-k of each query row against the catalogue (queries are L2-normalised first)."""
-        q = np.asarray(queries, dtype=np.float64).reshape(-1, self.dim)
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
-        q = np.where(norms > 0, q / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+        q = unit_rows(np.asarray(queries, dtype=np.float64).reshape(-1, self.dim))
         scores, idx = exact_topk(self._device_matrix(device), q, k, device=device)
         return [
             [Neighbour(int(i), self.ids[int(i)], float(s)) for s, i in zip(srow, irow, strict=True)]
@@ -506,7 +504,7 @@ def _q16(x: np.ndarray) -> bytes:
     return np.rint(np.clip(np.asarray(x, np.float64), -1.0, 1.0) * _Q_EMB).astype("<i2").tobytes()
 
 
-def _read_manifest(root: Path) -> dict:  # type: ignore[type-arg]
+def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
