@@ -144,13 +144,13 @@ async def _until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float)
         await asyncio.sleep(0.2)
 
 
-async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_factory: Any = None) -> dict:
+async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float) -> dict:
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from offchain.cli.chain import deploy
     from offchain.config import load_settings
-    from offchain.daemon import assemble, default_scorer, run_worker
+    from offchain.daemon import assemble, run_worker
     from offchain.ipfs.client import IpfsClient
     from offchain.ipfs.metadata import store_track
     from offchain.ipfs.node import LocalIpfsNode
@@ -240,7 +240,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, scorer_f
                 backoff_max_s=2.0,
             )
             stop = asyncio.Event()
-            async with assemble(settings, scorer_factory=scorer_factory or default_scorer) as a:
+            async with assemble(settings) as a:
                 runner = asyncio.create_task(run_worker(a, settings, stop))
                 try:
                     report = await _drive(dn, chain, a, actor, minted, labels, epoch_blocks)
@@ -431,7 +431,6 @@ def run_demo(
     workdir: Path | None = None,
     epoch_blocks: int = 60,
     track_seconds: float = 20.0,
-    scorer_factory: Any = None,
     to_stderr: bool = False,
 ) -> dict[str, Any]:
     """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed (on stderr
@@ -444,4 +443,4 @@ def run_demo(
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ami-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_demo(workdir, epoch_blocks, track_seconds, scorer_factory))
+        return asyncio.run(_demo(workdir, epoch_blocks, track_seconds))

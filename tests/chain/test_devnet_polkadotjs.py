@@ -8,18 +8,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from ami_node.devnet.testing import running_devnet
 
 JS = Path(__file__).resolve().parents[2] / "ami_node" / "devnet" / "js"
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not (JS / "node_modules" / "@polkadot" / "api").is_dir(),
-    reason="needs node and `npm ci` in ami_node/devnet/js (scripts/setup.sh does it)",
-)
 def test_polkadot_js_transfers_until_finalized() -> None:
+    assert shutil.which("node") and (JS / "node_modules" / "@polkadot" / "api").is_dir(), (
+        "needs node and `npm ci` in ami_node/devnet/js: run ./scripts/setup.sh"
+    )
     with running_devnet(finality_lag=1) as dn:
         proc = subprocess.run(
             ["node", str(JS / "check.mjs"), dn.url], capture_output=True, text=True, timeout=90, check=False

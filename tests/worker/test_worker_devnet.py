@@ -7,9 +7,6 @@ farm stays under one wallet's cap each epoch; royalties follow the on-chain spli
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import importlib.util
 import shutil
 from collections import defaultdict
 from typing import Any
@@ -17,47 +14,22 @@ from typing import Any
 import pytest
 
 from offchain.ipfs.node import JSNODE_DIR
-from offchain.pipeline.ports import ScoreOutcome, TrackRejected
-from offchain.scoring_rule import DeclaredGenre
 
-HAVE_ENGINE = importlib.util.find_spec("scoring.engine") is not None
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth (scripts/setup.sh)"),
-    pytest.mark.skipif(not (JSNODE_DIR / "node_modules").is_dir(), reason="needs the js-ipfs npm folder"),
-]
+pytestmark = [pytest.mark.slow]
 
 
-class DecodeOnlyTestScorer:
-    """Test double for the scoring engine, used only when scoring.engine is absent: the real canonical decode
-    (so corrupt files are rejected by the real decoder), scores from the PCM hash, same PCM refused."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-
-    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
-        from scoring.decode import decode_bytes
-        from scoring.errors import AudioError
-
-        try:
-            canon = await asyncio.to_thread(decode_bytes, audio)
-        except AudioError as exc:
-            raise TrackRejected("undecodable", str(exc)) from exc
-        if self.seen.setdefault(canon.sha256, token_id) != token_id:
-            raise TrackRejected("duplicate", f"same PCM as token {self.seen[canon.sha256]}")
-        h = hashlib.sha256(canon.sha256.encode()).digest()
-        return ScoreOutcome(2000 + h[0] * 20, 3000 + h[1] * 20, 1, h)
+@pytest.fixture(scope="module", autouse=True)
+def _installed() -> None:
+    """FluidSynth and the js-ipfs node come with scripts/setup.sh: without them this fails, never skips."""
+    if shutil.which("fluidsynth") is None or not (JSNODE_DIR / "node_modules").is_dir():
+        pytest.fail("fluidsynth or the js-ipfs npm folder is missing: run ./scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from offchain.demo import run_demo
 
-    factory = None if HAVE_ENGINE else (lambda settings, store: DecodeOnlyTestScorer())
-    return run_demo(
-        workdir=tmp_path_factory.mktemp("demo"), epoch_blocks=60, track_seconds=8.0, scorer_factory=factory
-    )
+    return run_demo(workdir=tmp_path_factory.mktemp("demo"), epoch_blocks=60, track_seconds=8.0)
 
 
 def test_tracks_scored_published_or_rejected_with_reason(demo_report: dict[str, Any]) -> None:
@@ -68,16 +40,15 @@ def test_tracks_scored_published_or_rejected_with_reason(demo_report: dict[str, 
         assert 0 <= t["novelty_bp"] <= 10000 and 0 <= t["quality_bp"] <= 10000
     assert tracks["corrupt_upload"]["status"] == "rejected"
     assert tracks["corrupt_upload"]["reason"] == "undecodable"
-    if HAVE_ENGINE:
-        assert tracks["bach_bwv66_6_copy"]["status"] == "rejected"
-        assert tracks["bach_bwv66_6_copy"]["reason"] in ("duplicate", "derivative")
-        # Each creator's declared genre (metadata on IPFS) is the one novelty was measured against.
-        assert {n: tracks[n]["scored_genre"] for n in ("bach_bwv66_6", "joplin_maple_leaf")} == {
-            "bach_bwv66_6": "bach_chorale",
-            "joplin_maple_leaf": "ragtime_piano",
-        }
-        assert tracks["haydn_op74no1_m1"]["genre"] == "String quartet"
-        assert tracks["haydn_op74no1_m1"]["scored_genre"] == "string_quartet"
+    assert tracks["bach_bwv66_6_copy"]["status"] == "rejected"
+    assert tracks["bach_bwv66_6_copy"]["reason"] in ("duplicate", "derivative")
+    # Each creator's declared genre (metadata on IPFS) is the one novelty was measured against.
+    assert {n: tracks[n]["scored_genre"] for n in ("bach_bwv66_6", "joplin_maple_leaf")} == {
+        "bach_bwv66_6": "bach_chorale",
+        "joplin_maple_leaf": "ragtime_piano",
+    }
+    assert tracks["haydn_op74no1_m1"]["genre"] == "String quartet"
+    assert tracks["haydn_op74no1_m1"]["scored_genre"] == "string_quartet"
 
 
 def test_chain_balances_equal_the_workers_payouts(demo_report: dict[str, Any]) -> None:
