@@ -35,17 +35,6 @@ class NonceManager:
             self._next += 1
             return nonce
 
-    async def peek(self) -> int:
-        """The nonce `take()` would return, without using it."""
-        async with self._lock:
-            if self._next is None:
-                self._next = await self._source.account_next_index(self.address)
-            return self._next
-
     def reset(self) -> None:
         """Forget the local count; the next `take()` asks the node again."""
         self._next = None
-
-    @property
-    def seeded(self) -> bool:
-        return self._next is not None
