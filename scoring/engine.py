@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from scoring.fingerprint import fingerprint_pcm, similarity
 from scoring.novelty import GenreReference, load_reference, novelty
 from scoring.quality import quality_bp
 from scoring.versions import MODEL_VERSION, SCORE_VERSION, versions
+
+if TYPE_CHECKING:
+    from scoring.features import TrackFeatures
 
 DUPLICATE_FP = 0.95
 DERIVATIVE_C2D = 0.92
@@ -181,6 +185,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return unit_rows(np.asarray(v).reshape(-1))
 
 
+def _raw_embeddings(feats: Sequence[TrackFeatures]) -> np.ndarray:
+    """[N, D] float32 raw embeddings of the tracks, as `Catalogue.add` and `stored_rows` take them."""
+    return np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats])
+
+
 def all_versions() -> dict[str, str]:
     """`scoring.versions.versions()` plus the duplicate gate's version."""
     out = versions()
@@ -236,7 +245,7 @@ def score_batch(
     root = catalogue.root_hash()
     earlier: list[_Entry] = []
     results: list[PublishedScore] = []
-    raw_all = np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats])
+    raw_all = _raw_embeddings(feats)
     emb_all = stored_rows(raw_all)
     hits = catalogue.search(emb_all, CANDIDATES, device=device) if len(catalogue) else [[] for _ in items]
     for i, (it, f) in enumerate(zip(items, feats, strict=True)):
@@ -320,7 +329,7 @@ def add_tracks(
     fps = [fingerprint_pcm(it.audio.pcm, it.audio.sample_rate) for it in items]
     catalogue.add(
         ids,
-        np.stack([np.asarray(f.embedding, dtype=np.float32).reshape(-1) for f in feats]),
+        _raw_embeddings(feats),
         np.stack([_unit(f.chroma_2dft.ravel()) for f in feats]),
         fps,
         [it.genre for it in items],
