@@ -27,10 +27,6 @@ class TypeExpr:
     args: tuple[TypeExpr, ...] = ()
     length: int | None = None
 
-    @property
-    def is_unit(self) -> bool:
-        return self.head == "tuple" and not self.args
-
     def rust(self) -> str:
         """The expression as rustfmt writes it: `Vec<(AccountId, u16)>`, `[u8; 32]`."""
         if self.head == "tuple":
