@@ -245,22 +245,20 @@ class ValidatorDb:
     async def scored_tokens(self) -> set[int]:
         return {int(r[0]) for r in await self._all("SELECT DISTINCT token_id FROM scores")}
 
+    _PAID_SELECT = "SELECT payout_id, account, amount, kind, epoch, block_number, event_index FROM paid"
+
+    @staticmethod
+    def _paid(r: Sequence[Any]) -> PaidRow:
+        return PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6])))
+
     async def paid(self, epoch: int) -> list[PaidRow]:
-        rows = await self._all(
-            "SELECT payout_id, account, amount, kind, epoch, block_number, event_index FROM paid"
-            " WHERE epoch=? ORDER BY block_number, event_index",
-            (epoch,),
-        )
-        return [PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6]))) for r in rows]
+        order = " ORDER BY block_number, event_index"
+        rows = await self._all(self._PAID_SELECT + " WHERE epoch=?" + order, (epoch,))
+        return [self._paid(r) for r in rows]
 
     async def paid_by_id(self, payout_id: str) -> PaidRow | None:
-        rows = await self._all(
-            "SELECT payout_id, account, amount, kind, epoch, block_number, event_index FROM paid"
-            " WHERE payout_id=?",
-            (payout_id,),
-        )
-        r = rows[0] if rows else None
-        return PaidRow(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), (int(r[5]), int(r[6]))) if r else None
+        rows = await self._all(self._PAID_SELECT + " WHERE payout_id=?", (payout_id,))
+        return self._paid(rows[0]) if rows else None
 
     async def challenged_on_chain(self, validator: str | None = None) -> list[tuple[int, str, str]]:
         """(token_id, evidence hex, validator) of every Challenged event seen."""
