@@ -152,10 +152,6 @@ class Worker:
         """Ask every stage to finish what it holds and return (SIGTERM handler)."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     async def run(self) -> None:
         """Run all stages until stop(); returns after the in-flight batch is committed."""
         self._last_queued = await self.store.checkpoint()
