@@ -138,8 +138,11 @@ def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> Non
                 assert proc.poll() is None, proc.communicate()[1]
                 assert time.monotonic() < deadline, "the validator never reached the head"
                 if db.exists():
-                    with sqlite3.connect(db) as conn:
-                        row = conn.execute("SELECT block_number FROM checkpoint").fetchone()
+                    try:
+                        with sqlite3.connect(db) as conn:
+                            row = conn.execute("SELECT block_number FROM checkpoint").fetchone()
+                    except sqlite3.OperationalError:  # the file exists before its schema is applied
+                        row = None
                     if row and row[0] >= head:
                         break
                 time.sleep(0.2)
