@@ -13,6 +13,7 @@ import sr25519
 from substrateinterface import Keypair, KeypairType
 
 from ami_node.devnet.meta import blake2_256
+from pallets_spec.scale import encode_compact
 
 
 class MalformedExtrinsic(ValueError):
@@ -83,19 +84,6 @@ class Extrinsic:
             return bool(keypair.verify(payload, self.signature))
         except Exception:  # the bindings raise on malformed keys/signatures; that is simply "invalid"
             return False
-
-
-def encode_compact(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("compact integers are unsigned")
-    if value < 1 << 6:
-        return bytes([value << 2])
-    if value < 1 << 14:
-        return ((value << 2) | 1).to_bytes(2, "little")
-    if value < 1 << 30:
-        return ((value << 2) | 2).to_bytes(4, "little")
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "little")
-    return bytes([((len(raw) - 4) << 2) | 3]) + raw
 
 
 def decode_compact(data: bytes, pos: int) -> tuple[int, int]:

@@ -19,6 +19,8 @@ from scalecodec.type_registry import load_type_registry_preset
 from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 from substrateinterface.utils.hasher import blake2_128_concat, two_x64_concat, xxh128
 
+from pallets_spec.scale import encode_compact
+
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 METADATA_FILE = RUNTIME_DIR / "substrate-contracts-node-metadata.hex"
 RPC_FILE = RUNTIME_DIR / "substrate-contracts-node-rpc.json"
@@ -160,7 +162,7 @@ class Runtime:
     def encode_events(self, records: list[dict[str, Any]]) -> bytes:
         """Vec<EventRecord> of System.Events; the frequent contract events take a hand-written fast path
         (scalecodec costs ~1 ms per record), checked against scalecodec by the tests."""
-        return _compact(len(records)) + b"".join(self.encode_event_list(records))
+        return encode_compact(len(records)) + b"".join(self.encode_event_list(records))
 
     def encode_event_list(self, records: list[dict[str, Any]]) -> list[bytes]:
         out = []
@@ -187,7 +189,7 @@ class Runtime:
         ((name, attrs),) = inner.items()
         if (pallet, name) == ("Contracts", "ContractEmitted"):
             data = unhex(attrs["data"])
-            body = unhex(attrs["contract"]) + _compact(len(data)) + data
+            body = unhex(attrs["contract"]) + encode_compact(len(data)) + data
         elif (pallet, name) == ("Contracts", "Called") and "Signed" in attrs["caller"]:
             body = b"\x01" + unhex(attrs["caller"]["Signed"]) + unhex(attrs["contract"])
         elif pallet == "Utility" and name in ("ItemCompleted", "BatchCompleted"):
@@ -204,7 +206,7 @@ class Runtime:
             head
             + self.event_index(pallet, name)
             + body
-            + _compact(len(topics))
+            + encode_compact(len(topics))
             + b"".join(unhex(t) for t in topics)
         )
 
@@ -227,12 +229,6 @@ class Runtime:
 
 def _const_type(constant: Any) -> str:
     return f"scale_info::{constant['type'].value}"
-
-
-def _compact(value: int) -> bytes:
-    from ami_node.devnet.extrinsic import encode_compact
-
-    return encode_compact(value)
 
 
 _HASHERS = {
