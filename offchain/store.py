@@ -613,10 +613,6 @@ class WorkerStore:
             for r in await cur.fetchall()
         ]
 
-    async def paid_events(self) -> list[tuple[str, str, int, int, int]]:
-        cur = await self._db.execute("SELECT payout_id, account, amount, kind, epoch FROM paid_events")
-        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in await cur.fetchall()]
-
     async def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for name, sql in (
