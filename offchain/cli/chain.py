@@ -536,14 +536,13 @@ def _json_arg_or_fail(text: str) -> Any:
         _fail(f"not valid JSON: {exc.msg} at column {exc.colno}", EXIT_INPUT)
 
 
-_AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
-
-
 def _audio_format(file: Path) -> str:
+    from offchain.ipfs.metadata import AUDIO_FORMATS
+
     fmt = file.suffix.lower().lstrip(".")
-    if fmt not in _AUDIO_FORMATS:
+    if fmt not in AUDIO_FORMATS:
         _fail(
-            f"{file.name}: unsupported audio format {fmt!r}; use one of {', '.join(_AUDIO_FORMATS)}",
+            f"{file.name}: unsupported audio format {fmt!r}; use one of {', '.join(AUDIO_FORMATS)}",
             EXIT_INPUT,
         )
     return fmt
