@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm libchromaprint-tools ffmpeg libsndfile1)
+# The soundfonts and game soundtracks after libsndfile1 are the validity probes' real music (scoring/probes.py).
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm libchromaprint-tools ffmpeg libsndfile1 timgm6mb-soundfont
+    musescore-general-soundfont-small asc-music drascula-music frozen-bubble-data hyperrogue-music
+    lincity-ng-data pingus-data)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
