@@ -248,6 +248,7 @@ def render_piece(
     transpose: int = 0,
     tempo_scale: float = 1.0,
     sample_rate: int = RENDER_SAMPLE_RATE,
+    soundfont: str | Path | None = None,
 ) -> Path:
     """Render a corpus piece to a 16-bit stereo WAV file.
 
@@ -259,6 +260,7 @@ def render_piece(
         transpose: semitones to transpose the score by (derivative works in tests).
         tempo_scale: factor on the tempo in quarter notes per minute (1.05 = 5 % faster).
         sample_rate: output rate in Hz.
+        soundfont: SoundFont file (.sf2/.sf3) to play it with (None: the General MIDI one, `find_soundfont`).
 
     Returns:
         ``out_path`` as a Path. The audio is peak-normalised to -1 dBFS so every render has the same level.
@@ -276,7 +278,9 @@ def render_piece(
     fluidsynth = shutil.which("fluidsynth")
     if fluidsynth is None:
         raise RenderError("fluidsynth not found on PATH (install Debian package fluidsynth)")
-    soundfont = find_soundfont()
+    soundfont = find_soundfont() if soundfont is None else Path(soundfont)
+    if not soundfont.is_file():
+        raise RenderError(f"SoundFont {soundfont} not found")
     qpm = piece.qpm * tempo_scale
     # Some slack so the cut lands in audio, not in the score.
     quarters = None if seconds is None else seconds * qpm / 60.0 + 8.0
@@ -299,4 +303,47 @@ def render_piece(
         raise RenderError(f"piece {piece.name} rendered to silence")
     audio = audio * (10 ** (-1.0 / 20.0) / peak)
     sf.write(str(out), audio, rate, subtype="PCM_16")
+    return out
+
+
+def render_midi(
+    midi_path: str | Path,
+    out_path: str | Path,
+    seconds: float,
+    *,
+    soundfont: str | Path | None = None,
+    sample_rate: int = RENDER_SAMPLE_RATE,
+) -> Path:
+    """Render a MIDI file (e.g. written from a music21 stream) to a 16-bit stereo WAV, like `render_piece`.
+
+    Args:
+        midi_path: the Standard MIDI File to play.
+        out_path: WAV file to write (parent folders are created).
+        seconds: length of audio to keep, in seconds (FluidSynth is stopped there).
+        soundfont: SoundFont file (None: the General MIDI one, `find_soundfont`).
+        sample_rate: output rate in Hz.
+
+    Returns:
+        ``out_path`` as a Path, peak-normalised to -1 dBFS like every render.
+
+    Raises:
+        RenderError: missing FluidSynth/SoundFont, FluidSynth failed, or the MIDI file renders to silence.
+    """
+    import soundfile as sf
+
+    fluidsynth = shutil.which("fluidsynth")
+    if fluidsynth is None:
+        raise RenderError("fluidsynth not found on PATH (install Debian package fluidsynth)")
+    font = find_soundfont() if soundfont is None else Path(soundfont)
+    if not font.is_file():
+        raise RenderError(f"SoundFont {font} not found")
+    want_bytes = int(round(seconds * sample_rate)) * 4
+    raw = _fluidsynth_raw(fluidsynth, font, Path(midi_path), sample_rate, want_bytes)
+    audio = np.frombuffer(raw, dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768.0
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0.0:
+        raise RenderError(f"{Path(midi_path).name} rendered to silence")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out), audio * (10 ** (-1.0 / 20.0) / peak), sample_rate, subtype="PCM_16")
     return out
