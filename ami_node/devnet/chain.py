@@ -8,6 +8,7 @@ Not a real trie: state and extrinsics roots are blake2b-256 digests of the sorte
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -324,10 +325,20 @@ class Devnet:
         out[rt.storage_key("Balances", "TotalIssuance")] = st.total_issuance.to_bytes(16, "little")
         out[rt.storage_key("Sudo", "Key")] = st.sudo_key
         out[rt.storage_key("TransactionPayment", "NextFeeMultiplier")] = (10**18).to_bytes(16, "little")
+        # what polkadot-js apps and contracts-ui read to show a contract (ContractInfoOf, CodeInfoOf, ...)
+        refcount: dict[bytes, int] = {}
+        for address, rec in st.contracts.items():
+            refcount[rec.code_hash] = refcount.get(rec.code_hash, 0) + 1
+            key, value = _contract_info(rt, address, rec.code_hash)
+            out[key] = value
         for code_hash, code in st.codes.items():
-            out[rt.storage_key("Contracts", "PristineCode", hexstr(code_hash))] = (
-                encode_compact(len(code)) + code
+            owner, deposit = st.code_owner.get(code_hash, (b"\x00" * 32, 0))
+            pristine_key, info_key, info = _code_info(
+                rt, code_hash, owner, deposit, refcount.get(code_hash, 0), len(code)
             )
+            out[pristine_key] = encode_compact(len(code)) + code
+            out[info_key] = info
+        out[rt.storage_key("Contracts", "Nonce")] = len(st.contracts).to_bytes(8, "little")
         return out
 
     def storage_at(self, block_hash: bytes | None) -> dict[bytes, bytes]:
@@ -716,6 +727,53 @@ class Devnet:
         flags = ["ForwardInput"] if out.reverted else []  # bit 0 of ReturnFlags is REVERT
         return _exec_result(gas, gas, {"Ok": {"flags": flags, "data": hexstr(out.output)}})
 
+    def dry_run_instantiate(
+        self,
+        origin: bytes,
+        value: int,
+        code: bytes | None,
+        code_hash: bytes,
+        data: bytes,
+        salt: bytes,
+        gas_limit: Weight | None = None,
+    ) -> dict[str, Any]:
+        """ContractsApi_instantiate: what `instantiate[_with_code]` would do on the best state, changing
+        nothing. `code` is the uploaded Wasm, or None for `CodeSource::Existing(code_hash)`. Returns the
+        ContractInstantiateResultV2 value: the address and storage deposit the extrinsic will use, and the
+        gas it checks against its limit."""
+        gas = contract_gas(data)
+
+        def fail(name: str, consumed: Weight = (0, 0)) -> dict[str, Any]:
+            err = self.module_error("Contracts", name).error
+            return _instantiate_result(consumed, gas, 0, {"Error": err})
+
+        code_deposit = 0
+        if code is None:
+            code = self.state.codes.get(code_hash)
+            if code is None:
+                return fail("CodeNotFound")
+        elif code_hash not in self.state.codes:
+            code_deposit = CODE_DEPOSIT_PER_BYTE * len(code)
+        address = contract_address(origin, code_hash, data, salt)
+        if address in self.state.contracts:
+            return fail("DuplicateContract")
+        if gas_limit is not None and (gas[0] > gas_limit[0] or gas[1] > gas_limit[1]):
+            return fail("OutOfGas", gas_limit)
+        deposit = code_deposit + CONTRACT_BASE_DEPOSIT
+        # the extrinsic holds the deposit and moves ED + value to the contract, keeping the deployer alive
+        if self.state.account(origin)[1] - deposit - EXISTENTIAL_DEPOSIT - value < EXISTENTIAL_DEPOSIT:
+            return fail("StorageDepositNotEnoughFunds")
+        ctx = cx.Ctx(self.best.number + 1, self.state.timestamp, address)
+        try:
+            _, out = cx.instantiate(code, data, origin, ctx, value)
+        except cx.CodeRejected:
+            return fail("CodeRejected")
+        if out.trapped:
+            return fail("ContractTrapped", gas)
+        ret = {"flags": ["Revert"] if out.reverted else [], "data": hexstr(out.output)}
+        ok = {"Ok": {"result": ret, "account_id": hexstr(address)}}
+        return _instantiate_result(gas, gas, 0 if out.reverted else deposit, ok)
+
     def module_error(self, pallet: str, name: str) -> DispatchFailure:
         e = self.rt.module_error(pallet, name)
         return DispatchFailure(
@@ -763,6 +821,47 @@ def _account_value(nonce: int, free: int, reserved: int) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _contract_info(rt: Runtime, address: bytes, code_hash: bytes) -> tuple[bytes, bytes]:
+    """Contracts.ContractInfoOf key and value (the metadata's ContractInfo); the models hold no child-trie
+    items, so only the base deposit the deployer paid is non-zero. trie_id: derived from the address."""
+    value = rt.encode_storage_value(
+        "Contracts",
+        "ContractInfoOf",
+        {
+            "trie_id": hexstr(blake2_256(b"ami_trie" + address)),
+            "code_hash": hexstr(code_hash),
+            "storage_bytes": 0,
+            "storage_items": 0,
+            "storage_byte_deposit": 0,
+            "storage_item_deposit": 0,
+            "storage_base_deposit": CONTRACT_BASE_DEPOSIT,
+            "delegate_dependencies": [[]],
+        },
+    )
+    return rt.storage_key("Contracts", "ContractInfoOf", hexstr(address)), value
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_info(
+    rt: Runtime, code_hash: bytes, owner: bytes, deposit: int, refcount: int, code_len: int
+) -> tuple[bytes, bytes, bytes]:
+    """Contracts.PristineCode key, Contracts.CodeInfoOf key and value (owner, deposit, refcount, ...)."""
+    info = rt.encode_storage_value(
+        "Contracts",
+        "CodeInfoOf",
+        {
+            "owner": hexstr(owner),
+            "deposit": deposit,
+            "refcount": refcount,
+            "determinism": "Enforced",
+            "code_len": code_len,
+        },
+    )
+    h = hexstr(code_hash)
+    return rt.storage_key("Contracts", "PristineCode", h), rt.storage_key("Contracts", "CodeInfoOf", h), info
+
+
 def _event_count(events: bytes) -> int:
     from ami_node.devnet.extrinsic import decode_compact
 
@@ -776,6 +875,23 @@ def fee_for(weight: Weight, length: int, tip: int) -> int:
 def contract_gas(data: bytes) -> Weight:
     """Deterministic gas of a contract execution, known before running it: base + per input byte."""
     return 400_000_000 + 50_000 * len(data), 40_000 + 16 * len(data)
+
+
+def contract_address(deployer: bytes, code_hash: bytes, data: bytes, salt: bytes) -> bytes:
+    """pallet-contracts' DefaultAddressGenerator: blake2-256 of a prefix, deployer, code hash, input, salt."""
+    return blake2_256(b"contract_addr_v1" + deployer + code_hash + data + salt)
+
+
+def _instantiate_result(
+    consumed: Weight, required: Weight, deposit: int, result: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "gas_consumed": {"ref_time": consumed[0], "proof_size": consumed[1]},
+        "gas_required": {"ref_time": required[0], "proof_size": required[1]},
+        "storage_deposit": {"Charge": deposit},
+        "debug_message": "0x",
+        "result": result,
+    }
 
 
 def _exec_result(consumed: Weight, required: Weight, result: dict[str, Any]) -> dict[str, Any]:
@@ -1098,8 +1214,10 @@ class _BlockBuilder:
         who = self._signed(origin)
 
         def run() -> None:
-            code_hash = self._store_code(who, raw_bytes(args["code"]))
-            self._instantiate(who, code_hash, args)
+            code = raw_bytes(args["code"])
+            new_code = blake2_256(code) not in self.st.codes
+            code_hash = self._store_code(who, code)
+            self._instantiate(who, code_hash, args, CODE_DEPOSIT_PER_BYTE * len(code) if new_code else 0)
 
         self._transactional(run)
 
@@ -1110,18 +1228,21 @@ class _BlockBuilder:
             raise self.chain.module_error("Contracts", "CodeNotFound")
         self._transactional(lambda: self._instantiate(who, code_hash, args))
 
-    def _instantiate(self, who: bytes, code_hash: bytes, args: dict[str, Any]) -> None:
+    def _instantiate(self, who: bytes, code_hash: bytes, args: dict[str, Any], code_deposit: int = 0) -> None:
         data = raw_bytes(args["data"])
         salt = raw_bytes(args["salt"])
         value = int(args["value"].value)
         gas = args["gas_limit"].value
-        address = blake2_256(b"contract_addr_v1" + who + code_hash + data + salt)
+        address = contract_address(who, code_hash, data, salt)
         if address in self.st.contracts:
             raise self.chain.module_error("Contracts", "DuplicateContract")
         code = self.st.codes[code_hash]
         needed = contract_gas(data)
         if needed[0] > int(gas["ref_time"]) or needed[1] > int(gas["proof_size"]):
             raise self.chain.module_error("Contracts", "OutOfGas")
+        limit = args["storage_deposit_limit"].value
+        if limit is not None and code_deposit + CONTRACT_BASE_DEPOSIT > int(limit):
+            raise self.chain.module_error("Contracts", "StorageDepositLimitExhausted")
         ctx = cx.Ctx(self.number, self.st.timestamp, address)
         try:
             state, out = cx.instantiate(code, data, who, ctx, value)

@@ -28,6 +28,33 @@ VERSION_FILE = RUNTIME_DIR / "substrate-contracts-node-version.json"
 
 SS58_FORMAT = 42
 
+# ContractsApi version 2 (what the runtime version advertises, and what substrate-contracts-node v0.42 and
+# @polkadot/api-contract speak): gas as `Weight { ref_time: Compact<u64>, proof_size: Compact<u64> }` and
+# return flags as a u32 bit set. substrate-interface's core preset still describes `instantiate` in the
+# version 1 layout (u64 gas, u64 flags), so the devnet encodes its answer with these types instead.
+CONTRACTS_API_V2_TYPES: dict[str, Any] = {
+    "ReturnFlagsV2": {"type": "set", "value_type": "u32", "value_list": {"Revert": 1}},
+    "ExecReturnValueV2": {"type": "struct", "type_mapping": [["flags", "ReturnFlagsV2"], ["data", "Bytes"]]},
+    "InstantiateReturnValueOkV2": {
+        "type": "struct",
+        "type_mapping": [["result", "ExecReturnValueV2"], ["account_id", "AccountId"]],
+    },
+    "InstantiateReturnValueV2": {
+        "type": "enum",
+        "type_mapping": [["Ok", "InstantiateReturnValueOkV2"], ["Error", "sp_runtime::dispatcherror"]],
+    },
+    "ContractInstantiateResultV2": {
+        "type": "struct",
+        "type_mapping": [
+            ["gas_consumed", "Weight"],
+            ["gas_required", "Weight"],
+            ["storage_deposit", "StorageDeposit"],
+            ["debug_message", "Bytes"],
+            ["result", "InstantiateReturnValueV2"],
+        ],
+    },
+}
+
 
 def blake2_256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
@@ -92,6 +119,7 @@ class Runtime:
         core = load_type_registry_preset("core")
         for api in ("ContractsApi", "TransactionPaymentApi"):
             rc.update_type_registry_types(core["runtime_api"][api].get("types", {}))
+        rc.update_type_registry_types(CONTRACTS_API_V2_TYPES)
         self.rc = rc
         self.metadata = metadata
         self.spec_version: int = int(self.version["specVersion"])

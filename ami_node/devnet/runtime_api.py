@@ -11,7 +11,7 @@ from typing import Any
 from scalecodec.base import ScaleBytes
 
 from ami_node.devnet import contracts as cx
-from ami_node.devnet.chain import Devnet, RpcError, contract_gas, fee_for
+from ami_node.devnet.chain import CODE_DEPOSIT_PER_BYTE, Devnet, RpcError, fee_for
 from ami_node.devnet.extrinsic import encode_compact, parse_extrinsic
 from ami_node.devnet.meta import account_bytes, blake2_256, hexstr
 
@@ -65,42 +65,38 @@ def _contract_call(chain: Devnet, data: bytes) -> bytes:
 
 
 def _contract_instantiate(chain: Devnet, data: bytes) -> bytes:
-    origin, value, _gas, _limit, code, ctor, salt = _decode_params(
+    origin, value, gas, _limit, code, ctor, salt = _decode_params(
         chain,
         ["AccountId", "Balance", "Option<Weight>", "Option<Balance>", "CodeSource", "Bytes", "Bytes"],
         data,
     )
-    who = account_bytes(origin.value)
     source = code.value_object
+    wasm: bytes | None = None
     if source[0] == "Upload":
         wasm = bytes(source[1].value_object)
-    else:
-        wasm = chain.state.codes.get(bytes.fromhex(str(source[1].value)[2:]), b"")
-    ctor_data = bytes(ctor.value_object)
-    salt_data = bytes(salt.value_object)
-    base = {"gas_consumed": 0, "gas_required": 0, "storage_deposit": {"Charge": 0}, "debug_message": ""}
-    try:
         code_hash = blake2_256(wasm)
-        address = blake2_256(b"contract_addr_v1" + who + code_hash + ctor_data + salt_data)
-        ctx = cx.Ctx(chain.best.number + 1, chain.state.timestamp, address)
-        _, out = cx.instantiate(wasm, ctor_data, who, ctx)
-    except cx.CodeRejected:
-        err = chain.module_error("Contracts", "CodeRejected")
-        return chain.rt.encode("ContractInstantiateResult", {**base, "result": {"Error": err.error}})
-    gas = contract_gas(ctor_data)
-    result = {
-        **base,
-        "gas_consumed": gas[0],
-        "gas_required": gas[0],
-        "result": {
-            "Ok": {
-                "result": {"flags": ["Display"] if out.reverted else [], "data": hexstr(out.output)},
-                "account_id": hexstr(address),
-            }
-        },
-    }
-    del value
-    return chain.rt.encode("ContractInstantiateResult", result)
+    else:
+        code_hash = bytes.fromhex(str(source[1].value)[2:])
+    limit = None if gas.value is None else (int(gas.value["ref_time"]), int(gas.value["proof_size"]))
+    result = chain.dry_run_instantiate(
+        account_bytes(origin.value),
+        int(value.value),
+        wasm,
+        code_hash,
+        bytes(ctor.value_object),
+        bytes(salt.value_object),
+        limit,
+    )
+    return chain.rt.encode("ContractInstantiateResultV2", result)
+
+
+def _get_storage(chain: Devnet, data: bytes) -> bytes:
+    """`GetStorageResult = Result<Option<Vec<u8>>, ContractAccessError>`. The contract models keep typed
+    state, not a key-value child trie, so an existing contract answers Ok(None) for every key."""
+    address, _key = _decode_params(chain, ["AccountId", "Bytes"], data)
+    if account_bytes(address.value) not in chain.state.contracts:
+        return b"\x01\x00"  # Err(ContractAccessError::DoesntExist)
+    return b"\x00\x00"  # Ok(None)
 
 
 def _upload_code(chain: Devnet, data: bytes) -> bytes:
@@ -111,8 +107,6 @@ def _upload_code(chain: Devnet, data: bytes) -> bytes:
     except cx.CodeRejected:
         err = chain.module_error("Contracts", "CodeRejected")
         return chain.rt.encode("CodeUploadResult", {"Error": err.error})
-    from ami_node.devnet.chain import CODE_DEPOSIT_PER_BYTE
-
     return chain.rt.encode(
         "CodeUploadResult",
         {"Ok": {"code_hash": hexstr(blake2_256(wasm)), "deposit": CODE_DEPOSIT_PER_BYTE * len(wasm)}},
@@ -156,6 +150,7 @@ _HANDLERS = {
     "ContractsApi_call": _contract_call,
     "ContractsApi_instantiate": _contract_instantiate,
     "ContractsApi_upload_code": _upload_code,
+    "ContractsApi_get_storage": _get_storage,
     "TransactionPaymentApi_query_info": _query_info,
     "Metadata_metadata": _metadata,
     "Metadata_metadata_at_version": _metadata_at_version,
