@@ -113,6 +113,7 @@ def _prefix(cat: Catalogue, pos: int) -> Catalogue:
             cat.chroma_2dft[:pos] if cat.c2d_dim else None,
             [cat.fingerprint(i) for i in range(pos)],
             cat.labels[:pos],
+            pcm_sha256=cat.pcm_sha256[:pos],
         )
     return prefix
 

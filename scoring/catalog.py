@@ -1,16 +1,20 @@
-"""The catalogue: minted tracks' embeddings (+ chroma 2D-FT and Chromaprint), exact kNN in torch, persisted.
+"""The catalogue: minted tracks' identities and embeddings (+ chroma 2D-FT, Chromaprint), exact kNN, on disk.
 
 Search is exact (every score that pays must be reproducible by a validator): float32 inner products by torch
 matmul over row blocks, a top-k per block, and a merge; CUDA when present, CPU otherwise. Blocks bound memory
 so that 1e6 x 512 vectors are searched without building a 1e6 x Q matrix at once.
 
-Persistence is a folder: ``manifest.json`` (ids, labels, count, root hash, the list of segments) and
-``<name>.<segment>.npy`` arrays. A save appends only the rows added since the folder's state as a new segment
-(the worker saves after every track, so rewriting everything each time would grow without bound), then
-replaces the manifest with ``os.replace``: a crash leaves either the old or the new catalogue, never a mix.
+Persistence is a folder: ``manifest.json`` (ids, PCM hashes, labels, count, root hash, the list of segments
+with a SHA-256 of each segment's arrays) and ``<name>.<segment>.npy`` arrays. A save appends only the rows
+added since the folder's state as a new segment (the worker saves after every track, so rewriting everything
+each time would grow without bound), then replaces the manifest with ``os.replace``: a crash leaves either the
+old or the new catalogue, never a mix.
 
-`Catalogue.root_hash()` is a sequential hash over the entries in insertion order: a score records it so that a
-validator knows exactly what the novelty and the duplicate gate were measured against.
+`Catalogue.root_hash()` is a sequential hash over the entries' identities, (track id, SHA-256 of the
+canonical PCM), in insertion order: a score records it so that a validator knows exactly which tracks the
+novelty and the duplicate gate were measured against. It holds no float vector (ami-agreement/1,
+docs/verification.md): the canonical PCM is decoded on the CPU by pinned code, so the root is the same bit
+for bit on every device, and a validator recomputes the vectors from the audio itself.
 """
 
 from __future__ import annotations
@@ -29,17 +33,16 @@ import numpy as np
 
 from scoring.errors import ScoringError
 
-CATALOG_VERSION = "ami-catalog/1"
-"""Version of the storage layout and of the root hash recipe."""
+CATALOG_VERSION = "ami-catalog/2"
+"""Version of the storage layout and of the root hash recipe (2: identity root over (id, pcm_sha256))."""
 
-LAYOUT_VERSION = 2
-"""Storage layout: manifest.json plus append-only segments of .npy arrays."""
+LAYOUT_VERSION = 3
+"""Storage layout: manifest.json (with the PCM hashes) plus append-only, digested segments of .npy arrays."""
 MAX_SEGMENTS = 64
 """Past this many segments a save rewrites everything as one (bounds the number of files)."""
 _ARRAYS = ("embeddings", "chroma_2dft", "fp_lengths", "fp_items")
 
 DEFAULT_BLOCK_ROWS = 65536
-_Q_EMB = 32767.0
 
 
 class CatalogError(ScoringError):
@@ -58,8 +61,8 @@ class Neighbour:
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows divided by their L2 norm, computed in float64 and rounded once to float32 (zero rows stay zero).
 
-    The one normalisation used for stored embeddings and for the root hash, so that every path that hashes
-    a vector (`Catalogue.add`, `chain_root` callers) gets the same float32 bits from the same raw vector.
+    The one normalisation used for stored embeddings and for queries, so that every path gets the same float32
+    bits from the same raw vector.
     """
     a = np.asarray(x, dtype=np.float64)
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
@@ -72,11 +75,11 @@ UNIT_TOLERANCE = 1e-6
 
 
 def stored_rows(x: np.ndarray) -> np.ndarray:
-    """Exactly the float32 rows `Catalogue.add` stores and hashes for raw rows ``x``.
+    """Exactly the float32 rows `Catalogue.add` stores for raw rows ``x``.
 
     A row whose float64 norm is within `UNIT_TOLERANCE` of 1 is kept bit for bit; any other row goes through
     `unit_rows`. The map is idempotent (its outputs are unit within the tolerance), so re-adding stored
-    embeddings (a catalogue prefix, a validator's replay) reproduces the same bits and the same root hash.
+    embeddings (a catalogue prefix, a validator's replay) reproduces the same bits.
     """
     a = np.asarray(x, dtype=np.float32)
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
@@ -155,7 +158,8 @@ def exact_topk(
 
 
 class Catalogue:
-    """Minted tracks: ids in insertion order, unit embeddings [N, D], chroma 2D-FT [N, C], fingerprints.
+    """Minted tracks: ids and PCM hashes in insertion order, unit embeddings [N, D], chroma 2D-FT [N, C],
+    fingerprints.
 
     Args:
         dim: embedding dimension D.
@@ -168,6 +172,7 @@ class Catalogue:
         self.dim = int(dim)
         self.c2d_dim = int(c2d_dim)
         self.ids: list[str] = []
+        self.pcm_sha256: list[str] = []  # lower-case hex SHA-256 of each entry's canonical PCM
         self.labels: list[str | None] = []
         # Row buffers with spare capacity (doubling), so adding one track at a time stays amortised O(1).
         self._emb_buf = np.zeros((0, self.dim), np.float32)
@@ -229,11 +234,23 @@ class Catalogue:
         chroma_2dft: np.ndarray | None = None,
         fingerprints: Sequence[np.ndarray] | None = None,
         labels: Sequence[str | None] | None = None,
+        *,
+        pcm_sha256: Sequence[str],
     ) -> None:
         """Append entries (all or nothing): rows are L2-normalised; an id already present is refused.
 
+        Args:
+            ids: entry ids (non-empty strings, unique in the catalogue).
+            embeddings: [len(ids), D] raw embeddings (stored as `stored_rows`).
+            chroma_2dft: [len(ids), C] rows, or None for zeros.
+            fingerprints: Chromaprint uint32 items per entry, or None for none.
+            labels: a label (genre) per entry, or None.
+            pcm_sha256: hex SHA-256 of each entry's canonical PCM (`CanonicalAudio.sha256`); with the id it
+                is what the root hash commits to.
+
         Raises:
-            CatalogError: shapes do not match, an embedding is zero or non-finite, or an id repeats.
+            CatalogError: shapes do not match, an embedding is zero or non-finite, a PCM hash is not 32 bytes
+                of hex, or an id repeats.
         """
         emb = (
             np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dim)
@@ -261,8 +278,9 @@ class Catalogue:
             else [np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
         )
         labs = [None] * len(ids) if labels is None else list(labels)
-        if len(fps) != len(ids) or len(labs) != len(ids):
-            raise CatalogError("ids, fingerprints and labels differ in length")
+        if len(fps) != len(ids) or len(labs) != len(ids) or len(pcm_sha256) != len(ids):
+            raise CatalogError("ids, fingerprints, labels and PCM hashes differ in length")
+        pcms = [_pcm_hash(h) for h in pcm_sha256]
         seen = set(self._index)
         for track_id in ids:
             if not isinstance(track_id, str) or not track_id:
@@ -272,8 +290,8 @@ class Catalogue:
             seen.add(track_id)
         root = self._root
         roots = []
-        for j, track_id in enumerate(ids):
-            root = _chain(root, track_id, emb[j], c2d[j], fps[j])
+        for track_id, pcm in zip(ids, pcms, strict=True):
+            root = _chain(root, track_id, pcm)
             roots.append(root)
         start = len(self.ids)
         self._reserve(start + len(ids))
@@ -281,6 +299,7 @@ class Catalogue:
         self._c2d_buf[start : start + len(ids)] = c2d
         self._fps.extend(fps)
         self.labels.extend(labs)
+        self.pcm_sha256.extend(pcms)
         for j, track_id in enumerate(ids):
             self.ids.append(track_id)
             self._index[track_id] = start + j
@@ -288,12 +307,10 @@ class Catalogue:
         self._roots.extend(roots)
 
     def root_hash(self) -> str:
-        """Hex SHA-256 chain over the entries in insertion order.
+        """Hex SHA-256 chain over the entries' identities in insertion order.
 
-        ``h_0 = SHA256(CATALOG_VERSION)``; ``h_i = SHA256(h_{i-1} || u32le(len(id)) || id_utf8 ||
-        i16le(round(32767 * embedding)) || i16le(round(32767 * chroma_2dft)) || u32le(len(fp)) ||
-        u32le(fp))``.
-        Quantising to int16 makes the hash independent of float rounding noise below 3e-5.
+        ``h_0 = SHA256(utf8(CATALOG_VERSION))``; ``h_i = SHA256(h_{i-1} || u32le(len(id_utf8)) || id_utf8 ||
+        pcm_sha256_i[32 bytes])``; the root is ``hex(h_N)``. No float enters it, so every device agrees.
         """
         return self._root.hex()
 
@@ -375,8 +392,8 @@ class Catalogue:
         else:
             segments, start = [], 0
         if n > start or not segments:
-            self._write_segment(root, next_id, start, n)
-            segments.append({"id": next_id, "count": n - start})
+            digest = self._write_segment(root, next_id, start, n)
+            segments.append({"id": next_id, "count": n - start, "sha256": digest})
             next_id += 1
         manifest = {
             "version": CATALOG_VERSION,
@@ -388,6 +405,7 @@ class Catalogue:
             "segments": segments,
             "next_segment": next_id,
             "ids": self.ids,
+            "pcm_sha256": self.pcm_sha256,
             "labels": self.labels,
         }
         data = json.dumps(manifest, indent=1).encode()
@@ -397,7 +415,8 @@ class Catalogue:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
 
-    def _write_segment(self, root: Path, seg_id: int, start: int, stop: int) -> None:
+    def _write_segment(self, root: Path, seg_id: int, start: int, stop: int) -> str:
+        """Write rows start..stop as segment ``seg_id``; returns the segment digest (`_segment_digest`)."""
         fps = self._fps[start:stop]
         arrays = {
             "embeddings": self._emb[start:stop],
@@ -407,13 +426,18 @@ class Catalogue:
         }
         for name, arr in arrays.items():
             _atomic_write(root / f"{name}.{seg_id}.npy", lambda fh, a=arr: np.save(fh, a))
+        return _segment_digest(*arrays.values())
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Catalogue:
-        """Read a saved catalogue and check its root hash.
+        """Read a saved catalogue and check its root hash and every segment's digest.
+
+        The root hash covers ids and PCM hashes only, so the arrays are checked against the SHA-256 the
+        manifest records for each segment: a damaged embedding file is refused, never searched.
 
         Raises:
-            CatalogError: folder or files missing, shapes inconsistent, or the recomputed root hash differs.
+            CatalogError: folder or files missing, shapes inconsistent, a segment digest or the recomputed
+                root hash differs.
         """
         root = Path(folder)
         manifest = _read_manifest(root)
@@ -438,13 +462,22 @@ class Catalogue:
                     raise CatalogError(
                         f"catalogue in {root} is inconsistent (segment {sid} does not match the manifest)"
                     )
+                if _segment_digest(emb, c2d, lengths, items) != seg["sha256"]:
+                    raise CatalogError(
+                        f"catalogue in {root} is damaged (segment {sid} fails its SHA-256 check); rebuild it"
+                    )
                 bounds = np.concatenate([[0], np.cumsum(lengths)])
                 fps.extend(items[bounds[i] : bounds[i + 1]] for i in range(n))
                 embs.append(emb)
                 c2ds.append(c2d)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CatalogError(f"catalogue arrays in {root} are missing or damaged: {exc}") from exc
-        if len(fps) != count or len(manifest["ids"]) != count or len(manifest["labels"]) != count:
+        if (
+            len(fps) != count
+            or len(manifest["ids"]) != count
+            or len(manifest["labels"]) != count
+            or len(manifest["pcm_sha256"]) != count
+        ):
             raise CatalogError(f"catalogue in {root} is inconsistent (counts do not match the manifest)")
         cat = cls(dim, c2d_dim)
         if count:
@@ -454,6 +487,7 @@ class Catalogue:
                 np.concatenate(c2ds),
                 fps,
                 list(manifest["labels"]),
+                pcm_sha256=list(manifest["pcm_sha256"]),
             )
         if cat.root_hash() != manifest["root_hash"]:
             raise CatalogError(f"catalogue in {root} fails its root hash check")
@@ -473,35 +507,48 @@ class Catalogue:
         return cls(dim, c2d_dim)
 
 
-def chain_root(
-    prev_hex: str, track_id: str, embedding: np.ndarray, chroma_2dft: np.ndarray, fingerprint: np.ndarray
-) -> str:
-    """The root hash after appending one entry to a catalogue whose root is ``prev_hex`` (same recipe as
-    `Catalogue.root_hash`; ``embedding`` must be the stored form, `stored_rows` of the raw vector)."""
-    fp = np.asarray(fingerprint, dtype=np.uint32).reshape(-1)
-    return _chain(
-        bytes.fromhex(prev_hex),
-        track_id,
-        np.asarray(embedding, np.float32).reshape(-1),
-        np.asarray(chroma_2dft, np.float32).reshape(-1),
-        fp,
-    ).hex()
+def chain_root(prev_hex: str, track_id: str, pcm_sha256: str) -> str:
+    """The root hash after appending entry (``track_id``, ``pcm_sha256``) to a catalogue whose root is
+    ``prev_hex`` (the recipe of `Catalogue.root_hash`).
+
+    Raises:
+        CatalogError: ``prev_hex`` or ``pcm_sha256`` is not 32 bytes of hex, or the id is empty.
+    """
+    if not isinstance(track_id, str) or not track_id:
+        raise CatalogError(f"entry id must be a non-empty string, got {track_id!r}")
+    return _chain(bytes.fromhex(_pcm_hash(prev_hex)), track_id, _pcm_hash(pcm_sha256)).hex()
 
 
-def _chain(prev: bytes, track_id: str, emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray) -> bytes:
+def _pcm_hash(value: object) -> str:
+    """``value`` as lower-case hex of 32 bytes, or a CatalogError saying what it is instead."""
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            pass
+        else:
+            return value.lower()
+    raise CatalogError(f"expected a SHA-256 as 64 hex digits, got {value!r}")
+
+
+def _chain(prev: bytes, track_id: str, pcm_sha256: str) -> bytes:
     h = hashlib.sha256(prev)
     raw_id = track_id.encode()
     h.update(len(raw_id).to_bytes(4, "little"))
     h.update(raw_id)
-    h.update(_q16(emb))
-    h.update(_q16(c2d))
-    h.update(int(fp.size).to_bytes(4, "little"))
-    h.update(np.asarray(fp, dtype="<u4").tobytes())
+    h.update(bytes.fromhex(pcm_sha256))
     return h.digest()
 
 
-def _q16(x: np.ndarray) -> bytes:
-    return np.rint(np.clip(np.asarray(x, np.float64), -1.0, 1.0) * _Q_EMB).astype("<i2").tobytes()
+def _segment_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 over a segment's arrays (dtype, shape and little-endian bytes of each, in order)."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
@@ -519,6 +566,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     ):
         raise CatalogError(
             f"catalogue manifest {path} is not a {CATALOG_VERSION} layout {LAYOUT_VERSION} one"
+            f" (it says {manifest.get('version') if isinstance(manifest, dict) else None!r}); an older"
+            " catalogue has no PCM hashes to upgrade from: rebuild it from the audio (`ami catalog add`)"
         )
     return manifest
 

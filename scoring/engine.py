@@ -58,7 +58,8 @@ class PublishedScore:
 
     Attributes:
         pcm_sha256: hex SHA-256 of the canonical PCM.
-        features_sha256: `TrackFeatures.digest()` (hex) of the quantised features.
+        features_sha256: `TrackFeatures.digest()` (hex) of the quantised features: the worker's informational
+            digest, not committed and never compared (float features differ across devices; ami-agreement/1).
         catalogue_root: hex root hash of the catalogue plus the earlier batch tracks it was measured against.
         novelty_bp, quality_bp: scores in basis points, 0..10000.
         duplicate_of, derivative_of: id of the earlier track this one duplicates / derives from, else None.
@@ -102,7 +103,6 @@ def _lp(data: bytes) -> bytes:
 
 def commitment(
     pcm_sha256: str,
-    features_sha256: str,
     catalogue_root: str,
     novelty_bp: int,
     quality_bp: int,
@@ -111,19 +111,21 @@ def commitment(
     versions_: dict[str, str],
     model_version: int = MODEL_VERSION,
 ) -> bytes:
-    """BLAKE2b-256 of the canonical encoding of a score.
+    """BLAKE2b-256 of the canonical encoding of a score (ami-agreement/1, docs/verification.md).
 
-    ``blake2b(lp(SCORE_VERSION) || u32le(model_version) || pcm_sha256[32] || features_sha256[32] ||
-    catalogue_root[32] || u16le(novelty_bp) || u16le(quality_bp) || lp(duplicate_of) || lp(derivative_of) ||
+    ``blake2b(lp(SCORE_VERSION) || u32le(model_version) || pcm_sha256[32] || catalogue_root[32] ||
+    u16le(novelty_bp) || u16le(quality_bp) || lp(duplicate_of) || lp(derivative_of) ||
     lp(json(versions, sort_keys, no spaces)), digest_size=32)`` where ``lp(x) = u32le(len(x)) || utf8(x)``
-    and a missing id is the empty string (ids are never empty).
+    and a missing id is the empty string (ids are never empty). Every committed field is exact on any device
+    (no float feature digest), so a validator recomputes it from its own PCM hash, root and versions with the
+    published novelty/quality: equality proves same audio, same catalogue, same code, and binds the bp values.
     """
     if not (0 <= novelty_bp <= 10000 and 0 <= quality_bp <= 10000):
         raise ScoringError(f"scores out of range: novelty {novelty_bp}, quality {quality_bp}")
     h = hashlib.blake2b(digest_size=32)
     h.update(_lp(SCORE_VERSION.encode()))
     h.update(int(model_version).to_bytes(4, "little"))
-    for hx in (pcm_sha256, features_sha256, catalogue_root):
+    for hx in (pcm_sha256, catalogue_root):
         raw = bytes.fromhex(hx)
         if len(raw) != 32:
             raise ScoringError(f"expected a 32-byte hex hash, got {hx!r}")
@@ -269,7 +271,7 @@ def score_batch(
         nov = novelty(emb, f.scalars, it.genre, nearest, ref)
         qbp = quality_bp(f.scalars)
         fsha = f.digest()
-        com = commitment(it.audio.sha256, fsha, root, nov.novelty_bp, qbp, dup, der, vers)
+        com = commitment(it.audio.sha256, root, nov.novelty_bp, qbp, dup, der, vers)
         details: dict[str, object] = {
             "genre": nov.genre,
             "genre_z": round(nov.z, 4),
@@ -285,7 +287,7 @@ def score_batch(
             )
         )
         earlier.append(_Entry(it.track_id, it.audio.sha256, emb, c2d, fp))
-        root = chain_root(root, it.track_id, emb, c2d, fp)
+        root = chain_root(root, it.track_id, it.audio.sha256)
     if add_to_catalogue:
         catalogue.add(
             [e.track_id for e in earlier],
@@ -293,6 +295,7 @@ def score_batch(
             np.stack([e.c2d for e in earlier]),
             [e.fingerprint for e in earlier],
             [it.genre for it in items],
+            pcm_sha256=[e.pcm_sha256 for e in earlier],
         )
     return results
 
@@ -333,6 +336,7 @@ def add_tracks(
         np.stack([_unit(f.chroma_2dft.ravel()) for f in feats]),
         fps,
         [it.genre for it in items],
+        pcm_sha256=[it.audio.sha256 for it in items],
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 MODEL_VERSION: int = 1
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes."""
 
-SCORE_VERSION = "ami-score/1"
-"""Version of the published score record and of its commitment encoding (`scoring.engine.commitment`)."""
+SCORE_VERSION = "ami-score/2"
+"""Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;
+2: no features digest in the commitment, identity-based catalogue root; ami-agreement/1)."""
 
 
 def versions() -> dict[str, str]:

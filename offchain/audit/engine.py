@@ -5,8 +5,8 @@ so the decision is `offchain.scoring_rule.apply_rule`, the very function the wor
 (catalogue id, declared genre, decode, score_batch, duplicate/derivative verdicts). This class only keeps
 the validator's catalogue and its evidence.
 
-A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint) is kept as `.npz` bytes so the
-catalogue can be rebuilt from the validator's database after a restart.
+A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint, canonical PCM hash) is kept as
+`.npz` bytes so the catalogue can be rebuilt from the validator's database after a restart.
 """
 
 from __future__ import annotations
@@ -27,17 +27,39 @@ def engine_track_id(token_id: int) -> str:
     return scoring_rule.catalogue_id(token_id)
 
 
-def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray) -> bytes:
+def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str) -> bytes:
     buf = io.BytesIO()
     np.savez(
-        buf, emb=np.asarray(emb, np.float32), c2d=np.asarray(c2d, np.float32), fp=np.asarray(fp, np.uint32)
+        buf,
+        emb=np.asarray(emb, np.float32),
+        c2d=np.asarray(c2d, np.float32),
+        fp=np.asarray(fp, np.uint32),
+        pcm=np.frombuffer(bytes.fromhex(pcm_sha256), np.uint8),
     )
     return buf.getvalue()
 
 
-def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(io.BytesIO(entry), allow_pickle=False) as z:
-        return z["emb"], z["c2d"], z["fp"]
+def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(embedding, chroma 2D-FT, fingerprint, PCM hash hex) of a packed entry.
+
+    Raises:
+        RescoreError: the bytes are not an entry of this layout (e.g. stored by an older validator, whose
+            entries carry no PCM hash: its rescored rows must be dropped and redone).
+    """
+    try:
+        with np.load(io.BytesIO(entry), allow_pickle=False) as z:
+            pcm = bytes(z["pcm"].astype(np.uint8))
+            if len(pcm) != 32:
+                raise ValueError(f"PCM hash of {len(pcm)} bytes")
+            return z["emb"], z["c2d"], z["fp"], pcm.hex()
+    except (OSError, ValueError, KeyError) as exc:
+        raise RescoreError(
+            f"a stored catalogue entry is not a {_ENTRY_LAYOUT} one ({type(exc).__name__}: {exc});"
+            " the validator database holds entries of an older version: rescore from scratch"
+        ) from exc
+
+
+_ENTRY_LAYOUT = "emb/c2d/fp/pcm npz"
 
 
 class EngineRescorer:
@@ -71,7 +93,7 @@ class EngineRescorer:
             return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=dict(out.details))
         ps, i = out.score, out.position
         assert ps is not None and i is not None  # a scored track is always in the catalogue
-        entry = _pack(cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i))
+        entry = _pack(cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i), cat.pcm_sha256[i])
         inputs: dict[str, Any] = {
             "pcm_sha256": ps.pcm_sha256,
             "features_sha256": ps.features_sha256,
@@ -101,8 +123,8 @@ class EngineRescorer:
         track_id = engine_track_id(token_id)
         if self.catalogue.position(track_id) is not None:
             return  # rescore() already appended it, exactly as the engine does for the worker
-        emb, c2d, fp = _unpack(entry)
-        self.catalogue.add([track_id], emb[None, :], c2d[None, :], [fp], [None])
+        emb, c2d, fp, pcm = _unpack(entry)
+        self.catalogue.add([track_id], emb[None, :], c2d[None, :], [fp], [None], pcm_sha256=[pcm])
 
     def restore(self, entries: Iterable[tuple[int, bytes]]) -> None:
         self.catalogue = self._empty()
@@ -116,4 +138,5 @@ class EngineRescorer:
             np.stack([u[1] for u in unpacked]),
             [u[2] for u in unpacked],
             [None] * len(items),
+            pcm_sha256=[u[3] for u in unpacked],
         )

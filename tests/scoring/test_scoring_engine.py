@@ -48,9 +48,8 @@ def test_batch_records_the_chain_of_what_it_was_measured_against(audio, catalogu
     items = [TrackInput("x", audio["folk"]), TrackInput("y", audio["madrigal"])]
     s1, s2 = score_batch(items, cat, device="cpu", add_to_catalogue=True)
     assert s1.catalogue_root == root0
-    assert s2.catalogue_root == chain_root(
-        root0, "x", cat.embeddings[2], cat.chroma_2dft[2], cat.fingerprint(2)
-    )
+    assert s2.catalogue_root == chain_root(root0, "x", s1.pcm_sha256)
+    assert cat.pcm_sha256[-2:] == [s1.pcm_sha256, s2.pcm_sha256]
     assert cat.ids[-2:] == ["x", "y"] and cat.labels[-2:] == [None, None]
     with pytest.raises(ScoringError, match="already in the catalogue"):
         score_batch([TrackInput("x", audio["folk"])], cat)
@@ -58,27 +57,27 @@ def test_batch_records_the_chain_of_what_it_was_measured_against(audio, catalogu
 
 def test_commitment_is_the_documented_encoding() -> None:
     versions = {"model": "1", "features": "f"}
-    args = ("aa" * 32, "bb" * 32, "cc" * 32, 1234, 9876, "dup", None, versions)
+    args = ("aa" * 32, "cc" * 32, 1234, 9876, "dup", None, versions)
     got = commitment(*args)
     h = hashlib.blake2b(digest_size=32)
     lp = lambda b: len(b).to_bytes(4, "little") + b  # noqa: E731
     h.update(lp(SCORE_VERSION.encode()))
     h.update(MODEL_VERSION.to_bytes(4, "little"))
-    h.update(bytes.fromhex("aa" * 32) + bytes.fromhex("bb" * 32) + bytes.fromhex("cc" * 32))
+    h.update(bytes.fromhex("aa" * 32) + bytes.fromhex("cc" * 32))
     h.update((1234).to_bytes(2, "little") + (9876).to_bytes(2, "little"))
     h.update(lp(b"dup") + lp(b""))
     h.update(lp(json.dumps(versions, sort_keys=True, separators=(",", ":")).encode()))
     assert got == h.digest() and len(got) == 32
     changed = [
         commitment("ab" * 32, *args[1:]),
-        commitment(args[0], args[1], "cd" * 32, *args[3:]),
-        commitment(*args[:3], 1235, *args[4:]),
-        commitment(*args[:5], None, "dup", versions),
-        commitment(*args[:7], {**versions, "model": "2"}),
+        commitment(args[0], "cd" * 32, *args[2:]),
+        commitment(*args[:2], 1235, *args[3:]),
+        commitment(*args[:4], None, "dup", versions),
+        commitment(*args[:6], {**versions, "model": "2"}),
     ]
     assert len({got, *changed}) == 6
     with pytest.raises(ScoringError):
-        commitment(*args[:3], 10001, *args[4:])
+        commitment(*args[:2], 10001, *args[3:])
     with pytest.raises(ScoringError):
         commitment("aa", *args[1:])
 
@@ -88,7 +87,6 @@ def test_published_score_carries_versions_and_valid_commitment(variant_scores) -
     assert s.versions == all_versions() and s.model_version == MODEL_VERSION
     assert s.commitment == commitment(
         s.pcm_sha256,
-        s.features_sha256,
         s.catalogue_root,
         s.novelty_bp,
         s.quality_bp,
