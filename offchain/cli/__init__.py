@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
-from offchain.cli import audit, chain, devnet, ipfs, scoring, worker
+from offchain.cli import audit, chain, devnet, ipfs, key, scoring, worker
 
 app = typer.Typer(
     name="ami",
@@ -14,25 +17,59 @@ app = typer.Typer(
 )
 
 
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("ami-node")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ami {_installed_version()}")
+        raise typer.Exit(0)
+
 
 @app.callback()
-def _root() -> None:
-    """AMI node: off-chain worker, developer tools and validator for the AMI music NFT platform."""
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """AMI node: off-chain worker, developer tools and validator for the AMI music NFT platform.
+
+    Exit status: 0 success, 1 unexpected error (one line; AMI_DEBUG=1 shows the traceback), 2 bad input,
+    3 node or service unreachable, 4 refused or reverted on chain, 5 timed out.
+    """
 
 
 # Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
 # `ami --help` and light commands start fast.
-for module in (devnet, chain, scoring, ipfs, worker, audit):
+for module in (devnet, chain, key, scoring, ipfs, worker, audit):
     module.register(app)
 
 
 @app.command("version")
 def version() -> None:
     """Print the installed AMI node version."""
-    from importlib.metadata import version as package_version
-
-    typer.echo(package_version("ami-node"))
+    typer.echo(_installed_version())
 
 
 def main() -> None:
-    app()
+    """The `ami` entry point: no traceback ever reaches a user (exit 1 with one line instead)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("AMI_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(
+            f"error: unexpected {type(exc).__name__}: {text} (AMI_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)

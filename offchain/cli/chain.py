@@ -1,10 +1,11 @@
 """`ami` developer commands that talk to a chain: deploy, mint, listen, tag, playlist, query, tx, balance.
 
-Every command takes `--url` (env AMI_NODE_URL) and, when it signs, `--key` (env AMI_KEY; a dev URI such as
-//Alice, a mnemonic, or a polkadot-js keystore file with AMI_KEY_PASSWORD). Contract commands read the
-addresses written by `ami deploy` (`--deployment`, env AMI_DEPLOYMENT, default .ami/deployment.json).
-Failures print what went wrong and what to do, and exit non-zero: 2 bad input, 3 node unreachable,
-4 refused or reverted, 5 timed out.
+Every command takes `--url` (env AMI_NODE_URL), `--connect-timeout` and `--json`; signing commands take the
+key by the one scheme of offchain/cli/key.py (`--key-file`, env AMI_KEY, a prompt; keystore passwords from
+`--password-file` or AMI_KEY_PASSWORD). Contract commands read the addresses written by `ami deploy`
+(`--deployment`, env AMI_DEPLOYMENT, default .ami/deployment.json). Failures print one line saying what went
+wrong and what to do, and exit non-zero: 1 unexpected error, 2 bad input, 3 node unreachable, 4 refused or
+reverted, 5 timed out.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ import difflib
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
 
 import typer
+
+from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
 
 if TYPE_CHECKING:
     from ami_node.abi import ContractAbi
@@ -31,12 +37,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_URL = "ws://127.0.0.1:9944"
-EXIT_INPUT, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_TIMEOUT = 2, 3, 4, 5
+EXIT_UNEXPECTED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_TIMEOUT = 1, 2, 3, 4, 5
 
 UrlOpt = typer.Option(DEFAULT_URL, "--url", envvar="AMI_NODE_URL", help="node websocket URL")
-KeyOpt = typer.Option(
-    "//Alice", "--key", envvar="AMI_KEY", help="signing key: dev URI, mnemonic or keystore file"
+ConnectTimeoutOpt = typer.Option(
+    5.0, "--connect-timeout", envvar="AMI_CONNECT_TIMEOUT", min=0.1, help="seconds to reach the node"
 )
+JsonOpt = typer.Option(False, "--json", help="print the result as JSON (amounts raw)")
 DeploymentOpt = typer.Option(
     None, "--deployment", envvar="AMI_DEPLOYMENT", help="deployment JSON written by `ami deploy`"
 )
@@ -56,13 +63,41 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _run(url: str, body: Callable[[ChainPort], Awaitable[T]]) -> T:
-    """Open a port to `url`, run `body`, close, and turn every known failure into a message and exit code."""
+def probe_node(url: str, connect_timeout: float) -> None:
+    """Fail fast, in one line, when `url` is not a websocket URL or nothing accepts a connection there.
+
+    substrate-interface would otherwise retry for its whole call timeout and log every attempt.
+    """
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError:
+        raise CliError(f"--url {url!r} is not a URL; expected e.g. {DEFAULT_URL}") from None
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise CliError(f"--url must be a websocket URL such as {DEFAULT_URL}, not {url!r}")
+    address = (parsed.hostname, port or (443 if parsed.scheme == "wss" else 80))
+    try:
+        socket.create_connection(address, timeout=connect_timeout).close()
+    except TimeoutError:
+        raise CliError(
+            f"node unreachable at {url}: no answer within {connect_timeout:g} s (raise --connect-timeout?)",
+            EXIT_UNREACHABLE,
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CliError(
+            f"node unreachable at {url}: {reason} (start one with `ami devnet`, or pass --url)",
+            EXIT_UNREACHABLE,
+        ) from None
+
+
+def _run(url: str, body: Callable[[ChainPort], Awaitable[T]], connect_timeout: float = 5.0) -> T:
+    """Open a port to `url`, run `body`, close, and turn every failure into one line and its exit code."""
     from ami_node.abi import AbiError
     from ami_node.deployment import DeploymentError
     from ami_node.keys import KeyLoadError
     from ami_node.port import CallError, ChainUnavailable, ContractReverted, PoolRejected
-    from ami_node.tx import TxDispatchFailed, TxTimeout
+    from ami_node.tx import TxDispatchFailed, TxExpired, TxTimeout, TxUsurped
 
     async def main() -> T:
         from ami_node.substrate import SubstrateChainPort
@@ -74,6 +109,7 @@ def _run(url: str, body: Callable[[ChainPort], Awaitable[T]]) -> T:
             await port.close()
 
     try:
+        probe_node(url, connect_timeout)
         return asyncio.run(main())
     except CliError as exc:
         _fail(str(exc), exc.code)
@@ -98,9 +134,24 @@ def _run(url: str, body: Callable[[ChainPort], Awaitable[T]]) -> T:
         _fail(f"{exc}{hint}", EXIT_REFUSED)
     except TxDispatchFailed as exc:
         _fail(f"{exc}{_module_error_hint(url, exc.receipt)}", EXIT_REFUSED)
-    except TxTimeout as exc:
+    except (TxTimeout, TxUsurped, TxExpired) as exc:  # each message says whether it may still land
         _fail(str(exc), EXIT_TIMEOUT)
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # no traceback reaches a user: one line, exit 1, the details on request
+        if os.environ.get("AMI_DEBUG"):
+            raise
+        _fail(
+            f"unexpected {type(exc).__name__} talking to {url}: {_one_line(exc)} (is it a Substrate node? "
+            "AMI_DEBUG=1 shows the traceback)",
+            EXIT_UNEXPECTED,
+        )
     raise AssertionError("unreachable")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] + ("…" if len(text) > 200 else "")
 
 
 def _call_error_hint(url: str, message: str) -> str:
@@ -173,17 +224,8 @@ def _pallet_calls(url: str, pallet: str) -> list[str]:
     return []
 
 
-def _keypair(key: str) -> Keypair:
-    from ami_node.keys import KeyLoadError, load_keypair
-
-    try:
-        return load_keypair(key, password=os.environ.get("AMI_KEY_PASSWORD"))
-    except KeyLoadError as exc:
-        _fail(
-            f"{exc} (--key / AMI_KEY takes a dev URI like //Alice, a mnemonic, or a keystore JSON file)",
-            EXIT_INPUT,
-        )
-    raise AssertionError("unreachable")
+def _keypair(key: str | None, key_file: Path | None, url: str | None, password_file: Path | None) -> Keypair:
+    return resolve_keypair(key, key_file, url, password_file)
 
 
 def _json_arg(text: str | None, what: str, example: str) -> Any:
@@ -210,21 +252,64 @@ def _show(value: Any) -> str:
     return json.dumps(plain(value), default=str)
 
 
-def _print_receipt(receipt: TxReceipt, contracts: dict[str, Any] | None = None) -> None:
+def _receipt_data(receipt: TxReceipt, contracts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The receipt as JSON-able data; contract events decoded by name when their contract is known."""
     from ami_node.tx import decode_contract_events
 
-    typer.echo(
-        f"finalized in block #{receipt.block.number} ({receipt.block.hash}), "
-        f"extrinsic {receipt.extrinsic_index}, hash {receipt.hash}, nonce {receipt.nonce}"
-    )
+    events: list[dict[str, Any]] = []
     for e in receipt.events:
         if e.name == "ContractEmitted" and contracts and e.contract in contracts:
             decoded = decode_contract_events([e], contracts)
             if decoded:
                 label, fields = decoded[0]
-                typer.echo(f"  {contracts[e.contract].name}.{label} {_show(fields)}")
+                events.append(
+                    {"contract": contracts[e.contract].name, "event": label, "fields": _plain(fields)}
+                )
                 continue
-        typer.echo(f"  {e.pallet}.{e.name} {_show(e.attributes)}")
+        events.append({"pallet": e.pallet, "event": e.name, "fields": _plain(e.attributes)})
+    return {
+        "block": receipt.block.number,
+        "block_hash": str(receipt.block.hash),
+        "extrinsic_index": receipt.extrinsic_index,
+        "hash": receipt.hash,
+        "nonce": receipt.nonce,
+        "success": receipt.success,
+        "events": events,
+    }
+
+
+def _print_receipt(data: dict[str, Any]) -> None:
+    # One fact a line, short enough for 80 columns; hashes on their own lines.
+    typer.echo(
+        f"finalized in block #{data['block']}, extrinsic {data['extrinsic_index']}, nonce {data['nonce']}"
+    )
+    typer.echo(f"  block hash {data['block_hash']}")
+    typer.echo(f"  tx hash    {data['hash']}")
+    for e in data["events"]:
+        typer.echo(
+            f"  {e.get('contract') or e.get('pallet')}.{e['event']} {json.dumps(e['fields'], default=str)}"
+        )
+
+
+def _emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
+    """Print `data` as JSON, or the receipt (when there is one) followed by `lines`."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    if "receipt" in data:
+        _print_receipt(data["receipt"])
+    for line in lines:
+        typer.echo(line)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bytes | bytearray):
+        return "0x" + bytes(v).hex()
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
 
 
 def _load_deployment(path: Path | None) -> Deployment:
@@ -247,14 +332,31 @@ async def _contract_call(
     message: str,
     args: dict[str, Any],
     timeout: float,
+    value: int = 0,
 ) -> ContractTxResult:
     from ami_node.tx import contract_tx
 
     nft, rewards = _abis()
     abi, address = (nft, dep.nft) if which == "nft" else (rewards, dep.rewards)
-    result = await contract_tx(port, keypair, abi, address, message, args, timeout_s=timeout)
-    _print_receipt(result.receipt, {dep.nft: nft, dep.rewards: rewards})
-    return result
+    return await contract_tx(port, keypair, abi, address, message, args, timeout_s=timeout, value=value)
+
+
+def _contract_result(result: ContractTxResult, dep: Deployment) -> dict[str, Any]:
+    nft, rewards = _abis()
+    return {
+        "receipt": _receipt_data(result.receipt, {dep.nft: nft, dep.rewards: rewards}),
+        "value": _plain(result.value),
+    }
+
+
+def format_amount(raw: int, decimals: int, symbol: str) -> str:
+    """`raw` smallest units as a decimal amount with its symbol: 1_500_000 with 6 decimals -> "1.5 MINT"."""
+    sign = "-" if raw < 0 else ""
+    whole, frac = divmod(abs(raw), 10**decimals) if decimals else (abs(raw), 0)
+    text = f"{whole:,}"
+    if decimals and frac:
+        text += "." + str(frac).rjust(decimals, "0").rstrip("0")
+    return f"{sign}{text} {symbol}"
 
 
 def register(app: typer.Typer) -> None:
@@ -268,18 +370,28 @@ def register(app: typer.Typer) -> None:
             "{}", help='arguments as a JSON object, e.g. \'{"dest": "5F..", "value": 1}\''
         ),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         timeout: float = TimeoutOpt,
-        era: int = typer.Option(64, "--era", help="mortality in blocks"),
+        era: int = typer.Option(64, "--era", min=4, max=65536, help="mortality in blocks (4..65536)"),
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Sign and submit any call of any pallet, wait until it is finalized, print its events."""
+        from ami_node.argtypes import check_no_floats
+
         params = _json_arg(args_json, "ARGS_JSON", '\'{"dest": "5FHneW46...", "value": 1000}\'')
         if not isinstance(params, dict):
             _fail(
                 "ARGS_JSON must be a JSON object of the call's named arguments, e.g. '{\"value\": 1}'",
                 EXIT_INPUT,
             )
-        keypair = _keypair(key)
+        try:
+            check_no_floats(params)
+        except ValueError as exc:
+            _fail(str(exc), EXIT_INPUT)
+        keypair = _keypair(key, key_file, url, password_file)
 
         async def body(port: ChainPort) -> TxReceipt:
             from ami_node.tx import send_call
@@ -287,35 +399,49 @@ def register(app: typer.Typer) -> None:
             composed = await port.compose_call(pallet, call, params)
             return await send_call(port, keypair, composed, era_period=era, timeout_s=timeout)
 
-        receipt = _run(url, body)
-        _print_receipt(receipt)
+        receipt = _run(url, body, connect_timeout)
+        _emit(as_json, {"receipt": _receipt_data(receipt)}, [])
 
     @app.command("balance")
     def balance_cmd(
         address: str = typer.Argument(..., help="SS58 address (or a dev URI such as //Bob)"),
         url: str = UrlOpt,
         deployment: Path | None = DeploymentOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Print an account's free balance and, when contracts are deployed, its MINT balance."""
-        if address.startswith("//"):
-            address = _keypair(address).address
+        from ami_node.keys import KeyLoadError, address_info
 
-        async def body(port: ChainPort) -> tuple[int, int | None]:
+        if address.startswith("//"):
+            address = _keypair(address, None, None, None).address
+        try:
+            address_info(address)
+        except KeyLoadError as exc:
+            _fail(f"ADDRESS: {exc}", EXIT_INPUT)
+
+        async def body(port: ChainPort) -> tuple[int, int | None, dict[str, Any]]:
             from ami_node.deployment import DeploymentError
 
             free = await port.free_balance(address)
+            props = await _chain_properties(port)
             try:
                 dep = _load_deployment(deployment)
             except DeploymentError:
-                return free, None
+                return free, None, props
             _, rewards = _abis()
             dry = await port.contract_dry_run(
                 dep.rewards, rewards.encode_call("balance_of", account=address), address
             )
-            return free, int(rewards.decode_return("balance_of", dry.output)) if dry.success else None
+            mint = int(rewards.decode_return("balance_of", dry.output)) if dry.success else None
+            return free, mint, props
 
-        free, mint = _run(url, body)
-        typer.echo(f"{address}: free {free}" + ("" if mint is None else f", MINT {mint}"))
+        free, mint, props = _run(url, body, connect_timeout)
+        data = {"address": address, "free": free, "mint": mint, **props}
+        text = f"{address}\n  free {format_amount(free, props['decimals'], props['symbol'])}"
+        if mint is not None:
+            text += f"\n  MINT {format_amount(mint, MINT_DECIMALS, 'MINT')}"
+        _emit(as_json, data, [text])
 
     @app.command("query")
     def query_cmd(
@@ -324,53 +450,140 @@ def register(app: typer.Typer) -> None:
         contract: str | None = typer.Option(
             None, "--contract", help="nft or rewards (when the name is in both)"
         ),
+        origin: str | None = typer.Option(
+            None, "--origin", help="SS58 address the read runs as (default: the dev account)"
+        ),
         url: str = UrlOpt,
-        key: str = KeyOpt,
         deployment: Path | None = DeploymentOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
     ) -> None:
-        """Dry-run a contract message (a read; nothing is sent) and print what it returns."""
+        """Dry-run a contract message (a read; nothing is sent, no key needed) and print its JSON result."""
+        from ami_node.keys import KeyLoadError, address_info, load_keypair
+
         args = _json_arg(args_json, "ARGS_JSON", "'{\"token_id\": 1}'")
         if not isinstance(args, dict):
             _fail("ARGS_JSON must be a JSON object of the message's arguments", EXIT_INPUT)
         nft, rewards = _abis()
         which = _which_contract(message, contract, nft, rewards)
         dep = _load_or_fail(deployment)
-        origin = _keypair(key).address
+        try:
+            caller = address_info(origin).ss58_address if origin else load_keypair("//Alice").address
+        except KeyLoadError as exc:
+            _fail(f"--origin: {exc}", EXIT_INPUT)
 
         async def body(port: ChainPort) -> Any:
             abi, address = (nft, dep.nft) if which == "nft" else (rewards, dep.rewards)
-            data = abi.encode_call(message, **args)
-            dry = await port.contract_dry_run(address, data, origin)
+            data = abi.encode_call(message, **check_contract_args(abi, message, args))
+            dry = await port.contract_dry_run(address, data, caller)
             if not dry.success and not dry.output:
                 raise CliError(f"{abi.name}.{message} trapped: {dry.error}", EXIT_REFUSED)
             return abi.decode_return(message, dry.output)
 
-        typer.echo(_show(_run(url, body)))
+        typer.echo(_show(_run(url, body, connect_timeout)))
+
+    @app.command("call")
+    def call_cmd(
+        contract: str = typer.Argument(..., help="nft, rewards, or a contract address from the deployment"),
+        message: str = typer.Argument(..., help="contract message, e.g. add_oracle, add_validator, listen"),
+        args_json: str = typer.Argument(
+            "{}", help='arguments as a JSON object, e.g. \'{"account": "5F.."}\''
+        ),
+        value: int = typer.Option(
+            0, "--value", min=0, max=2**128 - 1, help="balance to transfer with the call"
+        ),
+        url: str = UrlOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
+        deployment: Path | None = DeploymentOpt,
+        timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Execute a contract message (signed; dry-run first, nothing is sent if it would revert)."""
+        args = _json_arg(args_json, "ARGS_JSON", '\'{"account": "5F..."}\'')
+        if not isinstance(args, dict):
+            _fail("ARGS_JSON must be a JSON object of the message's arguments", EXIT_INPUT)
+        nft, rewards = _abis()
+        dep = _load_or_fail(deployment)
+        by_address = {dep.nft: "nft", dep.rewards: "rewards"}
+        if contract not in ("nft", "rewards") and contract not in by_address:
+            _fail(f"CONTRACT must be nft, rewards, {dep.nft} or {dep.rewards}, not {contract!r}", EXIT_INPUT)
+        which = by_address.get(contract, contract)
+        abi = nft if which == "nft" else rewards
+        if message not in abi.messages:
+            close = difflib.get_close_matches(message, sorted(abi.messages), n=3, cutoff=0.5)
+            hint = (
+                f"; did you mean {', '.join(close)}?"
+                if close
+                else f"; known: {', '.join(sorted(abi.messages))}"
+            )
+            _fail(f"{abi.name} has no message {message!r}{hint}", EXIT_INPUT)
+        checked = _checked_or_fail(abi, message, args)
+        keypair = _keypair(key, key_file, url, password_file)
+
+        async def body(port: ChainPort) -> ContractTxResult:
+            return await _contract_call(port, keypair, which, dep, message, checked, timeout, value)
+
+        result = _contract_result(_run(url, body, connect_timeout), dep)
+        _emit(as_json, result, [f"returned {_show(result['value'])}"])
 
     @app.command("deploy")
     def deploy_cmd(
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         out: Path | None = typer.Option(None, "--out", help="where to write the deployment JSON"),
         bundles: Path | None = typer.Option(
             None, "--bundles", help="folder with ami_nft/ami_rewards .contract"
         ),
+        oracle: list[str] = typer.Option(
+            [],
+            "--oracle",
+            help="SS58 address to make oracle on both contracts (repeatable; default: the signer)",
+        ),
+        validator: list[str] = typer.Option(
+            [],
+            "--validator",
+            help="SS58 address to make validator of rewards (repeatable; default: the signer)",
+        ),
+        allow_stub: bool = typer.Option(
+            False, "--allow-stub", help="deploy stub bundles (no real Wasm) to a chain that is not a devnet"
+        ),
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
-        """Upload and instantiate both contracts, make the signer oracle and validator, save the record."""
-        keypair = _keypair(key)
+        """Upload and instantiate both contracts, grant the oracle and validator roles, save the record."""
+        from ami_node.keys import KeyLoadError, address_info
+
+        try:
+            oracles = [address_info(a).ss58_address for a in oracle]
+            validators = [address_info(a).ss58_address for a in validator]
+        except KeyLoadError as exc:
+            _fail(f"--oracle/--validator: {exc}", EXIT_INPUT)
+        keypair = _keypair(key, key_file, url, password_file)
         folder = bundles or _default_bundles()
+        roles = Roles(oracles or [keypair.address], validators or [keypair.address])
 
         async def body(port: ChainPort) -> Deployment:
-            return await deploy(port, keypair, url, folder, timeout)
+            return await deploy(port, keypair, url, folder, timeout, roles=roles, allow_stub=allow_stub)
 
-        dep = _run(url, body)
+        dep = _run(url, body, connect_timeout)
         path = dep.save(out)
-        typer.echo(f"ami_nft     {dep.nft}\nami_rewards {dep.rewards}\nwritten to {path}")
+        data = {
+            "nft": dep.nft,
+            "rewards": dep.rewards,
+            "written_to": str(path),
+            "oracles": roles.oracles,
+            "validators": roles.validators,
+        }
+        _emit(as_json, data, [f"ami_nft     {dep.nft}", f"ami_rewards {dep.rewards}", f"written to {path}"])
 
     @app.command("mint")
     def mint_cmd(
-        file: Path = typer.Argument(..., help="audio file to mint (wav, flac, mp3, ogg, opus, m4a)"),
+        file: Path = typer.Argument(..., help="audio file to mint (wav, flac, mp3, ogg, opus)"),
         title: str | None = typer.Option(None, "--title", help="track title (default: the file name)"),
         genre: str = typer.Option("unknown", "--genre", help="genre label for the metadata"),
         licence: str = typer.Option("CC-BY-4.0", "--licence", help="SPDX-style licence id"),
@@ -383,65 +596,102 @@ def register(app: typer.Typer) -> None:
         ),
         metadata_cid: str | None = typer.Option(None, "--metadata-cid", help="use this metadata CID as is"),
         ipfs: str | None = typer.Option(None, "--ipfs", envvar="AMI_IPFS_API", help="IPFS API URL to add to"),
+        cids_only: bool = typer.Option(
+            False, "--cids-only", help="mint without storing: CIDs computed locally (pin the files yourself)"
+        ),
+        max_bytes: int = typer.Option(
+            50 * 1024 * 1024,
+            "--max-bytes",
+            min=1,
+            help="refuse audio files larger than this (the worker's cap)",
+        ),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
-        """Mint a track: audio and its metadata to IPFS (--ipfs; else CIDs computed locally), then `mint`."""
-        if not file.is_file():
-            _fail(f"{file} is not a file", EXIT_INPUT)
-        audio = file.read_bytes()
-        if not audio:
-            _fail(f"{file} is empty", EXIT_INPUT)
-        keypair = _keypair(key)
+        """Mint a track: audio and its metadata to IPFS (--ipfs), then `mint`. Checked before signing:
+        size, a decodable format, the CIDs."""
+        audio = _read_audio(file, max_bytes)
+        fmt = _audio_format(file)
+        seconds = _audio_seconds(file)  # also proves the file decodes, even when --duration is given
+        if ipfs is None and not cids_only:
+            _fail(
+                "give --ipfs URL (or env AMI_IPFS_API) so the worker can fetch the track; --cids-only mints "
+                "without storing anything (the worker rejects it unless you pin the files elsewhere)",
+                EXIT_INPUT,
+            )
+        if metadata_cid is not None:
+            _check_cid(metadata_cid, "--metadata-cid")
+        keypair = _keypair(key, key_file, url, password_file)
         royalty = _parse_splits(splits, keypair.address)
         dep = _load_or_fail(deployment)
         fields = {
             "title": title or file.stem,
             "creator": keypair.address,
             "genre": genre,
-            "duration_s": duration if duration is not None else _audio_seconds(file),
+            "duration_s": duration if duration is not None else seconds,
             "royalty_splits": [list(p) for p in royalty],
             "licence": licence,
-            "audio_format": _audio_format(file),
+            "audio_format": fmt,
         }
         if description:
             fields["description"] = description
 
-        async def body(port: ChainPort) -> ContractTxResult:
-            audio_cid, meta_cid = await _store_track(audio, fields, metadata_cid, ipfs)
-            typer.echo(f"audio {audio_cid}\nmetadata {meta_cid}")
+        async def body(port: ChainPort) -> tuple[str, str, ContractTxResult]:
+            audio_cid, meta_cid = await _store_track(audio, fields, metadata_cid, None if cids_only else ipfs)
             args = {"audio_cid": audio_cid, "metadata_cid": meta_cid, "royalty_splits": royalty}
-            return await _contract_call(port, keypair, "nft", dep, "mint", args, timeout)
+            return audio_cid, meta_cid, await _contract_call(port, keypair, "nft", dep, "mint", args, timeout)
 
-        result = _run(url, body)
+        audio_cid, meta_cid, result = _run(url, body, connect_timeout)
         minted = next((f for label, f in result.events if label == "Minted"), None)
-        typer.echo(f"token {minted['token_id'] if minted else result.value}")
+        token = minted["token_id"] if minted else result.value
+        data = {
+            **_contract_result(result, dep),
+            "token_id": token,
+            "audio_cid": audio_cid,
+            "metadata_cid": meta_cid,
+        }
+        _emit(as_json, data, [f"audio {audio_cid}", f"metadata {meta_cid}", f"token {token}"])
 
     @app.command("listen")
     def listen_cmd(
-        token: int = typer.Argument(..., min=0, help="token id"),
+        token: int = typer.Argument(..., min=0, max=2**64 - 1, help="token id"),
         seconds: int = typer.Argument(..., min=1, max=2**32 - 1, help="seconds listened"),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Record a listen of TOKEN for SECONDS."""
-        _simple_nft_call(url, key, deployment, timeout, "listen", {"token_id": token, "seconds": seconds})
+        signer = _Signer(url, key, key_file, password_file, deployment, timeout, connect_timeout)
+        data = signer.nft_call("listen", {"token_id": token, "seconds": seconds})
+        _emit(as_json, data, [])
 
     @app.command("tag")
     def tag_cmd(
-        token: int = typer.Argument(..., min=0, help="token id"),
+        token: int = typer.Argument(..., min=0, max=2**64 - 1, help="token id"),
         tag: str = typer.Argument(..., help="tag text (1..32 bytes)"),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Tag TOKEN with TAG."""
-        _simple_nft_call(url, key, deployment, timeout, "tag", {"token_id": token, "tag": tag})
+        signer = _Signer(url, key, key_file, password_file, deployment, timeout, connect_timeout)
+        _emit(as_json, signer.nft_call("tag", {"token_id": token, "tag": tag}), [])
 
     playlist = typer.Typer(help="Create playlists and add tracks to them.", no_args_is_help=True)
 
@@ -449,30 +699,75 @@ def register(app: typer.Typer) -> None:
     def playlist_create(
         name: str = typer.Argument(..., help="playlist name"),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Create a playlist owned by the signer; prints its id."""
-        result = _simple_nft_call(url, key, deployment, timeout, "create_playlist", {"name": name})
-        created = next((f for label, f in result.events if label == "PlaylistCreated"), None)
-        typer.echo(f"playlist {created['playlist_id'] if created else result.value}")
+        signer = _Signer(url, key, key_file, password_file, deployment, timeout, connect_timeout)
+        data = signer.nft_call("create_playlist", {"name": name})
+        created = next((e for e in data["receipt"]["events"] if e["event"] == "PlaylistCreated"), None)
+        data["playlist_id"] = created["fields"]["playlist_id"] if created else data["value"]
+        _emit(as_json, data, [f"playlist {data['playlist_id']}"])
 
     @playlist.command("add")
     def playlist_add(
-        playlist_id: int = typer.Argument(..., min=0, help="playlist id"),
-        token: int = typer.Argument(..., min=0, help="token id"),
+        playlist_id: int = typer.Argument(..., min=0, max=2**64 - 1, help="playlist id"),
+        token: int = typer.Argument(..., min=0, max=2**64 - 1, help="token id"),
         url: str = UrlOpt,
-        key: str = KeyOpt,
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         deployment: Path | None = DeploymentOpt,
         timeout: float = TimeoutOpt,
+        connect_timeout: float = ConnectTimeoutOpt,
+        as_json: bool = JsonOpt,
     ) -> None:
         """Add TOKEN to a playlist the signer owns."""
-        _simple_nft_call(
-            url, key, deployment, timeout, "add_to_playlist", {"playlist_id": playlist_id, "token_id": token}
-        )
+        signer = _Signer(url, key, key_file, password_file, deployment, timeout, connect_timeout)
+        data = signer.nft_call("add_to_playlist", {"playlist_id": playlist_id, "token_id": token})
+        _emit(as_json, data, [])
 
     app.add_typer(playlist, name="playlist")
+
+
+MINT_DECIMALS = 0  # the rewards contract's MINT has no decimals: a balance is a count of whole MINT
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who `ami deploy` makes oracle (both contracts) and validator (rewards)."""
+
+    oracles: list[str]
+    validators: list[str]
+
+
+@dataclass(frozen=True)
+class _Signer:
+    """The options every signing contract command shares."""
+
+    url: str
+    key: str | None
+    key_file: Path | None
+    password_file: Path | None
+    deployment: Path | None
+    timeout: float
+    connect_timeout: float
+
+    def nft_call(self, message: str, args: dict[str, Any]) -> dict[str, Any]:
+        keypair = _keypair(self.key, self.key_file, self.url, self.password_file)
+        dep = _load_or_fail(self.deployment)
+        nft, _ = _abis()
+        checked = _checked_or_fail(nft, message, args)
+
+        async def body(port: ChainPort) -> ContractTxResult:
+            return await _contract_call(port, keypair, "nft", dep, message, checked, self.timeout)
+
+        return _contract_result(_run(self.url, body, self.connect_timeout), dep)
 
 
 def _load_or_fail(path: Path | None) -> Deployment:
@@ -485,16 +780,46 @@ def _load_or_fail(path: Path | None) -> Deployment:
     raise AssertionError("unreachable")
 
 
-def _simple_nft_call(
-    url: str, key: str, deployment: Path | None, timeout: float, message: str, args: dict[str, Any]
-) -> ContractTxResult:
-    keypair = _keypair(key)
-    dep = _load_or_fail(deployment)
+def _checked_or_fail(abi: ContractAbi, message: str, args: dict[str, Any]) -> dict[str, Any]:
+    from ami_node.argtypes import ArgumentError
 
-    async def body(port: ChainPort) -> ContractTxResult:
-        return await _contract_call(port, keypair, "nft", dep, message, args, timeout)
+    try:
+        return check_contract_args(abi, message, args)
+    except ArgumentError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    raise AssertionError("unreachable")
 
-    return _run(url, body)
+
+def check_contract_args(abi: ContractAbi, message: str, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` checked strictly against the message's metadata before anything is signed."""
+    from ami_node.argtypes import check_contract_args as check
+
+    return check(abi, message, args)
+
+
+def _read_audio(file: Path, max_bytes: int) -> bytes:
+    """The file's bytes, after checking its size from the file system (a huge file is never read)."""
+    if not file.is_file():
+        _fail(f"{file} is not a file", EXIT_INPUT)
+    size = file.stat().st_size
+    if size == 0:
+        _fail(f"{file} is empty", EXIT_INPUT)
+    if size > max_bytes:
+        _fail(
+            f"{file.name} is {size:,} bytes, over the {max_bytes:,}-byte cap of the worker (--max-bytes)",
+            EXIT_INPUT,
+        )
+    return file.read_bytes()
+
+
+def _check_cid(value: str, what: str) -> None:
+    from offchain.ipfs.cid import parse_cid
+    from offchain.ipfs.errors import InvalidCid
+
+    try:
+        parse_cid(value)
+    except InvalidCid as exc:
+        _fail(f"{what} is not a CID: {exc}", EXIT_INPUT)
 
 
 def _which_contract(message: str, contract: str | None, nft: ContractAbi, rewards: ContractAbi) -> str:
@@ -576,9 +901,21 @@ async def _store_track(
         else:
             async with IpfsClient(ipfs) as client:
                 audio_cid, meta_cid, _ = await store_track(client, audio, **fields)
+                if metadata_cid is not None:
+                    await _resolves(client, metadata_cid)
     except MetadataError as exc:
         raise CliError(f"{exc} (see --title, --genre, --licence, --description, --duration)") from None
     return audio_cid, metadata_cid or meta_cid
+
+
+async def _resolves(client: Any, cid: str) -> None:
+    """The IPFS node has `cid` (a metadata CID given as is must be fetchable by the worker)."""
+    from offchain.ipfs.errors import IpfsError
+
+    try:
+        await client.stat(cid)
+    except IpfsError as exc:
+        raise CliError(f"--metadata-cid {cid} does not resolve on the IPFS node: {exc}") from None
 
 
 def _default_bundles() -> Path:
@@ -587,9 +924,44 @@ def _default_bundles() -> Path:
     return Path(pallets_spec.__file__).resolve().parent / "bundles"
 
 
-async def deploy(port: ChainPort, keypair: Keypair, url: str, folder: Path, timeout: float) -> Deployment:
-    """Upload + instantiate ami_nft and ami_rewards from `folder`'s .contract bundles, grant the signer the
-    oracle role on both and the validator role on rewards; return the Deployment (not yet saved)."""
+def is_stub_wasm(wasm: bytes) -> bool:
+    """True for the placeholder Wasm of pallets_spec's generated bundles: a real ink! contract imports the
+    host functions of pallet-contracts (modules "seal0", "seal1", ...), the stub imports only memory."""
+    return b"seal" not in wasm
+
+
+async def _node_rpc(port: ChainPort, method: str) -> Any:
+    """A plain RPC on the substrate-interface port (None when the port has no RPC, e.g. a test double)."""
+    rpc = getattr(port, "_rpc_checked", None)
+    if rpc is None:
+        return None
+    return await rpc(port._watch, method, [])  # type: ignore[attr-defined]
+
+
+async def _chain_properties(port: ChainPort) -> dict[str, Any]:
+    """The native token's decimals and symbol from system_properties (Substrate's defaults 12 / UNIT)."""
+    props = await _node_rpc(port, "system_properties") or {}
+    decimals = props.get("tokenDecimals", 12)
+    symbol = props.get("tokenSymbol", "UNIT")
+    decimals = decimals[0] if isinstance(decimals, list) else decimals
+    symbol = symbol[0] if isinstance(symbol, list) else symbol
+    return {"decimals": int(decimals), "symbol": str(symbol)}
+
+
+async def deploy(
+    port: ChainPort,
+    keypair: Keypair,
+    url: str,
+    folder: Path,
+    timeout: float,
+    *,
+    roles: Roles | None = None,
+    allow_stub: bool = False,
+) -> Deployment:
+    """Upload + instantiate ami_nft and ami_rewards from `folder`'s .contract bundles, make `roles.oracles`
+    oracle on both and `roles.validators` validator on rewards (default: the signer); return the Deployment
+    (not yet saved). Stub bundles go only to the local devnet, unless `allow_stub`."""
+    roles = roles or Roles([keypair.address], [keypair.address])
     from ami_node.abi import ContractAbi
     from ami_node.deployment import Deployment
     from ami_node.tx import contract_tx, send_call
@@ -604,6 +976,14 @@ async def deploy(port: ChainPort, keypair: Keypair, url: str, folder: Path, time
         abi = ContractAbi.load(bundle)
         if not abi.wasm:
             raise CliError(f"{bundle} has no source.wasm; pass a .contract bundle, not bare metadata")
+        if is_stub_wasm(abi.wasm) and not allow_stub:
+            version = str(await _node_rpc(port, "system_version") or "")
+            if not version.endswith("-ami-devnet"):
+                raise CliError(
+                    f"{bundle} holds a stub Wasm (no contract code), and {url} is not the local devnet "
+                    f"(node version {version or 'unknown'!r}); build the contracts with cargo-contract 5 "
+                    "(docker/Dockerfile, target contracts) and pass --bundles, or --allow-stub"
+                )
         call = await port.compose_call(
             "Contracts",
             "instantiate_with_code",
@@ -624,10 +1004,12 @@ async def deploy(port: ChainPort, keypair: Keypair, url: str, folder: Path, time
         abis[name] = abi
         typer.echo(f"{name} instantiated at {addresses[name]} (block #{receipt.block.number})", err=True)
     me = keypair.address
-    grants = [("ami_nft", "add_oracle"), ("ami_rewards", "add_oracle"), ("ami_rewards", "add_validator")]
-    for name, message in grants:
+    grants = [("ami_nft", "add_oracle", a) for a in roles.oracles]
+    grants += [("ami_rewards", "add_oracle", a) for a in roles.oracles]
+    grants += [("ami_rewards", "add_validator", a) for a in roles.validators]
+    for name, message, account in grants:
         await contract_tx(
-            port, keypair, abis[name], addresses[name], message, {"account": me}, timeout_s=timeout
+            port, keypair, abis[name], addresses[name], message, {"account": account}, timeout_s=timeout
         )
     genesis = await port.block_hash(0)
     return Deployment(
