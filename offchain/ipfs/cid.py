@@ -13,7 +13,7 @@ import functools
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from multiformats import CID
@@ -280,36 +280,78 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
             raise ValueError(f"unsupported protobuf wire type {wire}")
 
 
+_UNIXFS_KINDS = {
+    0: "raw",
+    1: "directory",
+    2: "file",
+    3: "metadata",
+    4: "symlink",
+    5: "HAMT-sharded directory",
+}
+
+
+class NotAFile(InvalidCid):
+    """The CID is well formed but names no UnixFS file (a directory, a symlink, a bare dag-pb node, ...)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileNode:
-    """A decoded dag-pb UnixFS file block: child CIDs (binary) and the data it holds itself."""
+    """A decoded dag-pb UnixFS file block: child CIDs (binary), the data it holds itself, the content size
+    below each child (`blocksizes`, in bytes) and the declared total (`filesize`, None when absent)."""
 
     links: list[bytes]
     data: bytes
+    blocksizes: list[int] = field(default_factory=list)
+    filesize: int | None = None
 
 
 def decode_file_node(block: bytes) -> FileNode:
-    """Decode a dag-pb block holding a UnixFS file node; raises `ValueError` on anything else."""
+    """Decode a dag-pb block holding a UnixFS file node.
+
+    Raises `NotAFile` for a directory, symlink or other non-file UnixFS node and for a dag-pb node with no
+    UnixFS data; `ValueError` for bytes that are not dag-pb at all.
+    """
     links: list[bytes] = []
-    unixfs = b""
-    for field, value in _fields(block):
-        if field == 2 and isinstance(value, bytes):
+    unixfs: bytes | None = None
+    for tag, value in _fields(block):
+        if tag == 2 and isinstance(value, bytes):
             link_hash = next((v for f, v in _fields(value) if f == 1 and isinstance(v, bytes)), None)
             if link_hash is None:
                 raise ValueError("dag-pb link without a hash")
             links.append(link_hash)
-        elif field == 1 and isinstance(value, bytes):
+        elif tag == 1 and isinstance(value, bytes):
             unixfs = value
+    if unixfs is None:
+        raise NotAFile("a dag-pb node with no UnixFS data, not a file")
     content = b""
     kind = None
-    for field, value in _fields(unixfs):
-        if field == 1 and isinstance(value, int):
+    filesize: int | None = None
+    blocksizes: list[int] = []
+    for tag, value in _fields(unixfs):
+        if tag == 1 and isinstance(value, int):
             kind = value
-        elif field == 2 and isinstance(value, bytes):
+        elif tag == 2 and isinstance(value, bytes):
             content = value
+        elif tag == 3 and isinstance(value, int):
+            filesize = value
+        elif tag == 4 and isinstance(value, int):
+            blocksizes.append(value)
     if kind not in (0, _UNIXFS_FILE):  # 0 = Raw, which older importers used for leaves
-        raise ValueError(f"not a UnixFS file node (type {kind})")
-    return FileNode(links, content)
+        name = _UNIXFS_KINDS.get(kind, f"unknown type {kind}") if kind is not None else "no type"
+        raise NotAFile(f"a UnixFS {name} node, not a file")
+    return FileNode(links, content, blocksizes, filesize)
+
+
+def is_canonical_leaf(chunk: bytes | memoryview, digest: bytes) -> bool:
+    """True when `digest` is the SHA-256 of the dag-pb leaf block an importer writes for `chunk`: UnixFS type
+    file (kubo, js-ipfs balanced) or type raw (js-ipfs trickle, older importers)."""
+    data = bytes(chunk)
+    size = _field_varint(3, len(data))
+    body = _field_bytes(2, data) if data else b""
+    for kind in (_UNIXFS_FILE, 0):
+        if hashlib.sha256(_dag_pb_node([], _field_varint(1, kind) + body + size)).digest() == digest:
+            return True
+    return False
 
 
 def parse_cid(value: str | bytes | CID) -> CID:

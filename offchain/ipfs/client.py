@@ -23,14 +23,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from offchain.ipfs.cid import (
     DEFAULT_CHUNK_SIZE,
-    DEFAULT_MAX_LINKS,
     DagBuilder,
+    NotAFile,
     build_dag,
-    cid_equal,
+        cid_equal,
     decode_file_node,
+    is_canonical_leaf,
     normalize_cid,
     parse_cid,
-    verify_content,
 )
 from offchain.ipfs.errors import (
     CidMismatch,
@@ -41,7 +41,7 @@ from offchain.ipfs.errors import (
     IpfsTooLarge,
     IpfsUnavailable,
 )
-from offchain.ipfs.store import THREAD_HASH_THRESHOLD, ContentStat, verify_read
+from offchain.ipfs.store import THREAD_HASH_THRESHOLD, ContentStat
 
 __all__ = [
     "CidMismatch",
@@ -53,6 +53,7 @@ __all__ = [
     "IpfsTimeout",
     "IpfsTooLarge",
     "IpfsUnavailable",
+    "NotAFile",
 ]
 
 T = TypeVar("T")
@@ -68,7 +69,14 @@ _NOT_FOUND_MARKERS = (
 _TRANSIENT_STATUS = frozenset({502, 503, 504})
 _MAX_BLOCK = 2 << 20  # kubo refuses blocks over 2 MiB, so nothing larger is a real block
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_DEPTH = 8  # 174**8 chunks of 256 KiB is far beyond any file this platform stores
+# Trickle DAGs grow about one level per 4 * 174 chunks; 64 levels is far beyond any file this platform stores.
+_MAX_DEPTH = 64
+_MAX_CHUNK = (1 << 20) + 4096  # kubo's largest chunk (1 MiB) plus the dag-pb/UnixFS framing of a leaf
+
+
+def max_dag_blocks(size: int) -> int:
+    """The most blocks an honest DAG of `size` content bytes has: 1 KiB chunks, plus room for small files."""
+    return 256 + size // 512
 
 
 class IpfsClient:
@@ -216,14 +224,20 @@ class IpfsClient:
         chunker: str | None = None,
         raw_leaves: bool | None = None,
         verify: bool = True,
+        trickle: bool = False,
+        wrap_with_directory: bool = False,
     ) -> str:
         """Store `data` on the node and return its CID (canonical text: base32 for v1, base58btc for v0).
 
         CIDv1 uses raw leaves, CIDv0 dag-pb leaves, as kubo does (`raw_leaves=False` gives CIDv1 with
         dag-pb leaves, as `--raw-leaves=false`). `chunker` (e.g. `size-1024`) overrides the
         node's default 256 KiB chunks. With `verify`, the CID is also computed locally (in a thread, while the
-        upload runs) and a node that answers another CID raises `CidMismatch`.
+        upload runs) and a node that answers another CID raises `CidMismatch`. `trickle` (a trickle DAG) and
+        `wrap_with_directory` (the answer is the CID of a directory holding the file) are the importer's own
+        options; the local CID computation knows neither, so they need `verify=False`.
         """
+        if (trickle or wrap_with_directory) and verify:
+            raise ValueError("trickle and wrap_with_directory need verify=False (the local CID is balanced)")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         if cid_version not in (0, 1):
@@ -242,6 +256,10 @@ class IpfsClient:
         }
         if chunker is not None:
             params["chunker"] = chunker
+        if trickle:
+            params["trickle"] = "true"
+        if wrap_with_directory:
+            params["wrap-with-directory"] = "true"
         expected: asyncio.Future[str] | None = None
         if verify:
             if len(payload) >= THREAD_HASH_THRESHOLD:
@@ -317,23 +335,107 @@ class IpfsClient:
                 ok = digest.digest() == parsed.raw_digest
             return b"".join(parts), ok
 
-        data, verified = await self._with_retries(f"cat {key}", attempt)
+        try:
+            data, verified = await self._with_retries(f"cat {key}", attempt)
+        except (IpfsNotFound, IpfsUnavailable, IpfsTimeout, IpfsTooLarge, CidMismatch):
+            raise
+        except IpfsError as exc:
+            # The node refused to cat it: a directory, a symlink, a non-UnixFS node. Say which, from the root.
+            await self._refuse_non_file(key, exc)
+            raise
         if verified:
             return data
-        try:
-            await verify_read(data, key)  # CIDv1 with dag-pb leaves (`--raw-leaves=false`)
-        except CidMismatch:
-            # Content imported with other settings (a `--chunker`, kubo's 1 MiB-chunk profile) does not
-            # rebuild to its CID with kubo's defaults: learn the chunk size and fan-out from the DAG's
-            # leftmost blocks (each checked against its own CID) and verify the whole content again.
-            chunk_size, max_links = await self._layout(key)
-            if (chunk_size, max_links) == (DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS):
-                raise
-            if not await asyncio.to_thread(
-                verify_content, data, key, chunk_size=chunk_size, max_links=max_links
-            ):
-                raise
+        # Content imported with other settings (`--raw-leaves=false`, a `--chunker`, 1 MiB chunks, a trickle
+        # DAG, a hand-made DAG) does not rebuild to its CID with kubo's defaults: walk the DAG itself.
+        await self.verify_dag(key, data)
         return data
+
+    async def verify_dag(self, cid: str, data: bytes) -> None:
+        """Raise `CidMismatch` unless `data` is exactly the file the UnixFS DAG under `cid` describes.
+
+        Works for any layout (balanced or trickle, any chunk size up to kubo's 1 MiB, raw or dag-pb leaves)
+        in time linear in the DAG and in memory bounded by one block plus the pending links: internal nodes
+        are fetched (each checked against its CID) and walked depth first; a leaf is checked by hashing its
+        slice of `data` as the leaf block kubo writes, and fetched only when that does not match. A DAG of
+        more blocks than `data` could honestly need (`max_dag_blocks`) is refused, as is any node that is
+        not part of a UnixFS file (`NotAFile`).
+        """
+        root = parse_cid(cid)
+        if root.codec.name == "raw":
+            if hashlib.sha256(data).digest() != root.raw_digest:
+                raise CidMismatch(f"cat {cid}: the bytes read do not hash to the CID")
+            return
+        budget = max_dag_blocks(len(data))
+        fetch_budget = 32 + budget // 32
+        view = memoryview(data)
+        offset = 0
+        visited = fetched = 0
+        # (binary CID, content size the parent declared for it or None for the root, depth)
+        stack: list[tuple[bytes, int | None, int]] = [(bytes(root), None, 0)]
+        while stack:
+            link, size, depth = stack.pop()
+            visited += 1
+            if visited > budget:
+                raise CidMismatch(
+                    f"cat {cid}: the DAG has more than {budget} blocks for {len(data)} bytes of content "
+                    "(chunks far smaller than any importer writes); refused"
+                )
+            if depth > _MAX_DEPTH:
+                raise CidMismatch(f"cat {cid}: the DAG is deeper than {_MAX_DEPTH} levels; refused")
+            child = parse_cid(link)
+            if size is not None:
+                if offset + size > len(data):
+                    raise CidMismatch(f"cat {cid}: the DAG describes more bytes than were read")
+                piece = view[offset : offset + size]
+                if child.codec.name == "raw":
+                    if hashlib.sha256(piece).digest() != child.raw_digest:
+                        raise CidMismatch(f"cat {cid}: a raw leaf does not hash to its CID")
+                    offset += size
+                    continue
+                if size <= _MAX_CHUNK and is_canonical_leaf(piece, child.raw_digest):
+                    offset += size
+                    continue
+            fetched += 1
+            if fetched > fetch_budget:
+                raise CidMismatch(f"cat {cid}: the DAG has more than {fetch_budget} internal nodes; refused")
+            block = await self.block_get(child)
+            if child.codec.name == "raw":  # only a raw root could get here, and that returned above
+                raise CidMismatch(f"cat {cid}: a raw block with no declared size")
+            try:
+                node = decode_file_node(block)
+            except NotAFile as exc:
+                raise NotAFile(f"{cid} is not a file: {exc}") from None
+            except ValueError as exc:
+                raise CidMismatch(f"cat {cid}: a block of the DAG is not dag-pb ({exc})") from None
+            if node.links and len(node.blocksizes) != len(node.links):
+                raise CidMismatch(f"cat {cid}: a file node without a size for each link")
+            own = len(node.data) + sum(node.blocksizes)
+            if (size is not None and own != size) or (node.filesize is not None and node.filesize != own):
+                raise CidMismatch(f"cat {cid}: a node's declared sizes do not add up")
+            if node.data:
+                if bytes(view[offset : offset + len(node.data)]) != node.data:
+                    raise CidMismatch(f"cat {cid}: the bytes read differ from the DAG's")
+                offset += len(node.data)
+            for sub, sub_size in zip(reversed(node.links), reversed(node.blocksizes), strict=True):
+                stack.append((sub, sub_size, depth + 1))
+        if offset != len(data):
+            raise CidMismatch(f"cat {cid}: {len(data)} bytes read, but the DAG holds {offset}")
+
+    async def _refuse_non_file(self, key: str, cause: IpfsError) -> None:
+        """Raise `NotAFile` when the root block of `key` is no UnixFS file; return when it is (or unknown)."""
+        parsed = parse_cid(key)
+        if parsed.codec.name != "dag-pb":
+            return
+        try:
+            block = await self.block_get(parsed)
+        except IpfsError:
+            return
+        try:
+            decode_file_node(block)
+        except NotAFile as exc:
+            raise NotAFile(f"{key} is not a file: {exc}; mint the CID of the file itself") from cause
+        except ValueError:
+            return
 
     async def block_get(self, cid: str | bytes | CID) -> bytes:
         """One raw block, checked against its CID (`CidMismatch` otherwise); at most 2 MiB."""
@@ -342,39 +444,22 @@ class IpfsClient:
         params = {"arg": key, "timeout": self._node_timeout}
 
         async def attempt() -> bytes:
+            parts: list[bytes] = []
+            total = 0
             async with self._post(f"{self._base}/block/get", params=params) as response:
                 await self._raise_for_error(f"block get {key}", response)
-                block = await response.content.read(_MAX_BLOCK + 1)
-            if len(block) > _MAX_BLOCK:
-                raise IpfsTooLarge(f"block get {key}: larger than {_MAX_BLOCK} bytes")
-            return block
+                # A block arrives in several network reads (a 1 MiB chunk is many): read to the end.
+                async for piece in response.content.iter_any():
+                    total += len(piece)
+                    if total > _MAX_BLOCK:
+                        raise IpfsTooLarge(f"block get {key}: larger than {_MAX_BLOCK} bytes")
+                    parts.append(piece)
+            return b"".join(parts)
 
         block = await self._with_retries(f"block get {key}", attempt)
         if hashlib.sha256(block).digest() != parsed.raw_digest:
             raise CidMismatch(f"block {key} read from the node does not hash to its CID")
         return block
-
-    async def _layout(self, key: str) -> tuple[int, int]:
-        """(chunk size, links per node) of the DAG under `key`, read along its leftmost path."""
-        chunk_size, max_links = DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS
-        cid: str | bytes = key
-        for depth in range(_MAX_DEPTH):
-            parsed = parse_cid(cid)
-            block = await self.block_get(parsed)
-            if parsed.codec.name == "raw":
-                return max(1, len(block)), max_links
-            try:
-                node = decode_file_node(block)
-                if node.links:
-                    parse_cid(node.links[0])
-            except ValueError as exc:  # InvalidCid included
-                raise CidMismatch(f"cat {key}: the DAG is not a UnixFS file ({exc})") from None
-            if not node.links:
-                return max(1, len(node.data)) if depth else chunk_size, max_links
-            # Every node on the leftmost path below the root is full; the root holds at most max_links.
-            max_links = len(node.links) if depth else max(max_links, len(node.links))
-            cid = node.links[0]
-        raise CidMismatch(f"cat {key}: the DAG is deeper than {_MAX_DEPTH} levels")
 
     async def pin(self, cid: str) -> None:
         """Pin `cid` recursively; raises `IpfsNotFound` when the node cannot find it within `node_timeout`."""
