@@ -28,6 +28,7 @@ from scoring.errors import (
     ACCEPTED_FORMATS,
     AudioError,
     CorruptAudio,
+    DecodedTooLarge,
     DecompressionBomb,
     SilentAudio,
     TooLarge,
@@ -59,6 +60,9 @@ MAX_SOURCE_RATE = 384000
 # Largest ratio of declared 16-bit PCM bytes to file bytes that a real codec reaches. Opus at 6 kbit/s on
 # 48 kHz stereo is ~256:1; beyond this a file over the length limit is treated as a bomb, not a long song.
 BOMB_RATIO = 300.0
+
+MAX_DECODED_SAMPLES = 2 * 96_000 * 900
+"""Most samples (channels x frames) a file may declare: 15 min of 96 kHz stereo (bounds decoder memory)."""
 
 _BLOCK_FRAMES = 1 << 16
 # The decoded length may exceed the declared one by this much (MP3/Vorbis frame counts are estimates).
@@ -229,6 +233,13 @@ def decode_bytes(
                     f"({ratio:.0f}x expansion); at most {max_seconds:g} s are accepted"
                 )
             raise TooLong(f"audio lasts {declared / rate:.1f} s; at most {max_seconds:g} s are accepted")
+        # Refuse by decoded size before decoding anything: 8 channels at 384 kHz for 899 s is a 4.5 MB FLAC
+        # that decodes to gigabytes while every other limit holds.
+        if not unknown_length and declared * channels > MAX_DECODED_SAMPLES:
+            raise DecodedTooLarge(
+                f"{channels} channels x {rate} Hz x {declared / rate:.1f} s = {declared * channels} samples "
+                f"to decode; at most {MAX_DECODED_SAMPLES} (e.g. 15 min of 96 kHz stereo) are accepted"
+            )
 
         # Hard cap on what we will ever decode: the declared length (plus estimate slack) and the limit.
         hard_cap = cap_frames if unknown_length else min(cap_frames, declared + int(_LENGTH_SLACK_S * rate))

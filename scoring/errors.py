@@ -41,5 +41,9 @@ class DecompressionBomb(AudioError):
     """A small file declares or decodes to far more samples than the limits allow."""
 
 
+class DecodedTooLarge(DecompressionBomb):
+    """The declared decoded size (channels x sample rate x seconds) is over the decoder's limit."""
+
+
 class FeatureError(ScoringError):
     """Input to `scoring.features.extract_features` is not usable PCM (shape, dtype, NaN, length, rate)."""
