@@ -237,6 +237,8 @@ def _json_arg(text: str | None, what: str, example: str) -> Any:
         _fail(
             f"{what} is not valid JSON ({exc.msg} at column {exc.colno}); expected e.g. {example}", EXIT_INPUT
         )
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        _fail(f"{what} is not usable JSON ({_one_line(exc)})", EXIT_INPUT)
 
 
 def _show(value: Any) -> str:
@@ -859,15 +861,25 @@ def _json_arg_or_fail(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         _fail(f"not valid JSON: {exc.msg} at column {exc.colno}", EXIT_INPUT)
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        _fail(f"not usable JSON: {_one_line(exc)}", EXIT_INPUT)
+
+
+_SNDFILE_CONTAINER = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
 
 
 def _audio_format(file: Path) -> str:
+    import soundfile
+
     from offchain.ipfs.metadata import AUDIO_FORMATS
 
     fmt = file.suffix.lower().lstrip(".")
-    if fmt not in AUDIO_FORMATS:
+    # Only what the worker can decode: the metadata's formats whose container libsndfile reads here.
+    available = set(soundfile.available_formats())
+    decodable = [f for f in AUDIO_FORMATS if _SNDFILE_CONTAINER.get(f) in available]
+    if fmt not in decodable:
         _fail(
-            f"{file.name}: unsupported audio format {fmt!r}; use one of {', '.join(AUDIO_FORMATS)}",
+            f"{file.name}: unsupported audio format {fmt!r}; use one of {', '.join(decodable)}",
             EXIT_INPUT,
         )
     return fmt
