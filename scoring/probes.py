@@ -37,7 +37,7 @@ from scipy import signal
 from scoring._rate import SAMPLE_RATE
 from scoring.corpus import RenderError, SamplePiece, render_midi, render_piece
 from scoring.decode import decode_bytes, decode_file
-from scoring.errors import ScoringError
+from scoring.errors import AudioError, ScoringError
 from scoring.testsignals import midi_to_hz, sine, tone, white_noise
 
 PROBES_VERSION = "ami-probes/1"
@@ -433,7 +433,7 @@ SOUNDTRACKS: tuple[Soundtrack, ...] = (
         "electronic",
     ),
     _st("hyper_caves", "hyperrogue-music", f"{_HYPER}/hr3-caves.ogg", "ambient"),
-    _st("pingus_2", "pingus-data", f"{_PINGUS}/pingus-2.it", "chiptune"),
+    _st("pingus_4", "pingus-data", f"{_PINGUS}/pingus-4.it", "chiptune"),
     _st("lincity_city_blues", "lincity-ng-data", f"{_LINC}/02 - Robert van Herk - City Blues.ogg", "blues"),
     _st("drascula_track1", "drascula-music", f"{_DRAS}/track1.ogg", "orchestral"),
     _st("asc_machine_wars", "asc-music", "/usr/share/games/asc/music/machine_wars.mp3", "rock"),
@@ -444,7 +444,7 @@ SOUNDTRACKS: tuple[Soundtrack, ...] = (
     _st("drascula_track2", "drascula-music", f"{_DRAS}/track2.ogg", "orchestral"),
     _st("asc_time_to_strike", "asc-music", "/usr/share/games/asc/music/time_to_strike.mp3", "rock"),
     _st("hyper_laboratory", "hyperrogue-music", f"{_HYPER}/hr3-laboratory.ogg", "ambient"),
-    _st("pingus_rough_journey", "pingus-data", f"{_PINGUS}/rough_journey.it", "chiptune"),
+    _st("pingus_6", "pingus-data", f"{_PINGUS}/pingus-6.it", "chiptune"),
     _st(
         "lincity_architectural",
         "lincity-ng-data",
@@ -470,53 +470,34 @@ def missing_soundtrack_packages() -> list[str]:
     return [p for p in SOUNDTRACK_PACKAGES if p not in have]
 
 
-def _ffprobe_seconds(path: Path) -> float:
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        raise ProbeUnavailable("ffprobe not found on PATH (install Debian package ffmpeg)")
-    out = subprocess.run(
-        [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        return float(out.stdout.strip())
-    except ValueError as exc:
-        raise ProbeUnavailable(f"cannot read the duration of {path}: {out.stderr.strip()[:200]}") from exc
-
-
-def _ffmpeg_excerpt_wav(path: Path, start: float, seconds: float) -> bytes:
+def _ffmpeg_decode(path: Path) -> np.ndarray:
+    """The whole file as 44.1 kHz stereo float32 [n, 2] (ffmpeg; tracker modules through libopenmpt)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ProbeUnavailable("ffmpeg not found on PATH (install Debian package ffmpeg)")
     out = subprocess.run(
-        [
-            ffmpeg,
-            "-v",
-            "error",
-            "-ss",
-            f"{start:.3f}",
-            "-t",
-            f"{seconds:.3f}",
-            "-i",
-            str(path),
-            "-ac",
-            "2",
-            "-ar",
-            "44100",
-            "-c:a",
-            "pcm_s16le",
-            "-f",
-            "wav",
-            "-",
-        ],
+        [ffmpeg, "-v", "error", "-i", str(path), "-ac", "2", "-ar", "44100", "-f", "s16le", "-"],
         capture_output=True,
         check=False,
     )
-    if out.returncode != 0 or len(out.stdout) < 44 + 4 * 44100:
+    if out.returncode != 0 or len(out.stdout) < 4 * 44100:
         raise ProbeUnavailable(f"ffmpeg could not decode {path}: {out.stderr.decode(errors='replace')[:200]}")
-    return out.stdout
+    return np.frombuffer(out.stdout, dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768.0
+
+
+def active_span(x: np.ndarray, rate: int, floor_db: float = -40.0, window_s: float = 0.5) -> tuple[int, int]:
+    """(first, last) sample of the part of ``x`` (mono or [n, channels]) whose 0.5 s windows have an RMS
+    within ``floor_db`` of the loudest window: some decoders pad tracker modules with minutes of silence."""
+    mono = x.mean(axis=1) if x.ndim == 2 else x
+    w = max(int(window_s * rate), 1)
+    n = len(mono) // w
+    if n == 0:
+        return 0, 0
+    rms = np.sqrt(np.mean(np.asarray(mono[: n * w], np.float64).reshape(n, w) ** 2, axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (floor_db / 20.0)) if rms.max() > 0 else np.array([], int)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0] * w), int((loud[-1] + 1) * w)
 
 
 def soundtrack_excerpt(
@@ -529,29 +510,40 @@ def soundtrack_excerpt(
 ) -> np.ndarray:
     """Canonical PCM of an excerpt of a soundtrack file (cached).
 
-    ffmpeg decodes the file (tracker modules through libopenmpt) to a 16-bit 44.1 kHz WAV excerpt, which
-    `scoring.decode.decode_bytes` then turns into canonical PCM, the path every upload takes.
+    ffmpeg decodes the file (tracker modules through libopenmpt) to 44.1 kHz stereo; leading and trailing
+    silence is dropped (`active_span`); the excerpt is written as a 16-bit WAV, which
+    `scoring.decode.decode_bytes` turns into canonical PCM, the path every upload takes.
 
     Args:
         track: the file.
-        seconds: excerpt length in seconds (the whole file when shorter).
-        start_fraction: where the excerpt starts, as a fraction of the file's duration (skips intros), moved
+        seconds: excerpt length in seconds (the whole active part when shorter).
+        start_fraction: where the excerpt starts, as a fraction of the active part (skips intros), moved
             earlier when the excerpt would run past the end.
-        min_seconds: files shorter than this are refused (jingles, not pieces).
+        min_seconds: files whose active part is shorter than this are refused (jingles, not pieces).
 
     Raises:
-        ProbeUnavailable: the package is not installed, the file is too short or cannot be decoded.
+        ProbeUnavailable: the package is not installed, the file is too short, near-silent (peak under
+            -40 dBFS) or cannot be decoded.
     """
     if not track.path.is_file():
         raise ProbeUnavailable(f"{track.name}: {track.path} missing (install Debian package {track.package})")
     recipe: dict[str, object] = {"path": str(track.path), "seconds": seconds, "start": start_fraction}
 
     def make() -> np.ndarray:
-        duration = _ffprobe_seconds(track.path)
-        if duration < min_seconds:
-            raise ProbeUnavailable(f"{track.name} lasts {duration:.1f} s, under {min_seconds} s")
-        start = max(0.0, min(duration * start_fraction, duration - seconds))
-        return decode_bytes(_ffmpeg_excerpt_wav(track.path, start, seconds)).pcm
+        stereo = _ffmpeg_decode(track.path)
+        if float(np.max(np.abs(stereo))) < 0.01:
+            raise ProbeUnavailable(f"{track.name} decodes near-silent here (peak under -40 dBFS)")
+        a, b = active_span(stereo, 44100)
+        if (b - a) / 44100 < min_seconds:
+            raise ProbeUnavailable(
+                f"{track.name} has {(b - a) / 44100:.1f} s of sound, under {min_seconds} s"
+            )
+        n = min(int(round(seconds * 44100)), b - a)
+        start = a + max(0, min(int((b - a) * start_fraction), b - a - n))
+        try:
+            return decode_bytes(_wav_bytes(stereo[start : start + n], 44100)).pcm
+        except AudioError as exc:
+            raise ProbeUnavailable(f"{track.name}: the excerpt was refused by the decoder: {exc}") from exc
 
     return _cache(cache).get("soundtrack", f"{track.name}.{seconds:g}s", recipe, make)
 
@@ -1235,7 +1227,8 @@ def negative_probes(
     spare = n + 10 + n // 5
     if kind == "bach_chorales":
         works = [
-            CorpusWork(p.replace("/", "_"), kind, p, None, (ORGAN,), 80) for p in distinct_chorales(spare, cache)
+            CorpusWork(p.replace("/", "_"), kind, p, None, (ORGAN,), 80)
+            for p in distinct_chorales(spare, cache)
         ]
     elif kind == "folk_tunes":
         works = [CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2) for p in folk_tunes(spare)]
