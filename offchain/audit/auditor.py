@@ -6,6 +6,14 @@ unverifiable, never as wrong); an epoch is resettled with the worker's own pure 
 (`offchain.economics.settle_epoch`) over an `EpochInput` that the worker's own store code derives from the
 same chain events (`offchain.store.WorkerStore.epoch_input`, on a ledger file of the validator's, fed from the
 chain): the rules are reused, never restated, so an honest worker and a validator cannot drift apart.
+
+A recomputed score is compared with the published one under the agreement rule (`scoring.agreement`,
+ami-agreement/1, docs/verification.md): tolerances, an exact commitment, a guard band around the duplicate
+gate. The validator's own failures are never verdicts: an error while fetching (other than what the chain
+itself decides: an invalid CID, content over the size limit), an exception in the rescorer, or an engine
+that cannot score (fpcalc missing...) leaves the track "unverifiable, with the reason". When a score was
+published for it, the walk stops there (later catalogue roots would be wrong); when none was, the track is
+rejected provisionally, as the worker rejected it, and the walk is redone if a score lands later.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.economics import POLICY_VERSION, EpochInput, PolicyParams, RewardKind, payout_id, settle_epoch
 from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
 from offchain.store import BlockData, WorkerStore
+from scoring.agreement import AGREEMENT_VERSION, Agreement, Verdict, compare
 
 if TYPE_CHECKING:
     from offchain.ipfs.store import ContentStore
@@ -42,6 +51,9 @@ log = structlog.get_logger("ami.audit")
 
 # The reason of a provisional rejection: content unavailable and no score published (see rescore_pending).
 PROVISIONAL = "not_found"
+# The reason of a provisional rejection made because this validator failed (fetch error, rescorer exception,
+# engine unable to score) on a track with no published score: redone like PROVISIONAL if a score lands.
+UNVERIFIED = "unverified"
 
 TrustProvider = Callable[[EpochInput], Mapping[str, int] | None]
 
@@ -79,6 +91,15 @@ def _content_reason(exc: BaseException) -> str:
     if isinstance(exc, e.IpfsTooLarge):
         return "too_large"
     return "fetch_failed"
+
+
+def _content_verdict(exc: BaseException) -> bool:
+    """Whether a fetch error is the rule's verdict on the content itself, the same for every validator: the
+    CID on chain is invalid, or the content is over the size limit. Anything else (a CID mismatch is this
+    validator's IPFS node serving wrong bytes, an unexpected exception is a bug) says nothing of the track."""
+    from offchain.ipfs import errors as e
+
+    return isinstance(exc, e.InvalidCid | e.IpfsTooLarge)
 
 
 class Auditor:
@@ -164,7 +185,9 @@ class Auditor:
                 if mint.token_id in have:
                     continue
                 settled = mint.token_id in scored or head - mint.at[0] < self.opt.grace
-                result = await self._rescore_one(rescorer, mint, wait_for_content=settled)
+                result = await self._rescore_one(
+                    rescorer, mint, wait_for_content=settled, published=mint.token_id in scored
+                )
                 if result is None:
                     break
                 await self.db.save_rescored(version, mint.token_id, result)
@@ -174,8 +197,10 @@ class Auditor:
         return done
 
     async def _rescore_one(
-        self, rescorer: Rescorer, mint: MintRow, *, wait_for_content: bool
+        self, rescorer: Rescorer, mint: MintRow, *, wait_for_content: bool, published: bool = False
     ) -> Rescored | None:
+        """The track's recomputation, or None: not now (content unavailable, or this validator failed on a
+        track with a published score; `blocked` says why)."""
         try:
             audio = await self.content.cat(mint.audio_cid, max_bytes=self.opt.max_audio_bytes)
         except Exception as exc:
@@ -188,17 +213,39 @@ class Auditor:
                     accepted=False, reason=f"{PROVISIONAL}: {exc}", inputs={"audio_cid": mint.audio_cid}
                 )
             reason = _content_reason(exc)
+            if not _content_verdict(exc):
+                why = f"{reason} here: {type(exc).__name__}: {exc}"
+                return self._unverified(rescorer, mint, published, why)
             return Rescored(accepted=False, reason=f"{reason}: {exc}", inputs={"audio_cid": mint.audio_cid})
         declared = await self._declared_genre(mint)
         if declared is None:
             self.blocked[rescorer.model_version] = (mint.token_id, "metadata unavailable: IPFS unreachable")
             return None
         try:
-            return await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, declared)
+            r = await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, declared)
         except RescoreError as exc:
             self.blocked[rescorer.model_version] = (mint.token_id, f"rescorer failed: {exc}")
             log.error("audit.rescorer_failed", token_id=mint.token_id, error=str(exc))
             return None
+        except Exception as exc:  # a bug or a broken installation of the validator: never a verdict
+            log.exception("audit.rescorer_crashed", token_id=mint.token_id)
+            why = f"rescorer raised {type(exc).__name__}: {exc}"
+            return self._unverified(rescorer, mint, published, why)
+        if not r.accepted and (r.reason or "").startswith("unscorable"):
+            # The engine could not run on this machine (fpcalc missing, ...): not the track's fault.
+            return self._unverified(rescorer, mint, published, str(r.reason))
+        return r
+
+    def _unverified(self, rescorer: Rescorer, mint: MintRow, published: bool, why: str) -> Rescored | None:
+        """This validator failed on `mint`: stop the walk when a score was published for it (unverifiable,
+        with the reason), else reject it provisionally as the worker did (redone if a score lands)."""
+        if published:
+            self.blocked[rescorer.model_version] = (mint.token_id, f"unverifiable here: {why}")
+            log.warning("audit.unverifiable", token_id=mint.token_id, reason=why)
+            return None
+        return Rescored(
+            accepted=False, reason=f"{UNVERIFIED}: {why}"[:500], inputs={"audio_cid": mint.audio_cid}
+        )
 
     async def _declared_genre(self, mint: MintRow) -> DeclaredGenre | None:
         """The creator's declared genre, read as the worker reads it (verified, capped at the metadata limit).
@@ -266,43 +313,23 @@ class Auditor:
             "reason": r.reason,
             **{f"inputs.{k}": v for k, v in sorted(r.inputs.items())},
         }
-        if not r.accepted:
+        agreement = self._agreement(score, r)
+        if agreement.verdict == Verdict.UNVERIFIABLE:
+            base.status = Status.UNVERIFIABLE
+            base.reason = agreement.reason
+            return base
+        base.reason = agreement.reason  # notes of an agreement (e.g. within the guard band)
+        for f in agreement.findings:
+            rejected = f.kind.value == FindingKind.SCORED_REJECTED.value
             base.findings.append(
                 Finding(
-                    kind=FindingKind.SCORED_REJECTED,
+                    kind=FindingKind(f.kind.value),
                     subject=subject,
-                    detail=f"token {score.token_id} must not be scored ({r.reason}), yet it was",
+                    detail=f"token {score.token_id}: {f.detail}, yet it was scored" if rejected else f.detail,
                     expected=expected,
                     published=published,
                 )
             )
-        else:
-            diff = [k for k in ("novelty_bp", "quality_bp") if expected[k] != published[k]]
-            if diff:
-                base.findings.append(
-                    Finding(
-                        kind=FindingKind.SCORE_MISMATCH,
-                        subject=subject,
-                        detail=", ".join(
-                            f"{k} published {published[k]}, recomputed {expected[k]}" for k in diff
-                        ),
-                        expected=expected,
-                        published=published,
-                    )
-                )
-            elif expected["commitment"] != score.commitment:
-                base.findings.append(
-                    Finding(
-                        kind=FindingKind.COMMITMENT_MISMATCH,
-                        subject=subject,
-                        detail=(
-                            f"commitment {score.commitment} does not commit to the recomputed PCM, features"
-                            f" and catalogue root (expected {expected['commitment']})"
-                        ),
-                        expected=expected,
-                        published=published,
-                    )
-                )
         if base.findings:
             base.status = Status.MISMATCH
             base.evidence = self._score_evidence(score, mint, r, published, base.findings)
@@ -310,6 +337,36 @@ class Auditor:
                 base.evidence["paid_as_original"] = await self._create_payout(score, mint)
             base.seal()
         return base
+
+    def _agreement(self, score: ScoreRow, r: Rescored) -> Agreement:
+        """`scoring.agreement.compare` of the published score with the recomputation `r`."""
+        rescorer = self.rescorers[score.model_version]
+        expected_commitment = None
+        if r.accepted or (r.reason or "").startswith(("duplicate_of", "derivative_of")):
+            try:
+                expected_commitment = rescorer.commit(dict(r.inputs), score.novelty_bp, score.quality_bp)
+            except Exception as exc:  # the rescorer's own failure: never a verdict
+                log.exception("audit.commit_failed", token_id=score.token_id)
+                return Agreement(unverifiable=(f"the rescorer failed: {type(exc).__name__}: {exc}",))
+        gate = r.inputs.get("gate")
+        margin = None
+        if isinstance(gate, dict) and isinstance(gate.get("margin_ppm"), int):
+            margin = gate["margin_ppm"] / 1_000_000
+        try:
+            published_commitment: bytes | None = bytes.fromhex(score.commitment.removeprefix("0x"))
+        except ValueError:
+            published_commitment = None
+        return compare(
+            score.novelty_bp,
+            score.quality_bp,
+            published_commitment,
+            r.novelty_bp,
+            r.quality_bp,
+            expected_commitment,
+            rejected=None if r.accepted else (r.reason or "rejected"),
+            gate_margin=margin,
+            version_differences=[str(d) for d in r.inputs.get("version_differences") or []],
+        )
 
     def _score_evidence(
         self,
@@ -321,6 +378,7 @@ class Auditor:
     ) -> dict[str, Any]:
         return {
             "audit": AUDIT_VERSION,
+            "agreement": AGREEMENT_VERSION,
             "subject": score_subject(score.token_id, score.model_version),
             "token_id": score.token_id,
             "model_version": score.model_version,

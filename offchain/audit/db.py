@@ -307,10 +307,11 @@ class ValidatorDb:
         )
 
     async def provisional_rejections(self, model_version: int) -> set[int]:
-        """Tokens rejected only because their content could not be fetched (reason "not_found: ...")."""
+        """Tokens rejected only provisionally: their content could not be fetched (reason "not_found: ...")
+        or this validator failed on them (reason "unverified: ..."); redone when a score lands for one."""
         rows = await self._all(
             "SELECT token_id FROM rescored WHERE model_version=? AND accepted=0"
-            " AND reason LIKE 'not_found:%'",
+            " AND (reason LIKE 'not_found:%' OR reason LIKE 'unverified:%')",
             (model_version,),
         )
         return {int(r[0]) for r in rows}

@@ -12,6 +12,7 @@ A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint, canoni
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,11 +21,23 @@ import numpy as np
 from offchain import scoring_rule
 from offchain.audit.rescore import Rescored, RescoreError
 from offchain.scoring_rule import DeclaredGenre
+from scoring.agreement import AGREEMENT_VERSION, library_differences
 
 
 def engine_track_id(token_id: int) -> str:
     """The catalogue id of a minted token (the shared rule's `catalogue_id`)."""
     return scoring_rule.catalogue_id(token_id)
+
+
+def _gate(gate: object) -> dict[str, Any] | None:
+    """The engine's ``details["gate"]`` ({"decision", "margin": float}) as float-free evidence (the margin in
+    millionths); None when the engine does not report one (then no decision counts as borderline)."""
+    if not isinstance(gate, dict):
+        return None
+    margin = gate.get("margin")
+    if not isinstance(margin, int | float) or not math.isfinite(margin):  # NaN/inf: no margin
+        return {"decision": str(gate.get("decision")), "margin_ppm": None}
+    return {"decision": str(gate.get("decision")), "margin_ppm": int(round(float(margin) * 1_000_000))}
 
 
 def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str) -> bytes:
@@ -71,6 +84,9 @@ class EngineRescorer:
         self.model_version = MODEL_VERSION
         self.device = device
         self.catalogue = self._empty()
+        # Library versions in which this machine differs from the ones pinned for the model version
+        # (ami-agreement/1 rule 4): its recomputations are then unverifiable, never findings.
+        self.version_differences = library_differences()
 
     @staticmethod
     def _empty() -> Any:
@@ -90,7 +106,8 @@ class EngineRescorer:
         except ScoringError as exc:  # the genre reference itself is missing or damaged: not the track's fault
             raise RescoreError(f"the scoring rule cannot run: {exc}") from exc
         if out.verdict in ("undecodable", "unscorable"):
-            return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=dict(out.details))
+            info = {**out.details, "version_differences": list(self.version_differences)}
+            return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=info)
         ps, i = out.score, out.position
         assert ps is not None and i is not None  # a scored track is always in the catalogue
         entry = _pack(cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i), cat.pcm_sha256[i])
@@ -101,8 +118,11 @@ class EngineRescorer:
             "catalogue_size": i,
             "duplicate_of": ps.duplicate_of,
             "derivative_of": ps.derivative_of,
-            "versions": {**ps.versions, "rule": out.details["rule"]},
-            **{k: v for k, v in out.details.items() if k != "rule"},
+            "versions": dict(ps.versions),
+            "agreement": AGREEMENT_VERSION,
+            "gate": _gate(ps.details.get("gate")),
+            "version_differences": list(self.version_differences),
+            **out.details,
         }
         reason = None
         if ps.duplicate_of:
@@ -118,6 +138,24 @@ class EngineRescorer:
             inputs=inputs,
             entry=entry,
         )
+
+    def commit(self, inputs: dict[str, Any], novelty_bp: int, quality_bp: int) -> bytes | None:
+        from scoring.engine import commitment
+        from scoring.errors import ScoringError
+
+        try:
+            return commitment(
+                str(inputs["pcm_sha256"]),
+                str(inputs["catalogue_root"]),
+                int(novelty_bp),
+                int(quality_bp),
+                None,
+                None,
+                dict(inputs["versions"]),
+                self.model_version,
+            )
+        except (KeyError, TypeError, ValueError, ScoringError):
+            return None
 
     def accept(self, token_id: int, entry: bytes) -> None:
         track_id = engine_track_id(token_id)

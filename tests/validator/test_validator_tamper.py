@@ -22,6 +22,7 @@ from offchain.audit.model import EPOCH_SUBJECT_BASE, SubjectAudit, evidence_comm
 from offchain.audit.rescore import Rescored
 from offchain.audit.validator import Validator
 from offchain.economics import POLICY_VERSION, EpochInput, Payout, RewardKind, payout_id
+from scoring.agreement import NOVELTY_TOLERANCE_BP, QUALITY_TOLERANCE_BP
 
 
 async def _audit(world: World, tamper: Tamper) -> tuple[Validator, list[SubjectAudit]]:
@@ -65,14 +66,41 @@ async def _challenged_once(world: World, v: Validator, audit: SubjectAudit) -> N
     assert world.challenges_on_chain() == [(audit.token_id, audit.evidence_commitment)]
 
 
-async def test_score_nudged_by_one_basis_point(world: World) -> None:
+async def test_score_one_basis_point_past_the_tolerance(world: World) -> None:
+    """Novelty published tolerance + 1 bp above the recomputation, committed consistently: found."""
     v, audits = await _audit(world, Tamper(score=nudge(2)))
     assert _mismatches(audits) == {"score:2:7": {"score_mismatch"}}
     audit = next(a for a in audits if a.subject == "score:2:7")
     ev = audit.evidence
-    assert ev["published"]["novelty_bp"] == ev["expected"]["novelty_bp"] + 1
+    assert ev["published"]["novelty_bp"] == ev["expected"]["novelty_bp"] + NOVELTY_TOLERANCE_BP + 1
     assert ev["published"]["quality_bp"] == ev["expected"]["quality_bp"]
+    assert ev["agreement"] == "ami-agreement/1"
     assert audit.token_id == 2
+    await _challenged_once(world, v, audit)
+
+
+async def test_quality_one_basis_point_past_the_tolerance_below(world: World) -> None:
+    v, audits = await _audit(world, Tamper(score=nudge(3, by=0, quality_by=-QUALITY_TOLERANCE_BP - 1)))
+    assert _mismatches(audits) == {"score:3:7": {"score_mismatch"}}
+    audit = next(a for a in audits if a.subject == "score:3:7")
+    assert "quality_bp published" in audit.findings[0].detail
+    await _challenged_once(world, v, audit)
+
+
+async def test_within_tolerance_agrees_but_the_commitment_binds_the_published_scores(world: World) -> None:
+    """A difference at the tolerance agrees (an honest device difference); the same difference published
+    without committing to it is a commitment mismatch: the commitment binds the published values."""
+    edge = nudge(2, by=-NOVELTY_TOLERANCE_BP, quality_by=QUALITY_TOLERANCE_BP)
+    v, audits = await _audit(world, Tamper(score=edge))
+    assert _mismatches(audits) == {}
+    assert {a.status.value for a in audits if a.kind == "score"} == {"match"}
+    assert world.challenges_on_chain() == []
+
+
+async def test_within_tolerance_without_recommitting_is_a_commitment_mismatch(world: World) -> None:
+    v, audits = await _audit(world, Tamper(score=nudge(2, by=1, recommit=False)))
+    assert _mismatches(audits) == {"score:2:7": {"commitment_mismatch"}}
+    audit = next(a for a in audits if a.subject == "score:2:7")
     await _challenged_once(world, v, audit)
 
 
@@ -143,9 +171,8 @@ async def test_commitment_that_does_not_match(world: World) -> None:
         if tok != 3:
             return r
         pcm = bytes.fromhex(r.inputs["pcm_sha256"][2:])
-        feats = bytes.fromhex(r.inputs["features_sha256"][2:])
         # Same scores, but committed against an empty catalogue instead of tokens 1 and 2.
-        bad = commit(pcm, feats, HashRescorer().root(), r.novelty_bp or 0, r.quality_bp or 0)
+        bad = commit(pcm, HashRescorer().root(), r.novelty_bp or 0, r.quality_bp or 0)
         return replace(r, commitment=bad)
 
     v, audits = await _audit(world, Tamper(score=wrong_root))

@@ -12,6 +12,7 @@ from validator_world import MODEL_VERSION, HashRescorer, World, run_scenario
 from offchain.audit.model import Status
 from offchain.pipeline.ports import ScoreOutcome, TrackRejected
 from offchain.scoring_rule import DeclaredGenre
+from scoring.agreement import QUALITY_TOLERANCE_BP
 
 
 class HashTrackScorer:
@@ -27,8 +28,13 @@ class HashTrackScorer:
             raise TrackRejected((res.reason or "rejected").split(":")[0], res.reason or "")
         self.r.accept(token_id, res.entry)
         assert res.novelty_bp is not None and res.quality_bp is not None and res.commitment is not None
-        quality = res.quality_bp + (1 if token_id == self.nudge_token else 0)
-        return ScoreOutcome(res.novelty_bp, quality, MODEL_VERSION, res.commitment)
+        if token_id != self.nudge_token:
+            return ScoreOutcome(res.novelty_bp, res.quality_bp, MODEL_VERSION, res.commitment)
+        # One basis point past the quality tolerance, committed consistently: only the score is wrong.
+        quality = res.quality_bp + QUALITY_TOLERANCE_BP + 1
+        com = self.r.commit(res.inputs, res.novelty_bp, quality)
+        assert com is not None
+        return ScoreOutcome(res.novelty_bp, quality, MODEL_VERSION, com)
 
 
 @pytest.fixture(params=[None, 3], ids=["honest", "nudges-token-3"])
@@ -40,7 +46,7 @@ async def driven(
 
 
 async def test_real_worker_audited(world: World, driven: tuple[RealWorker, int | None]) -> None:
-    """Honest: zero findings, zero challenges. Nudging token 3's quality by 1 bp: exactly that, once."""
+    """Honest: zero findings, zero challenges. Token 3's quality 1 bp past the tolerance: exactly that, once."""
     rw, nudged = driven
     await run_scenario(world, rw)
     counts = await rw.store.counts()

@@ -2,8 +2,8 @@
 IPFS, a deterministic stand-in scorer, and a scripted worker that can be told to cheat in one way.
 
 `HashRescorer` is a FAKE of the scoring engine (clearly not music scoring): scores come from hashes of the
-audio, duplicates are byte-identical audio, the commitment covers the PCM hash, the features hash and the
-catalogue root. It follows the `offchain.audit.rescore.Rescorer` port, so the worker and the validator here
+audio, duplicates are byte-identical audio, the commitment covers the PCM hash, the catalogue root and the
+scores (as ami-agreement/1's does: no features hash). It follows the `offchain.audit.rescore.Rescorer` port, so the worker and the validator here
 run the very same scoring rules, as they would with the real engine.
 """
 
@@ -29,6 +29,7 @@ from offchain.economics import EpochInput, Payout, PolicyParams, RewardKind, set
 from offchain.ipfs.store import MemoryContentStore
 from offchain.pipeline.adapters import to_block_data
 from offchain.store import WorkerStore
+from scoring.agreement import NOVELTY_TOLERANCE_BP
 
 MODEL_VERSION = 7
 EPOCH_BLOCKS = 20
@@ -72,7 +73,11 @@ class HashRescorer:
                 return Rescored(
                     accepted=False,
                     reason=f"duplicate_of:{tok}",
-                    inputs={"pcm_sha256": "0x" + pcm.hex(), "duplicate_of": tok},
+                    inputs={
+                        "pcm_sha256": "0x" + pcm.hex(),
+                        "catalogue_root": "0x" + self.root().hex(),
+                        "duplicate_of": tok,
+                    },
                 )
         feats = hashlib.sha256(b"features" + audio).digest()
         novelty = int.from_bytes(feats[:4], "little") % 9001 + 500
@@ -82,7 +87,7 @@ class HashRescorer:
             accepted=True,
             novelty_bp=novelty,
             quality_bp=quality,
-            commitment=commit(pcm, feats, root, novelty, quality),
+            commitment=commit(pcm, root, novelty, quality),
             inputs={
                 "pcm_sha256": "0x" + pcm.hex(),
                 "features_sha256": "0x" + feats.hex(),
@@ -92,6 +97,12 @@ class HashRescorer:
             entry=pcm,
         )
 
+    def commit(self, inputs: dict[str, Any], novelty_bp: int, quality_bp: int) -> bytes | None:
+        if not (0 <= novelty_bp <= 10000 and 0 <= quality_bp <= 10000):
+            return None
+        pcm = bytes.fromhex(inputs["pcm_sha256"][2:])
+        return commit(pcm, bytes.fromhex(inputs["catalogue_root"][2:]), novelty_bp, quality_bp)
+
     def accept(self, token_id: int, entry: bytes) -> None:
         self.catalogue.append((token_id, entry))
 
@@ -99,8 +110,8 @@ class HashRescorer:
         self.catalogue = list(entries)
 
 
-def commit(pcm: bytes, feats: bytes, root: bytes, novelty: int, quality: int) -> bytes:
-    body = pcm + feats + root + novelty.to_bytes(2, "little") + quality.to_bytes(2, "little")
+def commit(pcm: bytes, root: bytes, novelty: int, quality: int) -> bytes:
+    body = pcm + root + novelty.to_bytes(2, "little") + quality.to_bytes(2, "little")
     return hashlib.blake2b(body + MODEL_VERSION.to_bytes(4, "little"), digest_size=32).digest()
 
 
@@ -331,8 +342,17 @@ async def run_scenario(world: World, worker: Stepper) -> None:
     await worker.step()
 
 
-def nudge(token: int) -> Callable[[int, Rescored], Rescored]:
+def nudge(
+    token: int, by: int = NOVELTY_TOLERANCE_BP + 1, quality_by: int = 0, recommit: bool = True
+) -> Callable[[int, Rescored], Rescored]:
+    """Publish token `token`'s scores moved by `by` (novelty) and `quality_by` (quality) basis points; with
+    `recommit` the worker also commits to the moved scores (the cleverer cheat: only the scores differ)."""
+
     def f(tok: int, r: Rescored) -> Rescored:
-        return replace(r, novelty_bp=(r.novelty_bp or 0) + 1) if tok == token else r
+        if tok != token:
+            return r
+        n, q = (r.novelty_bp or 0) + by, (r.quality_bp or 0) + quality_by
+        com = HashRescorer().commit(r.inputs, n, q) if recommit else r.commitment
+        return replace(r, novelty_bp=n, quality_bp=q, commitment=com)
 
     return f
