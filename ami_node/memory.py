@@ -100,6 +100,7 @@ class MemoryChainPort:
         self._waiters: list[asyncio.Event] = []
         self._salt = b""
         self._notified = 0  # the finalized number of the latest notice sent
+        self._nonces_at: dict[str, dict[str, int]] = {genesis.ref.hash: {}}  # block hash -> nonces after it
         for name in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"):
             self.fund(load_keypair(f"//{name}").address, DEV_BALANCE)
 
@@ -166,6 +167,7 @@ class MemoryChainPort:
         body = json.dumps([ext_hashes, [(e.name, e.data.hex() if e.data else "") for e in events]]).encode()
         ref = BlockRef(number, _h(parent.ref.hash.encode(), number.to_bytes(8, "little"), self._salt, body))
         self.blocks.append(Block(ref, parent.ref.hash, tuple(ext_hashes), tuple(events)))
+        self._nonces_at[ref.hash] = dict(self.nonces)
         if self.auto_finalize:
             self.finalize(number)
         return ref
@@ -188,6 +190,7 @@ class MemoryChainPort:
         for b in old:
             parent = self.blocks[-1].ref.hash
             ref = BlockRef(b.ref.number, _h(parent.encode(), self._salt, b.ref.hash.encode()))
+            self._nonces_at[ref.hash] = self._nonces_at.get(b.ref.hash, {})
             self.blocks.append(Block(ref, parent, b.extrinsic_hashes, b.events))
 
     # ------------------------------------------------------------------ execution
@@ -264,6 +267,12 @@ class MemoryChainPort:
         while n in pooled:
             n += 1
         return n
+
+    async def account_nonce(self, address: str, at: str) -> int:
+        self._check()
+        if at not in self._nonces_at:
+            raise ChainError(f"unknown block {at}")
+        return self._nonces_at[at].get(address, 0)
 
     async def free_balance(self, address: str) -> int:
         self._check()

@@ -155,6 +155,12 @@ class ChainPort(Protocol):
         """The next nonce for `address`, counting transactions in the pool (system_accountNextIndex)."""
         ...
 
+    async def account_nonce(self, address: str, at: str) -> int:
+        """`address`'s nonce in the state of block `at` (a hash): how many of its transactions that chain has
+        included, ignoring the pool. A signed transaction whose nonce is below it in a finalized block's state
+        and that is not in the chain can never land (another extrinsic used its nonce)."""
+        ...
+
     async def free_balance(self, address: str) -> int: ...
 
     async def compose_call(self, pallet: str, function: str, params: dict[str, Any]) -> Any:

@@ -643,6 +643,15 @@ class SubstrateChainPort:
     async def account_next_index(self, address: str) -> int:
         return int(await self._rpc_checked(self._submit, "system_accountNextIndex", [address]))
 
+    async def account_nonce(self, address: str, at: str) -> int:
+        def run(si: Any) -> int:
+            if not is_valid_ss58_address(address):
+                raise CallError(f"not an SS58 address: {address!r}")
+            info = si.query("System", "Account", [address], block_hash=at)
+            return int(info.value["nonce"])
+
+        return await self._watch.call(run)
+
     async def free_balance(self, address: str) -> int:
         def run(si: Any) -> int:
             # Any SS58 prefix is accepted (the node's own prefix may not be 42); the key is what counts.

@@ -4,7 +4,10 @@ This is what `ami tx` and the other developer commands use. It is safe to run ma
 same key: each attempt asks the node for the pool-aware next nonce, and a transient pool refusal (another
 process took that nonce: "priority is too low", "outdated") is retried with a fresh nonce after a random wait.
 Inclusion is confirmed by scanning finalized blocks for the extrinsic's hash, never by waiting on the node's
-watch notifications (substrate-interface's wait can hang after `invalid` or `usurped`).
+watch notifications (substrate-interface's wait can hang after `invalid` or `usurped`). A transaction whose
+nonce a finalized block's state has already used, while no finalized block holds it, is dead at once
+(usurped: another extrinsic took its nonce, e.g. a pool that accepted both and dropped one silently) and is
+signed again with a fresh nonce; it is never left to wait for an era end that may not come.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from ami_node.keys import Keypair
 from ami_node.nonce import NonceManager
 from ami_node.port import BlockRef, ChainError, ChainPort, PoolRejected, RawEvent, SignedTx
 
-__all__ = ["TxDispatchFailed", "TxReceipt", "TxTimeout", "dispatch_error_text", "send_call", "wait_finalized"]
+__all__ = [
+    "TxDispatchFailed",
+    "TxReceipt",
+    "TxExpired",
+    "TxTimeout",
+    "TxUsurped",
+    "dispatch_error_text",
+    "send_call",
+    "wait_finalized",
+]
 
 
 @dataclass(frozen=True)
@@ -40,14 +52,42 @@ class TxReceipt:
 
 
 class TxTimeout(ChainError):
-    """No finalized block contained the transaction before the deadline (it may still land later)."""
+    """No finalized block contained the transaction before the deadline, and it was still valid then: its
+    nonce unused in the finalized state and its era not over, so it may still land (until `era_death`)."""
 
-    def __init__(self, tx_hash: str, timeout_s: float) -> None:
+    def __init__(self, tx_hash: str, timeout_s: float, era_death: int | None = None) -> None:
+        until = f" until block #{era_death} (its era's end)" if era_death is not None else ""
         super().__init__(
-            f"transaction {tx_hash} was not finalized within {timeout_s:.0f} s; it may still land: check the "
-            "node's finality, or raise --timeout"
+            f"transaction {tx_hash} was not finalized within {timeout_s:.0f} s; it is still valid and may "
+            f"land{until}: check the node's finality and `ami chain status`, or raise --timeout"
         )
         self.tx_hash = tx_hash
+
+
+class TxExpired(ChainError):
+    """Every attempt's mortal era ended without the transaction in a finalized block: none can land now."""
+
+    def __init__(self, tx: SignedTx, attempts: int) -> None:
+        super().__init__(
+            f"transaction {tx.hash} was not included before its era ended at block #{tx.era_death} "
+            f"({attempts} attempts, each signed again after its era); none of them can land now, nothing was "
+            "executed: check that the node produces blocks and accepts the signer's transactions"
+        )
+        self.tx = tx
+
+
+class TxUsurped(ChainError):
+    """A finalized block's state has used the transaction's nonce, and no finalized block holds it: another
+    extrinsic took the nonce, so this one can never land (nothing of it was executed)."""
+
+    def __init__(self, tx: SignedTx, head: BlockRef, account_nonce: int) -> None:
+        super().__init__(
+            f"transaction {tx.hash} can never land: its nonce {tx.nonce} was used by another transaction of "
+            f"{tx.signer} (finalized block #{head.number} has its nonce at {account_nonce}); nothing of it "
+            "was executed: send it again"
+        )
+        self.tx = tx
+        self.head = head
 
 
 class TxDispatchFailed(ChainError):
@@ -81,8 +121,13 @@ def dispatch_error_text(attributes: Any) -> str:
 async def wait_finalized(
     port: ChainPort, tx: SignedTx, after: int, deadline: float, *, poll_s: float = 0.1, attempts: int = 1
 ) -> TxReceipt | None:
-    """Scan finalized blocks after `after` for `tx`; None when its era ended without it (it never lands)."""
+    """Scan finalized blocks after `after` for `tx`; None when its era ended without it (it never lands).
+
+    `after` is a finalized block read before `tx` was submitted. TxUsurped as soon as a finalized state has
+    used `tx`'s nonce while no finalized block after `after` holds `tx`; TimeoutError at `deadline`.
+    """
     cursor = after
+    checked = -1  # the finalized number whose state was last asked for the signer's nonce
     while True:
         head = await port.finalized_head()
         for number in range(cursor + 1, head.number + 1):
@@ -106,6 +151,12 @@ async def wait_finalized(
             cursor = number
             if number >= tx.era_death:
                 return None
+        if head.number > checked:
+            # not in any finalized block up to `head`: if `head`'s state has used its nonce, it is dead
+            checked = head.number
+            used = await port.account_nonce(tx.signer, head.hash)
+            if used > tx.nonce:
+                raise TxUsurped(tx, head, used)
         if time.monotonic() > deadline:
             raise TimeoutError
         await asyncio.sleep(poll_s)
@@ -127,13 +178,18 @@ async def send_call(
 
     Nonces come from `nonces` (a process that owns the key) or else from the node's pool-aware next index on
     every attempt. Transient pool refusals are retried up to `max_attempts` with jittered backoff; a
-    transaction whose era passes without inclusion is signed again. TxDispatchFailed when the call failed
-    on chain (unless `raise_on_failure` is False), TxTimeout after `timeout_s`, PoolRejected when refused for
-    good (bad signature, cannot pay fees).
+    transaction whose era passes without inclusion, or that is usurped (its nonce used by another
+    extrinsic), is signed again with a fresh nonce. Usurpations do not count as attempts (each one means
+    another transaction of the key landed, so racers make progress), only `timeout_s` bounds them.
+    TxDispatchFailed when the call failed on chain (unless `raise_on_failure` is False), TxTimeout after
+    `timeout_s` while the transaction may still land, TxUsurped when the last one was usurped at the
+    deadline, PoolRejected when refused for good (bad signature, cannot pay fees).
     """
     deadline = time.monotonic() + timeout_s
     tx: SignedTx | None = None
-    for attempt in range(1, max_attempts + 1):
+    attempt = 0
+    while attempt < max_attempts:
+        attempt += 1
         start = await port.finalized_head()
         nonce = await nonces.take() if nonces else await port.account_next_index(keypair.address)
         tx = await port.sign(call, keypair, nonce, era_period)
@@ -150,7 +206,15 @@ async def send_call(
         try:
             receipt = await wait_finalized(port, tx, start.number, deadline, poll_s=poll_s, attempts=attempt)
         except TimeoutError:
-            raise TxTimeout(tx.hash, timeout_s) from None
+            raise TxTimeout(tx.hash, timeout_s, tx.era_death) from None
+        except TxUsurped:
+            if nonces:
+                nonces.reset()
+            if time.monotonic() > deadline:
+                raise
+            attempt -= 1  # another transaction of this key landed: progress, not a failed attempt
+            await asyncio.sleep(random.uniform(0.0, 0.05))
+            continue
         if receipt is None:
             if nonces:
                 nonces.reset()
@@ -158,7 +222,8 @@ async def send_call(
         if raise_on_failure and not receipt.success:
             raise TxDispatchFailed(receipt)
         return receipt
-    raise TxTimeout(tx.hash if tx else "(none)", timeout_s)
+    assert tx is not None  # max_attempts >= 1 and every path above signed one
+    raise TxExpired(tx, max_attempts)
 
 
 @dataclass(frozen=True)
@@ -215,3 +280,4 @@ async def contract_tx(
     receipt = await send_call(port, keypair, call, timeout_s=timeout_s, nonces=nonces)
     events = tuple(decode_contract_events(receipt.events, {address: abi}))
     return ContractTxResult(receipt, result, events)
+

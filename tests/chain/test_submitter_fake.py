@@ -77,6 +77,7 @@ class FakeChain:
     max_weight: tuple[int, int] = (2_000_000, 500_000)
     extrinsic_sizes: list[int] = field(default_factory=list)
     calls_log: list[str] = field(default_factory=list)
+    nonce_at: dict[str, int] = field(default_factory=dict)  # block hash -> nonce after it
 
     def __post_init__(self) -> None:
         self._produce([])
@@ -169,6 +170,7 @@ class FakeChain:
         h = "0x" + hashlib.blake2b(f"{number}:{hashes}".encode(), digest_size=32).hexdigest()
         parent = self.blocks[-1].ref.hash if self.blocks else "0x" + "00" * 32
         self.blocks.append(Block(BlockRef(number, h), parent, tuple(hashes), tuple(events)))
+        self.nonce_at[h] = self.nonce  # the signer's nonce in this block's state
 
     def new_block(self) -> None:
         """Include every ready transaction (consecutive nonces), drop expired ones."""
@@ -206,6 +208,9 @@ class FakeChain:
 
     async def finalized_heads(self) -> AsyncIterator[BlockRef]:  # pragma: no cover - unused here
         yield self.blocks[-1].ref
+
+    async def account_nonce(self, address: str, at: str) -> int:
+        return self.nonce_at[at]
 
     async def account_next_index(self, address: str) -> int:
         n = self.nonce

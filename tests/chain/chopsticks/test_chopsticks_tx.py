@@ -13,8 +13,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -144,3 +145,18 @@ async def test_submitter_lands_a_batch(chopsticks: str, tmp_path: Path) -> None:
         assert counts.confirmed == 3 and counts.failed == 0
         assert await port.free_balance(BOB) == before[BOB] + 4 * 10**10
         assert await port.free_balance(CHARLIE) == before[CHARLIE] + 2 * 10**10
+
+
+def test_ten_concurrent_ami_tx_with_one_key_all_land(
+    chopsticks: str, concurrent_transfers: Callable[..., list[Any]]
+) -> None:
+    """chopsticks accepts a second transaction with a pooled nonce and drops it silently (no 1014, no era
+    end under instant seal): each loser must see its nonce used, sign again, and land."""
+    before = _free(chopsticks, CHARLIE)
+    values = [10**9 * (i + 1) for i in range(10)]
+    # ten clients at once load a real runtime's metadata from one chopsticks on two cores: allow it time
+    runs = concurrent_transfers(chopsticks, CHARLIE, values, rpc_timeout_s=90.0)
+    assert all(r.code == 0 for r in runs), [r.output[-600:] for r in runs if r.code]
+    assert all("may still land" not in r.output for r in runs)
+    assert len({r.nonce for r in runs}) == 10
+    assert _free(chopsticks, CHARLIE) == before + sum(values)
