@@ -41,6 +41,12 @@ NOTIFY = {
     "extrinsic": "author_extrinsicUpdate",
 }
 TERMINAL = ("finalized", "usurped", "dropped", "invalid", "finalityTimeout")
+# A client that does not read its replies and notifications must not grow the node's memory unboundedly: like
+# a real node's per-connection buffer, past this many queued bytes the connection is closed (slow consumer).
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+SLOW_CONSUMER_CLOSE = 1008  # policy violation, with a reason the client can log
+MAX_DEV_BLOCKS = 1000  # dev_newBlock / devnet_reorg: blocks per call (each call blocks the one event loop)
+MAX_ADVANCE_MS = 10 * 365 * 24 * 3600 * 1000  # devnet_advanceTime: at most ten years per call
 
 
 class _Conn:
@@ -50,9 +56,31 @@ class _Conn:
         self.out: asyncio.Queue[str | None] = asyncio.Queue()
         self.subs: dict[str, tuple[str, Any]] = {}  # id -> (kind, data)
         self.sent = 0
+        self.queued_bytes = 0
+        self.closing = False
 
     def push(self, msg: dict[str, Any] | list[Any]) -> None:
-        self.out.put_nowait(json.dumps(msg))
+        if self.closing:
+            return
+        text = json.dumps(msg)
+        self.queued_bytes += len(text)
+        self.server.peak_queued_bytes = max(self.server.peak_queued_bytes, self.queued_bytes)
+        if self.queued_bytes > MAX_QUEUED_BYTES:
+            self.close_slow_consumer()
+            return
+        self.out.put_nowait(text)
+
+    def close_slow_consumer(self) -> None:
+        """Drop everything queued and close: the client stopped reading (what a real node does too)."""
+        self.closing = True
+        log.warning("closing a slow consumer: %d bytes queued", self.queued_bytes)
+        while not self.out.empty():
+            self.out.get_nowait()
+        self.queued_bytes = 0
+        self.out.put_nowait(None)
+        self.server.slow_consumers_closed += 1
+        reason = f"devnet: client did not read its messages (over {MAX_QUEUED_BYTES} bytes queued)"
+        asyncio.ensure_future(self.ws.close(SLOW_CONSUMER_CLOSE, reason))
 
     def notify(self, sub_id: str, result: Any) -> None:
         kind = self.subs[sub_id][0]
@@ -66,6 +94,7 @@ class _Conn:
             if msg is None:
                 return
             await self.ws.send(msg)
+            self.queued_bytes -= len(msg)
             self.sent += 1
             n = self.server.chain.faults.drop_every_n_messages
             if n and self.sent % n == 0:
@@ -97,6 +126,8 @@ class DevnetServer:
         self._ticker: asyncio.Task[None] | None = None
         self._produce_pending = False
         self._last_with_txs = 0
+        self.peak_queued_bytes = 0  # the most bytes any one connection had queued (for tests and benches)
+        self.slow_consumers_closed = 0
         chain.listeners.append(self._on_chain)
 
     @property
@@ -229,6 +260,8 @@ class DevnetServer:
         writer = asyncio.create_task(conn.writer())
         try:
             async for raw in ws:
+                if conn.closing:
+                    break
                 self._on_message(conn, raw)
                 if writer.done():
                     break
@@ -585,13 +618,15 @@ class DevnetServer:
 
     # -- dev
     def rpc_dev_newBlock(self, conn: _Conn, opts: dict[str, Any] | None = None) -> str:
-        count = int((opts or {}).get("count", 1))
-        for _ in range(max(1, count)):
+        if opts is not None and not isinstance(opts, dict):
+            raise ValueError("dev_newBlock takes one object, e.g. {\"count\": 3}")
+        count = _bounded_int((opts or {}).get("count", 1), "count", 1, MAX_DEV_BLOCKS)
+        for _ in range(count):
             self._produce()
         return hexstr(self.chain.best.hash)
 
     def rpc_devnet_advanceTime(self, conn: _Conn, ms: int) -> int:
-        self.chain.advance_time(int(ms))
+        self.chain.advance_time(_bounded_int(ms, "ms", 0, MAX_ADVANCE_MS))
         return self.chain.now_ms()
 
     def rpc_devnet_setFaults(self, conn: _Conn, changes: dict[str, Any]) -> dict[str, Any]:
@@ -611,10 +646,13 @@ class DevnetServer:
         return n
 
     def rpc_devnet_reorg(self, conn: _Conn, depth: int, new_blocks: int | None = None) -> list[str]:
-        return [hexstr(b.hash) for b in self.chain.reorg(int(depth), new_blocks=new_blocks)]
+        depth = _bounded_int(depth, "depth", 1, MAX_DEV_BLOCKS)
+        fresh = None if new_blocks is None else _bounded_int(new_blocks, "new_blocks", 0, MAX_DEV_BLOCKS)
+        return [hexstr(b.hash) for b in self.chain.reorg(depth, new_blocks=fresh)]
 
     def rpc_devnet_finalize(self, conn: _Conn, number: int | None = None) -> str:
-        self.chain.finalize(self.chain.best.number if number is None else int(number))
+        best = self.chain.best.number
+        self.chain.finalize(best if number is None else _bounded_int(number, "number", 0, best))
         return hexstr(self.chain.finalized.hash)
 
     def rpc_devnet_info(self, conn: _Conn) -> dict[str, Any]:
@@ -626,6 +664,15 @@ class DevnetServer:
             "blockTimeMs": self.block_time_ms,
             "faults": self.chain.faults.to_json(),
         }
+
+
+def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """`value` as an int in [low, high]; ValueError (answered as -32602 Invalid params) otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, got {value}")
+    return value
 
 
 class _Deferred(Exception):  # noqa: N818 - control flow, not an error

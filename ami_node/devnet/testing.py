@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ami_node.devnet.chain import Devnet, Faults
-from ami_node.devnet.server import DevnetServer
+from ami_node.devnet.server import MAX_DEV_BLOCKS, DevnetServer
 
 T = TypeVar("T")
 
@@ -84,9 +84,16 @@ class DevnetHandle:
         return self.call(apply)
 
     def new_block(self, count: int = 1) -> str:
+        """Author `count` blocks (at least one), in calls of at most the RPC's limit each."""
         assert self.server is not None
         server = self.server
-        return self.call(lambda: server.rpc_dev_newBlock(None, {"count": count}))  # type: ignore[arg-type]
+        left = max(1, count)
+        while True:
+            n = min(left, MAX_DEV_BLOCKS)
+            head = self.call(lambda n=n: server.rpc_dev_newBlock(None, {"count": n}))  # type: ignore[arg-type,misc]
+            left -= n
+            if left <= 0:
+                return head
 
     def drop_connections(self) -> int:
         assert self.server is not None
