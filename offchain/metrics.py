@@ -3,8 +3,36 @@
 from __future__ import annotations
 
 import time
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _package_version
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+
+def add_standard_collectors(registry: CollectorRegistry, component: str) -> Gauge:
+    """What every AMI process exports besides its own metrics: `ami_build_info{version, component} 1` and
+    the process_* and python_info metrics of prometheus_client (CPU seconds, memory, open fds, start time)."""
+    try:
+        version = _package_version("ami-node")
+    except PackageNotFoundError:  # a checkout that was never installed
+        version = "unknown"
+    info = Gauge(
+        "ami_build_info",
+        "Constant 1, labelled with the running build",
+        ["version", "component"],
+        registry=registry,
+    )
+    info.labels(version=version, component=component).set(1)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return info
 
 
 class WorkerMetrics:
@@ -42,6 +70,25 @@ class WorkerMetrics:
             "ami_worker_source_errors", "Chain or IPFS outages waited out", ["source"], registry=r
         )
         self.epochs_settled = Counter("ami_worker_epochs_settled", "Epochs settled", registry=r)
+        self.tracks_rejected = Counter(
+            "ami_worker_tracks_rejected", "Tracks rejected, by reason", ["reason"], registry=r
+        )
+        self.tracks_retried = Counter(
+            "ami_worker_tracks_retried",
+            "Track attempts put back in the retry lane, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.scorer_restarts = Counter(
+            "ami_worker_scorer_restarts", "Scoring processes replaced (died, killed on timeout)", registry=r
+        )
+        self.submissions_failed = Gauge(
+            "ami_worker_submissions_failed",
+            "Outbox rows that reverted or failed on chain, by what (see `ami status`, `ami requeue`)",
+            ["what"],
+            registry=r,
+        )
+        add_standard_collectors(r, "worker")
         self._window: list[tuple[float, int]] = []
 
     def observe_events(self, n: int) -> None:

@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS paid_events (
 """
 
 
+async def _add_retry_columns(conn: aiosqlite.Connection) -> None:
+    """Additive, idempotent: `tracks.retry_at` (unix time a track is due again) for the scoring lanes."""
+    cur = await conn.execute("PRAGMA table_info(tracks)")
+    if "retry_at" not in {str(r[1]) for r in await cur.fetchall()}:
+        await conn.execute("ALTER TABLE tracks ADD COLUMN retry_at REAL")
+
+
 class StoreError(Exception):
     """The database is unusable (wrong schema version, corrupt file, ...)."""
 
@@ -172,6 +179,11 @@ class WorkerStore:
     async def open(cls, path: Path | str) -> WorkerStore:
         path = Path(path)
         conn = await open_database(path, SCHEMA, SCHEMA_VERSION, StoreError, "worker")
+        try:
+            await _add_retry_columns(conn)
+        except BaseException:
+            await conn.close()
+            raise
         return cls(conn, path)
 
     async def close(self) -> None:
@@ -407,6 +419,76 @@ class WorkerStore:
             await self._db.execute("SELECT attempts FROM tracks WHERE token_id=?", (token_id,))
         ).fetchone()
         return int(row[0]) if row else 0
+
+    # -- the scoring stage's lanes (retry with backoff, readmission; see offchain/pipeline/worker.py) --------
+
+    async def fair_pending(self, limit: int, *, retry_lane: bool, now: float) -> list[TrackRow]:
+        """Pending tracks due now, one creator at a time: every creator's oldest track first, then every
+        creator's second, ... (token order within a rank). `retry_lane` False: never tried; True: tried before
+        and due again (`retry_at` passed)."""
+        lane = "attempts > 0 AND (retry_at IS NULL OR retry_at <= ?)" if retry_lane else "attempts = 0"
+        args: tuple[Any, ...] = (now, limit) if retry_lane else (limit,)
+        cols = ", ".join(f"t.{c.strip()}" for c in self._TRACK_COLS.split(","))
+        cur = await self._db.execute(
+            f"SELECT {cols} FROM (SELECT token_id, ROW_NUMBER() OVER (PARTITION BY creator ORDER BY token_id)"
+            f" AS rk FROM tracks WHERE status='pending' AND {lane}) r JOIN tracks t USING (token_id)"
+            " ORDER BY r.rk, t.token_id LIMIT ?",
+            args,
+        )
+        return [self._track(r) for r in await cur.fetchall()]
+
+    async def schedule_retry(self, token_id: int, detail: str, retry_at: float) -> int:
+        """Count a failed attempt and set when the track is due again; returns the attempts so far."""
+        await self._db.execute(
+            "UPDATE tracks SET attempts=attempts+1, detail=?, retry_at=?"
+            " WHERE token_id=? AND status='pending'",
+            (detail[:500], retry_at, token_id),
+        )
+        row = await (
+            await self._db.execute("SELECT attempts FROM tracks WHERE token_id=?", (token_id,))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    async def reject_until(self, token_id: int, reason: str, detail: str, readmit_at: float) -> None:
+        """Reject a pending track for now (content not found), to be looked for again after `readmit_at`."""
+        await self._db.execute(
+            "UPDATE tracks SET status='rejected', reason=?, detail=?, retry_at=? WHERE token_id=?"
+            " AND status='pending'",
+            (reason, detail[:500], readmit_at, token_id),
+        )
+
+    async def readmit_due(self, reasons: Sequence[str], now: float, attempts: int, limit: int) -> list[int]:
+        """Put tracks rejected for one of `reasons` whose readmission time has passed back to pending (with
+        `attempts` already counted, so that a single new failure rejects them again); returns their ids."""
+        marks = ",".join("?" * len(reasons))
+        cur = await self._db.execute(
+            f"SELECT token_id FROM tracks WHERE status='rejected' AND reason IN ({marks})"
+            " AND retry_at IS NOT NULL AND retry_at <= ? ORDER BY retry_at LIMIT ?",
+            (*reasons, now, limit),
+        )
+        ids = [int(r[0]) for r in await cur.fetchall()]
+        await self._db.executemany(
+            "UPDATE tracks SET status='pending', reason=NULL, attempts=?, retry_at=NULL WHERE token_id=?"
+            " AND status='rejected'",
+            [(attempts, t) for t in ids],
+        )
+        return ids
+
+    async def track_problems(self) -> dict[str, Any]:
+        """What `ami status` shows of the scoring stage: rejections by reason, tracks waiting for a retry."""
+        cur = await self._db.execute(
+            "SELECT reason, COUNT(*) FROM tracks WHERE status='rejected' GROUP BY reason ORDER BY reason"
+        )
+        rejected = {str(r): int(n) for r, n in await cur.fetchall()}
+        cur = await self._db.execute(
+            "SELECT token_id, creator, attempts, retry_at, detail FROM tracks WHERE status='pending'"
+            " AND attempts > 0 ORDER BY token_id LIMIT 100"
+        )
+        retrying = [
+            {"token_id": t, "creator": c, "attempts": a, "retry_at": r, "detail": d}
+            for t, c, a, r, d in await cur.fetchall()
+        ]
+        return {"rejected_by_reason": rejected, "retrying": retrying}
 
     async def mark_score_submitted(self, token_id: int) -> None:
         await self._db.execute(

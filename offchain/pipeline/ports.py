@@ -58,6 +58,28 @@ class TrackRejected(Exception):
         self.detail = detail
 
 
+class ScorerFailure(Exception):
+    """The scorer itself failed on a track (not a verdict about the audio); `reason` is a stable word."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ScorerCrashed(ScorerFailure):
+    """The scoring process died mid-job (killed, out of memory at the OS level); it has been replaced, and
+    the track is tried again later (a track that kills it every time is rejected after a few tries)."""
+
+
+class ScoringTimedOut(ScorerFailure):
+    """The track took longer than the scorer's wall-clock limit; the process was killed and replaced."""
+
+
+class ScorerInternalError(ScorerFailure):
+    """The engine raised something that is no verdict (a bug, a broken install): rejected `internal`."""
+
+
 @dataclass(frozen=True)
 class ScoreOutcome:
     """A track's quantised, versioned score, as published with `submit_score`."""

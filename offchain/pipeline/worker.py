@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,17 +27,22 @@ from offchain.pipeline.ports import (
     ContentNotFound,
     FetchError,
     PayoutSink,
+    ScoreOutcome,
     ScorePublisher,
+    ScorerCrashed,
+    ScorerFailure,
     StorageUnavailable,
     TrackRejected,
     TrackScorer,
 )
 from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
-from offchain.store import BlockData, WorkerStore
+from offchain.store import BlockData, TrackRow, WorkerStore
 
 log = structlog.get_logger("ami.worker")
 
 _STOP = object()
+# Rejections that are looked at again later: the content may still appear on IPFS.
+_READMIT_REASONS = ("not_found", "timeout")
 
 
 @dataclass
@@ -62,6 +68,19 @@ class WorkerOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     poll_s: float = 1.0
+    # The scoring stage's lanes (see `Worker.score_one`): tracks never tried go to the main lane, served by
+    # `fetch_workers` tasks one creator at a time; tracks whose content was missing (or slow) wait in the
+    # retry lane (`retry_workers` tasks) for retry_initial_s * 2**(attempt-1) seconds (at most retry_max_s),
+    # up to `fetch_attempts`; then they are rejected and looked for again every `readmit_after_s`.
+    fetch_workers: int = 4
+    retry_workers: int = 1
+    fetch_deadline_s: float = 60.0
+    retry_initial_s: float = 5.0
+    retry_max_s: float = 300.0
+    readmit_after_s: float = 3600.0
+    # A fetched track waits at most this long for earlier tokens still being fetched, so that the catalogue
+    # stays in mint order when content is healthy, and a slow or hostile earlier mint delays it by seconds.
+    order_wait_s: float = 5.0
 
     @classmethod
     def from_settings(cls, s: Any) -> WorkerOptions:
@@ -135,7 +154,12 @@ class Worker:
         self._stop = asyncio.Event()
         self._blocks: asyncio.Queue[BlockData] = asyncio.Queue(self.opt.block_queue_size)
         self._tracks: asyncio.Queue[int] = asyncio.Queue(self.opt.scoring_queue_size)
+        self._retries: asyncio.Queue[int] = asyncio.Queue(self.opt.scoring_queue_size)
         self._in_flight: set[int] = set()
+        # Main-lane tokens whose content is being fetched, with the monotonic time the fetch began.
+        self._fetching: dict[int, float] = {}
+        self._fetch_done = asyncio.Condition()
+        self._score_slots = asyncio.Semaphore(self.opt.scoring_workers)
         self._wake_scoring = asyncio.Event()
         self._wake_payouts = asyncio.Event()
         self._last_queued: tuple[int, str] | None = None
@@ -166,8 +190,8 @@ class Worker:
             asyncio.create_task(self._supervise("scoring-feed", self._feed_scoring)),
             asyncio.create_task(self._supervise("payouts", self._dispatch_payouts)),
             *(
-                asyncio.create_task(self._supervise(f"scorer-{i}", self._score_loop))
-                for i in range(self.opt.scoring_workers)
+                asyncio.create_task(self._supervise(f"scorer-{i}", functools.partial(self._score_loop, q)))
+                for i, q in enumerate(self._lanes())
             ),
         ]
         await self._stop.wait()
@@ -176,23 +200,30 @@ class Worker:
             t.cancel()
         self._wake_scoring.set()
         self._wake_payouts.set()
-        for _ in range(self.opt.scoring_workers):
+        for q in self._lanes():
             with contextlib.suppress(asyncio.QueueFull):
-                self._tracks.put_nowait(-1)
+                q.put_nowait(-1)
         with contextlib.suppress(asyncio.QueueFull):
             self._blocks.put_nowait(_STOP)  # type: ignore[arg-type]
         await asyncio.gather(follower, head, *stages, return_exceptions=True)
         log.info("worker.stopped", checkpoint=await self.store.checkpoint())
 
+    def _lanes(self) -> list[asyncio.Queue[int]]:
+        """One queue per scoring task: `fetch_workers` on the main lane, `retry_workers` on the retry lane."""
+        return [self._tracks] * self.opt.fetch_workers + [self._retries] * self.opt.retry_workers
+
     async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
         delay = self.opt.backoff_initial_s
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 await fn()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a stage never takes the daemon down; it is restarted after a pause
+                if time.monotonic() - started > self.opt.backoff_max_s:
+                    delay = self.opt.backoff_initial_s  # it ran fine for a while: a new failure starts over
                 self.last_error[name] = f"{type(exc).__name__}: {exc}"
                 self.metrics.source_errors.labels(name).inc()
                 log.warning(
@@ -350,24 +381,53 @@ class Worker:
         while not self._stop.is_set():
             for t in await self.store.tracks(status="scored"):
                 await self._publish(t.token_id, t.novelty_bp, t.quality_bp, t.model_version, t.commitment)
-            for t in await self.store.tracks(status="pending", limit=self.opt.scoring_queue_size * 2):
-                if self._stop.is_set() or self._tracks.full():
-                    break
-                if t.token_id in self._in_flight:
-                    continue
-                self._in_flight.add(t.token_id)
-                await self._tracks.put(t.token_id)
-                self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+            readmitted = await self.store.readmit_due(
+                _READMIT_REASONS, time.time(), self.opt.fetch_attempts - 1, self.opt.scoring_queue_size
+            )
+            if readmitted:
+                log.info("worker.tracks_readmitted", tokens=readmitted[:20], count=len(readmitted))
+            await self._fill(self._tracks, retry_lane=False)
+            await self._fill(self._retries, retry_lane=True)
+            await self._check_scorer()
             self.last_error.pop("scoring-feed", None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_scoring.wait(), timeout=self.opt.poll_s)
             self._wake_scoring.clear()
 
+    async def _fill(self, queue: asyncio.Queue[int], *, retry_lane: bool) -> None:
+        """Queue due pending tracks for a lane, one creator at a time (see `WorkerStore.fair_pending`)."""
+        room = queue.maxsize - queue.qsize()
+        if room <= 0 or self._stop.is_set():
+            return
+        due = await self.store.fair_pending(
+            room + len(self._in_flight), retry_lane=retry_lane, now=time.time()
+        )
+        for t in due:
+            if queue.full():
+                break
+            if t.token_id in self._in_flight:
+                continue
+            self._in_flight.add(t.token_id)
+            queue.put_nowait(t.token_id)
+        self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+        self.metrics.queue_depth.labels("retry").set(self._retries.qsize())
+
+    async def _check_scorer(self) -> None:
+        """Restart a scoring process found dead, and show the scorer's health in /readyz."""
+        # Duck-typed: the real EngineTrackScorer has these, in-memory fakes need not.
+        ensure = getattr(self.scorer, "ensure_running", None)
+        if ensure is not None:
+            await ensure()
+        health = getattr(self.scorer, "health", None)
+        problem = health() if health is not None else None
+        if problem:
+            self.last_error["scorer"] = problem
+        else:
+            self.last_error.pop("scorer", None)
+
     async def _publish(
         self, token_id: int, novelty: Any, quality: Any, version: Any, commitment: Any
     ) -> None:
-        from offchain.pipeline.ports import ScoreOutcome
-
         outcome = ScoreOutcome(int(novelty), int(quality), int(version), bytes.fromhex(str(commitment)[2:]))
         try:
             await self.publisher.publish_score(token_id, outcome)
@@ -376,53 +436,69 @@ class Worker:
             raise
         await self.store.mark_score_submitted(token_id)
 
-    async def _score_loop(self) -> None:
+    async def _score_loop(self, queue: asyncio.Queue[int]) -> None:
         while True:
-            token_id = await self._tracks.get()
-            self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
+            token_id = await queue.get()
             if token_id < 0 or self._stop.is_set():
                 return
             try:
-                await self.score_one(token_id)
+                await self._score_isolated(token_id)
             finally:
                 self._in_flight.discard(token_id)
 
+    async def _score_isolated(self, token_id: int) -> str:
+        """`score_one`, where anything unexpected rejects the track (`internal`) instead of stopping the lane.
+
+        Store failures (a full disk, a locked file) are not the track's: they go to the stage's supervisor.
+        """
+        try:
+            return await self.score_one(token_id)
+        except (OSError, sqlite3.Error):
+            raise
+        except Exception as exc:
+            log.exception("worker.track_internal_error", token_id=token_id)
+            return await self._reject(token_id, "internal", f"{type(exc).__name__}: {exc}")
+
     async def score_one(self, token_id: int) -> str:
-        """Fetch, verify, score and record one pending track; returns its new status."""
+        """Fetch, verify, score and record one pending track; returns its new status.
+
+        Every track ends in one verdict: "scored" (then published), "rejected" with a reason, or "pending"
+        again with a retry time (content missing or too slow to come; the scorer process died under it).
+        """
         track = await self.store.track(token_id)
         if track is None or track.status != "pending":
             return track.status if track else "unknown"
-        delay = self.opt.backoff_initial_s
-        while True:
-            try:
-                audio = await self.fetcher.fetch(track.audio_cid, self.opt.max_audio_bytes)
-                break
-            except StorageUnavailable as exc:
-                # The IPFS node is down: wait it out, never count it against the track.
-                self.last_error["ipfs"] = str(exc)
-                self.metrics.source_errors.labels("ipfs").inc()
-                log.warning("worker.ipfs_unavailable", token_id=token_id, retry_in_s=round(delay, 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                if self._stop.is_set():
-                    return "pending"
-                delay = min(delay * 2, self.opt.backoff_max_s)
-            except ContentNotFound as exc:
-                attempts = await self.store.record_attempt(token_id, exc.detail)
-                if attempts < self.opt.fetch_attempts:
-                    log.info("worker.content_not_found", token_id=token_id, attempts=attempts)
-                    return "pending"
-                return await self._reject(token_id, exc.reason, exc.detail)
-            except FetchError as exc:
-                return await self._reject(token_id, exc.reason, exc.detail)
-        declared = await self._declared_genre(track.metadata_cid)
+        main_lane = track.attempts == 0
+        if main_lane:
+            self._fetching[token_id] = time.monotonic()
+        try:
+            fetched = await self._fetch_audio(track)
+            declared = None if isinstance(fetched, str) else await self._declared_genre(track.metadata_cid)
+        finally:
+            if self._fetching.pop(token_id, None) is not None:
+                async with self._fetch_done:
+                    self._fetch_done.notify_all()
+        if isinstance(fetched, str):
+            return fetched
         if declared is None:
             return "pending"
         self.last_error.pop("ipfs", None)
+        if main_lane:
+            await self._wait_for_earlier(token_id)
         try:
-            outcome = await self.scorer.score(token_id, audio, declared)
+            async with self._score_slots:
+                outcome = await self.scorer.score(token_id, fetched, declared)
         except TrackRejected as exc:
             return await self._reject(token_id, exc.reason, exc.detail)
+        except ScorerCrashed as exc:
+            # The process died under this track (or under no fault of it): try again later, a few times.
+            self.metrics.scorer_restarts.inc()
+            return await self._retry_later(track, exc.reason, exc.detail)
+        except ScorerFailure as exc:  # timed out (the track's doing) or an internal engine error
+            if exc.reason != "internal":
+                self.metrics.scorer_restarts.inc()
+            return await self._reject(token_id, exc.reason, exc.detail)
+        self.last_error.pop("scorer", None)
         await self.store.record_score(
             token_id,
             outcome.novelty_bp,
@@ -442,19 +518,87 @@ class Worker:
         self._wake_scoring.set()
         return "scored"
 
+    async def _fetch_audio(self, track: TrackRow) -> bytes | str:
+        """The verified audio of `track`, or its new status when there is none (rejected or pending)."""
+        token_id = track.token_id
+        delay = self.opt.backoff_initial_s
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    self.fetcher.fetch(track.audio_cid, self.opt.max_audio_bytes), self.opt.fetch_deadline_s
+                )
+            except TimeoutError:
+                detail = f"the audio did not arrive within {self.opt.fetch_deadline_s:g} s"
+                return await self._retry_later(track, "timeout", detail)
+            except StorageUnavailable as exc:
+                # The IPFS node is down: wait it out, never count it against the track.
+                self.last_error["ipfs"] = str(exc)
+                self.metrics.source_errors.labels("ipfs").inc()
+                log.warning("worker.ipfs_unavailable", token_id=token_id, retry_in_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if self._stop.is_set():
+                    return "pending"
+                delay = min(delay * 2, self.opt.backoff_max_s)
+            except ContentNotFound as exc:
+                return await self._retry_later(track, exc.reason, exc.detail)
+            except FetchError as exc:
+                return await self._reject(token_id, exc.reason, exc.detail)
+
+    async def _retry_later(self, track: TrackRow, reason: str, detail: str) -> str:
+        """Count a failed attempt; the track waits in the retry lane, or is rejected once attempts run out
+        (missing content is then looked for again every `readmit_after_s`)."""
+        attempts = track.attempts + 1
+        wait = min(self.opt.retry_initial_s * 2 ** (attempts - 1), self.opt.retry_max_s)
+        attempts = await self.store.schedule_retry(track.token_id, f"{reason}: {detail}", time.time() + wait)
+        self.metrics.tracks_retried.labels(reason).inc()
+        if attempts < self.opt.fetch_attempts:
+            log.info(
+                "worker.track_retry", token_id=track.token_id, reason=reason, attempts=attempts, in_s=wait
+            )
+            self._wake_scoring.set()
+            return "pending"
+        if reason in _READMIT_REASONS:
+            await self.store.reject_until(
+                track.token_id, reason, detail, time.time() + self.opt.readmit_after_s
+            )
+            self.metrics.tracks_scored.labels("rejected").inc()
+            log.info("worker.track_rejected", token_id=track.token_id, reason=reason, readmit=True)
+            return "rejected"
+        return await self._reject(track.token_id, reason, detail)
+
+    async def _wait_for_earlier(self, token_id: int) -> None:
+        """Wait while an earlier mint is still being fetched, for at most `order_wait_s` after its start."""
+        async with self._fetch_done:
+            while True:
+                now = time.monotonic()
+                ends = [
+                    start + self.opt.order_wait_s
+                    for tok, start in self._fetching.items()
+                    if tok < token_id and start + self.opt.order_wait_s > now
+                ]
+                if not ends or self._stop.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._fetch_done.wait(), timeout=min(ends) - now)
+
     async def _declared_genre(self, metadata_cid: str) -> DeclaredGenre | None:
         """The genre declared in the track's metadata (verified read, capped); None only when stopping.
 
-        Metadata is advisory: anything wrong with it (not found, too large, bad CID, malformed) scores the
-        track with no genre and records why, by the shared rule. Only an unreachable IPFS node is waited out,
-        as for the audio, so an outage never changes the genre a track is scored with.
+        Metadata is advisory: anything wrong with it (not found, too slow, too large, bad CID, malformed)
+        scores the track with no genre and records why, by the shared rule. Only an unreachable IPFS node is
+        waited out, as for the audio, so an outage never changes the genre a track is scored with.
         """
         from offchain.ipfs.metadata import MAX_METADATA_BYTES
 
         delay = self.opt.backoff_initial_s
         while True:
             try:
-                raw = await self.fetcher.fetch(metadata_cid, MAX_METADATA_BYTES)
+                raw = await asyncio.wait_for(
+                    self.fetcher.fetch(metadata_cid, MAX_METADATA_BYTES), self.opt.fetch_deadline_s
+                )
+            except TimeoutError:
+                return no_metadata("timeout", f"no answer within {self.opt.fetch_deadline_s:g} s")
             except StorageUnavailable as exc:
                 self.last_error["ipfs"] = str(exc)
                 self.metrics.source_errors.labels("ipfs").inc()
@@ -471,5 +615,6 @@ class Worker:
     async def _reject(self, token_id: int, reason: str, detail: str) -> str:
         await self.store.record_rejection(token_id, reason, detail)
         self.metrics.tracks_scored.labels("rejected").inc()
+        self.metrics.tracks_rejected.labels(reason).inc()
         log.info("worker.track_rejected", token_id=token_id, reason=reason, detail=detail[:200])
         return "rejected"
