@@ -38,6 +38,7 @@ from ami_node.keys import Keypair
 from ami_node.nonce import NonceManager
 from ami_node.port import (
     Block,
+    BlockRef,
     CallError,
     ChainError,
     ChainPort,
@@ -214,7 +215,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS txs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    state TEXT NOT NULL,               -- planned signed submitted included expired dispatch_failed rejected
+    state TEXT NOT NULL,  -- planned signed submitted included expired usurped dispatch_failed rejected
     hash TEXT, data BLOB, nonce INTEGER, era_birth INTEGER, era_death INTEGER,
     block_number INTEGER, extrinsic_index INTEGER, error TEXT,
     created REAL NOT NULL, updated REAL NOT NULL
@@ -298,6 +299,7 @@ class Submitter:
             "pool_rejections": 0,
             "resubmitted": 0,
             "expired": 0,
+            "usurped": 0,
             "dry_run_reverts": 0,
         }
 
@@ -620,9 +622,11 @@ class Submitter:
         if head.number <= cursor:
             return
         async with db.execute(
-            "SELECT id, hash, era_death FROM txs WHERE state IN ('signed', 'submitted')"
+            "SELECT id, hash, era_death, nonce FROM txs WHERE state IN ('signed', 'submitted')"
         ) as cur:
-            live = {str(r[1]): (int(r[0]), int(r[2])) for r in await cur.fetchall()}
+            rows = await cur.fetchall()
+        live = {str(r[1]): (int(r[0]), int(r[2])) for r in rows}
+        nonce_of = {str(r[1]): int(r[3]) for r in rows}
         for number in range(cursor + 1, head.number + 1):
             if not live:
                 # Nothing of ours is in flight, so these blocks hold nothing to confirm (payouts are only
@@ -643,6 +647,24 @@ class Submitter:
                     log.info("submitter.expired", tx=tx_hash, block=number)
             await self._meta_set("cursor", str(number))
             await db.commit()
+        if live:
+            await self._release_usurped(live, nonce_of, head)
+
+    async def _release_usurped(
+        self, live: dict[str, tuple[int, int]], nonce_of: dict[str, int], head: BlockRef
+    ) -> None:
+        """A transaction in no finalized block up to `head` whose nonce `head`'s state has used can never
+        land (another process signing with this key took the nonce): release its work now, without waiting
+        for its era to end (an instant-seal node may never get there)."""
+        used = await self.port.account_nonce(self.address, head.hash)
+        for tx_hash, (tx_id, _) in list(live.items()):
+            if nonce_of[tx_hash] < used:
+                await self._release_tx(tx_id, "usurped", error=None)
+                del live[tx_hash]
+                self.stats["usurped"] += 1
+                self.nonces.reset()
+                log.info("submitter.usurped", tx=tx_hash, nonce=nonce_of[tx_hash], block=head.number)
+        await self.db.commit()
 
     async def _apply_block(self, block: Block, live: dict[str, tuple[int, int]]) -> None:
         db = self.db

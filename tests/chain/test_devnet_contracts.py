@@ -298,3 +298,38 @@ def test_dry_run_honours_a_gas_limit(nft: ContractInstance) -> None:
     with pytest.raises(ContractReadFailedException) as info:
         nft.read(ALICE, "total_supply", gas_limit={"ref_time": 10, "proof_size": 10})
     assert info.value.args[0] == {"Module": {"index": 8, "error": "0x02000000"}}  # Contracts.OutOfGas
+
+
+def test_storage_deposit_limit_below_the_deposit_fails_and_holds_nothing(si: SubstrateInterface) -> None:
+    from pallets_spec.abi import selector
+
+    wasm = json.loads((ROOT / "pallets_spec" / "bundles" / "ami_nft.contract").read_text())["source"]["wasm"]
+    params = {
+        "origin": BOB.ss58_address,
+        "value": 0,
+        "gas_limit": None,
+        "storage_deposit_limit": None,
+        "code": {"Upload": wasm},
+        "data": "0x" + selector("new").hex(),
+        "salt": "0x5a",
+    }
+    dry = _instantiate_v2(si, params)
+    deposit = dry["storage_deposit"]["Charge"]
+    reserved = si.query("System", "Account", [BOB.ss58_address]).value["data"]["reserved"]
+    call = si.compose_call(
+        "Contracts",
+        "instantiate_with_code",
+        {
+            "value": 0,
+            "gas_limit": dry["gas_required"],
+            "storage_deposit_limit": deposit - 1,
+            "code": wasm,
+            "data": params["data"],
+            "salt": params["salt"],
+        },
+    )
+    receipt = si.submit_extrinsic(si.create_signed_extrinsic(call=call, keypair=BOB), wait_for_inclusion=True)
+    assert not receipt.is_success and receipt.error_message["name"] == "StorageDepositLimitExhausted"
+    assert si.query("System", "Account", [BOB.ss58_address]).value["data"]["reserved"] == reserved
+    address = dry["result"]["Ok"]["account_id"]
+    assert si.query("Contracts", "ContractInfoOf", [address]).value is None

@@ -651,3 +651,32 @@ async def test_a_foreign_database_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SubmitterError, match="not a usable submitter outbox"):
         await submitter(FakeChain(), junk).open()
     assert junk.read_bytes() == b"this is not sqlite" * 100  # left as it was
+
+
+async def test_usurped_transaction_is_released_without_waiting_for_its_era(tmp_path: Path) -> None:
+    """Another process signing with the submitter's key takes the nonce of its pooled transaction (a
+    replacement wins the pool slot): once a finalized state has used that nonce without the submitter's
+    transaction, its work is re-signed at once, not after the era's 64 blocks."""
+
+    class Usurping(FakeChain):
+        usurp_next: bool = True
+
+        async def submit(self, tx: SignedTx) -> str:
+            if not self.usurp_next:
+                return await super().submit(tx)
+            self.usurp_next = False
+            other = ("call", "Balances", "transfer_keep_alive", {"dest": CHARLIE, "value": 7})
+            rival = SignedTx("0x" + "77" * 32, b"rival", tx.signer, tx.nonce, tx.era_birth, tx.era_death)
+            self.pool[tx.nonce] = (rival, other)  # accepted, then replaced by the other process's
+            self.new_block()
+            return tx.hash
+
+    chain = Usurping()
+    async with submitter(chain, tmp_path / "o.db") as sub:
+        await sub.enqueue_runtime_call("t:1", "Balances", "transfer_keep_alive", {"dest": BOB, "value": 5})
+        counts = await sub.drain(10)
+        status = await sub.call_status("t:1")
+        assert sub.stats["usurped"] == 1 and sub.stats["expired"] == 0
+    assert counts.confirmed == 1 and status is not None and status.state == "confirmed"
+    assert chain.balances[BOB] == 5 and chain.balances[CHARLIE] == 7  # each once
+    assert len(chain.blocks) < 64  # released by the nonce, far before the first transaction's era ended
