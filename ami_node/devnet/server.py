@@ -45,7 +45,7 @@ TERMINAL = ("finalized", "usurped", "dropped", "invalid", "finalityTimeout")
 # a real node's per-connection buffer, past this many queued bytes the connection is closed (slow consumer).
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
 SLOW_CONSUMER_CLOSE = 1008  # policy violation, with a reason the client can log
-MAX_DEV_BLOCKS = 1000  # dev_newBlock / devnet_reorg: blocks per call (each call blocks the one event loop)
+MAX_DEV_BLOCKS = 256  # dev_newBlock / devnet_reorg: blocks per call (~0.6 s: each call holds the event loop)
 MAX_ADVANCE_MS = 10 * 365 * 24 * 3600 * 1000  # devnet_advanceTime: at most ten years per call
 
 
