@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from scoring import probes as P  # noqa: E402
 from scoring.decode import CanonicalAudio, pcm_sha256  # noqa: E402
-from scoring.engine import PublishedScore, TrackInput, new_catalogue, score_batch  # noqa: E402
+
+if TYPE_CHECKING:
+    from scoring.engine import PublishedScore
 
 DEFAULT_CACHE = ROOT / ".ami" / "probes"
 DEGENERATE_CLASSES = ("loops", "shuffles", "random_notes", "tones", "noise")
@@ -232,6 +235,8 @@ class EngineScorer:
 
     def alone(self, pcm: np.ndarray) -> PublishedScore:
         """`score_batch` of this one probe against an empty catalogue (memoised by PCM hash)."""
+        from scoring.engine import TrackInput, new_catalogue, score_batch  # torch: only when not injected
+
         audio = canonical(pcm)
         if audio.sha256 not in self._alone:
             self.calls += 1
@@ -253,6 +258,8 @@ class EngineScorer:
     ) -> tuple[list[Verdict], list[Verdict]]:
         """`GateFn` on the engine: one `score_batch` in mint order (added to a new catalogue), then one
         `score_batch` per query against that catalogue."""
+        from scoring.engine import TrackInput, new_catalogue, score_batch  # torch: only when not injected
+
         cat = new_catalogue()
         items = [TrackInput(i, canonical(p)) for i, p in minted]
         self.calls += len(items) + len(queries)
