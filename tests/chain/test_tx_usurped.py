@@ -12,7 +12,7 @@ import pytest
 from ami_node.keys import load_keypair
 from ami_node.memory import MemoryChainPort
 from ami_node.port import BlockRef, SignedTx
-from ami_node.tx import TxTimeout, TxUsurped, send_call
+from ami_node.tx import TxExpired, TxTimeout, TxUsurped, send_call
 
 ALICE = load_keypair("//Alice")
 BOB = load_keypair("//Bob").address
@@ -91,3 +91,31 @@ async def test_timeout_says_may_still_land_only_while_it_can() -> None:
     with pytest.raises(TxTimeout, match=r"still valid and may land until block #64") as info:
         await send_call(chain, ALICE, call, era_period=64, timeout_s=0.1, poll_s=0.01)
     assert len(chain.pool) == 1 and chain.pool[0][0].hash == info.value.tx_hash
+
+
+async def test_every_era_over_is_reported_as_expired_not_as_may_land() -> None:
+    class BlackHole(MemoryChainPort):
+        """Accepts every transaction and includes none (a pool that loses them), while blocks go on."""
+
+        async def submit(self, tx: SignedTx) -> str:
+            return tx.hash
+
+    chain = BlackHole(instant=False)
+    before = chain.balances[BOB]
+
+    async def blocks() -> None:
+        while True:
+            chain.produce_block()
+            await asyncio.sleep(0.005)
+
+    producer = asyncio.create_task(blocks())
+    try:
+        call = await chain.compose_call("Balances", "transfer_keep_alive", {"dest": BOB, "value": 5})
+        with pytest.raises(TxExpired, match="not included before its era ended") as info:
+            await send_call(chain, ALICE, call, era_period=4, max_attempts=2, timeout_s=30, poll_s=0.01)
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
+    assert "may still land" not in str(info.value) and "2 attempts" in str(info.value)
+    assert chain.balances[BOB] == before
