@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -54,8 +64,14 @@ class WorkerSettings(BaseSettings):
     node_url: str = "ws://127.0.0.1:9944"
     ipfs_api_url: str = "http://127.0.0.1:5001"
     deployment: Path = Path(".ami/deployment.json")
-    signing_key: SecretStr = SecretStr("//Alice")
-    signing_key_password: SecretStr | None = None
+    # The one key convention of every command: env AMI_KEY holds the key or the path of a key file (a docker
+    # secret, a keystore JSON); AMI_KEY_PASSWORD decrypts a keystore. No key: //Alice on a loopback node only.
+    signing_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("signing_key", "AMI_KEY")
+    )
+    signing_key_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("signing_key_password", "AMI_KEY_PASSWORD")
+    )
     db_path: Path = Path(".ami/worker.sqlite")
     epoch_blocks: int = Field(default=100, ge=1, description="epoch length in finalized blocks")
     budgets: RewardBudgets = RewardBudgets()
@@ -88,12 +104,28 @@ class WorkerSettings(BaseSettings):
             raise ValueError("must be an IPFS RPC API URL starting with http:// or https://")
         return v.rstrip("/")
 
-    @field_validator("signing_key")
+    @field_validator("http_host")
     @classmethod
-    def _key_present(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
-            raise ValueError("must be a secret URI (//Alice), a mnemonic or a path to a key file")
+    def _host(cls, v: str) -> str:
+        if v == "localhost":
+            return v
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError("must be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0") from None
         return v
+
+    @model_validator(mode="after")
+    def _key_present(self) -> WorkerSettings:
+        if not self.signing_key.get_secret_value().strip():
+            host = urlparse(self.node_url).hostname or ""
+            if host not in ("127.0.0.1", "::1", "localhost"):
+                raise ValueError(
+                    "no signing key: set AMI_KEY (a mnemonic, a 0x seed or the path of a key file) or "
+                    "signing_key in the config file; the dev key //Alice is only used on a loopback node"
+                )
+            self.signing_key = SecretStr("//Alice")
+        return self
 
     @model_validator(mode="after")
     def _backoff_order(self) -> WorkerSettings:
@@ -138,6 +170,7 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"
         env = "AMI_" + "__".join(str(p) for p in err["loc"]).upper() if err["loc"] else ""
+        env = {"AMI_SIGNING_KEY": "AMI_KEY", "AMI_SIGNING_KEY_PASSWORD": "AMI_KEY_PASSWORD"}.get(env, env)
         hint = f" (env {env})" if env else ""
         lines.append(f"  {loc}{hint}: {err['msg']}")
     return "\n".join(lines)

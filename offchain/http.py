@@ -86,9 +86,9 @@ def make_app(worker: Worker) -> web.Application:
 
 async def start_http(worker: Worker, host: str, port: int) -> web.AppRunner:
     """Serve the app; `port` 0 picks a free one (read it back from `bound_port(runner)`)."""
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        # Operators who need it elsewhere put a reverse proxy in front; the worker itself stays on loopback.
-        raise ValueError(f"http_host must be a loopback address, not {host!r}")
+    # Any address the configuration accepts (offchain/config.py checks it is an IP): in a container the
+    # endpoints must be reachable on the compose network for Prometheus and the healthchecks; everything
+    # served is read-only.
     runner = web.AppRunner(make_app(worker), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ami_node.keys import Keypair
 from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
 from offchain.audit.rescore import RescoreError, Rescorer, engine_rescorers
@@ -59,7 +60,7 @@ async def open_validator(
     settings: WorkerSettings,
     *,
     db_dir: Path = DEFAULT_DB_DIR,
-    key: str | None = None,
+    key: str | Keypair | None = None,
     grace_blocks: int | None = None,
     rescorers: Mapping[int, Rescorer] | None = None,
     port: Any = None,
@@ -67,7 +68,8 @@ async def open_validator(
 ) -> AsyncIterator[Validator]:
     """A ready Validator over real adapters (or the given `port` / `content`), closed on exit.
 
-    `key` None builds an audit-only validator that never challenges.
+    `key` (a Keypair, or a key string for `load_keypair`) None builds an audit-only validator that never
+    challenges.
     """
     from ami_node.abi import ContractAbi
     from ami_node.deployment import Deployment, DeploymentError
@@ -78,8 +80,8 @@ async def open_validator(
         deployment = Deployment.load(settings.deployment)
     except DeploymentError as exc:
         raise ValidatorSetupError(str(exc)) from None
-    keypair = None
-    if key is not None:
+    keypair = key if isinstance(key, Keypair) else None
+    if isinstance(key, str):
         try:
             keypair = load_keypair(key)
         except KeyLoadError as exc:
@@ -128,3 +130,96 @@ async def open_validator(
             await content.close()
         if own_port:
             await port.close()
+
+
+# ---------------------------------------------------------------- `ami validate`'s HTTP endpoints
+
+
+class ValidatorMetrics:
+    """The validator's Prometheus metrics (`ami_validator_*`), refreshed from its state at each scrape."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Gauge
+
+        from offchain.metrics import add_standard_collectors
+
+        self.registry = r = CollectorRegistry()
+        self.processed_head = Gauge(
+            "ami_validator_processed_head", "Last finalized block the validator audited up to", registry=r
+        )
+        self.checkpoint = Gauge(
+            "ami_validator_checkpoint_block",
+            "Last finalized block written to the validator's ledger",
+            registry=r,
+        )
+        self.audits = Gauge("ami_validator_audits", "Audited subjects, by status", ["status"], registry=r)
+        self.challenges = Gauge("ami_validator_challenges", "Challenges, by status", ["status"], registry=r)
+        self.failing = Gauge(
+            "ami_validator_failing", "1 while the last follow or audit pass failed (see /readyz)", registry=r
+        )
+        add_standard_collectors(r, "validator")
+
+    async def refresh(self, validator: Validator) -> dict[str, Any]:
+        summary = await validator.summary()
+        self.processed_head.set(validator.processed_head)
+        checkpoint = summary.get("checkpoint")
+        block = checkpoint[0] if isinstance(checkpoint, list | tuple) and checkpoint else checkpoint
+        self.checkpoint.set(int(block) if isinstance(block, int) else 0)
+        for status, n in summary["audits"].items():
+            self.audits.labels(status=status).set(n)
+        for status, n in summary["challenges"].items():
+            self.challenges.labels(status=status).set(n)
+        self.failing.set(1 if validator.last_error else 0)
+        return summary
+
+
+def make_validator_app(validator: Validator, metrics: ValidatorMetrics | None = None) -> Any:
+    """/healthz (the loop answers), /readyz (no failing pass), /metrics: the worker's endpoints, for
+    `ami validate`."""
+    from aiohttp import web
+    from prometheus_client import generate_latest
+
+    m = metrics or ValidatorMetrics()
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        reasons = [f"last pass failed: {validator.last_error}"] if validator.last_error else []
+        try:
+            summary = await m.refresh(validator)
+        except Exception as exc:  # the database failing is exactly what readiness must report
+            summary, reasons = {}, [*reasons, f"database: {exc}"]
+        body = {
+            "ready": not reasons,
+            "processed_head": validator.processed_head,
+            "checkpoint": summary.get("checkpoint"),
+            "reasons": reasons,
+        }
+        return web.json_response(body, status=200 if not reasons else 503)
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        try:
+            await m.refresh(validator)
+        except (
+            Exception
+        ) as exc:  # still serve the process metrics; the failure shows in ami_validator_failing
+            log.warning("validate.metrics_refresh_failed", error=str(exc))
+            m.failing.set(1)
+        return web.Response(body=generate_latest(m.registry), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.add_routes(
+        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_view)]
+    )
+    return app
+
+
+async def start_validator_http(validator: Validator, host: str, port: int) -> Any:
+    """Serve make_validator_app on host:port (0 picks a free port); returns the aiohttp AppRunner."""
+    from aiohttp import web
+
+    runner = web.AppRunner(make_validator_app(validator), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

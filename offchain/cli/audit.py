@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt
+
 if TYPE_CHECKING:
+    from ami_node.keys import Keypair
     from offchain.audit.model import AuditReport
 
 EXIT_MISMATCH, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
@@ -112,25 +115,35 @@ def register(app: typer.Typer) -> None:
 
     @app.command("validate")
     def validate_cmd(
-        key: Annotated[
-            str,
-            typer.Option(
-                "--key",
-                envvar="AMI_VALIDATOR_KEY",
-                help="Validator signing key (dev URI, "
-                "mnemonic or keystore file); it must be a validator of the rewards contract.",
-            ),
-        ] = "//Charlie",
+        key: str | None = KeyOpt,
+        key_file: Path | None = KeyFileOpt,
+        password_file: Path | None = PasswordFileOpt,
         config: ConfigOpt = None,
         db: DbOpt = Path(".ami/validator"),
         grace_blocks: GraceOpt = None,
+        http_port: Annotated[
+            int,
+            typer.Option(
+                "--http-port",
+                min=0,
+                max=65535,
+                envvar="AMI_VALIDATOR_HTTP_PORT",
+                help="Port of /healthz, /readyz, /metrics (on the settings' http_host); 0 picks a free one.",
+            ),
+        ] = 9616,
     ) -> None:
-        """Follow finalized blocks, audit every score and settled epoch, challenge each difference once."""
+        """Follow finalized blocks, audit every score and settled epoch, challenge each difference once.
+
+        The key (by the scheme of every command: --key-file, env AMI_KEY, a prompt) must be a validator of
+        the rewards contract.
+        """
+        from offchain.cli.key import resolve_keypair
         from offchain.logging import configure_logging
 
         settings = _settings(config)
+        keypair = resolve_keypair(key, key_file, settings.node_url, password_file)
         configure_logging(settings.log_level, settings.log_json)
-        _run(_validate(settings, db, grace_blocks, key))
+        _run(_validate(settings, db, grace_blocks, keypair, http_port))
 
 
 def _run(coro: Any) -> Any:
@@ -161,8 +174,8 @@ async def _audit(
         return await v.auditor.audit(token_id=token, from_block=lo, to_block=hi, epoch=epoch)
 
 
-async def _validate(settings: Any, db: Path, grace: int | None, key: str) -> None:
-    from offchain.audit.service import open_validator
+async def _validate(settings: Any, db: Path, grace: int | None, key: Keypair, http_port: int) -> None:
+    from offchain.audit.service import ValidatorSetupError, open_validator, start_validator_http
     from offchain.audit.validator import ContractChallenger
 
     async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key) as v:
@@ -175,5 +188,16 @@ async def _validate(settings: Any, db: Path, grace: int | None, key: str) -> Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, v.stop)
-        await v.run()
+        try:
+            runner = await start_validator_http(v, settings.http_host, http_port)
+        except OSError as exc:
+            raise ValidatorSetupError(
+                f"cannot serve HTTP on {settings.http_host}:{http_port}: {exc.strerror} (see --http-port)"
+            ) from None
+        addresses = [f"{a[0]}:{a[1]}" for a in runner.addresses]
+        typer.echo(json.dumps({"event": "validate.http", "listening": addresses}), err=True)
+        try:
+            await v.run()
+        finally:
+            await runner.cleanup()
         typer.echo(json.dumps(await v.summary()), err=True)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from offchain.cli import app
-from offchain.config import ConfigError, WorkerSettings, load_settings
+from offchain.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +48,7 @@ def test_errors_name_every_bad_field(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_the_signing_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "bottom drive obey lake curtain smoke basket hold race lonely fit walk"
-    monkeypatch.setenv("AMI_SIGNING_KEY", secret)
+    monkeypatch.setenv("AMI_KEY", secret)
     s = load_settings()
     assert secret not in repr(s) and secret not in str(s.redacted())
     out = CliRunner().invoke(app, ["config"])
@@ -58,36 +56,6 @@ def test_the_signing_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMI_EPOCH_BLOCKS", "zero")
     out = CliRunner().invoke(app, ["config"])
     assert out.exit_code == 2 and "epoch_blocks" in out.output and secret not in out.output
-
-
-def test_compose_matches_worker_settings() -> None:
-    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert set(services) == {"node", "ipfs", "worker"}
-    env = services["worker"]["environment"]
-    fields = set(WorkerSettings.model_fields)
-    for name in env:
-        assert name.startswith("AMI_") and name[4:].lower() in fields, f"{name} is not a WorkerSettings field"
-    # Every variable must also be a valid value for the settings (interpolations aside).
-    values = {k[4:].lower(): v for k, v in env.items() if "${" not in str(v)}
-    s = WorkerSettings(**values)
-    # The worker reaches the services by their compose names and ports.
-    node_port = re.search(r":(\d+)$", s.node_url)
-    assert s.node_url.startswith("ws://node:") and node_port is not None
-    assert any(p.endswith(f":{node_port.group(1)}") for p in services["node"]["ports"])
-    assert s.ipfs_api_url == "http://ipfs:5001" and any(
-        p.endswith(":5001") for p in services["ipfs"]["ports"]
-    )
-    # The database and deployment live on the worker's volume.
-    mount = services["worker"]["volumes"][0].split(":")[1]
-    assert str(s.db_path).startswith(mount) and str(s.deployment).startswith(mount)
-    for svc in services.values():
-        for vol in svc.get("volumes", []):
-            assert vol.split(":")[0] in compose["volumes"]
-    assert services["worker"]["stop_signal"] == "SIGTERM"
-    docker = (ROOT / "docker" / "Dockerfile").read_text()
-    assert "cargo-contract --version ^5" in docker and "--branch v0.42.0" in docker
-    assert "AS worker" in docker and "AS contracts-node" in docker
 
 
 def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
