@@ -1208,7 +1208,12 @@ class _BlockBuilder:
         self.st.accounts[who] = (nonce, free - amount, reserved + amount)
 
     def _Contracts_upload_code(self, origin: bytes | None, args: dict[str, Any]) -> None:
-        self._store_code(self._signed(origin), raw_bytes(args["code"]))
+        code = raw_bytes(args["code"])
+        limit = args["storage_deposit_limit"].value
+        new_code = blake2_256(code) not in self.st.codes
+        if new_code and limit is not None and CODE_DEPOSIT_PER_BYTE * len(code) > int(limit):
+            raise self.chain.module_error("Contracts", "StorageDepositLimitExhausted")
+        self._store_code(self._signed(origin), code)
 
     def _Contracts_instantiate_with_code(self, origin: bytes | None, args: dict[str, Any]) -> None:
         who = self._signed(origin)

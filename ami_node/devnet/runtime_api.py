@@ -100,17 +100,20 @@ def _get_storage(chain: Devnet, data: bytes) -> bytes:
 
 
 def _upload_code(chain: Devnet, data: bytes) -> bytes:
-    _origin, code, _limit = _decode_params(chain, ["AccountId", "Bytes", "Option<Balance>"], data)
+    _origin, code, limit = _decode_params(chain, ["AccountId", "Bytes", "Option<Balance>"], data)
     wasm = bytes(code.value_object)
+    code_hash = blake2_256(wasm)
     try:
         cx.model_of(wasm)
     except cx.CodeRejected:
         err = chain.module_error("Contracts", "CodeRejected")
         return chain.rt.encode("CodeUploadResult", {"Error": err.error})
-    return chain.rt.encode(
-        "CodeUploadResult",
-        {"Ok": {"code_hash": hexstr(blake2_256(wasm)), "deposit": CODE_DEPOSIT_PER_BYTE * len(wasm)}},
-    )
+    # what Contracts.upload_code would hold: nothing when the code is already stored
+    deposit = 0 if code_hash in chain.state.codes else CODE_DEPOSIT_PER_BYTE * len(wasm)
+    if limit.value is not None and deposit > int(limit.value):
+        err = chain.module_error("Contracts", "StorageDepositLimitExhausted")
+        return chain.rt.encode("CodeUploadResult", {"Error": err.error})
+    return chain.rt.encode("CodeUploadResult", {"Ok": {"code_hash": hexstr(code_hash), "deposit": deposit}})
 
 
 def _query_info(chain: Devnet, data: bytes) -> bytes:

@@ -333,3 +333,39 @@ def test_storage_deposit_limit_below_the_deposit_fails_and_holds_nothing(si: Sub
     assert si.query("System", "Account", [BOB.ss58_address]).value["data"]["reserved"] == reserved
     address = dry["result"]["Ok"]["account_id"]
     assert si.query("Contracts", "ContractInfoOf", [address]).value is None
+
+
+def test_upload_code_dry_run_deposit_is_what_the_extrinsic_holds(
+    si: SubstrateInterface, nft: ContractInstance
+) -> None:
+    """Stored code costs nothing to upload again; new code costs DepositPerByte x length (the metadata's
+    constant), and a limit below that is refused the same way by the dry run and by the extrinsic."""
+    bundle = json.loads((ROOT / "pallets_spec" / "bundles" / "ami_nft.contract").read_text())
+    stored = bytes.fromhex(bundle["source"]["wasm"][2:])
+    # the same module plus one more custom section (id 0, name "x"): other bytes, same model
+    fresh = stored + bytes([0, 3, 1]) + b"x" + b"\x07"
+    per_byte = si.get_constant("Contracts", "DepositPerByte").value
+
+    def dry(code: bytes, limit: int | None) -> Any:
+        params = {"origin": BOB.ss58_address, "code": "0x" + code.hex(), "storage_deposit_limit": limit}
+        return si.runtime_call("ContractsApi", "upload_code", params).value
+
+    assert dry(stored, None)["Ok"]["deposit"] == 0
+    assert dry(fresh, None)["Ok"]["deposit"] == per_byte * len(fresh)
+    refused = dry(fresh, per_byte * len(fresh) - 1)["Error"]["Module"]
+    assert si.metadata.get_module_error(refused["index"], int(refused["error"][2:4], 16)).name == (
+        "StorageDepositLimitExhausted"
+    )
+    call = si.compose_call(
+        "Contracts",
+        "upload_code",
+        {
+            "code": "0x" + fresh.hex(),
+            "storage_deposit_limit": per_byte * len(fresh) - 1,
+            "determinism": "Enforced",
+        },
+    )
+    receipt = si.submit_extrinsic(si.create_signed_extrinsic(call=call, keypair=BOB), wait_for_inclusion=True)
+    assert not receipt.is_success and receipt.error_message["name"] == "StorageDepositLimitExhausted"
+    code_hash = "0x" + hashlib.blake2b(fresh, digest_size=32).hexdigest()
+    assert si.query("Contracts", "CodeInfoOf", [code_hash]).value is None
