@@ -29,6 +29,9 @@ from offchain.economics import (
 from offchain.sqlite import hex_text, open_database
 
 SCHEMA_VERSION = 1
+# A schema change bumps SCHEMA_VERSION to N and adds MIGRATIONS[N - 1]: the SQL taking a version N-1 file to N
+# (offchain/sqlite.py runs each step in one transaction; tests/operator/test_state.py opens every version).
+MIGRATIONS: dict[int, str] = {}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -178,7 +181,7 @@ class WorkerStore:
     @classmethod
     async def open(cls, path: Path | str) -> WorkerStore:
         path = Path(path)
-        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, StoreError, "worker")
+        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, StoreError, "worker", MIGRATIONS)
         try:
             await _add_retry_columns(conn)
         except BaseException:

@@ -22,6 +22,9 @@ from offchain.sqlite import hex_text, open_database
 from offchain.store import BlockData, parse_splits
 
 SCHEMA_VERSION = 1
+# A schema change bumps SCHEMA_VERSION to N and adds MIGRATIONS[N - 1]: the SQL taking a version N-1 file to N
+# (offchain/sqlite.py runs each step in one transaction; tests/operator/test_state.py opens every version).
+MIGRATIONS: dict[int, str] = {}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -114,7 +117,7 @@ class ValidatorDb:
     @classmethod
     async def open(cls, path: Path | str) -> ValidatorDb:
         path = Path(path)
-        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, ValidatorDbError, "validator")
+        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, ValidatorDbError, "validator", MIGRATIONS)
         return cls(conn, path)
 
     async def close(self) -> None:

@@ -26,6 +26,9 @@ DbOpt = Annotated[
     Path,
     typer.Option("--db", envvar="AMI_VALIDATOR_DB", help="Directory of the validator's SQLite files."),
 ]
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", help="Node websocket URL (overrides node_url / AMI_NODE_URL).")
+]
 GraceOpt = Annotated[
     int | None,
     typer.Option(
@@ -36,11 +39,11 @@ GraceOpt = Annotated[
 ]
 
 
-def _settings(config: Path | None) -> Any:
+def _settings(config: Path | None, url: str | None = None) -> Any:
     from offchain.config import ConfigError, load_settings
 
     try:
-        return load_settings(config)
+        return load_settings(config, **({"node_url": url} if url else {}))
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_INPUT) from None
@@ -91,6 +94,7 @@ def register(app: typer.Typer) -> None:
         epoch: Annotated[int | None, typer.Option("--epoch", min=0, help="Audit this epoch.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
         config: ConfigOpt = None,
+        url: UrlOpt = None,
         db: DbOpt = Path(".ami/validator"),
         grace_blocks: GraceOpt = None,
     ) -> None:
@@ -103,7 +107,7 @@ def register(app: typer.Typer) -> None:
 
         if to_block is not None and to_block < from_block:
             _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
-        settings = _settings(config)
+        settings = _settings(config, url)
         configure_logging("warning", settings.log_json)  # logs go to stderr; stdout is the report
         report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
         if as_json:
@@ -119,6 +123,7 @@ def register(app: typer.Typer) -> None:
         key_file: Path | None = KeyFileOpt,
         password_file: Path | None = PasswordFileOpt,
         config: ConfigOpt = None,
+        url: UrlOpt = None,
         db: DbOpt = Path(".ami/validator"),
         grace_blocks: GraceOpt = None,
         http_port: Annotated[
@@ -139,11 +144,17 @@ def register(app: typer.Typer) -> None:
         """
         from offchain.cli.key import resolve_keypair
         from offchain.logging import configure_logging
+        from offchain.sqlite import DatabaseLocked, instance_lock
 
-        settings = _settings(config)
+        settings = _settings(config, url)
         keypair = resolve_keypair(key, key_file, settings.node_url, password_file)
         configure_logging(settings.log_level, settings.log_json)
-        _run(_validate(settings, db, grace_blocks, keypair, http_port))
+        try:
+            # One validator per database directory: a second one stops here, before any work.
+            with instance_lock(db / "validator.sqlite", "ami validate"):
+                _run(_validate(settings, db, grace_blocks, keypair, http_port))
+        except DatabaseLocked as exc:
+            _fail(str(exc), EXIT_INPUT)
 
 
 def _run(coro: Any) -> Any:

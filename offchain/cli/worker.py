@@ -29,15 +29,26 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the `ami` app."""
 
     @app.command("run")
-    def run_cmd(config: ConfigOpt = None) -> None:
+    def run_cmd(
+        config: ConfigOpt = None,
+        url: Annotated[
+            str | None, typer.Option("--url", help="Node websocket URL (overrides node_url / AMI_NODE_URL).")
+        ] = None,
+    ) -> None:
         """Run the off-chain worker daemon until SIGTERM/SIGINT (scores, rewards, royalties, payouts)."""
         from offchain.daemon import DaemonError, run_daemon
         from offchain.logging import configure_logging
+        from offchain.sqlite import DatabaseLocked, instance_lock
 
-        settings = _settings(config)
+        settings = _settings(config, node_url=url)
         configure_logging(settings.log_level, settings.log_json)
         try:
-            asyncio.run(run_daemon(settings))
+            # One daemon per database: a second `ami run` on the same file stops here, before any work.
+            with instance_lock(settings.db_path, "ami run"):
+                asyncio.run(run_daemon(settings))
+        except DatabaseLocked as exc:
+            typer.echo(f"ami run: {exc}", err=True)
+            raise typer.Exit(2) from None
         except DaemonError as exc:
             typer.echo(f"ami run: {exc}", err=True)
             raise typer.Exit(1) from None
