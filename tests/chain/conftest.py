@@ -37,7 +37,9 @@ def concurrent_transfers() -> RunTxs:
     """Start one `ami tx Balances transfer_keep_alive` process per value at once, all signing with //Alice
     to `dest` on the node at `url`; wait for all of them and return what each reported."""
 
-    def run(url: str, dest: str, values: list[int], rpc_timeout_s: float = 20.0) -> list[TxRun]:
+    def run(
+        url: str, dest: str, values: list[int], rpc_timeout_s: float = 20.0, timeout_s: float = 120.0
+    ) -> list[TxRun]:
         env = {**os.environ, "AMI_NODE_URL": url, "AMI_KEY": "//Alice", "AMI_RPC_TIMEOUT": str(rpc_timeout_s)}
         procs = [
             subprocess.Popen(
@@ -49,6 +51,8 @@ def concurrent_transfers() -> RunTxs:
                     "Balances",
                     "transfer_keep_alive",
                     json.dumps({"dest": dest, "value": v}),
+                    "--timeout",
+                    str(timeout_s),
                 ],
                 cwd=REPO,
                 env=env,
@@ -59,7 +63,7 @@ def concurrent_transfers() -> RunTxs:
             for v in values
         ]
         try:
-            outs = [p.communicate(timeout=240)[0] for p in procs]
+            outs = [p.communicate(timeout=timeout_s + 120)[0] for p in procs]
         finally:
             for p in procs:
                 if p.poll() is None:

@@ -154,8 +154,9 @@ def test_ten_concurrent_ami_tx_with_one_key_all_land(
     end under instant seal): each loser must see its nonce used, sign again, and land."""
     before = _free(chopsticks, CHARLIE)
     values = [10**9 * (i + 1) for i in range(10)]
-    # ten clients at once load a real runtime's metadata from one chopsticks on two cores: allow it time
-    runs = concurrent_transfers(chopsticks, CHARLIE, values, rpc_timeout_s=90.0)
+    # ten clients load a real runtime's metadata from one chopsticks on two cores, and the last of them
+    # needs ten rounds (one winner a nonce, each round a few wasm-executed blocks): allow it time
+    runs = concurrent_transfers(chopsticks, CHARLIE, values, rpc_timeout_s=90.0, timeout_s=600.0)
     assert all(r.code == 0 for r in runs), [r.output[-600:] for r in runs if r.code]
     assert all("may still land" not in r.output for r in runs)
     assert len({r.nonce for r in runs}) == 10
