@@ -206,6 +206,27 @@ def _module_error_hint(url: str, receipt: TxReceipt) -> str:
         return ""
 
 
+def _check_runtime_call(url: str, pallet: str, call: str, params: dict[str, Any]) -> None:
+    """Check `params` strictly against the node's metadata for `pallet.call` before anything is signed
+    (ArgumentError, exit 2). An unknown pallet or call is left to compose_call, which explains it."""
+    from substrateinterface import SubstrateInterface
+
+    from ami_node.argtypes import check_call_args
+
+    si = SubstrateInterface(url=url, ss58_format=42)
+    try:
+        si.init_runtime()
+        md = si.metadata
+        found = next((p for p in md.pallets if p.name == pallet), None)
+        variant = next((c for c in (found.calls or []) if c.name == call), None) if found else None
+        if variant is None:
+            return
+        types = {int(t["id"]): t["type"] for t in md.portable_registry.value["types"]}
+        check_call_args(types, list(variant.value["fields"]), params, f"{pallet}.{call}")
+    finally:
+        si.close()
+
+
 def _pallet_calls(url: str, pallet: str) -> list[str]:
     """Call names of `pallet` from the node's metadata (only used to explain an error)."""
     try:
@@ -398,6 +419,7 @@ def register(app: typer.Typer) -> None:
         async def body(port: ChainPort) -> TxReceipt:
             from ami_node.tx import send_call
 
+            _check_runtime_call(url, pallet, call, params)
             composed = await port.compose_call(pallet, call, params)
             return await send_call(port, keypair, composed, era_period=era, timeout_s=timeout)
 

@@ -80,6 +80,17 @@ def test_arguments_are_typed_strictly_before_signing(ami: Any, deployed: Any) ->
             "not an integer",
         ),
         (["tx", "Balances", "transfer_keep_alive", '{"dest": "x", "value": ' + "9" * 100 + "}"], "bits"),
+        (["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": 123, "value": 1})], "SS58 address"),
+        (["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": BOB, "value": True})], "boolean true"),
+        (
+            ["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": BOB, "value": 2**128})],
+            "range for u128",
+        ),
+        (
+            ["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": BOB, "value": 1, "x": 2})],
+            "unknown x",
+        ),
+        (["tx", "Balances", "transfer_keep_alive", json.dumps({"dest": BOB})], "missing value"),
         (["listen", "0", "1.5"], "Invalid value for 'seconds'"),
         (["listen", "0", "99999999999"], "4294967295"),
         (["tx", "System", "remark", '{"remark": "0x00"}', "--era", "-5"], "--era"),
