@@ -51,7 +51,7 @@ async def open_database(
         raise error(f"{path}: cannot open the database: {exc}") from exc
     try:
         # The version first: a refused file stays byte for byte as it was (WAL mode rewrites its header).
-        rows = await (await conn.execute("PRAGMA user_version")).fetchall()  # fetchall: the statement ends
+        rows = list(await (await conn.execute("PRAGMA user_version")).fetchall())  # ends the statement
         version = int(rows[0][0]) if rows else 0
         if version > schema_version:
             raise error(
