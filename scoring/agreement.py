@@ -39,6 +39,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 AGREEMENT_VERSION = "ami-agreement/1"
 """Version of this rule; recorded in every validator's evidence."""
@@ -190,6 +191,141 @@ def compare(
             )
         )
     return Agreement(tuple(findings), (), tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------- whole runs
+
+
+@dataclass
+class RunAgreement:
+    """A validator's view of a whole run: ``published[i]`` (the worker's) against ``recomputed[i]``.
+
+    Attributes:
+        tracks: tracks compared.
+        published: tracks the worker published (its gate found no duplicate/derivative).
+        findings: (track index, finding) for every value outside the rule: false findings when both runs
+            are honest.
+        verdict_flips: tracks whose verdict (original, duplicate or derivative) differs between the runs.
+        borderline_flips: those of them inside the guard band (not findings).
+        target_changes: tracks with the same verdict against another earlier track (e.g. the copy of the
+            original instead of the original: equal similarities up to rounding); changes nothing published.
+        max_novelty_diff, max_quality_diff: largest |published - recomputed| over published tracks (bp).
+        commitments_equal: published tracks whose commitment the validator reproduces exactly.
+        tampers: tampers tried (each published value moved tolerance + 1 bp from the validator's value,
+            both ways, committed consistently); tampers_found: those reported as score_mismatch.
+        honest_tampers, honest_tampers_found: the same moves from the worker's honest value; one is missed
+            only when the validator's value itself moved toward it (|d| > 0), so ``found == tried`` whenever
+            the two runs agree to the bp.
+    """
+
+    tracks: int = 0
+    published: int = 0
+    findings: list[tuple[int, AgreementFinding]] = field(default_factory=list)
+    verdict_flips: int = 0
+    borderline_flips: int = 0
+    target_changes: int = 0
+    max_novelty_diff: int = 0
+    max_quality_diff: int = 0
+    commitments_equal: int = 0
+    tampers: int = 0
+    tampers_found: int = 0
+    honest_tampers: int = 0
+    honest_tampers_found: int = 0
+
+
+def gate_margin(score: object) -> float | None:
+    """``details["gate"]["margin"]`` of a `scoring.engine.PublishedScore`, or None when the engine does not
+    report one (read defensively: then no verdict counts as borderline)."""
+    details = getattr(score, "details", None)
+    gate = details.get("gate") if isinstance(details, Mapping) else None
+    margin = gate.get("margin") if isinstance(gate, Mapping) else None
+    return float(margin) if isinstance(margin, int | float) else None
+
+
+def compare_runs(published: Sequence[object], recomputed: Sequence[object]) -> RunAgreement:
+    """Compare two runs of `scoring.engine.score_batch` over the same tracks in the same order, the first as
+    a worker published it, the second as a validator recomputes it, under ami-agreement/1; also try every
+    tamper just past the tolerances (see `RunAgreement`).
+
+    Raises:
+        ValueError: the runs differ in length.
+    """
+    from scoring.engine import commitment  # the engine imports the decoders; this module does not
+
+    if len(published) != len(recomputed):
+        raise ValueError(f"{len(published)} published scores but {len(recomputed)} recomputed ones")
+    out = RunAgreement(tracks=len(published))
+    for i, (pub, rec) in enumerate(zip(published, recomputed, strict=True)):
+        p: Any = pub
+        r: Any = rec
+
+        def commit(novelty_bp: int, quality_bp: int, r: Any = r) -> bytes | None:
+            if not (0 <= novelty_bp <= 10000 and 0 <= quality_bp <= 10000):
+                return None
+            return bytes(
+                commitment(
+                    r.pcm_sha256,
+                    r.catalogue_root,
+                    novelty_bp,
+                    quality_bp,
+                    None,
+                    None,
+                    r.versions,
+                    r.model_version,
+                )
+            )
+
+        p_gate = p.duplicate_of or p.derivative_of
+        r_rejected = (
+            f"duplicate_of:{r.duplicate_of}"
+            if r.duplicate_of
+            else (f"derivative_of:{r.derivative_of}" if r.derivative_of else None)
+        )
+        if (bool(p.duplicate_of), bool(p.derivative_of)) != (bool(r.duplicate_of), bool(r.derivative_of)):
+            out.verdict_flips += 1
+            if borderline(gate_margin(p)) or borderline(gate_margin(r)):
+                out.borderline_flips += 1
+        elif (p.duplicate_of, p.derivative_of) != (r.duplicate_of, r.derivative_of):
+            out.target_changes += 1
+        if p_gate:
+            continue  # the worker publishes nothing for a duplicate or derivative: nothing to audit
+        out.published += 1
+        out.max_novelty_diff = max(out.max_novelty_diff, abs(p.novelty_bp - r.novelty_bp))
+        out.max_quality_diff = max(out.max_quality_diff, abs(p.quality_bp - r.quality_bp))
+        expected = commit(p.novelty_bp, p.quality_bp)
+        out.commitments_equal += int(expected == p.commitment)
+        margin = gate_margin(r)
+        agreement = compare(
+            p.novelty_bp,
+            p.quality_bp,
+            p.commitment,
+            r.novelty_bp,
+            r.quality_bp,
+            expected,
+            rejected=r_rejected,
+            gate_margin=margin,
+        )
+        out.findings.extend((i, f) for f in agreement.findings)
+        for base, honest in ((r, False), (p, True)):
+            for dn, dq in (
+                (NOVELTY_TOLERANCE_BP + 1, 0),
+                (-NOVELTY_TOLERANCE_BP - 1, 0),
+                (0, QUALITY_TOLERANCE_BP + 1),
+                (0, -QUALITY_TOLERANCE_BP - 1),
+            ):
+                n, q = base.novelty_bp + dn, base.quality_bp + dq
+                forged = commit(n, q)
+                if forged is None:
+                    continue  # out of 0..10000: not publishable at all
+                tampered = compare(n, q, forged, r.novelty_bp, r.quality_bp, forged)
+                found = any(f.kind == FindingKind.SCORE_MISMATCH for f in tampered.findings)
+                if honest:
+                    out.honest_tampers += 1
+                    out.honest_tampers_found += int(found)
+                else:
+                    out.tampers += 1
+                    out.tampers_found += int(found)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- versions
