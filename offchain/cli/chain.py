@@ -59,7 +59,9 @@ class CliError(Exception):
 
 
 def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
+    # One line, whatever a library put in the message (a server's HTML page, a multi-line repr).
+    text = " ".join(message.split())
+    typer.echo(f"error: {text[:500]}{'…' if len(text) > 500 else ''}", err=True)
     raise typer.Exit(code)
 
 
@@ -120,7 +122,11 @@ def _run(url: str, body: Callable[[ChainPort], Awaitable[T]], connect_timeout: f
     except CallError as exc:
         _fail(_call_error_hint(url, str(exc)), EXIT_INPUT)
     except ChainUnavailable as exc:
-        _fail(f"{exc} (start one with `ami devnet`, or pass --url)", EXIT_UNREACHABLE)
+        _fail(
+            f"{_one_line(exc)} (is it a Substrate node's RPC port? start one with `ami devnet`, "
+            "or pass --url)",
+            EXIT_UNREACHABLE,
+        )
     except ContractReverted as exc:
         _fail(f"{exc}", EXIT_REFUSED)
     except PoolRejected as exc:

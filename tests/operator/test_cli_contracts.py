@@ -183,3 +183,22 @@ def test_unreachable_and_foreign_nodes_fail_in_one_line(ami: Any, tmp_path: Path
     assert r.code == 3 and "node unreachable" in r.err and len(r.err.strip().splitlines()) == 2, r.err
     r = ami("balance", BOB, "--url", "http://127.0.0.1:9944")
     assert r.code == 2 and "websocket URL" in r.err
+    # a server that is no Substrate node: one line, exit 1, no traceback
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # its log would mix with the CLI's stderr
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        r = ami("balance", BOB, "--url", f"ws://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+    assert r.code in (1, 3) and "Substrate node" in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
