@@ -212,7 +212,7 @@ def build_sets(sizes: Sizes, cache: str | Path | None = None) -> ProbeSets:
         negatives,
         spread,
         skipped,
-        P.missing_soundtrack_packages(),
+        P.missing_soundfont_packages() + P.missing_soundtrack_packages(),
     )
 
 
@@ -567,8 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     mode = "full" if args.full else "quick"
     print(f"AMI scoring validity ({mode}); probes: {json.dumps(report['probes'])}")
-    if report["missing_packages"]:
-        print(f"MISSING soundtrack packages (run scripts/setup.sh): {', '.join(report['missing_packages'])}")  # type: ignore[arg-type]
+    missing = report["missing_packages"]
+    assert isinstance(missing, list)
+    if missing:
+        print(f"MISSING packages, their probes are left out (run scripts/setup.sh): {', '.join(missing)}")
     skipped = report["skipped"]
     assert isinstance(skipped, list)
     if skipped:

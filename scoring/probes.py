@@ -222,6 +222,19 @@ def soundfont_path(name: str) -> Path:
     raise ProbeUnavailable(f"SoundFont {name!r} is not installed (looked for {SOUNDFONTS[name][0]})")
 
 
+SOUNDFONT_PACKAGES: dict[str, str] = {
+    "fluid": "fluid-soundfont-gm",
+    "timgm": "timgm6mb-soundfont",
+    "musescore": "musescore-general-soundfont-small",
+}
+"""The Debian package that ships each of `SOUNDFONTS`."""
+
+
+def missing_soundfont_packages() -> list[str]:
+    """Debian packages of `SOUNDFONTS` that are not installed here (their renders are left out)."""
+    return [SOUNDFONT_PACKAGES[n] for n, paths in SOUNDFONTS.items() if not any(p.is_file() for p in paths)]
+
+
 def available_soundfonts() -> list[str]:
     """Names of the `SOUNDFONTS` installed here, in `SOUNDFONTS` order."""
     return [n for n, paths in SOUNDFONTS.items() if any(p.is_file() for p in paths)]

@@ -244,7 +244,7 @@ def test_real_probes_span_corpus_and_soundtracks(cache: P.ProbeCache) -> None:
     assert kinds.count("soundtrack") == 2 and kinds.count("corpus") == 3  # the second work also on piano
     assert len({p.meta.get("soundfont") for p in probes if p.meta["kind"] == "corpus"}) >= 2
     assert all(len(p.pcm) == 6 * SR for p in probes)
-    assert P.missing_soundtrack_packages() == []
+    assert P.missing_soundtrack_packages() == [] and P.missing_soundfont_packages() == []
 
 
 def test_soundtrack_excerpt_errors_name_the_package(tmp_path) -> None:
