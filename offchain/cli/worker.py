@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         settings = _settings(config)
         if not settings.db_path.exists():
             typer.echo(f"no worker database at {settings.db_path} (has `ami run` started?)", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(2)
         data = asyncio.run(_status(settings.db_path))
         if as_json:
             typer.echo(json.dumps(data, indent=2))
@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         console = Console()
-        console.print(f"checkpoint: {data['checkpoint']}")
+        cp = data["checkpoint"]
+        console.print(f"checkpoint: block #{cp[0]} ({cp[1]})" if cp else "checkpoint: none yet")
         t = Table("what", "count", title="worker store")
         for k, v in data["counts"].items():
             t.add_row(k, str(v))

@@ -230,3 +230,4 @@ def test_backup_and_restore_the_worker_database(ami: Any, tmp_path: Path) -> Non
     r = ami("restore", str(tmp_path / "b.sqlite"), "--json", env=env)
     assert r.code == 0, r.err
     assert '"checkpoint": [\n    1' in ami("status", "--json", env=env).out  # back to the backup's state
+    assert "checkpoint: block #1 (0x01)" in ami("status", env=env).out  # readable, not a Python repr

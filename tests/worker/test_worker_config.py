@@ -85,4 +85,4 @@ def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert data["checkpoint"] == [1, "0x01"] and data["counts"]["tracks_pending"] == 1
     monkeypatch.setenv("AMI_DB_PATH", str(tmp_path / "none.sqlite"))
     out = CliRunner().invoke(app, ["status"])
-    assert out.exit_code == 1 and "no worker database" in out.output
+    assert out.exit_code == 2 and "no worker database" in out.output
