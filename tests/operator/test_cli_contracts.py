@@ -202,3 +202,40 @@ def test_unreachable_and_foreign_nodes_fail_in_one_line(ami: Any, tmp_path: Path
         server.server_close()
     assert r.code in (1, 3) and "Substrate node" in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+class _RealNodePort:
+    """Just enough of a chain port for `deploy` up to its first upload: a node that says it is
+    substrate-contracts-node 0.42.0 (not the devnet), and records whether anything was composed."""
+
+    _watch = None
+
+    def __init__(self) -> None:
+        self.composed: list[str] = []
+
+    async def max_extrinsic_weight(self) -> tuple[int, int]:
+        return (2_000_000_000_000, 5_000_000)
+
+    async def _rpc_checked(self, conn: Any, method: str, params: list[Any]) -> Any:
+        assert method == "system_version"
+        return "0.42.0-ab8d2f1"
+
+    async def compose_call(self, pallet: str, call: str, params: dict[str, Any]) -> Any:
+        self.composed.append(f"{pallet}.{call}")
+        raise RuntimeError("stop here: the upload would be signed next")
+
+
+def test_deploy_refuses_stub_bundles_on_a_real_node() -> None:
+    import pytest
+
+    from offchain.cli.chain import CliError, _default_bundles, deploy
+
+    port = _RealNodePort()
+    with pytest.raises(CliError, match="stub Wasm.*not the local devnet.*--allow-stub"):
+        asyncio.run(deploy(port, load_keypair("//Alice"), "ws://node:9944", _default_bundles(), 10))  # type: ignore[arg-type]
+    assert port.composed == []  # nothing was signed or sent
+    with pytest.raises(RuntimeError, match="stop here"):
+        asyncio.run(
+            deploy(port, load_keypair("//Alice"), "ws://node:9944", _default_bundles(), 10, allow_stub=True)  # type: ignore[arg-type]
+        )
+    assert port.composed == ["Contracts.instantiate_with_code"]
