@@ -17,7 +17,7 @@ public scoring API and prints one table with the target of each line and whether
 From Python, each section takes an injectable scoring function, so one section can be iterated on alone:
     from bench.validity import run_validity, novelty_auc, build_sets, QUICK
     report = run_validity(quick=True)
-    sets = build_sets(QUICK); novelty_auc(sets, novelty_fn=my_novelty)
+    sets = build_sets(QUICK, sections=["novelty"]); novelty_auc(sets, novelty_fn=my_novelty)
 It measures whatever `scoring.engine` computes now; it assumes nothing about how.
 """
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 DEFAULT_CACHE = ROOT / ".ami" / "probes"
 DEGENERATE_CLASSES = ("loops", "shuffles", "random_notes", "tones", "noise")
 SAME_STYLE_SETS = ("bach_chorales", "folk_tunes", "game_soundtrack")
+SECTIONS = ("novelty", "ladders", "derivatives", "spread")
 
 TARGET_AUC = 0.95
 TARGET_RHO = -1.0
@@ -153,56 +154,79 @@ class ProbeSets:
     missing_packages: list[str] = field(default_factory=list)
 
 
-def build_sets(sizes: Sizes, cache: str | Path | None = None) -> ProbeSets:
-    """Make (or read from the cache) every probe set of ``sizes``."""
+def build_sets(
+    sizes: Sizes, cache: str | Path | None = None, sections: Sequence[str] = SECTIONS
+) -> ProbeSets:
+    """Make (or read from the cache) the probe sets that ``sections`` need; the others stay empty."""
+    want = set(sections)
+    unknown = want - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
     c = P.ProbeCache(cache if cache is not None else DEFAULT_CACHE)
     skipped: list[str] = []
-    real = P.real_probes(
-        sizes.real_works, sizes.real_soundtracks, seconds=sizes.real_seconds, cache=c, skipped=skipped
-    )
-    degenerate = P.degenerate_probes(
-        sizes.degenerate_n, seconds=sizes.degenerate_seconds, cache=c, skipped=skipped
-    )
-    corpus_real = [p for p in real if p.meta.get("kind") == "corpus" and p.meta.get("instrument") == "own"]
-    track_real = [p for p in real if p.meta.get("kind") == "soundtrack"]
-    originals = corpus_real[: sizes.ladder_works] + track_real[: sizes.ladder_soundtracks]
-    ladders = P.ladder_probes(originals, cache=c)
+    real: list[P.Probe] = []
+    degenerate: list[P.Probe] = []
+    ladders: list[P.Probe] = []
     sources: list[P.Probe] = []
     variants: list[P.Probe] = []
-    for work in sizes.derivative_works:
-        try:
-            src, vs = P.derivative_probes(
-                work, seconds=sizes.derivative_seconds, full=sizes.derivative_full, cache=c, skipped=skipped
-            )
-        except P.ProbeUnavailable as exc:
-            skipped.append(str(exc))
-            continue
-        sources.append(src)
-        variants += vs
-    taken = 0
-    for track in P.SOUNDTRACKS:
-        if taken >= sizes.derivative_soundtracks:
-            break
-        try:
-            src, vs = P.soundtrack_derivatives(track, seconds=sizes.derivative_seconds, cache=c)
-        except P.ProbeUnavailable as exc:
-            skipped.append(str(exc))
-            continue
-        sources.append(src)
-        variants += vs
-        taken += 1
-    counts = {
-        "bach_chorales": sizes.chorales,
-        "folk_tunes": sizes.folk_tunes,
-        "game_soundtrack": sizes.game_pieces,
-    }
-    negatives = {
-        kind: P.negative_probes(kind, n, seconds=sizes.negative_seconds, cache=c, skipped=skipped)
-        for kind, n in counts.items()
-    }
-    spread = P.instrumentation_probes(
-        sizes.spread_work, sizes.spread_n, seconds=sizes.real_seconds, cache=c, skipped=skipped
-    )
+    negatives: dict[str, list[P.Probe]] = {}
+    spread: list[P.Probe] = []
+    if want & {"novelty", "ladders"}:
+        real = P.real_probes(
+            sizes.real_works, sizes.real_soundtracks, seconds=sizes.real_seconds, cache=c, skipped=skipped
+        )
+    if "novelty" in want:
+        degenerate = P.degenerate_probes(
+            sizes.degenerate_n, seconds=sizes.degenerate_seconds, cache=c, skipped=skipped
+        )
+    if "ladders" in want:
+        corpus_real = [
+            p for p in real if p.meta.get("kind") == "corpus" and p.meta.get("instrument") == "own"
+        ]
+        track_real = [p for p in real if p.meta.get("kind") == "soundtrack"]
+        ladders = P.ladder_probes(
+            corpus_real[: sizes.ladder_works] + track_real[: sizes.ladder_soundtracks], cache=c
+        )
+    if "derivatives" in want:
+        for work in sizes.derivative_works:
+            try:
+                src, vs = P.derivative_probes(
+                    work,
+                    seconds=sizes.derivative_seconds,
+                    full=sizes.derivative_full,
+                    cache=c,
+                    skipped=skipped,
+                )
+            except P.ProbeUnavailable as exc:
+                skipped.append(str(exc))
+                continue
+            sources.append(src)
+            variants += vs
+        taken = 0
+        for track in P.SOUNDTRACKS:
+            if taken >= sizes.derivative_soundtracks:
+                break
+            try:
+                src, vs = P.soundtrack_derivatives(track, seconds=sizes.derivative_seconds, cache=c)
+            except P.ProbeUnavailable as exc:
+                skipped.append(str(exc))
+                continue
+            sources.append(src)
+            variants += vs
+            taken += 1
+        counts = {
+            "bach_chorales": sizes.chorales,
+            "folk_tunes": sizes.folk_tunes,
+            "game_soundtrack": sizes.game_pieces,
+        }
+        negatives = {
+            kind: P.negative_probes(kind, n, seconds=sizes.negative_seconds, cache=c, skipped=skipped)
+            for kind, n in counts.items()
+        }
+    if "spread" in want:
+        spread = P.instrumentation_probes(
+            sizes.spread_work, sizes.spread_n, seconds=sizes.real_seconds, cache=c, skipped=skipped
+        )
     return ProbeSets(
         real,
         degenerate,
@@ -497,7 +521,7 @@ def run_validity(
     novelty_fn: NoveltyFn | None = None,
     quality_fn: QualityFn | None = None,
     gate_fn: GateFn | None = None,
-    sections: Sequence[str] = ("novelty", "ladders", "derivatives", "spread"),
+    sections: Sequence[str] = SECTIONS,
 ) -> dict[str, object]:
     """Build the probe sets, run the chosen sections and return the report (also holds ``"table"`` rows).
 
@@ -510,7 +534,7 @@ def run_validity(
     """
     t0 = time.perf_counter()
     chosen = sizes if sizes is not None else (QUICK if quick else FULL)
-    sets = build_sets(chosen, cache)
+    sets = build_sets(chosen, cache, sections)
     t_sets = time.perf_counter() - t0
     engine = EngineScorer(device)
     report: dict[str, object] = {
@@ -555,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--section",
         action="append",
-        choices=("novelty", "ladders", "derivatives", "spread"),
+        choices=SECTIONS,
         help="run only this section (repeatable)",
     )
     args = ap.parse_args(argv)
@@ -563,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=not args.full,
         cache=args.cache,
         device=args.device,
-        sections=args.section or ("novelty", "ladders", "derivatives", "spread"),
+        sections=args.section or SECTIONS,
     )
     mode = "full" if args.full else "quick"
     print(f"AMI scoring validity ({mode}); probes: {json.dumps(report['probes'])}")

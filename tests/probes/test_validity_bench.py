@@ -196,3 +196,11 @@ def test_run_validity_end_to_end_on_the_engine(cache: P.ProbeCache) -> None:
     sections = [r[0] for r in report["table"]]
     assert sections.count("novelty AUC") == 5 and sections.count("novelty spread") == 1
     assert report["passed"] + report["failed"] == len(report["table"])
+
+
+def test_build_sets_makes_only_what_the_sections_need(cache: P.ProbeCache) -> None:
+    sets = V.build_sets(TINY, cache.root, sections=["spread"])
+    assert len(sets.spread) == 2 and not (sets.real or sets.degenerate or sets.ladders or sets.variants)
+    assert sets.negatives == {}
+    with pytest.raises(ValueError, match="unknown sections"):
+        V.build_sets(TINY, cache.root, sections=["novelty", "vibes"])
