@@ -1273,7 +1273,9 @@ def instrumentation_probes(
     w = _work(work)
     fonts = available_soundfonts() or ["fluid"]
     takes: list[tuple[int | None, str]] = [(None, f) for f in fonts]
-    for k, prog in enumerate((PIANO, STRINGS, ORGAN, FLUTE, CHOIR, GUITAR, VIBES, CLARINET)):
+    # A program the work already plays on every part would only repeat one of its own takes.
+    others = [p for p in (PIANO, STRINGS, ORGAN, FLUTE, CHOIR, GUITAR, VIBES, CLARINET) if (p,) != w.programs]
+    for k, prog in enumerate(others):
         takes.append((prog, fonts[k % len(fonts)]))
     out: list[Probe] = []
     for program, font in takes[:n]:

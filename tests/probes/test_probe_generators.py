@@ -280,3 +280,15 @@ def test_negative_sets(cache: P.ProbeCache) -> None:
         probes = P.negative_probes(kind, 2, seconds=6.0, cache=cache)
         assert len(probes) == 2 and all(p.label == kind and len(p.pcm) == 6 * SR for p in probes)
         assert not np.array_equal(probes[0].pcm, probes[1].pcm)
+
+
+def test_instrumentation_takes_are_distinct(cache: P.ProbeCache) -> None:
+    probes = P.instrumentation_probes("bach_bwv66_6", 6, seconds=6.0, cache=cache)
+    takes = [(p.meta["program"], p.meta["soundfont"]) for p in probes]
+    # The organ chorale on its own program in each SoundFont, then piano, strings, flute (not organ again).
+    assert takes[:3] == [(None, "fluid"), (None, "timgm"), (None, "musescore")]
+    assert [t[0] for t in takes[3:]] == [P.PIANO, P.STRINGS, P.FLUTE]
+    assert all(p.label == "bach_bwv66_6" for p in probes)
+    for i in range(len(probes)):
+        for j in range(i + 1, len(probes)):
+            assert not np.array_equal(probes[i].pcm, probes[j].pcm)
