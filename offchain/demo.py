@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -144,7 +146,7 @@ async def _until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float)
         await asyncio.sleep(0.2)
 
 
-async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float) -> dict:
+async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, serve: bool = False) -> dict:
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
@@ -232,7 +234,8 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float) -> dict:
                 signing_key=WORKER_KEY,
                 db_path=workdir / "worker.sqlite",
                 epoch_blocks=epoch_blocks,
-                http_port=0,
+                # --serve prints the dashboard's address, so it needs the port before the worker binds it.
+                http_port=free_port() if serve else 0,
                 log_level="warning",
                 log_json=True,
                 scoring_workers=1,
@@ -244,6 +247,8 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float) -> dict:
                 runner = asyncio.create_task(run_worker(a, settings, stop))
                 try:
                     report = await _drive(dn, chain, a, actor, minted, labels, epoch_blocks)
+                    if serve:
+                        await _serve_until_interrupted(settings.http_port)
                 finally:
                     stop.set()
                     await runner
@@ -427,14 +432,38 @@ async def _report(
     }
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve_until_interrupted(port: int) -> None:
+    """`ami demo --serve`: keep the devnet, IPFS, the worker and its dashboard up until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _say(f"dashboard: http://127.0.0.1:{port}/")
+    _say("serving until interrupted (Ctrl-C)...")
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def run_demo(
     workdir: Path | None = None,
     epoch_blocks: int = 60,
     track_seconds: float = 20.0,
     to_stderr: bool = False,
+    serve: bool = False,
 ) -> dict[str, Any]:
     """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed (on stderr
-    with `to_stderr`, leaving stdout to the caller)."""
+    with `to_stderr`, leaving stdout to the caller). With `serve`, everything stays up after the report,
+    the dashboard's address printed, until SIGINT or SIGTERM."""
     from offchain.logging import configure_logging
 
     configure_logging("warning", json=True)
@@ -443,4 +472,4 @@ def run_demo(
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ami-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_demo(workdir, epoch_blocks, track_seconds))
+        return asyncio.run(_demo(workdir, epoch_blocks, track_seconds, serve))

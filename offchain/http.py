@@ -1,14 +1,16 @@
-"""The worker's HTTP face on loopback: /healthz, /readyz, /metrics (Prometheus) and a tiny HTML dashboard."""
+"""The worker's HTTP face on loopback: /healthz, /readyz, /metrics (Prometheus) and the dashboard's pages."""
 
 from __future__ import annotations
 
-import html
-import json
+import functools
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from offchain.dashboard import DashboardConfig, add_dashboard
+from offchain.dashboard.queries import Source
 from offchain.pipeline.worker import Worker
 
 READY_STALL_S = 120.0
@@ -39,6 +41,22 @@ async def readiness(worker: Worker) -> tuple[bool, dict[str, Any]]:
     return not reasons, body
 
 
+def dashboard_config(worker: Worker) -> DashboardConfig:
+    """The dashboard over the worker's own database and catalogue, with its live state and verified audio."""
+
+    async def live() -> dict[str, Any]:
+        ok, body = await readiness(worker)
+        return {**body, "ready": ok}
+
+    path = Path(worker.store.path)
+    return DashboardConfig(
+        Source("worker", path, None, path.parent / "catalogue"),
+        epoch_blocks=worker.opt.epoch_blocks,
+        live=live,
+        fetch_audio=functools.partial(worker.fetcher.fetch, max_bytes=worker.opt.max_audio_bytes),
+    )
+
+
 def make_app(worker: Worker) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         # Liveness only: the event loop answers. Outages show in /readyz, never as a restart-worthy failure.
@@ -51,36 +69,15 @@ def make_app(worker: Worker) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=worker.metrics.render(), content_type="text/plain", charset="utf-8")
 
-    async def dashboard(_: web.Request) -> web.Response:
-        ok, body = await readiness(worker)
-        counts = await worker.store.counts()
-        epochs = (await worker.store.epochs())[-5:]
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in counts.items())
-        ep = "".join(
-            f"<tr><td>{e['epoch']}</td><td>{e['payout_count']}</td>"
-            f"<td>{html.escape(json.dumps(e['paid']))}</td></tr>"
-            for e in epochs
-        )
-        page = (
-            "<!doctype html><meta charset=utf-8><title>AMI worker</title>"
-            f"<h1>AMI worker: {'ready' if ok else 'not ready'}</h1>"
-            f"<p>checkpoint {body['checkpoint']} / finalized head {body['finalized_head']}</p>"
-            f"<ul>{''.join(f'<li>{html.escape(r)}</li>' for r in body['reasons'])}</ul>"
-            f"<table border=1><tr><th>what</th><th>count</th></tr>{rows}</table>"
-            "<h2>Recent epochs</h2><table border=1><tr><th>epoch</th><th>payouts</th><th>paid</th></tr>"
-            f"{ep}</table>"
-        )
-        return web.Response(text=page, content_type="text/html")
-
     app = web.Application()
     app.add_routes(
         [
             web.get("/healthz", healthz),
             web.get("/readyz", readyz),
             web.get("/metrics", metrics),
-            web.get("/", dashboard),
         ]
     )
+    add_dashboard(app, dashboard_config(worker))
     return app
 
 

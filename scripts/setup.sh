@@ -8,7 +8,8 @@ ROOT="$PWD"
 # The soundfonts and game soundtracks after libsndfile1 are the validity probes' real music (scoring/probes.py).
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm libchromaprint-tools ffmpeg libsndfile1 timgm6mb-soundfont
     musescore-general-soundfont-small asc-music drascula-music frozen-bubble-data hyperrogue-music
-    lincity-ng-data pingus-data)
+    lincity-ng-data pingus-data
+    chromium chromium-driver)  # the last two: the dashboard's browser tests (tests/dashboard)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -106,6 +106,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Write the report as JSON to stdout; the tables go to stderr.")
         ] = False,
+        serve: Annotated[
+            bool,
+            typer.Option(
+                "--serve", help="Then keep the services and the dashboard up until Ctrl-C (prints its URL)."
+            ),
+        ] = False,
     ) -> None:
         """Run the whole platform locally: devnet + IPFS, contracts, sample tracks, listeners (and a sybil
         farm), the worker for three epochs; then print each track's scores and each account's pay, and why."""
@@ -113,7 +119,11 @@ def register(app: typer.Typer) -> None:
 
         try:
             report = run_demo(
-                workdir=workdir, epoch_blocks=epoch_blocks, track_seconds=track_seconds, to_stderr=as_json
+                workdir=workdir,
+                epoch_blocks=epoch_blocks,
+                track_seconds=track_seconds,
+                to_stderr=as_json,
+                serve=serve,
             )
         except DemoError as exc:
             typer.echo(f"ami demo: {exc}", err=True)
