@@ -416,6 +416,11 @@ def table_rows(report: dict[str, object]) -> list[tuple[str, str, str, str, str]
     nov = report.get("novelty")
     if isinstance(nov, dict):
         n_real = len(nov["real"])
+        if nov["real"]:
+            # Not a target of its own: the lowest real pieces show what the AUC lines hide.
+            low = sorted(nov["real"].items(), key=lambda kv: kv[1])[:3]
+            text = ", ".join(f"{k.split('/', 1)[1]} {v:.0f}" for k, v in low)
+            rows.append(("novelty real", f"lowest of {n_real}: {text}", f"{low[0][1]:.0f}", "info", ""))
         for cls in DEGENERATE_CLASSES:
             if cls in nov["auc"]:
                 a = nov["auc"][cls]

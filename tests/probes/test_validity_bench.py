@@ -83,6 +83,7 @@ def test_novelty_auc_and_spread_from_injected_scores() -> None:
     verdict = {r[1].split(";")[0]: r[4] for r in rows}
     assert verdict["real(3) vs tones(2)"] == "FAIL" and verdict["real(3) vs loops(2)"] == "PASS"
     assert rows[-1][0] == "novelty spread" and rows[-1][4] == "FAIL"
+    assert rows[0] == ("novelty real", "lowest of 3: r0 8000, r1 8000, r2 8000", "8000", "info", "")
 
 
 def test_ladders_rho_and_gain_from_injected_scores() -> None:
@@ -195,7 +196,8 @@ def test_run_validity_end_to_end_on_the_engine(cache: P.ProbeCache) -> None:
     }
     sections = [r[0] for r in report["table"]]
     assert sections.count("novelty AUC") == 5 and sections.count("novelty spread") == 1
-    assert report["passed"] + report["failed"] == len(report["table"])
+    assert sections.count("novelty real") == 1  # the information line, neither PASS nor FAIL
+    assert report["passed"] + report["failed"] == len(report["table"]) - 1
 
 
 def test_build_sets_makes_only_what_the_sections_need(cache: P.ProbeCache) -> None:
