@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class Assembled:
     port: Any
     ipfs: Any
     deployment: Any
+    account: str = ""
 
 
 def default_scorer(settings: WorkerSettings, worker_store: Any) -> Any:
@@ -102,7 +104,7 @@ async def assemble(
             WorkerOptions.from_settings(settings),
             metrics=metrics,
         )
-        yield Assembled(worker, submitter, port, ipfs, deployment)
+        yield Assembled(worker, submitter, port, ipfs, deployment, keypair.address)
     finally:
         if scorer is not None and hasattr(scorer, "close"):
             with contextlib.suppress(Exception):
@@ -122,6 +124,7 @@ async def run_worker(a: Assembled, settings: WorkerSettings, stop: asyncio.Event
     sub_stop = asyncio.Event()
     worker_task = asyncio.create_task(a.worker.run())
     sub_task = asyncio.create_task(a.submitter.run(sub_stop))
+    watch_task = asyncio.create_task(watch_outbox(a, sub_stop))
     try:
         await stop.wait()
     finally:
@@ -129,7 +132,80 @@ async def run_worker(a: Assembled, settings: WorkerSettings, stop: asyncio.Event
         await worker_task
         sub_stop.set()
         await sub_task
+        await watch_task
         await runner.cleanup()
+
+
+def outbox_failures(path: Path) -> dict[str, list[dict[str, str]]]:
+    """Payouts and contract calls (score submissions) the submitter gave up on, read-only from its outbox:
+    {"payouts": [{"id", "error"}], "calls": [{"key", "error"}]}; empty lists when there is no outbox yet."""
+    out: dict[str, list[dict[str, str]]] = {"payouts": [], "calls": []}
+    if not path.exists():
+        return out
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        with contextlib.suppress(sqlite3.OperationalError):  # an outbox whose tables do not exist yet
+            for pid, err in conn.execute("SELECT id, error FROM payouts WHERE state='failed' ORDER BY seq"):
+                out["payouts"].append({"id": "0x" + bytes(pid).hex(), "error": str(err)})
+            for key, err in conn.execute("SELECT key, error FROM calls WHERE state='failed' ORDER BY seq"):
+                out["calls"].append({"key": str(key), "error": str(err)})
+    finally:
+        conn.close()
+    return out
+
+
+async def watch_outbox(a: Assembled, stop: asyncio.Event, poll_s: float = 2.0) -> None:
+    """Show reverted submissions in /metrics and /readyz until they are requeued (`ami requeue`)."""
+    path = Path(a.submitter.db_path)
+    while not stop.is_set():
+        try:
+            failed = await asyncio.to_thread(outbox_failures, path)
+        except sqlite3.Error as exc:  # a locked or damaged outbox is reported, never fatal
+            a.worker.last_error["submitter"] = f"cannot read the outbox: {exc}"
+        else:
+            a.worker.metrics.submissions_failed.labels("payouts").set(len(failed["payouts"]))
+            a.worker.metrics.submissions_failed.labels("calls").set(len(failed["calls"]))
+            if failed["payouts"] or failed["calls"]:
+                first = (failed["payouts"] or failed["calls"])[0]["error"]
+                a.worker.last_error["submitter"] = (
+                    f"{len(failed['payouts'])} payouts and {len(failed['calls'])} contract calls failed on "
+                    f"chain (first: {first[:200]}); see `ami status`, fix the cause, then `ami requeue`"
+                )
+            else:
+                a.worker.last_error.pop("submitter", None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=poll_s)
+
+
+async def requeue(settings: WorkerSettings) -> dict[str, Any]:
+    """`ami requeue`: put every failed payout and contract call of the worker's outbox back to pending, so
+    that the running (or next) `ami run` sends it again. The contract refuses a payout id it has already
+    paid, and the submitter closes a row only on its finalized event, so each is paid exactly once."""
+    from ami_node.keys import load_keypair
+    from ami_node.submitter import Submitter, SubmitterError
+    from ami_node.substrate import SubstrateChainPort
+
+    path = outbox_path(settings)
+    if not path.exists():
+        raise DaemonError(f"no outbox at {path} (has `ami run` started with this configuration?)")
+    try:
+        password = settings.signing_key_password.get_secret_value() if settings.signing_key_password else None
+        keypair = load_keypair(settings.signing_key.get_secret_value(), password)
+    except Exception as exc:  # the key loader's own message never contains the secret
+        raise DaemonError(f"cannot load the signing key: {type(exc).__name__}: {exc}") from None
+    failed = await asyncio.to_thread(outbox_failures, path)
+    # The outbox is keyed by signer; requeueing needs no chain connection (the port is never used here).
+    port = SubstrateChainPort(settings.node_url)
+    sub = Submitter(port, keypair, path, rewards=None)
+    try:
+        await sub.open()
+        n = await sub.requeue_failed()
+    except SubmitterError as exc:
+        raise DaemonError(str(exc)) from None
+    finally:
+        await sub.close()
+        await port.close()
+    return {"requeued": n, **failed}
 
 
 async def run_daemon(settings: WorkerSettings) -> None:
@@ -141,6 +217,7 @@ async def run_daemon(settings: WorkerSettings) -> None:
     log.info("daemon.start", config=settings.redacted())
     async with assemble(settings) as a:
         await check_chain(a)
+        await check_oracle(a)
         await run_worker(a, settings, stop)
     log.info("daemon.stopped")
 
@@ -158,4 +235,27 @@ async def check_chain(a: Assembled) -> None:
         raise DaemonError(
             f"the node at {a.deployment.url} has genesis {genesis}, but the deployment file was written for "
             f"{a.deployment.genesis_hash}: point node_url at the deployment's chain or run `ami deploy`"
+        )
+
+
+async def check_oracle(a: Assembled) -> None:
+    """Refuse to start when the signing key is no oracle of the rewards contract: every score and payout it
+    sent would revert with NotOracle. An unreachable node is waited out later, as for the genesis check."""
+    from ami_node.abi import ContractAbi
+    from ami_node.port import ChainError
+
+    abi = ContractAbi.load("ami_rewards")
+    data = abi.encode_call("is_oracle", account=a.account)
+    try:
+        dry = await a.port.contract_dry_run(a.deployment.rewards, data, a.account)
+    except ChainError as exc:
+        log.warning("daemon.oracle_unchecked", error=str(exc))
+        return
+    is_oracle = bool(abi.decode_return("is_oracle", dry.output)) if dry.success else False
+    if not is_oracle:
+        raise DaemonError(
+            f"the signing key's account {a.account} is not an oracle of the rewards contract "
+            f"{a.deployment.rewards}, so every score and payout it sent would revert (NotOracle). Grant the "
+            f"role with the contract owner's key: `ami call rewards add_oracle "
+            f'\'{{"account": "{a.account}"}}\' --key <owner key>`, then start `ami run` again'
         )

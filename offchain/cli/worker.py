@@ -1,9 +1,10 @@
-"""`ami` subcommands for the worker area: run, demo, config, status."""
+"""`ami` subcommands for the worker area: run, demo, config, status, requeue."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         if not settings.db_path.exists():
             typer.echo(f"no worker database at {settings.db_path} (has `ami run` started?)", err=True)
             raise typer.Exit(2)
-        data = asyncio.run(_status(settings.db_path))
+        data = asyncio.run(_status(settings))
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return
@@ -93,6 +94,40 @@ def register(app: typer.Typer) -> None:
                 json.dumps(ep["unallocated"]),
             )
         console.print(e)
+        p = data["problems"]
+        r = Table("reason", "tracks", title="rejected tracks")
+        for reason, n in p["rejected_by_reason"].items():
+            r.add_row(reason, str(n))
+        console.print(r)
+        w = Table("token", "creator", "attempts", "due", "last error", title="tracks waiting for a retry")
+        for t in p["retrying"]:
+            due = time.strftime("%H:%M:%S", time.localtime(t["retry_at"])) if t["retry_at"] else "now"
+            w.add_row(str(t["token_id"]), t["creator"], str(t["attempts"]), due, str(t["detail"])[:80])
+        console.print(w)
+        f = Table("what", "id", "error", title="failed on chain (fix the cause, then `ami requeue`)")
+        for item in p["failed_payouts"]:
+            f.add_row("payout", item["id"], item["error"][:100])
+        for item in p["failed_calls"]:
+            f.add_row("call", item["key"], item["error"][:100])
+        console.print(f)
+
+    @app.command("requeue")
+    def requeue_cmd(config: ConfigOpt = None) -> None:
+        """Send again every payout and score submission that failed on chain (e.g. NotOracle before the
+        role was granted): the running `ami run` picks them up. Each payout is still paid exactly once."""
+        from offchain.daemon import DaemonError, requeue
+
+        settings = _settings(config)
+        try:
+            out = asyncio.run(requeue(settings))
+        except DaemonError as exc:
+            typer.echo(f"ami requeue: {exc}", err=True)
+            raise typer.Exit(1) from None
+        for item in out["payouts"]:
+            typer.echo(f"payout {item['id']}: was {item['error']}")
+        for item in out["calls"]:
+            typer.echo(f"call {item['key']}: was {item['error']}")
+        typer.echo(f"requeued {out['requeued']} failed payouts and calls")
 
     @app.command("demo")
     def demo_cmd(
@@ -132,15 +167,22 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(report, indent=2, default=str))
 
 
-async def _status(db_path: Path) -> dict[str, Any]:
+async def _status(settings: Any) -> dict[str, Any]:
+    from offchain.daemon import outbox_failures, outbox_path
     from offchain.store import WorkerStore
 
-    store = await WorkerStore.open(db_path)
+    store = await WorkerStore.open(settings.db_path)
     try:
+        failed = await asyncio.to_thread(outbox_failures, outbox_path(settings))
         return {
             "checkpoint": await store.checkpoint(),
             "counts": await store.counts(),
             "epochs": await store.epochs(),
+            "problems": {
+                **await store.track_problems(),
+                "failed_payouts": failed["payouts"],
+                "failed_calls": failed["calls"],
+            },
         }
     finally:
         await store.close()

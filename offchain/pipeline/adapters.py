@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from offchain.pipeline.ports import (
     ContentInvalid,
     ContentMismatch,
+    ContentNotAFile,
     ContentNotFound,
     ContentTooLarge,
     ScoreOutcome,
@@ -70,9 +71,12 @@ class IpfsContentFetcher:
 
     async def fetch(self, cid: str, max_bytes: int) -> bytes:
         from offchain.ipfs import errors as e
+        from offchain.ipfs.cid import NotAFile
 
         try:
             return await self.client.cat(cid, max_bytes=max_bytes)
+        except NotAFile as exc:
+            raise ContentNotAFile(str(exc)) from exc
         except e.InvalidCid as exc:
             raise ContentInvalid(str(exc)) from exc
         except e.CidMismatch as exc:
@@ -83,6 +87,8 @@ class IpfsContentFetcher:
             raise ContentNotFound(str(exc)) from exc
         except e.IpfsUnavailable as exc:
             raise StorageUnavailable(str(exc)) from exc
+        except e.IpfsError as exc:  # any other refusal by the node is about this content, not the node
+            raise ContentInvalid(str(exc)) from exc
 
 
 class SubmitterPayoutSink:

@@ -33,6 +33,12 @@ class ContentInvalid(FetchError):
     reason = "bad_cid"
 
 
+class ContentNotAFile(ContentInvalid):
+    """The CID names a directory, a symlink or another non-file node: mint the CID of the file itself."""
+
+    reason = "not_a_file"
+
+
 class ContentMismatch(FetchError):
     """The bytes read do not hash to the minted CID: never used."""
 

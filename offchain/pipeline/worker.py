@@ -13,9 +13,10 @@ import contextlib
 import functools
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -41,6 +42,7 @@ from offchain.store import BlockData, TrackRow, WorkerStore
 log = structlog.get_logger("ami.worker")
 
 _STOP = object()
+T = TypeVar("T")
 # Rejections that are looked at again later: the content may still appear on IPFS.
 _READMIT_REASONS = ("not_found", "timeout")
 
@@ -69,9 +71,10 @@ class WorkerOptions:
     backoff_max_s: float = 30.0
     poll_s: float = 1.0
     # The scoring stage's lanes (see `Worker.score_one`): tracks never tried go to the main lane, served by
-    # `fetch_workers` tasks one creator at a time; tracks whose content was missing (or slow) wait in the
-    # retry lane (`retry_workers` tasks) for retry_initial_s * 2**(attempt-1) seconds (at most retry_max_s),
-    # up to `fetch_attempts`; then they are rejected and looked for again every `readmit_after_s`.
+    # `fetch_workers` tasks one creator at a time (at most `per_creator_slots` tasks each); tracks whose
+    # content was missing (or slow) wait in the retry lane (`retry_workers` tasks) for
+    # retry_initial_s * 2**(attempt-1) seconds (at most retry_max_s), up to `fetch_attempts`; then they are
+    # rejected and looked for again every `readmit_after_s`.
     fetch_workers: int = 4
     retry_workers: int = 1
     fetch_deadline_s: float = 60.0
@@ -81,6 +84,7 @@ class WorkerOptions:
     # A fetched track waits at most this long for earlier tokens still being fetched, so that the catalogue
     # stays in mint order when content is healthy, and a slow or hostile earlier mint delays it by seconds.
     order_wait_s: float = 5.0
+    per_creator_slots: int = 2
 
     @classmethod
     def from_settings(cls, s: Any) -> WorkerOptions:
@@ -153,9 +157,12 @@ class Worker:
         self.trust = trust
         self._stop = asyncio.Event()
         self._blocks: asyncio.Queue[BlockData] = asyncio.Queue(self.opt.block_queue_size)
-        self._tracks: asyncio.Queue[int] = asyncio.Queue(self.opt.scoring_queue_size)
-        self._retries: asyncio.Queue[int] = asyncio.Queue(self.opt.scoring_queue_size)
-        self._in_flight: set[int] = set()
+        # Scoring tasks pull their next track from the store when they are free (no queue in between), so
+        # that the per-creator order is applied at the last moment: a track minted after a thousand others
+        # is the next one taken if its creator has nothing else in the lane.
+        self._in_flight: dict[int, str] = {}  # token -> creator, for every track a scoring task holds
+        self._claiming = asyncio.Lock()
+        self._work = asyncio.Condition()
         # Main-lane tokens whose content is being fetched, with the monotonic time the fetch began.
         self._fetching: dict[int, float] = {}
         self._fetch_done = asyncio.Condition()
@@ -190,8 +197,8 @@ class Worker:
             asyncio.create_task(self._supervise("scoring-feed", self._feed_scoring)),
             asyncio.create_task(self._supervise("payouts", self._dispatch_payouts)),
             *(
-                asyncio.create_task(self._supervise(f"scorer-{i}", functools.partial(self._score_loop, q)))
-                for i, q in enumerate(self._lanes())
+                asyncio.create_task(self._supervise(f"scorer-{i}", functools.partial(self._score_loop, lane)))
+                for i, lane in enumerate(self._lanes())
             ),
         ]
         await self._stop.wait()
@@ -200,17 +207,16 @@ class Worker:
             t.cancel()
         self._wake_scoring.set()
         self._wake_payouts.set()
-        for q in self._lanes():
-            with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(-1)
+        async with self._work:
+            self._work.notify_all()
         with contextlib.suppress(asyncio.QueueFull):
             self._blocks.put_nowait(_STOP)  # type: ignore[arg-type]
         await asyncio.gather(follower, head, *stages, return_exceptions=True)
         log.info("worker.stopped", checkpoint=await self.store.checkpoint())
 
-    def _lanes(self) -> list[asyncio.Queue[int]]:
-        """One queue per scoring task: `fetch_workers` on the main lane, `retry_workers` on the retry lane."""
-        return [self._tracks] * self.opt.fetch_workers + [self._retries] * self.opt.retry_workers
+    def _lanes(self) -> list[bool]:
+        """The lane of each scoring task (True: retry lane): `fetch_workers` main, `retry_workers` retry."""
+        return [False] * self.opt.fetch_workers + [True] * self.opt.retry_workers
 
     async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
         delay = self.opt.backoff_initial_s
@@ -386,31 +392,50 @@ class Worker:
             )
             if readmitted:
                 log.info("worker.tracks_readmitted", tokens=readmitted[:20], count=len(readmitted))
-            await self._fill(self._tracks, retry_lane=False)
-            await self._fill(self._retries, retry_lane=True)
+            async with self._work:
+                self._work.notify_all()
             await self._check_scorer()
             self.last_error.pop("scoring-feed", None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_scoring.wait(), timeout=self.opt.poll_s)
             self._wake_scoring.clear()
 
-    async def _fill(self, queue: asyncio.Queue[int], *, retry_lane: bool) -> None:
-        """Queue due pending tracks for a lane, one creator at a time (see `WorkerStore.fair_pending`)."""
-        room = queue.maxsize - queue.qsize()
-        if room <= 0 or self._stop.is_set():
-            return
-        due = await self.store.fair_pending(
-            room + len(self._in_flight), retry_lane=retry_lane, now=time.time()
-        )
-        for t in due:
-            if queue.full():
-                break
-            if t.token_id in self._in_flight:
-                continue
-            self._in_flight.add(t.token_id)
-            queue.put_nowait(t.token_id)
-        self.metrics.queue_depth.labels("scoring").set(self._tracks.qsize())
-        self.metrics.queue_depth.labels("retry").set(self._retries.qsize())
+    async def _claim(self, retry_lane: bool) -> int | None:
+        """The next due track of a lane, one creator at a time (see `WorkerStore.fair_pending`), now ours.
+
+        A creator holds at most `per_creator_slots` tasks at once, so the others' tracks always find one
+        free: a thousand mints of one creator whose content never comes cannot fill every slot.
+        """
+        async with self._claiming:
+            held = Counter(self._in_flight.values())
+            due = await self.store.fair_pending(
+                2 * len(self._in_flight) + 8, retry_lane=retry_lane, now=time.time()
+            )
+            for t in due:
+                if t.token_id not in self._in_flight and held[t.creator] < self.opt.per_creator_slots:
+                    self._in_flight[t.token_id] = t.creator
+                    return t.token_id
+        return None
+
+    async def _or_stop(self, aw: Awaitable[T], timeout: float) -> T | None:
+        """`aw` within `timeout` seconds (TimeoutError past it), or None as soon as the worker is stopping:
+        a fetch that may wait for minutes is dropped at SIGTERM (the track stays pending)."""
+        task = asyncio.ensure_future(aw)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if self._stop.is_set():
+            return None
+        raise TimeoutError
 
     async def _check_scorer(self) -> None:
         """Restart a scoring process found dead, and show the scorer's health in /readyz."""
@@ -436,15 +461,19 @@ class Worker:
             raise
         await self.store.mark_score_submitted(token_id)
 
-    async def _score_loop(self, queue: asyncio.Queue[int]) -> None:
-        while True:
-            token_id = await queue.get()
-            if token_id < 0 or self._stop.is_set():
-                return
+    async def _score_loop(self, retry_lane: bool) -> None:
+        while not self._stop.is_set():
+            token_id = await self._claim(retry_lane)
+            if token_id is None:
+                async with self._work:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._work.wait(), timeout=self.opt.poll_s)
+                continue
+            self.metrics.queue_depth.labels("scoring").set(len(self._in_flight))
             try:
                 await self._score_isolated(token_id)
             finally:
-                self._in_flight.discard(token_id)
+                self._in_flight.pop(token_id, None)
 
     async def _score_isolated(self, token_id: int) -> str:
         """`score_one`, where anything unexpected rejects the track (`internal`) instead of stopping the lane.
@@ -524,9 +553,10 @@ class Worker:
         delay = self.opt.backoff_initial_s
         while True:
             try:
-                return await asyncio.wait_for(
+                audio = await self._or_stop(
                     self.fetcher.fetch(track.audio_cid, self.opt.max_audio_bytes), self.opt.fetch_deadline_s
                 )
+                return "pending" if audio is None else audio
             except TimeoutError:
                 detail = f"the audio did not arrive within {self.opt.fetch_deadline_s:g} s"
                 return await self._retry_later(track, "timeout", detail)
@@ -594,9 +624,11 @@ class Worker:
         delay = self.opt.backoff_initial_s
         while True:
             try:
-                raw = await asyncio.wait_for(
+                raw = await self._or_stop(
                     self.fetcher.fetch(metadata_cid, MAX_METADATA_BYTES), self.opt.fetch_deadline_s
                 )
+                if raw is None:
+                    return None
             except TimeoutError:
                 return no_metadata("timeout", f"no answer within {self.opt.fetch_deadline_s:g} s")
             except StorageUnavailable as exc:
