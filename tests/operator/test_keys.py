@@ -127,3 +127,30 @@ def test_bad_keys_exit_2_without_echoing_them(ami: Any, tmp_path: Path) -> None:
 def test_version(ami: Any) -> None:
     r = ami("--version")
     assert r.code == 0 and r.out.strip() == f"ami {version('ami-node')}"
+
+
+def test_daemons_take_the_same_key_convention(ami: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from ami_node.keys import load_keypair
+    from offchain.config import load_settings
+
+    remote = {"AMI_NODE_URL": "ws://node:9944"}
+    r = ami("config", env=remote)
+    assert r.code == 2 and "no signing key" in r.err and "AMI_KEY" in r.err
+    store = tmp_path / "worker.json"
+    made = ami("key", "generate", "--out", str(store), "--encrypt", "--json", env={"AMI_KEY_PASSWORD": "pw"})
+    address = json.loads(made.out)["ss58_address"]
+    env = {**remote, "AMI_KEY": str(store), "AMI_KEY_PASSWORD": "pw", "AMI_HTTP_HOST": "0.0.0.0"}
+    r = ami("config", env=env)
+    assert r.code == 0, r.err
+    shown = json.loads(r.out)
+    assert shown["signing_key"] == shown["signing_key_password"] == "**********" and "pw" not in r.out
+    assert shown["http_host"] == "0.0.0.0"  # a container's endpoints are reachable on its network
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    # what `ami run` does with them (offchain/daemon.py): the keystore file, decrypted with the password
+    assert s.signing_key_password is not None
+    pair = load_keypair(s.signing_key.get_secret_value(), s.signing_key_password.get_secret_value())
+    assert pair.address == address
+    r = ami("config", env={**env, "AMI_HTTP_HOST": "not-an-ip"})
+    assert r.code == 2 and "AMI_HTTP_HOST" in r.err
