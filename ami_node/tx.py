@@ -187,7 +187,7 @@ async def send_call(
     """
     deadline = time.monotonic() + timeout_s
     tx: SignedTx | None = None
-    attempt = 0
+    attempt = usurped = 0
     while attempt < max_attempts:
         attempt += 1
         start = await port.finalized_head()
@@ -213,7 +213,9 @@ async def send_call(
             if time.monotonic() > deadline:
                 raise
             attempt -= 1  # another transaction of this key landed: progress, not a failed attempt
-            await asyncio.sleep(random.uniform(0.0, 0.05))
+            usurped += 1
+            # the racers that lost this nonce all sign again now: spread them out, more so each time
+            await asyncio.sleep(random.uniform(0.0, 0.1 * min(usurped, 10)))
             continue
         if receipt is None:
             if nonces:
