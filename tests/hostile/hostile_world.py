@@ -15,6 +15,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,15 @@ def _db(path: Path) -> dict[int, tuple[str, str | None]]:
     finally:
         conn.close()
     return {int(t): (str(s), r) for t, s, r in rows}
+
+
+def _readyz(port: int) -> tuple[int, list[str]]:
+    """The worker's /readyz answer: (HTTP status, reasons)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            return r.status, json.loads(r.read())["reasons"]
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())["reasons"]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -171,6 +182,7 @@ def run_scenario(tmp: Path, n: int, scorer: str = "hash", timeout_s: float = 600
                 time.sleep(0.1)
             latency = time.monotonic() - minted_at
             tracks = _db(tmp / "worker.sqlite")  # the verdicts when the honest score was published
+            ready = _readyz(settings["http_port"])
             rss = _peak_rss_mb(proc.pid)
         finally:
             stopping = time.monotonic()
@@ -188,5 +200,6 @@ def run_scenario(tmp: Path, n: int, scorer: str = "hash", timeout_s: float = 600
         "worker_peak_rss_mb": round(rss, 1),
         "hostile_verdicts": dict(Counter(f"{s}:{r}" if r else s for s, r in hostile.values())),
         "worker_exit": proc.returncode,
+        "readyz_at_publish": ready,
         "phases": {k: round(v, 2) for k, v in phases.items()},
     }

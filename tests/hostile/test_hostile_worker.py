@@ -26,6 +26,7 @@ def test_hostile_block_does_not_hold_back_an_honest_track(tmp_path: Path) -> Non
     assert verdicts.get("rejected:bad_cid") == 6, verdicts
     assert verdicts.get("rejected:not_a_file") == 12, verdicts
     assert verdicts.get("pending", 0) >= 30, verdicts
+    assert got["readyz_at_publish"] == (200, [])  # directories and missing content jam nothing
     assert got["worker_exit"] == 0
 
 
