@@ -1,5 +1,5 @@
-"""The scoring stage's lanes on in-memory fakes: one verdict per track, fairness between creators, a retry lane
-for missing content with readmission, and scorer failures that never block the queue."""
+"""The scoring stage's lanes on in-memory fakes: one verdict per track, fairness between creators, a retry
+lane for missing content with readmission, and scorer failures that never block the queue."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ async def test_one_creators_stalled_mints_do_not_delay_another_creators_track(tm
         await store.close()
 
 
-async def test_missing_content_is_retried_then_rejected_and_readmitted_when_it_appears(tmp_path: Path) -> None:
+async def test_missing_content_is_retried_rejected_then_readmitted(tmp_path: Path) -> None:
     chain = FakeChain()
     ipfs = FakeIpfs({"QmMeta": b"{}"})
     chain.land(mint(1, "C1", "QmLater"))
