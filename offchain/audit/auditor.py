@@ -178,7 +178,13 @@ class Auditor:
                 self._restored.discard(version)
             if version not in self._restored:
                 entries = await self.db.catalogue_entries(version)
-                await asyncio.to_thread(rescorer.restore, entries)
+                try:
+                    await asyncio.to_thread(rescorer.restore, entries)
+                except Exception as exc:  # e.g. entries stored by an older validator: unverifiable, said why
+                    why = f"the rescorer cannot restore its catalogue: {type(exc).__name__}: {exc}"
+                    self.blocked[version] = (entries[0][0] if entries else 0, why)
+                    log.error("audit.restore_failed", model_version=version, error=str(exc))
+                    continue
                 self._restored.add(version)
             have = await self.db.rescored_tokens(version)
             for mint in mints:

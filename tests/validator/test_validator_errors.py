@@ -12,7 +12,7 @@ import pytest
 from validator_world import MODEL_VERSION, HashRescorer, ScriptedWorker, Tamper, World, run_scenario
 
 from offchain.audit.model import Status
-from offchain.audit.rescore import Rescored
+from offchain.audit.rescore import Rescored, RescoreError
 from offchain.audit.validator import Validator
 from offchain.ipfs import errors as ipfs_errors
 from scoring.agreement import GATE_GUARD
@@ -170,3 +170,19 @@ async def test_duplicate_verdict_guard_band(world: World, margin: float, expecte
     else:
         assert [f.kind.value for f in audits[SUBJECT].findings] == ["scored_rejected"]
         assert [r.subject for r in await v.auditor.db.challenges()] == [SUBJECT]
+
+
+async def test_a_catalogue_that_cannot_be_restored_is_unverifiable(world: World) -> None:
+    """Entries stored by an older validator (no PCM hash) cannot rebuild the catalogue: every score stays
+    unverifiable with that reason, nothing is challenged, and the daemon's pass completes."""
+
+    class NoRestore(HashRescorer):
+        def restore(self, entries: Any) -> None:
+            raise RescoreError("a stored catalogue entry is not an emb/c2d/fp/pcm npz one")
+
+    v = await _honest_run(world)
+    v.auditor.rescorers = {MODEL_VERSION: NoRestore()}
+    audits = [a for a in await v.process() if a.kind == "score"]
+    assert audits and {a.status for a in audits} == {Status.UNVERIFIABLE}
+    assert all("cannot restore its catalogue" in a.reason for a in audits)
+    await _no_challenge(world, v)

@@ -46,7 +46,7 @@ async def driven(
 
 
 async def test_real_worker_audited(world: World, driven: tuple[RealWorker, int | None]) -> None:
-    """Honest: zero findings, zero challenges. Token 3's quality 1 bp past the tolerance: exactly that, once."""
+    """Honest: zero findings, zero challenges. Token 3's quality 1 bp past its tolerance: that, once."""
     rw, nudged = driven
     await run_scenario(world, rw)
     counts = await rw.store.counts()

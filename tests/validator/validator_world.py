@@ -3,8 +3,8 @@ IPFS, a deterministic stand-in scorer, and a scripted worker that can be told to
 
 `HashRescorer` is a FAKE of the scoring engine (clearly not music scoring): scores come from hashes of the
 audio, duplicates are byte-identical audio, the commitment covers the PCM hash, the catalogue root and the
-scores (as ami-agreement/1's does: no features hash). It follows the `offchain.audit.rescore.Rescorer` port, so the worker and the validator here
-run the very same scoring rules, as they would with the real engine.
+scores (as ami-agreement/1's does: no features hash). It follows the `offchain.audit.rescore.Rescorer` port,
+so the worker and the validator here run the very same scoring rules, as they would with the real engine.
 """
 
 from __future__ import annotations
