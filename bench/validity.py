@@ -207,7 +207,13 @@ def build_sets(
             if taken >= sizes.derivative_soundtracks:
                 break
             try:
-                src, vs = P.soundtrack_derivatives(track, seconds=sizes.derivative_seconds, cache=c)
+                src, vs = P.soundtrack_derivatives(
+                    track,
+                    seconds=sizes.derivative_seconds,
+                    full=sizes.derivative_full,
+                    cache=c,
+                    skipped=skipped,
+                )
             except P.ProbeUnavailable as exc:
                 skipped.append(str(exc))
                 continue

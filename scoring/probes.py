@@ -1103,49 +1103,110 @@ def derivative_probes(
     return source, variants
 
 
+def rubberband(
+    pcm: np.ndarray,
+    *,
+    tempo: float = 1.0,
+    semitones: int = 0,
+    name: str = "pcm",
+    cache: ProbeCache | str | Path | None = None,
+) -> np.ndarray:
+    """``pcm`` time-stretched by ``tempo`` (pitch kept) and pitch-shifted by ``semitones`` (duration kept)
+    with ffmpeg's Rubber Band filter: how a "sped up" or re-keyed copy of recorded music is made (cached).
+
+    Raises:
+        ProbeUnavailable: ffmpeg or its rubberband filter is missing or failed.
+    """
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ProbeUnavailable("ffmpeg not found on PATH (install Debian package ffmpeg)")
+    digest = hashlib.sha256(np.asarray(pcm, dtype=np.float32).tobytes()).hexdigest()
+    recipe: dict[str, object] = {"pcm": digest, "tempo": tempo, "semitones": semitones}
+
+    def make() -> np.ndarray:
+        flt = f"rubberband=tempo={tempo}:pitch={2 ** (semitones / 12):.10f}"
+        out = subprocess.run(
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-f",
+                "f32le",
+                "-ar",
+                str(SR),
+                "-ac",
+                "1",
+                "-i",
+                "-",
+                "-af",
+                flt,
+                "-f",
+                "f32le",
+                "-ar",
+                str(SR),
+                "-ac",
+                "1",
+                "-",
+            ],
+            input=np.asarray(pcm, dtype="<f4").tobytes(),
+            capture_output=True,
+            check=False,
+        )
+        if out.returncode != 0 or not out.stdout:
+            raise ProbeUnavailable(f"ffmpeg rubberband failed: {out.stderr.decode(errors='replace')[:200]}")
+        return np.clip(np.frombuffer(out.stdout, dtype="<f4"), -1.0, 1.0)
+
+    return _cache(cache).get("stretch", f"{name}.x{tempo}.t{semitones}", recipe, make)
+
+
 def soundtrack_derivatives(
     track: Soundtrack,
     *,
     seconds: float = 60.0,
+    full: bool = False,
     cache: ProbeCache | str | Path | None = None,
+    skipped: list[str] | None = None,
 ) -> tuple[Probe, list[Probe]]:
-    """A soundtrack excerpt as a source and the variants audio alone allows: excerpts (start, middle, end,
-    20 s), MP3 128 kbps, gain -6 dB (no score to re-render other instruments, keys or tempi from)."""
+    """A soundtrack excerpt as a source and the variants audio alone allows (there is no score to re-render):
+    20 s excerpts from the start, middle and end; time-stretched x0.9, 1.1 (full: 0.8, 0.9, 1.1, 1.25) and
+    pitch-shifted +2, -3 semitones (full: +-1..5) with `rubberband` (labels "tempo", "transpose", details
+    "stretch..." / "shift..."); MP3 128 kbps; gain -6 dB."""
     src = soundtrack_excerpt(track, seconds, start_fraction=0.1, cache=cache)
     src_name = f"source/{track.name}"
     source = Probe(src_name, "derivative", "source", src, meta={"track": track.name})
+    variants: list[Probe] = []
+
+    def add(label: str, detail: str, make: Callable[[], np.ndarray]) -> None:
+        try:
+            pcm = make()
+        except ProbeUnavailable as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
+            return
+        variants.append(
+            Probe(
+                f"variant/{track.name}/{label}/{detail}",
+                "derivative",
+                label,
+                pcm,
+                source=src_name,
+                meta={"detail": detail},
+            )
+        )
+
     n = int(round(20.0 * SR))
-    variants = [
-        Probe(
-            f"variant/{track.name}/excerpt/{where}20s",
-            "derivative",
-            "excerpt",
-            src[a : a + n].copy(),
-            source=src_name,
-            meta={"detail": f"{where}20s"},
+    for where, a in (("start", 0), ("middle", (len(src) - n) // 2), ("end", len(src) - n)):
+        add("excerpt", f"{where}20s", partial(np.array, src[a : a + n], dtype=np.float32))
+    for factor in (0.8, 0.9, 1.1, 1.25) if full else (0.9, 1.1):
+        add("tempo", f"stretch{factor}", partial(rubberband, src, tempo=factor, name=track.name, cache=cache))
+    for shift in [s for k in range(1, 6) for s in (k, -k)] if full else [2, -3]:
+        add(
+            "transpose",
+            f"shift{shift:+d}",
+            partial(rubberband, src, semitones=shift, name=track.name, cache=cache),
         )
-        for where, a in (("start", 0), ("middle", (len(src) - n) // 2), ("end", len(src) - n))
-    ]
-    variants.append(
-        Probe(
-            f"variant/{track.name}/mp3/128k",
-            "derivative",
-            "mp3",
-            mp3_roundtrip(src, 128, name=track.name, cache=cache),
-            source=src_name,
-            meta={"detail": "128k"},
-        )
-    )
-    variants.append(
-        Probe(
-            f"variant/{track.name}/gain/-6dB",
-            "derivative",
-            "gain",
-            (src * np.float32(0.5)).astype(np.float32),
-            source=src_name,
-            meta={"detail": "-6dB"},
-        )
-    )
+    add("mp3", "128k", partial(mp3_roundtrip, src, 128, name=track.name, cache=cache))
+    add("gain", "-6dB", partial(np.array, src * np.float32(0.5), dtype=np.float32))
     return source, variants
 
 

@@ -12,6 +12,7 @@ import soundfile as sf
 from scipy import signal
 
 from scoring import probes as P
+from scoring.testsignals import tone
 from tests.probes.conftest import FOLK
 
 SR = P.SR
@@ -292,3 +293,26 @@ def test_instrumentation_takes_are_distinct(cache: P.ProbeCache) -> None:
     for i in range(len(probes)):
         for j in range(i + 1, len(probes)):
             assert not np.array_equal(probes[i].pcm, probes[j].pcm)
+
+
+def test_rubberband_stretches_and_shifts(cache: P.ProbeCache) -> None:
+    chord = tone((60.0, 64.0, 67.0), 6.0, n_harmonics=3).astype(np.float32)
+    faster = P.rubberband(chord, tempo=1.25, cache=cache)
+    assert len(faster) / len(chord) == pytest.approx(1 / 1.25, rel=0.02)
+    up = P.rubberband(chord, semitones=2, cache=cache)
+    assert len(up) == pytest.approx(len(chord), rel=0.02)
+    assert set(np.argsort(P.pitch_class_profile(up))[-3:]) == {2, 6, 9}  # C-E-G up a tone: D-F#-A
+
+
+def test_soundtrack_derivatives(cache: P.ProbeCache) -> None:
+    track = next(t for t in P.SOUNDTRACKS if t.name == "pingus_3")
+    source, variants = P.soundtrack_derivatives(track, seconds=24.0, cache=cache)
+    assert source.name == "source/pingus_3" and len(source.pcm) == 24 * SR
+    details = sorted(f"{v.label}/{v.meta['detail']}" for v in variants)
+    assert details == sorted(
+        ["excerpt/start20s", "excerpt/middle20s", "excerpt/end20s", "tempo/stretch0.9", "tempo/stretch1.1",
+         "transpose/shift+2", "transpose/shift-3", "mp3/128k", "gain/-6dB"]
+    )  # fmt: skip
+    by = {f"{v.label}/{v.meta['detail']}": v.pcm for v in variants}
+    assert len(by["tempo/stretch1.1"]) / len(source.pcm) == pytest.approx(1 / 1.1, rel=0.02)
+    np.testing.assert_array_equal(by["excerpt/end20s"], source.pcm[-20 * SR :])
