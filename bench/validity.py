@@ -615,6 +615,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(format_table([tuple(r) for r in report["table"]]))  # type: ignore[arg-type, attr-defined]
     print()
+    der = report.get("derivatives")
+    if isinstance(der, dict) and der["misses"]:
+        print(f"derivatives not attributed to their source ({len(der['misses'])}):")
+        print("  " + ", ".join(m.removeprefix("variant/") for m in der["misses"]))
+        fps = [f"{a} -> {b}" for f in der["false_positives"].values() for a, b in f["pairs"]]
+        if fps:
+            print(f"false positives: {', '.join(fps)}")
+        print()
     print(
         f"{report['passed']} lines pass, {report['failed']} fail; {report['engine_calls']} engine scorings; "
         f"seconds: {report['seconds']}"
