@@ -23,11 +23,15 @@ from offchain.pipeline.ports import ScorerCrashed, ScoringTimedOut, TrackRejecte
 from offchain.pipeline.scoring import EngineTrackScorer
 
 
-def _flac(seconds: float, rate: int = 48_000, channels: int = 2) -> bytes:
+def _flac(seconds: float, rate: int = 48_000, channels: int = 2, quiet: bool = False) -> bytes:
+    """Noise, or (`quiet`) a click a second, which FLAC stores in almost nothing."""
     buf = io.BytesIO()
     rng = np.random.default_rng(7)
     with sf.SoundFile(buf, "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16") as f:
         block = (rng.standard_normal((rate, channels)) * 300).astype(np.int16)
+        if quiet:
+            block[:] = 0
+            block[0, :] = 3000
         for start in range(0, int(rate * seconds), rate):
             f.write(block[: min(rate, int(rate * seconds) - start)])
     return buf.getvalue()
@@ -97,7 +101,7 @@ async def test_a_track_over_the_memory_limit_is_rejected_by_the_child(tmp_path: 
     scorer = EngineTrackScorer(tmp_path / "cat", "cpu", memory_limit=1600 << 20)
     try:
         with pytest.raises(TrackRejected) as info:
-            await scorer.score(1, _flac(900, rate=96_000))
+            await scorer.score(1, _flac(900, rate=96_000, quiet=True))
         assert info.value.reason == "too_large"
         with pytest.raises(TrackRejected, match="undecodable"):
             await scorer.score(2, b"the next track is answered by a fresh process")
