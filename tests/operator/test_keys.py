@@ -154,3 +154,54 @@ def test_daemons_take_the_same_key_convention(ami: Any, tmp_path: Path, monkeypa
     assert pair.address == address
     r = ami("config", env={**env, "AMI_HTTP_HOST": "not-an-ip"})
     assert r.code == 2 and "AMI_HTTP_HOST" in r.err
+
+
+def _run_on_terminal(args: list[str], answers: list[str], env: dict[str, str]) -> str:
+    """Run `ami ARGS` with a pseudo-terminal as its controlling terminal, answering each prompt in turn
+    once it appears (no fixed waits); returns everything it wrote to the terminal."""
+    import pty
+    import select
+    import sys
+
+    ami_bin = str(Path(sys.executable).parent / "ami")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec ami on the terminal
+        os.execve(ami_bin, [ami_bin, *args], env)
+    out = b""
+    pending = list(answers)
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 60)
+            if not ready:
+                raise AssertionError(f"ami stopped answering: {out.decode(errors='replace')}")
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            # click prints the prompt, then getpass turns echo off (flushing typed input) and prints " ":
+            # answer only after that space, or the answer would be flushed and echoed.
+            if pending and out.endswith(b": "):
+                os.write(fd, (pending.pop(0) + "\n").encode())
+    except BaseException:
+        os.kill(pid, 9)  # never leave the child waiting for input
+        os.waitpid(pid, 0)
+        raise
+    os.waitpid(pid, 0)
+    return out.decode(errors="replace")
+
+
+def test_prompts_for_the_key_and_the_password_on_a_terminal(ami: Any, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMI_")}
+    text = _run_on_terminal(["key", "inspect"], [DEV_PHRASE], env)
+    assert "signing key" in text and DEV_PHRASE_SS58 in text
+    assert DEV_PHRASE not in text  # typed hidden: never echoed
+    store = tmp_path / "k.json"
+    r = ami(
+        "key", "generate", "--out", str(store), "--encrypt", "--json", env={"AMI_KEY_PASSWORD": "hunter2"}
+    )
+    address = json.loads(r.out)["ss58_address"]
+    text = _run_on_terminal(["key", "inspect", "--key-file", str(store)], ["hunter2"], env)
+    assert "password for --key-file" in text and address in text and "hunter2" not in text
