@@ -165,8 +165,11 @@ def _run_on_terminal(args: list[str], answers: list[str], env: dict[str, str]) -
 
     ami_bin = str(Path(sys.executable).parent / "ami")
     pid, fd = pty.fork()
-    if pid == 0:  # the child: exec ami on the terminal
-        os.execve(ami_bin, [ami_bin, *args], env)
+    if pid == 0:  # the child: exec ami on the terminal; never return into pytest
+        try:
+            os.execve(ami_bin, [ami_bin, *args], env)
+        finally:
+            os._exit(127)
     out = b""
     pending = list(answers)
     try:
@@ -189,6 +192,8 @@ def _run_on_terminal(args: list[str], answers: list[str], env: dict[str, str]) -
         os.kill(pid, 9)  # never leave the child waiting for input
         os.waitpid(pid, 0)
         raise
+    finally:
+        os.close(fd)
     os.waitpid(pid, 0)
     return out.decode(errors="replace")
 
