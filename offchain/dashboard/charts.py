@@ -132,10 +132,11 @@ def map_chart(m: MapData, info: Mapping[int, tuple[int, Any, Any, str, Any]]) ->
         toks = m.tokens[sel]
         text = []
         for t in toks:
-            _block, nov, qual, status, genre = info.get(int(t), (0, None, None, "?", None))
+            # What was fixed when the track entered the catalogue (its status moves on; see its page).
+            _block, nov, qual, _status, genre = info.get(int(t), (0, None, None, "?", None))
             text.append(
-                f"#{int(t)} {genre or ''}<br>{status}"
-                + (f"<br>novelty {nov} bp · quality {qual} bp" if nov is not None else "")
+                f"#{int(t)} {genre or ''}"
+                + (f"<br>novelty {nov} bp · quality {qual} bp" if nov is not None else "<br>not scored")
             )
         colour = PALETTE[c["id"] % len(PALETTE)]
         name = f"{'★ emerging: ' if c['emerging'] else ''}{c['genre']} ({c['size']})"

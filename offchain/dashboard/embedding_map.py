@@ -14,9 +14,9 @@ in memory with the unit embeddings for the "nearest in the catalogue" lists of t
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,8 @@ class MapData:
     unit: np.ndarray  # [N, D] float32 unit embeddings, catalogue order
     position: dict[int, int] = field(default_factory=dict)
     error: str | None = None
+    figure: str | None = None  # the map's plotly JSON, rendered once with the map (pages.py)
+    stamp: tuple[int, int] | None = None  # the manifest's (mtime_ns, size) the map was built from
 
     def nearest(self, token_id: int, k: int = 5) -> list[tuple[int, float]]:
         """The k catalogue tracks most similar to `token_id` (cosine of unit embeddings), best first."""
@@ -165,18 +167,20 @@ def build_map(
     )
 
 
-def catalogue_key(catalogue_dir: Path | None) -> str | None:
-    """The catalogue's current root hash from its manifest (cheap), or None when there is no catalogue."""
+def catalogue_stamp(catalogue_dir: Path | None) -> tuple[int, int] | None:
+    """The catalogue manifest's (mtime_ns, size): a stat, so checking for a new catalogue state costs no read
+    (the worker replaces the manifest atomically on every save). None when there is no catalogue."""
     if catalogue_dir is None:
         return None
     try:
-        return str(json.loads((catalogue_dir / "manifest.json").read_text())["root_hash"])
-    except (OSError, ValueError, KeyError):
+        st = (catalogue_dir / "manifest.json").stat()
+    except OSError:
         return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 class MapCache:
-    """The latest MapData, rebuilt in a thread when the catalogue's root hash changes."""
+    """The latest MapData, rebuilt in a thread when the catalogue's manifest changes."""
 
     def __init__(self, catalogue_dir: Path | None) -> None:
         self.catalogue_dir = catalogue_dir
@@ -187,22 +191,32 @@ class MapCache:
         return self._data
 
     def stale(self) -> bool:
-        key = catalogue_key(self.catalogue_dir)
-        return key is not None and (self._data is None or self._data.key != key)
+        stamp = catalogue_stamp(self.catalogue_dir)
+        return stamp is not None and (self._data is None or self._data.stamp != stamp)
 
-    def refresh(self, tracks: dict[int, tuple[int, Any, Any, str, Any]], epoch_blocks: int) -> MapData | None:
-        """Rebuild when stale (blocking; one rebuild at a time). Errors are kept on the old data's place."""
+    def refresh(
+        self,
+        tracks: dict[int, tuple[int, Any, Any, str, Any]],
+        epoch_blocks: int,
+        render: Callable[[MapData, dict[int, tuple[int, Any, Any, str, Any]]], str],
+    ) -> MapData | None:
+        """Rebuild when stale, with its figure (`render`) (blocking; one rebuild at a time). A catalogue that
+        cannot be read gives a MapData whose `error` says why, in place of the map."""
         if self.catalogue_dir is None:
             return None
         with self._lock:
             if not self.stale():
                 return self._data
+            stamp = catalogue_stamp(self.catalogue_dir)
             try:
-                self._data = build_map(self.catalogue_dir, tracks, epoch_blocks)
+                data = build_map(self.catalogue_dir, tracks, epoch_blocks)
+                data.figure = render(data, tracks)
+                data.stamp = stamp
+                self._data = data
             except Exception as exc:  # a damaged catalogue must not take the dashboard down: say why instead
                 empty = np.zeros((0, 2))
                 self._data = MapData(
-                    str(catalogue_key(self.catalogue_dir)),
+                    "unreadable",
                     np.zeros(0, np.int64),
                     empty,
                     np.zeros(0, np.int64),
@@ -210,5 +224,6 @@ class MapCache:
                     [0.0, 0.0],
                     np.zeros((0, 1), np.float32),
                     error=f"{type(exc).__name__}: {exc}",
+                    stamp=stamp,
                 )
             return self._data

@@ -35,6 +35,7 @@ from offchain.dashboard.queries import (
     NotFound,
     Queries,
     Source,
+    ensure_indexes,
     resolve_source,
     short,
 )
@@ -166,6 +167,11 @@ class Dashboard:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self, _app: web.Application) -> None:
+        main = self.config.source.main
+        if main is not None and main.is_file():
+            why = await asyncio.to_thread(ensure_indexes, main)
+            if why is not None:
+                log.warning("dashboard.no_indexes", db=str(main), error=why)
         self.q = await Queries.open(self.config.source, self.config.epoch_blocks)
         if self.config.fetch_audio is None and self.config.ipfs_api_url:
             from offchain.ipfs.client import IpfsClient
@@ -200,7 +206,7 @@ class Dashboard:
             return self.maps.current()
         tracks = await self.queries.track_points()
         e = await self.queries.epoch_blocks()
-        return await asyncio.to_thread(self.maps.refresh, tracks, e)
+        return await asyncio.to_thread(self.maps.refresh, tracks, e, charts.map_chart)
 
     # -- rendering -------------------------------------------------------------------------------------------
 
@@ -373,10 +379,9 @@ class Dashboard:
 
     async def map_json(self, request: web.Request) -> web.Response:
         m = await self._refresh_map()
-        if m is None or m.error:
+        if m is None or m.error or m.figure is None:
             raise NotFound("no catalogue map" + (f": {m.error}" if m and m.error else ""))
-        info = await self.queries.track_points()
-        return web.Response(text=charts.map_chart(m, info), content_type="application/json")
+        return web.Response(text=m.figure, content_type="application/json")
 
     async def distributions(self, request: web.Request) -> web.Response:
         h = await self.queries.histograms()

@@ -197,9 +197,7 @@ def _build_catalogue(folder: Path) -> None:
     cat.add(
         [f"token:{t}" for t in toks],
         rows,
-        None,
-        None,
-        [TRACKS[t][3] for t in toks],
+        labels=[TRACKS[t][3] for t in toks],
         pcm_sha256=[f"{t:064x}" for t in toks],
     )
     cat.save(folder / "catalogue")
