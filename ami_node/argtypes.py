@@ -172,14 +172,21 @@ def check_contract_args(abi: Any, message: str, args: dict[str, Any]) -> dict[st
     """
     spec = abi.message(message)
     types = {int(t["id"]): t["type"] for t in abi.metadata["types"]}
-    checker = _Checker(types)
-    fields = [{"name": a.label, "type": a.type_id} for a in spec.args]
-    expected = ", ".join(f"{a.label}: {a.display}" for a in spec.args) or "no arguments"
+    fields = [{"name": a.label, "type": a.type_id, "typeName": a.display} for a in spec.args]
+    return _check(_Checker(types), fields, args, f"{abi.name}.{message}")
+
+
+def _check(
+    checker: _Checker, fields: list[dict[str, Any]], args: dict[str, Any], where: str
+) -> dict[str, Any]:
+    """`args` against the named `fields` ({"name", "type", "typeName"}), errors prefixed with `where` and
+    followed by what the call expects."""
+    expected = ", ".join(f"{f['name']}: {f.get('typeName') or f['type']}" for f in fields) or "no arguments"
     try:
         checker.fields(fields, args, "")
     except ArgumentError as exc:
         detail = str(exc).lstrip(": ")
-        raise ArgumentError(f"{abi.name}.{message}: {detail}; expected ({expected})") from None
+        raise ArgumentError(f"{where}: {detail}; expected ({expected})") from None
     return args
 
 
@@ -204,11 +211,4 @@ def check_call_args(
 
     `types` is the runtime's portable registry (id -> type), `fields` the call variant's {"name", "type"}.
     """
-    expected = ", ".join(f"{f['name']}: {f.get('typeName') or f['type']}" for f in fields) or "no arguments"
-    checker = _Checker(types, text_bytes=True)
-    try:
-        checker.fields(fields, args, "")
-    except ArgumentError as exc:
-        detail = str(exc).lstrip(": ")
-        raise ArgumentError(f"{where}: {detail}; expected ({expected})") from None
-    return args
+    return _check(_Checker(types, text_bytes=True), fields, args, where)

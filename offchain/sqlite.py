@@ -189,15 +189,7 @@ def restore_database(backup: Path, dest: Path, owner: str, max_version: int) -> 
     try:
         with instance_lock(dest, owner):
             # The backup API writes through SQLite, so the target's WAL and shared memory stay coherent.
-            src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-            try:
-                dst = sqlite3.connect(str(dest))
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            finally:
-                src.close()
+            _copy(backup, dest)
     except DatabaseLocked as exc:
         raise BackupError(f"{exc}; a running daemon's database cannot be restored") from None
     return version

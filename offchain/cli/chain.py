@@ -269,16 +269,7 @@ def _json_arg(text: str | None, what: str, example: str) -> Any:
 
 
 def _show(value: Any) -> str:
-    def plain(v: Any) -> Any:
-        if isinstance(v, bytes | bytearray):
-            return "0x" + bytes(v).hex()
-        if isinstance(v, dict):
-            return {str(k): plain(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [plain(x) for x in v]
-        return v
-
-    return json.dumps(plain(value), default=str)
+    return json.dumps(_plain(value), default=str)
 
 
 def _receipt_data(receipt: TxReceipt, contracts: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -332,6 +323,7 @@ def _emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
 
 
 def _plain(v: Any) -> Any:
+    """JSON-able data: bytes as 0x-hex, tuples as lists, keys as strings."""
     if isinstance(v, bytes | bytearray):
         return "0x" + bytes(v).hex()
     if isinstance(v, dict):
