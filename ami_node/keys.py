@@ -206,7 +206,7 @@ def _from_text(source: str, password: str | None, *, allow_path: bool) -> Keypai
         if not _SubstrateKeypair.validate_mnemonic(" ".join(words)):
             raise KeyLoadError("invalid mnemonic: unknown word or bad checksum")
         suri = " ".join(words) + text[len(phrase) :]
-        if password is not None or "///" in suri:
+        if password or "///" in suri:  # an empty password (an unset AMI_KEY_PASSWORD in compose) is none
             # substrate-interface derives sr25519 keys without the BIP39 password (NotImplementedError).
             raise KeyLoadError(
                 "mnemonic passwords (///password) are not supported for sr25519 keys; "

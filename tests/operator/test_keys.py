@@ -154,6 +154,14 @@ def test_daemons_take_the_same_key_convention(ami: Any, tmp_path: Path, monkeypa
     assert pair.address == address
     r = ami("config", env={**env, "AMI_HTTP_HOST": "not-an-ip"})
     assert r.code == 2 and "AMI_HTTP_HOST" in r.err
+    # compose passes AMI_KEY_PASSWORD="" when none is set: a plain key file must still load
+    plain = write_private(tmp_path / "plain.key", DEV_PHRASE + "\n")
+    monkeypatch.setenv("AMI_KEY", str(plain))
+    monkeypatch.setenv("AMI_KEY_PASSWORD", "")
+    s = load_settings()
+    assert s.signing_key_password is not None
+    pair = load_keypair(s.signing_key.get_secret_value(), s.signing_key_password.get_secret_value())
+    assert pair.address == DEV_PHRASE_SS58
 
 
 def _run_on_terminal(args: list[str], answers: list[str], env: dict[str, str]) -> str:
