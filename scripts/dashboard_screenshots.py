@@ -41,8 +41,18 @@ def browser(width: int) -> webdriver.Chrome:
         "--hide-scrollbars",
     ):
         opts.add_argument(arg)
-    opts.add_argument(f"--window-size={width},900")
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    opts.add_argument(f"--window-size={max(width, 500)},900")
+    drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    size(drv, width, 900)
+    return drv
+
+
+def size(drv: webdriver.Chrome, width: int, height: int) -> None:
+    """Lay pages out at `width` x `height` CSS px (headless windows stop at 500 px: phones are emulated)."""
+    drv.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
+    )
 
 
 def shoot(base: str, out: Path) -> None:
@@ -63,9 +73,10 @@ def shoot(base: str, out: Path) -> None:
                 ):
                     time.sleep(0.1)
                 height = drv.execute_script("return document.documentElement.scrollHeight")
-                drv.set_window_size(width, min(int(height) + 20, 2400))
+                size(drv, width, min(int(height), 2400))
+                time.sleep(0.5)  # let plotly's responsive resize settle
                 drv.save_screenshot(str(out / f"{name}{suffix}.png"))
-                drv.set_window_size(width, 900)
+                size(drv, width, 900)
         finally:
             drv.quit()
 

@@ -338,6 +338,12 @@ class Browser:
     def __init__(self, width: int) -> None:
         self.width = width
         self.driver = chromium(width)
+        # Headless Chromium will not make a window narrower than 500 px: a phone's width is emulated instead
+        # (the tests check window.innerWidth, so a page really lays out at this width).
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500},
+        )
 
     def open(self, url: str) -> webdriver.Chrome:
         self.driver.get(url)

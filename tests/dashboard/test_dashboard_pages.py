@@ -37,6 +37,7 @@ def test_page_renders_fits_the_width_and_logs_no_console_error(
 ) -> None:
     d = browser.open(served.url + path)
     assert browser.console_errors() == []
+    assert d.execute_script("return window.innerWidth") == browser.width
     assert d.find_element("css selector", "h1").text
     # Nothing wider than the window: wide tables scroll inside their own box, the page never sideways.
     overflow = d.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
