@@ -181,7 +181,7 @@ class Dashboard:
             fetcher = IpfsContentFetcher(self._ipfs)
             self.config.fetch_audio = functools.partial(fetcher.fetch, max_bytes=self.config.max_audio_bytes)
         # Precompute the map in the background so the first visit finds it ready.
-        self._map_task = asyncio.create_task(self._refresh_map())
+        self._kick_map()
 
     async def stop(self, _app: web.Application) -> None:
         if self._map_task is not None:
@@ -199,14 +199,28 @@ class Dashboard:
             raise DashboardError("the dashboard is not started")
         return self.q
 
-    async def _refresh_map(self) -> MapData | None:
-        if self.maps.catalogue_dir is None or not self.queries.has_main:
-            return None
-        if not self.maps.stale():
-            return self.maps.current()
+    async def _build_map(self) -> MapData | None:
         tracks = await self.queries.track_points()
         e = await self.queries.epoch_blocks()
         return await asyncio.to_thread(self.maps.refresh, tracks, e, charts.map_chart)
+
+    def _kick_map(self) -> asyncio.Task[Any] | None:
+        """Start rebuilding the map in the background when the catalogue changed (one build at a time)."""
+        if self.maps.catalogue_dir is None or not self.queries.has_main or not self.maps.stale():
+            return None
+        if self._map_task is None or self._map_task.done():
+            self._map_task = asyncio.create_task(self._build_map())
+        return self._map_task
+
+    async def _map(self) -> MapData | None:
+        """The latest map built; only the very first one is waited for. A newer catalogue is picked up by a
+        background rebuild while pages keep showing the previous map (at 100,000 tracks a build takes
+        seconds: no page waits for it)."""
+        task = self._kick_map()
+        current = self.maps.current()
+        if current is None and task is not None:
+            return await asyncio.shield(task)
+        return current
 
     # -- rendering -------------------------------------------------------------------------------------------
 
@@ -295,7 +309,7 @@ class Dashboard:
     async def track(self, request: web.Request) -> web.Response:
         token = _path_int(request, "token")
         t = await self.queries.track(token)
-        m = self.maps.current() if not self.maps.stale() else await self._refresh_map()
+        m = await self._map()
         comps = components(t["details"])
         nearest = m.nearest(token, 6) if m is not None else []
         return self.render(
@@ -368,7 +382,7 @@ class Dashboard:
         )
 
     async def map_page(self, request: web.Request) -> web.Response:
-        m = await self._refresh_map()
+        m = await self._map()
         return self.render(
             "map.html",
             request,
@@ -378,7 +392,7 @@ class Dashboard:
         )
 
     async def map_json(self, request: web.Request) -> web.Response:
-        m = await self._refresh_map()
+        m = await self._map()
         if m is None or m.error or m.figure is None:
             raise NotFound("no catalogue map" + (f": {m.error}" if m and m.error else ""))
         return web.Response(text=m.figure, content_type="application/json")

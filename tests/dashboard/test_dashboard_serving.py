@@ -221,3 +221,42 @@ async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path:
         await asyncio.wait_for(task, 10)
         await runner.cleanup()
         await store.close()
+
+
+def test_the_map_follows_a_growing_catalogue_without_making_pages_wait(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+    import time
+
+    import numpy as np
+
+    from scoring.catalog import Catalogue
+
+    folder = tmp_path / "copy"
+    shutil.copytree(data_dir, folder, ignore=shutil.ignore_patterns("validator"))
+    proc = serve("--db", str(folder / "worker.sqlite"))
+
+    def points(url: str) -> list[int]:
+        code, body = get(url + "/map.json")
+        assert code == 200
+        return sorted(i for t in json.loads(body)["data"] for i in t["customdata"])
+
+    try:
+        url = address(proc)
+        assert points(url) == [1, 2, 3, 4, 5, 6, 7]
+        cat = Catalogue.load(folder / "catalogue")
+        row = np.zeros((1, cat.dim))
+        row[0, 2] = 1.0
+        cat.add(["token:8"], row, labels=["synthwave"], pcm_sha256=["8" * 64])
+        cat.save(folder / "catalogue")
+        # The next requests answer at once (with the previous map) while it is rebuilt in the background;
+        # wait for the event: the rebuilt map holding the new track.
+        deadline = time.monotonic() + 60
+        while (got := points(url)) != [1, 2, 3, 4, 5, 6, 7, 8]:
+            assert got == [1, 2, 3, 4, 5, 6, 7]
+            assert time.monotonic() < deadline, "the map never picked up the new catalogue entry"
+            time.sleep(0.1)
+    finally:
+        stop(proc)
