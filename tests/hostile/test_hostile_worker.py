@@ -30,7 +30,7 @@ def test_hostile_block_does_not_hold_back_an_honest_track(tmp_path: Path) -> Non
     assert got["worker_exit"] == 0
 
 
-async def until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 90) -> None:
+async def until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not await cond():
         if time.monotonic() > deadline:
@@ -109,11 +109,15 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
     dep = await _deploy(dn.url, tmp)
     port = SubstrateChainPort(dn.url)
     chain = DemoChain(port, dep)
-    alice = load_keypair("//Alice")
+    # The contract owner (Alice) grants and revokes the role; the worker signs with its own key (Ferdie), so
+    # that the two never race for one nonce.
+    alice, ferdie = load_keypair("//Alice"), load_keypair("//Ferdie")
+    role = {"account": ferdie.address}
+    await contract_tx(port, alice, chain.rewards, dep.rewards, "add_oracle", role)
     bob, carol, dave = (Actor(n, load_keypair(f"//{n}")) for n in ("Bob", "Charlie", "Dave"))
     async with IpfsClient(ipfs_url) as ipfs:
         cid = await ipfs.add(b"an honest track " * 64)
-    settings = _settings(dn, ipfs_url, tmp)
+    settings = _settings(dn, ipfs_url, tmp, key="//Ferdie")
     stop = asyncio.Event()
     async with assemble(settings, scorer_factory=lambda s, st: HashScorer()) as a:
         runner = asyncio.create_task(run_worker(a, settings, stop))
@@ -131,9 +135,7 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
             for who in (carol, dave):
                 await chain.nft_tx(who, "listen", token_id=1, seconds=120)
             # The worker's key loses its oracle role before the epoch's payouts are sent.
-            await contract_tx(
-                port, alice, chain.rewards, dep.rewards, "remove_oracle", {"account": alice.address}
-            )
+            await contract_tx(port, alice, chain.rewards, dep.rewards, "remove_oracle", role)
             head = int(dn.call(lambda: dn.chain.best.number))
             dn.new_block(30 - head % 30 + 2)
 
@@ -154,9 +156,7 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
             failed_ids = {p["id"] for p in status["problems"]["failed_payouts"]}
             assert failed_ids and all("NotOracle" in p["error"] for p in status["problems"]["failed_payouts"])
             # The operator grants the role again and requeues.
-            await contract_tx(
-                port, alice, chain.rewards, dep.rewards, "add_oracle", {"account": alice.address}
-            )
+            await contract_tx(port, alice, chain.rewards, dep.rewards, "add_oracle", role)
             out = await requeue(settings)
             assert out["requeued"] >= len(failed_ids)
             assert {p["id"] for p in out["payouts"]} == failed_ids
