@@ -195,7 +195,8 @@ def test_unreachable_and_foreign_nodes_fail_in_one_line(ami: Any, tmp_path: Path
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     try:
-        r = ami("balance", BOB, "--url", f"ws://127.0.0.1:{server.server_port}")
+        # AMI_RPC_TIMEOUT bounds the chain client's reconnect attempts (it retries the handshake)
+        r = ami("balance", BOB, "--url", f"ws://127.0.0.1:{server.server_port}", env={"AMI_RPC_TIMEOUT": "3"})
     finally:
         server.shutdown()
         thread.join()
