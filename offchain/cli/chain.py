@@ -147,6 +147,13 @@ def _run(url: str, body: Callable[[ChainPort], Awaitable[T]], connect_timeout: f
     except Exception as exc:  # no traceback reaches a user: one line, exit 1, the details on request
         if os.environ.get("AMI_DEBUG"):
             raise
+        from websocket import WebSocketException
+
+        if isinstance(exc, WebSocketException):  # something answers at --url, but no Substrate RPC
+            _fail(
+                f"no Substrate node at {url}: {_one_line(exc)} (is it the node's RPC port? pass --url)",
+                EXIT_UNREACHABLE,
+            )
         _fail(
             f"unexpected {type(exc).__name__} talking to {url}: {_one_line(exc)} (is it a Substrate node? "
             "AMI_DEBUG=1 shows the traceback)",

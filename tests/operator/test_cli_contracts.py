@@ -183,7 +183,7 @@ def test_unreachable_and_foreign_nodes_fail_in_one_line(ami: Any, tmp_path: Path
     assert r.code == 3 and "node unreachable" in r.err and len(r.err.strip().splitlines()) == 2, r.err
     r = ami("balance", BOB, "--url", "http://127.0.0.1:9944")
     assert r.code == 2 and "websocket URL" in r.err
-    # a server that is no Substrate node: one line, exit 1, no traceback
+    # a server that is no Substrate node: one line, exit 3, no traceback
     import http.server
     import threading
 
@@ -201,7 +201,7 @@ def test_unreachable_and_foreign_nodes_fail_in_one_line(ami: Any, tmp_path: Path
         server.shutdown()
         thread.join()
         server.server_close()
-    assert r.code in (1, 3) and "Substrate node" in r.err, r.err
+    assert r.code == 3 and "Substrate node" in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
 
 
