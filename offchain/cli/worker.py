@@ -47,12 +47,10 @@ def register(app: typer.Typer) -> None:
             # One daemon per database: a second `ami run` on the same file stops here, before any work.
             with instance_lock(settings.db_path, "ami run"):
                 asyncio.run(run_daemon(settings))
-        except DatabaseLocked as exc:
+        except (DatabaseLocked, DaemonError) as exc:
+            # Both are the setup's fault (deployment, key, database): bad input, exit 2 as documented.
             typer.echo(f"ami run: {exc}", err=True)
             raise typer.Exit(2) from None
-        except DaemonError as exc:
-            typer.echo(f"ami run: {exc}", err=True)
-            raise typer.Exit(1) from None
 
     @app.command("config")
     def config_cmd(config: ConfigOpt = None) -> None:

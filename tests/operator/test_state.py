@@ -146,6 +146,9 @@ def test_one_daemon_per_database(ami: Any, tmp_path: Path) -> None:
     # the holder exited: its lock went with it, no stale file to clean up
     with instance_lock(db, "ami run"):
         pass
+    # a setup problem is bad input (exit 2), said in one line, before anything starts
+    r = ami("run", env={"AMI_DB_PATH": str(db), "AMI_DEPLOYMENT": str(tmp_path / "none.json")})
+    assert r.code == 2 and "run `ami deploy`" in r.err and "Traceback" not in r.err, r.err
 
 
 def test_backup_is_consistent_while_a_writer_runs(ami: Any, tmp_path: Path) -> None:
