@@ -129,5 +129,5 @@ def test_ami_run_refuses_another_chains_deployment(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
-    assert out.returncode == 1
+    assert out.returncode == 2  # a deployment for another chain is bad input
     assert "deployment file was written for 0xabab" in out.stderr
