@@ -121,3 +121,125 @@ def two_part_song(seconds: float = 40.0, sr: int = SAMPLE_RATE, bpm: float = 120
 def clip(x: np.ndarray, gain: float) -> np.ndarray:
     """Hard clipping after a gain: the classic over-driven master."""
     return np.clip(gain * x, -1.0, 1.0)
+
+
+_SCALES = ((0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10), (0, 3, 5, 7, 10), (0, 2, 4, 7, 9))
+
+
+def _place(out: np.ndarray, seg: np.ndarray, at_s: float, sr: int) -> None:
+    i = int(round(at_s * sr))
+    j = min(out.shape[0], i + seg.shape[0])
+    if i < j:
+        out[i:j] += seg[: j - i]
+
+
+def _progression_song(
+    rng: np.random.Generator, tonic: float, bpm: float, seconds: float, sr: int
+) -> np.ndarray:
+    """A random diatonic progression (4 chords of 3 or 4 notes), random timbre, optional bass and hi-hat."""
+    scale = _SCALES[int(rng.integers(0, 2))]
+    degrees = rng.integers(0, 7, 4)
+    size = int(rng.integers(3, 5))
+    chords = [tuple(scale[(d + 2 * k) % 7] + 12 * ((d + 2 * k) // 7) for k in range(size)) for d in degrees]
+    per_chord = int(rng.integers(1, 5))
+    harmonics = int(rng.integers(1, 8))
+    decay = float(rng.uniform(0.2, 2.0))
+    bass, drums = bool(rng.random() < 0.6), bool(rng.random() < 0.6)
+    beat = 60.0 / bpm
+    out = np.zeros(int(round(seconds * sr)))
+    hat = rng.standard_normal(int(0.03 * sr)) * np.exp(-np.arange(int(0.03 * sr)) / (0.005 * sr)) * 0.15
+    k = 0
+    while k * beat < seconds:
+        chord = chords[(k // per_chord) % 4]
+        _place(
+            out, tone(tuple(tonic + c for c in chord), beat, sr, 0.4, harmonics, beat * decay), k * beat, sr
+        )
+        if bass and k % per_chord == 0:
+            _place(out, tone((tonic - 12 + chord[0],), beat, sr, 0.3, 2, beat), k * beat, sr)
+        if drums:
+            _place(out, hat, k * beat, sr)
+        k += 1
+    return out
+
+
+def varied_music(count: int, seconds: float = 6.0, sr: int = SAMPLE_RATE, seed: int = 0) -> list[np.ndarray]:
+    """``count`` short pieces of varied synthetic music (float64 mono in [-1, 1]), deterministic in ``seed``.
+
+    Eight kinds in turn: random diatonic progressions (two kinds), scale melodies over a bass, arpeggios,
+    drum grooves, sustained pads with a slow swell, quieter copies of an earlier piece (duplicates for the
+    Chromaprint gate) and transposed or re-tempoed re-renders of the last progression (candidates for the
+    derivative gate). Tonic, tempo, scale, chords, timbre (harmonics, decay), gain and some clipping vary at
+    random. Used by the agreement perturbation suite (tests/agreement) and bench/agreement.py.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    out: list[np.ndarray] = []
+    last_song: tuple[int, float, float] = (0, 60.0, 120.0)
+    for i in range(count):
+        kind = i % 8
+        tonic = float(rng.integers(45, 72))
+        bpm = float(rng.uniform(70.0, 170.0))
+        beat = 60.0 / bpm
+        if kind in (0, 1):
+            song_seed = int(rng.integers(0, 1 << 30))
+            last_song = (song_seed, tonic, bpm)
+            x = _progression_song(np.random.default_rng(song_seed), tonic, bpm, seconds, sr)
+        elif kind in (2, 3):
+            scale = _SCALES[int(rng.integers(0, len(_SCALES)))]
+            harm = int(rng.integers(1, 7))
+            step = beat / (1 if kind == 2 else int(rng.integers(2, 5)))
+            cell = rng.permutation(len(scale))[
+                : int(rng.integers(3, len(scale) + 1))
+            ]  # the arpeggio's figure
+            x = np.zeros(n)
+            k = 0
+            while k * step < seconds:
+                if kind == 2:
+                    note = tonic + 12 + scale[int(rng.integers(0, len(scale)))]
+                else:
+                    note = tonic + 12 + scale[int(cell[k % len(cell)])] + 12 * ((k // len(cell)) % 2)
+                _place(x, tone((note,), step, sr, 0.5, harm, step * rng.uniform(0.3, 1.5)), k * step, sr)
+                k += 1
+            for b in np.arange(0.0, seconds, 2 * beat):
+                _place(
+                    x, tone((tonic - 12 + scale[int(rng.integers(0, 3)) * 2],), 2 * beat, sr, 0.3, 3), b, sr
+                )
+        elif kind == 4:
+            x = click_track(bpm, seconds, sr, amp=0.5, noise=float(rng.uniform(0.0, 0.05)), seed=i)
+            t = np.arange(int(0.15 * sr)) / sr
+            kick = 0.8 * np.sin(2 * np.pi * rng.uniform(45.0, 70.0) * t) * np.exp(-t / 0.05)
+            for b in np.arange(0.0, seconds, 2 * beat):
+                _place(x, kick, b, sr)
+            # tuned toms on a random 16th-note pattern, so that grooves differ in pitch and rhythm
+            toms = [tonic - 12 + float(d) for d in rng.choice(12, 3, replace=False)]
+            pattern = rng.random(16) < 0.35
+            for k in range(int(seconds / (beat / 4)) + 1):
+                if pattern[k % 16]:
+                    note = toms[int(rng.integers(0, 3))]
+                    _place(x, tone((note,), beat / 2, sr, 0.5, 2, beat / 6), k * beat / 4, sr)
+        elif kind == 5:
+            scale = _SCALES[int(rng.integers(0, 2))]
+            x = np.zeros(n)
+            span = seconds / int(rng.integers(1, 4))  # one to three sustained chords
+            for at in np.arange(0.0, seconds, span):
+                degrees = rng.choice(7, int(rng.integers(2, 5)), replace=False)
+                chord = tuple(tonic + scale[d] + 12 * int(rng.integers(0, 2)) for d in degrees)
+                _place(x, tone(chord, span, sr, 0.5, int(rng.integers(2, 8))), at, sr)
+            t = np.arange(x.shape[0]) / sr
+            x *= 1 - rng.uniform(0.1, 0.6) * (0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t))
+            x += white_noise(seconds, sr, 0.01, seed=i)[: x.shape[0]]
+        elif kind == 6:
+            x = out[i - 6] * rng.uniform(0.4, 0.9)
+        else:
+            song_seed, tonic0, bpm0 = last_song
+            shift, scale_t = (float(rng.integers(1, 4)), 1.0) if rng.random() < 0.5 else (0.0, 1.05)
+            x = _progression_song(
+                np.random.default_rng(song_seed), tonic0 + shift, bpm0 * scale_t, seconds, sr
+            )
+        x = np.asarray(x[:n], dtype=np.float64)
+        if x.shape[0] < n:
+            x = np.pad(x, (0, n - x.shape[0]))
+        if kind != 6:
+            x = clip(x, float(rng.uniform(1.5, 3.0))) if rng.random() < 0.1 else x * rng.uniform(0.3, 1.0)
+        out.append(np.clip(x, -1.0, 1.0))
+    return out

@@ -1,0 +1,82 @@
+"""The perturbation suite of issue 10: an honest worker on another device is never challenged.
+
+Over >= 500 pieces of varied synthetic music, the worker's published scores (baseline) are recomputed by a
+"validator" whose device differs: float32-scale relative noise in every FFT and matmul output of the feature
+code, 1 torch thread instead of 2, scipy's pocketfft instead of torch's FFT backend. Under ami-agreement/1
+(scoring.agreement): zero findings, every commitment reproduced exactly, every duplicate/derivative verdict
+that changes lies inside the guard band, and every tamper 1 bp past a tolerance is found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from agreement_world import FLOAT32_EPS, N_TRACKS, score_run
+
+from scoring.agreement import RunAgreement, compare_runs
+
+
+def _check(run: RunAgreement) -> None:
+    print(
+        f"\n{run.tracks} tracks, {run.published} published: findings {len(run.findings)},"
+        f" max |d novelty| {run.max_novelty_diff} bp, max |d quality| {run.max_quality_diff} bp,"
+        f" verdict flips {run.verdict_flips} ({run.borderline_flips} in the guard band,"
+        f" {run.target_changes} other targets),"
+        f" commitments equal {run.commitments_equal}/{run.published},"
+        f" tampers found {run.tampers_found}/{run.tampers},"
+        f" from the honest value {run.honest_tampers_found}/{run.honest_tampers}"
+    )
+    assert run.tracks >= 500
+    assert [(i, f.kind.value, f.detail) for i, f in run.findings] == []
+    assert run.commitments_equal == run.published
+    assert run.verdict_flips == run.borderline_flips
+    assert run.tampers > 3 * run.published and run.tampers_found == run.tampers
+    # From the honest value, a tamper is missed only if the validator's own value moved toward it.
+    if run.max_novelty_diff == 0 and run.max_quality_diff == 0:
+        assert run.honest_tampers_found == run.honest_tampers
+
+
+def test_the_corpus_is_varied(baseline: list[Any]) -> None:
+    """The suite means something only if the scores spread and the gate fires: check the corpus."""
+    assert len(baseline) == N_TRACKS >= 500
+    published = [s for s in baseline if not (s.duplicate_of or s.derivative_of)]
+    novelty = np.array([s.novelty_bp for s in published])
+    quality = np.array([s.quality_bp for s in published])
+    assert len(published) >= 300
+    assert np.ptp(novelty) >= 3000 and np.ptp(quality) >= 2000
+    assert len(set(novelty.tolist())) >= 200 and len(set(quality.tolist())) >= 200
+    assert sum(1 for s in baseline if s.duplicate_of) >= N_TRACKS // 8  # the quieter copies
+    assert sum(1 for s in baseline if s.derivative_of) >= N_TRACKS // 16  # the re-renders
+    assert len({s.commitment for s in baseline}) == N_TRACKS
+
+
+def test_rerun_reproduces_the_baseline_bit_for_bit(tracks, fingerprints, baseline) -> None:  # type: ignore[no-untyped-def]
+    """Same device, same threads: the published scores are reproduced exactly (the control experiment)."""
+    again = score_run(tracks[:96], fingerprints)
+    assert [s.to_json() for s in again] == [s.to_json() for s in baseline[:96]]
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        {"noise": FLOAT32_EPS, "threads": 1},
+        {"noise": FLOAT32_EPS, "threads": 2, "other_fft": True},
+    ],
+    ids=["float32-noise-1-thread", "scipy-fft-float32-noise-2-threads"],
+)
+def test_honest_recomputation_on_another_device_agrees(  # type: ignore[no-untyped-def]
+    tracks, fingerprints, baseline, perturb, device: dict[str, Any]
+) -> None:
+    perturb(**device)
+    recomputed = score_run(tracks, fingerprints)
+    _check(compare_runs(baseline, recomputed))
+
+
+def test_a_tamper_one_bp_past_the_tolerance_is_found_in_the_published_run(baseline: list[Any]) -> None:
+    """Against an exact recomputation every tamper at tolerance + 1 bp from the honest value is found, in
+    both directions and on both fields, and the commitment of the honest run is reproduced."""
+    run = compare_runs(baseline, baseline)
+    _check(run)
+    assert run.honest_tampers_found == run.honest_tampers > 3 * run.published
