@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
         validator: Annotated[
             Path | None, typer.Option(help="A validator's folder whose findings to show with a worker's db.")
         ] = None,
-        host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+        host: Annotated[
+            str, typer.Option(help="Address to listen on (loopback unless you mean to share it).")
+        ] = "127.0.0.1",
         port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 9616,
         epoch_blocks: Annotated[
             int | None, typer.Option(min=1, help="Epoch length when no epoch is settled yet.")

@@ -478,14 +478,12 @@ def dashboard_app(config: DashboardConfig) -> web.Application:
     return app
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
 async def start_dashboard(config: DashboardConfig, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve the stand-alone dashboard on `host:port` (0: a free port); returns the runner and the port."""
-    if host not in LOOPBACK:
-        # As the worker's own server: operators who need it elsewhere put a reverse proxy in front.
-        raise DashboardError(f"the dashboard listens on loopback only, not {host!r} (use a reverse proxy)")
+    """Serve the stand-alone dashboard on `host:port` (0: a free port); returns the runner and the port.
+
+    Loopback by default (the CLI's); like the worker's own server, any address may be configured, since
+    every page is read-only.
+    """
     runner = web.AppRunner(dashboard_app(config), access_log=None)
     await runner.setup()
     try:

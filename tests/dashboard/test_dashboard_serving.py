@@ -105,9 +105,12 @@ def test_cli_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("songs",)]
 
 
-def test_cli_listens_on_loopback_only(data_dir: Path) -> None:
-    out = _ami("dashboard", "--db", str(data_dir / "worker.sqlite"), "--host", "0.0.0.0")
-    assert out.returncode == 2 and "loopback only" in out.stderr
+def test_cli_listens_on_loopback_by_default_and_says_when_it_cannot_listen(
+    served: Served, data_dir: Path
+) -> None:
+    assert served.url.startswith("http://127.0.0.1:")
+    out = _ami("dashboard", "--db", str(data_dir / "worker.sqlite"), "--host", "256.0.0.1")
+    assert out.returncode == 2 and "cannot listen on 256.0.0.1:9616" in out.stderr
 
 
 def test_a_validator_folder_is_served_with_its_findings(data_dir: Path) -> None:
