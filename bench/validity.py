@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,6 +155,21 @@ class ProbeSets:
     missing_packages: list[str] = field(default_factory=list)
 
 
+def _first_available(
+    n: int, makers: Sequence[Callable[[], tuple[P.Probe, list[P.Probe]]]], skipped: list[str]
+) -> list[tuple[P.Probe, list[P.Probe]]]:
+    """The first ``n`` (source, variants) sets the makers can make; why others failed goes to ``skipped``."""
+    out: list[tuple[P.Probe, list[P.Probe]]] = []
+    for make in makers:
+        if len(out) >= n:
+            break
+        try:
+            out.append(make())
+        except P.ProbeUnavailable as exc:
+            skipped.append(str(exc))
+    return out
+
+
 def build_sets(
     sizes: Sizes, cache: str | Path | None = None, sections: Sequence[str] = SECTIONS
 ) -> ProbeSets:
@@ -188,38 +204,38 @@ def build_sets(
             corpus_real[: sizes.ladder_works] + track_real[: sizes.ladder_soundtracks], cache=c
         )
     if "derivatives" in want:
-        for work in sizes.derivative_works:
-            try:
-                src, vs = P.derivative_probes(
+        made = _first_available(
+            len(sizes.derivative_works),
+            [
+                partial(
+                    P.derivative_probes,
                     work,
                     seconds=sizes.derivative_seconds,
                     full=sizes.derivative_full,
                     cache=c,
                     skipped=skipped,
                 )
-            except P.ProbeUnavailable as exc:
-                skipped.append(str(exc))
-                continue
-            sources.append(src)
-            variants += vs
-        taken = 0
-        for track in P.SOUNDTRACKS:
-            if taken >= sizes.derivative_soundtracks:
-                break
-            try:
-                src, vs = P.soundtrack_derivatives(
+                for work in sizes.derivative_works
+            ],
+            skipped,
+        ) + _first_available(
+            sizes.derivative_soundtracks,
+            [
+                partial(
+                    P.soundtrack_derivatives,
                     track,
                     seconds=sizes.derivative_seconds,
                     full=sizes.derivative_full,
                     cache=c,
                     skipped=skipped,
                 )
-            except P.ProbeUnavailable as exc:
-                skipped.append(str(exc))
-                continue
+                for track in P.SOUNDTRACKS
+            ],
+            skipped,
+        )
+        for src, vs in made:
             sources.append(src)
             variants += vs
-            taken += 1
         counts = {
             "bach_chorales": sizes.chorales,
             "folk_tunes": sizes.folk_tunes,

@@ -205,6 +205,16 @@ def _cache(cache: ProbeCache | str | Path | None) -> ProbeCache:
     return cache if isinstance(cache, ProbeCache) else ProbeCache(cache)
 
 
+def _attempt(make: Callable[[], np.ndarray], skipped: list[str] | None) -> np.ndarray | None:
+    """``make()``, or None when its probe is unavailable (the reason is appended to ``skipped``)."""
+    try:
+        return make()
+    except ProbeUnavailable as exc:
+        if skipped is not None:
+            skipped.append(str(exc))
+        return None
+
+
 # --------------------------------------------------------------------------------------------- sources
 
 
@@ -599,11 +609,10 @@ def real_probes(
             takes.append((PIANO, fonts[(i + 1) % len(fonts)]))
         for program, sfont in takes:
             inst = "own" if program is None else "piano"
-            try:
-                pcm = render_work(work, seconds, program=program, soundfont=sfont, cache=cache)
-            except ProbeUnavailable as exc:
-                if skipped is not None:
-                    skipped.append(str(exc))
+            pcm = _attempt(
+                partial(render_work, work, seconds, program=program, soundfont=sfont, cache=cache), skipped
+            )
+            if pcm is None:
                 continue
             meta: dict[str, object] = {"kind": "corpus", "instrument": inst, "soundfont": sfont}
             out.append(Probe(f"real/{work.name}@{inst}.{sfont}", "real", work.style, pcm, meta=meta))
@@ -611,11 +620,8 @@ def real_probes(
     for track in SOUNDTRACKS:
         if taken >= n_soundtracks:
             break
-        try:
-            pcm = soundtrack_excerpt(track, seconds, cache=cache)
-        except ProbeUnavailable as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
+        pcm = _attempt(partial(soundtrack_excerpt, track, seconds, cache=cache), skipped)
+        if pcm is None:
             continue
         meta = {"kind": "soundtrack", "package": track.package}
         out.append(Probe(f"real/{track.name}", "real", track.genre, pcm, meta=meta))
@@ -847,17 +853,15 @@ def degenerate_probes(
             note_skip(exc)
     for i in range(n):
         prog = programs[i % len(programs)]
-        try:
-            pcm = random_notes(seconds, prog, seed=200 + i, cache=cache)
-        except ProbeUnavailable as exc:
-            note_skip(exc)
+        notes = _attempt(partial(random_notes, seconds, prog, seed=200 + i, cache=cache), skipped)
+        if notes is None:
             continue
         out.append(
             Probe(
                 f"degenerate/random_notes/{prog}.{i}",
                 "degenerate",
                 "random_notes",
-                pcm,
+                notes,
                 meta={"program": prog, "seed": 200 + i},
             )
         )
@@ -1022,6 +1026,21 @@ def ladder_probes(
 
 # --------------------------------------------------------------------------------------------- derivatives
 
+
+def _variant_adder(
+    variants: list[Probe], stem: str, source: str, skipped: list[str] | None
+) -> Callable[[str, str, Callable[[], np.ndarray]], None]:
+    """``add(label, detail, make)`` appends the variant ``make()`` gives to ``variants``, or notes why not."""
+
+    def add(label: str, detail: str, make: Callable[[], np.ndarray]) -> None:
+        pcm = _attempt(make, skipped)
+        if pcm is not None:
+            name = f"variant/{stem}/{label}/{detail}"
+            variants.append(Probe(name, "derivative", label, pcm, source=source, meta={"detail": detail}))
+
+    return add
+
+
 VARIANT_CLASSES: tuple[str, ...] = (
     "instrument",
     "soundfont",
@@ -1059,23 +1078,7 @@ def derivative_probes(
     fonts = available_soundfonts()
     variants: list[Probe] = []
 
-    def add(label: str, detail: str, make: Callable[[], np.ndarray]) -> None:
-        try:
-            pcm = make()
-        except ProbeUnavailable as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
-            return
-        variants.append(
-            Probe(
-                f"variant/{w.name}/{label}/{detail}",
-                "derivative",
-                label,
-                pcm,
-                source=src_name,
-                meta={"detail": detail},
-            )
-        )
+    add = _variant_adder(variants, w.name, src_name, skipped)
 
     programs = [PIANO, STRINGS] + ([FLUTE, GUITAR] if full else [])
     for prog in programs:
@@ -1176,23 +1179,7 @@ def soundtrack_derivatives(
     source = Probe(src_name, "derivative", "source", src, meta={"track": track.name})
     variants: list[Probe] = []
 
-    def add(label: str, detail: str, make: Callable[[], np.ndarray]) -> None:
-        try:
-            pcm = make()
-        except ProbeUnavailable as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
-            return
-        variants.append(
-            Probe(
-                f"variant/{track.name}/{label}/{detail}",
-                "derivative",
-                label,
-                pcm,
-                source=src_name,
-                meta={"detail": detail},
-            )
-        )
+    add = _variant_adder(variants, track.name, src_name, skipped)
 
     n = int(round(20.0 * SR))
     for where, a in (("start", 0), ("middle", (len(src) - n) // 2), ("end", len(src) - n)):
@@ -1289,11 +1276,8 @@ def negative_probes(
         for track in drascula_tracks():
             if len(out) >= n:
                 break
-            try:
-                pcm = soundtrack_excerpt(track, seconds, cache=cache)
-            except ProbeUnavailable as exc:
-                if skipped is not None:
-                    skipped.append(str(exc))
+            pcm = _attempt(partial(soundtrack_excerpt, track, seconds, cache=cache), skipped)
+            if pcm is None:
                 continue
             out.append(Probe(f"negative/{kind}/{track.name}", "negative", kind, pcm))
         return out
@@ -1311,11 +1295,8 @@ def negative_probes(
     for work in works:
         if len(out) >= n:
             break
-        try:
-            pcm = render_work(work, seconds, cache=cache)
-        except ProbeUnavailable as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
+        pcm = _attempt(partial(render_work, work, seconds, cache=cache), skipped)
+        if pcm is None:
             continue
         out.append(Probe(f"negative/{kind}/{work.name}", "negative", kind, pcm))
     return out
@@ -1340,11 +1321,10 @@ def instrumentation_probes(
         takes.append((prog, fonts[k % len(fonts)]))
     out: list[Probe] = []
     for program, font in takes[:n]:
-        try:
-            pcm = render_work(w, seconds, program=program, soundfont=font, cache=cache)
-        except ProbeUnavailable as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
+        pcm = _attempt(
+            partial(render_work, w, seconds, program=program, soundfont=font, cache=cache), skipped
+        )
+        if pcm is None:
             continue
         inst = "own" if program is None else str(program)
         out.append(
