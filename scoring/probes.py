@@ -1271,34 +1271,30 @@ def negative_probes(
     """``n`` distinct same-style pieces rendered or cut the same way: ``kind`` is "bach_chorales" (organ,
     80 qpm), "folk_tunes" (violin, 110 qpm, a tune played again until 20 s) or "game_soundtrack" (pieces of
     the Drascula soundtrack of at least 20 s, a ``seconds`` excerpt from 25 % in). Label = ``kind``."""
-    out: list[Probe] = []
+    makers: list[tuple[str, Callable[[], np.ndarray]]]
     if kind == "game_soundtrack":
-        for track in drascula_tracks():
-            if len(out) >= n:
-                break
-            pcm = _attempt(partial(soundtrack_excerpt, track, seconds, cache=cache), skipped)
-            if pcm is None:
-                continue
-            out.append(Probe(f"negative/{kind}/{track.name}", "negative", kind, pcm))
-        return out
-    # Candidates beyond n stand in for the few scores music21 cannot expand (badly formed repeats).
-    spare = n + 10 + n // 5
-    if kind == "bach_chorales":
-        works = [
-            CorpusWork(p.replace("/", "_"), kind, p, None, (ORGAN,), 80)
-            for p in distinct_chorales(spare, cache)
-        ]
-    elif kind == "folk_tunes":
-        works = [CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2) for p in folk_tunes(spare)]
+        makers = [(t.name, partial(soundtrack_excerpt, t, seconds, cache=cache)) for t in drascula_tracks()]
+    elif kind in ("bach_chorales", "folk_tunes"):
+        # Candidates beyond n stand in for the few scores music21 cannot expand (badly formed repeats).
+        spare = n + 10 + n // 5
+        works = (
+            [
+                CorpusWork(p.replace("/", "_"), kind, p, None, (ORGAN,), 80)
+                for p in distinct_chorales(spare, cache)
+            ]
+            if kind == "bach_chorales"
+            else [CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2) for p in folk_tunes(spare)]
+        )
+        makers = [(w.name, partial(render_work, w, seconds, cache=cache)) for w in works]
     else:
         raise ValueError(f"unknown negative set {kind!r}; known: bach_chorales, folk_tunes, game_soundtrack")
-    for work in works:
+    out: list[Probe] = []
+    for name, make in makers:
         if len(out) >= n:
             break
-        pcm = _attempt(partial(render_work, work, seconds, cache=cache), skipped)
-        if pcm is None:
-            continue
-        out.append(Probe(f"negative/{kind}/{work.name}", "negative", kind, pcm))
+        pcm = _attempt(make, skipped)
+        if pcm is not None:
+            out.append(Probe(f"negative/{kind}/{name}", "negative", kind, pcm))
     return out
 
 
