@@ -8,10 +8,10 @@ Every probe is canonical PCM (mono float32 at `SAMPLE_RATE`, 22,050 Hz) with a l
   -6 dB copies;
 - derivatives of a source piece (other instrument / SoundFont, transposition, tempo, excerpt, MP3, gain) and
   same-style negatives (distinct Bach chorales, folk reels and jigs, distinct pieces of one game soundtrack).
-The slow steps (FluidSynth renders, soundtrack and MP3 decodes) are cached as ``.npy`` files under a cache
-folder (default ``.ami/probes``), keyed by a hash of the recipe and `PROBES_VERSION`; numpy transforms of
-cached audio are recomputed, which is cheaper than reading them. Also the two rank metrics the benchmark
-reports: `auc_mann_whitney` and `spearman_rho`.
+The slow steps (FluidSynth renders, soundtrack decodes, MP3 round trips, Rubber Band stretches) are cached
+as ``.npy`` files under a cache folder (default ``.ami/probes``), keyed by a hash of the recipe and
+`PROBES_VERSION`; numpy transforms of cached audio are recomputed, which is cheaper than reading them. Also
+the two rank metrics the benchmark reports: `auc_mann_whitney` and `spearman_rho`.
 """
 
 from __future__ import annotations
@@ -45,19 +45,17 @@ SR = SAMPLE_RATE
 DEFAULT_CACHE = Path(".ami/probes")
 
 # General MIDI programs (0-based) the probes are played with.
-PIANO, ORGAN, GUITAR, STRINGS, CHOIR, FLUTE, VIOLIN, VIOLA, CELLO, VIBES, CLARINET = (
-    0,
-    19,
-    24,
-    48,
-    52,
-    73,
-    40,
-    41,
-    42,
-    11,
-    71,
-)
+PIANO = 0
+VIBES = 11
+ORGAN = 19
+GUITAR = 24
+VIOLIN = 40
+VIOLA = 41
+CELLO = 42
+STRINGS = 48
+CHOIR = 52
+CLARINET = 71
+FLUTE = 73
 INSTRUMENTS: dict[str, int] = {
     "piano": PIANO,
     "organ": ORGAN,
