@@ -65,6 +65,7 @@ async def open_validator(
     rescorers: Mapping[int, Rescorer] | None = None,
     port: Any = None,
     content: Any = None,
+    metrics: ValidatorMetrics | None = None,
 ) -> AsyncIterator[Validator]:
     """A ready Validator over real adapters (or the given `port` / `content`), closed on exit.
 
@@ -90,6 +91,8 @@ async def open_validator(
         rescorers, why = default_rescorers(settings)
         if why:
             log.warning("audit.no_rescorer", reason=why, effect="every score is reported unverifiable")
+    if metrics is not None:
+        rescorers = {v: TimedRescorer(r, metrics.rescore_seconds) for v, r in rescorers.items()}
     own_port = port is None
     if own_port:
         from ami_node.substrate import SubstrateChainPort
@@ -139,7 +142,7 @@ class ValidatorMetrics:
     """The validator's Prometheus metrics (`ami_validator_*`), refreshed from its state at each scrape."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Gauge
+        from prometheus_client import CollectorRegistry, Gauge, Histogram
 
         from offchain.metrics import add_standard_collectors
 
@@ -157,6 +160,12 @@ class ValidatorMetrics:
         self.failing = Gauge(
             "ami_validator_failing", "1 while the last follow or audit pass failed (see /readyz)", registry=r
         )
+        self.rescore_seconds = Histogram(
+            "ami_validator_rescore_seconds",
+            "Seconds to recompute one track's scores (decode, features, novelty, quality)",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+            registry=r,
+        )
         add_standard_collectors(r, "validator")
 
     async def refresh(self, validator: Validator) -> dict[str, Any]:
@@ -171,6 +180,23 @@ class ValidatorMetrics:
             self.challenges.labels(status=status).set(n)
         self.failing.set(1 if validator.last_error else 0)
         return summary
+
+
+class TimedRescorer:
+    """A Rescorer whose `rescore` calls are timed into a `_seconds` histogram; everything else is the
+    wrapped rescorer's."""
+
+    def __init__(self, inner: Rescorer, histogram: Any) -> None:
+        self._inner = inner
+        self._histogram = histogram
+        self.model_version = inner.model_version
+
+    def rescore(self, token_id: int, audio: bytes, genre: Any) -> Any:
+        with self._histogram.time():
+            return self._inner.rescore(token_id, audio, genre)
+
+    def __getattr__(self, name: str) -> Any:  # commit, accept, restore and any extra the auditor uses
+        return getattr(self._inner, name)
 
 
 def make_validator_app(validator: Validator, metrics: ValidatorMetrics | None = None) -> Any:
@@ -215,11 +241,13 @@ def make_validator_app(validator: Validator, metrics: ValidatorMetrics | None = 
     return app
 
 
-async def start_validator_http(validator: Validator, host: str, port: int) -> Any:
+async def start_validator_http(
+    validator: Validator, host: str, port: int, metrics: ValidatorMetrics | None = None
+) -> Any:
     """Serve make_validator_app on host:port (0 picks a free port); returns the aiohttp AppRunner."""
     from aiohttp import web
 
-    runner = web.AppRunner(make_validator_app(validator), access_log=None)
+    runner = web.AppRunner(make_validator_app(validator, metrics), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

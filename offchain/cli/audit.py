@@ -186,10 +186,16 @@ async def _audit(
 
 
 async def _validate(settings: Any, db: Path, grace: int | None, key: Keypair, http_port: int) -> None:
-    from offchain.audit.service import ValidatorSetupError, open_validator, start_validator_http
+    from offchain.audit.service import (
+        ValidatorMetrics,
+        ValidatorSetupError,
+        open_validator,
+        start_validator_http,
+    )
     from offchain.audit.validator import ContractChallenger
 
-    async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key) as v:
+    metrics = ValidatorMetrics()
+    async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key, metrics=metrics) as v:
         if isinstance(v.challenger, ContractChallenger) and not await v.challenger.is_validator():
             typer.echo(
                 f"warning: {v.challenger.keypair.address} is not a validator of the rewards contract; "
@@ -200,7 +206,7 @@ async def _validate(settings: Any, db: Path, grace: int | None, key: Keypair, ht
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, v.stop)
         try:
-            runner = await start_validator_http(v, settings.http_host, http_port)
+            runner = await start_validator_http(v, settings.http_host, http_port, metrics)
         except OSError as exc:
             raise ValidatorSetupError(
                 f"cannot serve HTTP on {settings.http_host}:{http_port}: {exc.strerror} (see --http-port)"

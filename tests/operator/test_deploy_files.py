@@ -285,6 +285,7 @@ def metric_names_in(expr: str) -> set[str]:
         "without",
         "avg",
         "max",
+        "histogram_quantile",
     }
     return {t for t in tokens if t not in promql and not t.isdigit()}
 

@@ -61,9 +61,41 @@ def test_validate_serves_health_readiness_and_metrics(deployed: Any, tmp_path: P
         assert status == 200
         assert 'ami_build_info{component="validator"' in metrics
         assert "ami_validator_processed_head " in metrics and "process_cpu_seconds_total " in metrics
+        assert "ami_validator_rescore_seconds_bucket{" in metrics
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_rescoring_is_timed_into_a_seconds_histogram() -> None:
+    from prometheus_client import generate_latest
+
+    from offchain.audit.service import TimedRescorer, ValidatorMetrics
+
+    class Recorder:
+        """Stands in for the scoring engine: records what it is asked."""
+
+        model_version = 7
+
+        def __init__(self) -> None:
+            self.accepted: list[tuple[int, bytes]] = []
+
+        def rescore(self, token_id: int, audio: bytes, genre: Any) -> str:
+            return f"scores of {token_id}"
+
+        def accept(self, token_id: int, entry: bytes) -> None:
+            self.accepted.append((token_id, entry))
+
+    m = ValidatorMetrics()
+    inner = Recorder()
+    timed = TimedRescorer(inner, m.rescore_seconds)  # type: ignore[arg-type]
+    assert timed.model_version == 7
+    assert timed.rescore(3, b"audio", None) == "scores of 3"
+    assert timed.rescore(4, b"audio", "jazz") == "scores of 4"
+    timed.accept(3, b"entry")
+    assert inner.accepted == [(3, b"entry")]  # everything but rescore goes straight through
+    text = generate_latest(m.registry).decode()
+    assert "ami_validator_rescore_seconds_count 2.0" in text
