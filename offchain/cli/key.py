@@ -78,13 +78,8 @@ def is_loopback_url(url: str) -> bool:
 
 def command_line_secret_warning(value: str) -> str | None:
     """The warning to print for a key given as a command-line argument, or None when it is no secret."""
-    if is_public_dev_uri(value):
-        return None
-    try:
-        if Path(value).expanduser().is_file():
-            return None  # a path names the secret, it is not the secret
-    except OSError:
-        pass
+    if is_public_dev_uri(value) or _is_file(Path(value).expanduser()):
+        return None  # a dev URI derives from a public phrase; a path names the secret, it is not the secret
     return (
         "a secret on the command line is visible to every local user (ps, /proc/PID/cmdline) and may land in "
         "shell history; use --key-file or the AMI_KEY environment variable"
