@@ -301,10 +301,11 @@ def address(proc: subprocess.Popen[str]) -> str:
     return line.split(" ", 1)[1].strip().rstrip("/")
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
+def stop(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Interrupt as Ctrl-C does and wait for the exit (killed only when it does not come)."""
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

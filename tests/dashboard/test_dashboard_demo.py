@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import Browser, number
+from tests.dashboard.conftest import Browser, number, stop
 
 pytestmark = [pytest.mark.slow]
 
@@ -94,10 +93,5 @@ def test_demo_serve_shows_the_demos_data_until_interrupted(tmp_path: Path, wide:
             assert r.headers["Content-Type"] == "audio/wav"
         assert audio == (tmp_path / "audio" / "bach_bwv66_6.wav").read_bytes()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=120)  # the demo then stops the worker, IPFS and the devnet
     assert proc.returncode == 0
