@@ -414,6 +414,8 @@ class Worker:
             for t in due:
                 if t.token_id not in self._in_flight and held[t.creator] < self.opt.per_creator_slots:
                     self._in_flight[t.token_id] = t.creator
+                    if not retry_lane:  # from the claim on, later tokens wait for it (`_wait_for_earlier`)
+                        self._fetching[t.token_id] = time.monotonic()
                     return t.token_id
         return None
 
@@ -474,6 +476,7 @@ class Worker:
                 await self._score_isolated(token_id)
             finally:
                 self._in_flight.pop(token_id, None)
+                await self._fetched(token_id)
 
     async def _score_isolated(self, token_id: int) -> str:
         """`score_one`, where anything unexpected rejects the track (`internal`) instead of stopping the lane.
@@ -498,15 +501,11 @@ class Worker:
         if track is None or track.status != "pending":
             return track.status if track else "unknown"
         main_lane = track.attempts == 0
-        if main_lane:
-            self._fetching[token_id] = time.monotonic()
         try:
             fetched = await self._fetch_audio(track)
             declared = None if isinstance(fetched, str) else await self._declared_genre(track.metadata_cid)
         finally:
-            if self._fetching.pop(token_id, None) is not None:
-                async with self._fetch_done:
-                    self._fetch_done.notify_all()
+            await self._fetched(token_id)
         if isinstance(fetched, str):
             return fetched
         if declared is None:
@@ -596,6 +595,12 @@ class Worker:
             log.info("worker.track_rejected", token_id=track.token_id, reason=reason, readmit=True)
             return "rejected"
         return await self._reject(track.token_id, reason, detail)
+
+    async def _fetched(self, token_id: int) -> None:
+        """`token_id` no longer holds back later tokens (its content is in, or it has its verdict)."""
+        if self._fetching.pop(token_id, None) is not None:
+            async with self._fetch_done:
+                self._fetch_done.notify_all()
 
     async def _wait_for_earlier(self, token_id: int) -> None:
         """Wait while an earlier mint is still being fetched, for at most `order_wait_s` after its start."""

@@ -164,3 +164,48 @@ async def test_each_track_gets_one_verdict_whatever_fails(tmp_path: Path) -> Non
         worker.stop()
         await task
         await store.close()
+
+
+class SlowFirstIpfs(FakeIpfs):
+    """"QmSlow" arrives after `delay` seconds; everything else at once."""
+
+    def __init__(self, content: dict[str, bytes], delay: float) -> None:
+        super().__init__(content)
+        self.delay = delay
+
+    async def fetch(self, cid: str, max_bytes: int) -> bytes:
+        if cid == "QmSlow":
+            await asyncio.sleep(self.delay)
+        return await super().fetch(cid, max_bytes)
+
+
+class OrderScorer(FakeScorer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[int] = []
+
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
+        self.order.append(token_id)
+        return await super().score(token_id, audio, declared)
+
+
+async def test_catalogue_order_is_mint_order_when_content_comes(tmp_path: Path) -> None:
+    chain = FakeChain()
+    # Token 1's content takes a moment; token 2's is there at once, but is scored second (mint order).
+    ipfs = SlowFirstIpfs({"QmSlow": GOOD, "QmFast": GOOD + b"fast", "QmMeta": b"{}"}, delay=0.3)
+    chain.land(mint(1, "C1", "QmSlow"), mint(2, "C2", "QmFast"))
+    store = await WorkerStore.open(tmp_path / "w.sqlite")
+    scorer = OrderScorer()
+    worker = Worker(store, chain, ipfs, scorer, chain, chain, lane_options(order_wait_s=5.0))
+    task = asyncio.create_task(worker.run())
+    try:
+
+        async def both() -> bool:
+            return len(scorer.order) == 2
+
+        await until(both, 10)
+        assert scorer.order == [1, 2]
+    finally:
+        worker.stop()
+        await task
+        await store.close()
