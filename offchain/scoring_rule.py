@@ -114,6 +114,7 @@ def _prefix(cat: Catalogue, pos: int) -> Catalogue:
             [cat.fingerprint(i) for i in range(pos)],
             cat.labels[:pos],
             pcm_sha256=cat.pcm_sha256[:pos],
+            steps=[cat.steps(i) for i in range(pos)],
         )
     return prefix
 

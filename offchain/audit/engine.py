@@ -5,8 +5,8 @@ so the decision is `offchain.scoring_rule.apply_rule`, the very function the wor
 (catalogue id, declared genre, decode, score_batch, duplicate/derivative verdicts). This class only keeps
 the validator's catalogue and its evidence.
 
-A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint, canonical PCM hash) is kept as
-`.npz` bytes so the catalogue can be rebuilt from the validator's database after a restart.
+A catalogue entry (unit embedding, chroma 2D-FT, Chromaprint fingerprint, canonical PCM hash, chroma steps)
+is kept as `.npz` bytes so the catalogue can be rebuilt from the validator's database after a restart.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _gate(gate: object) -> dict[str, Any] | None:
     return {"decision": str(gate.get("decision")), "margin_ppm": int(round(float(margin) * 1_000_000))}
 
 
-def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str) -> bytes:
+def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str, steps: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -48,12 +48,16 @@ def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str) -> 
         c2d=np.asarray(c2d, np.float32),
         fp=np.asarray(fp, np.uint32),
         pcm=np.frombuffer(bytes.fromhex(pcm_sha256), np.uint8),
+        # chroma steps as the catalogue stores them: uint8, value x 255 ([n, 12])
+        steps=np.rint(np.clip(np.asarray(steps, np.float64), 0.0, 1.0) * 255.0)
+        .astype(np.uint8)
+        .reshape(-1, 12),
     )
     return buf.getvalue()
 
 
-def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(embedding, chroma 2D-FT, fingerprint, PCM hash hex) of a packed entry.
+def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray]:
+    """(embedding, chroma 2D-FT, fingerprint, PCM hash hex, chroma steps uint8) of a packed entry.
 
     Raises:
         RescoreError: the bytes are not an entry of this layout (e.g. stored by an older validator, whose
@@ -64,7 +68,7 @@ def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
             pcm = bytes(z["pcm"].astype(np.uint8))
             if len(pcm) != 32:
                 raise ValueError(f"PCM hash of {len(pcm)} bytes")
-            return z["emb"], z["c2d"], z["fp"], pcm.hex()
+            return z["emb"], z["c2d"], z["fp"], pcm.hex(), z["steps"]
     except (OSError, ValueError, KeyError) as exc:
         raise RescoreError(
             f"a stored catalogue entry is not a {_ENTRY_LAYOUT} one ({type(exc).__name__}: {exc});"
@@ -72,7 +76,7 @@ def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         ) from exc
 
 
-_ENTRY_LAYOUT = "emb/c2d/fp/pcm npz"
+_ENTRY_LAYOUT = "emb/c2d/fp/pcm/steps npz"
 
 
 class EngineRescorer:
@@ -110,7 +114,9 @@ class EngineRescorer:
             return Rescored(accepted=False, reason=f"{out.verdict}: {out.detail}", inputs=info)
         ps, i = out.score, out.position
         assert ps is not None and i is not None  # a scored track is always in the catalogue
-        entry = _pack(cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i), cat.pcm_sha256[i])
+        entry = _pack(
+            cat.embeddings[i], cat.chroma_2dft[i], cat.fingerprint(i), cat.pcm_sha256[i], cat.steps(i)
+        )
         inputs: dict[str, Any] = {
             "pcm_sha256": ps.pcm_sha256,
             "features_sha256": ps.features_sha256,
@@ -118,11 +124,11 @@ class EngineRescorer:
             "catalogue_size": i,
             "duplicate_of": ps.duplicate_of,
             "derivative_of": ps.derivative_of,
-            "versions": dict(ps.versions),
+            "versions": {**ps.versions, "rule": out.details["rule"]},
             "agreement": AGREEMENT_VERSION,
             "gate": _gate(ps.details.get("gate")),
             "version_differences": list(self.version_differences),
-            **out.details,
+            **{k: v for k, v in out.details.items() if k != "rule"},
         }
         reason = None
         if ps.duplicate_of:
@@ -151,7 +157,8 @@ class EngineRescorer:
                 int(quality_bp),
                 None,
                 None,
-                dict(inputs["versions"]),
+                # what the engine committed: its versions, without the rule's (added here as evidence)
+                {k: v for k, v in dict(inputs["versions"]).items() if k != "rule"},
                 self.model_version,
             )
         except (KeyError, TypeError, ValueError, ScoringError):
@@ -161,8 +168,10 @@ class EngineRescorer:
         track_id = engine_track_id(token_id)
         if self.catalogue.position(track_id) is not None:
             return  # rescore() already appended it, exactly as the engine does for the worker
-        emb, c2d, fp, pcm = _unpack(entry)
-        self.catalogue.add([track_id], emb[None, :], c2d[None, :], [fp], [None], pcm_sha256=[pcm])
+        emb, c2d, fp, pcm, steps = _unpack(entry)
+        self.catalogue.add(
+            [track_id], emb[None, :], c2d[None, :], [fp], [None], pcm_sha256=[pcm], steps=[steps]
+        )
 
     def restore(self, entries: Iterable[tuple[int, bytes]]) -> None:
         self.catalogue = self._empty()
@@ -177,4 +186,5 @@ class EngineRescorer:
             [u[2] for u in unpacked],
             [None] * len(items),
             pcm_sha256=[u[3] for u in unpacked],
+            steps=[u[4] for u in unpacked],
         )

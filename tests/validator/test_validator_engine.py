@@ -19,7 +19,7 @@ from offchain.audit.engine import EngineRescorer
 from offchain.audit.model import Status
 from offchain.pipeline.scoring import EngineTrackScorer
 from scoring.decode import SAMPLE_RATE
-from scoring.testsignals import chord_song, two_part_song
+from scoring.testsignals import varied_music
 from scoring.versions import MODEL_VERSION
 
 
@@ -38,17 +38,17 @@ def one_thread() -> Iterator[None]:
 
 
 async def test_engine_worker_and_cpu_validator_agree(world: World, one_thread: None) -> None:
+    # Musically distinct pieces (a progression, a melody over a bass, a pad; later a minor progression), so
+    # that only the quieter copy is a duplicate whatever the derivative gate's thresholds.
+    pieces = varied_music(8, 20.0, seed=11)
     tracks = {
-        "c-major": _wav(chord_song(60, 120, 20)),
-        "g-soft": _wav(chord_song(67, 96, 20, seed=3, drums=False)),
-        "quieter-copy": _wav(0.8 * chord_song(60, 120, 20)),  # a gain-changed duplicate of the first
+        "progression": _wav(pieces[0]),
+        "melody": _wav(pieces[2]),
+        "quieter-copy": _wav(0.8 * pieces[0]),  # a gain-changed duplicate of the first
         "corrupt": b"corrupt, not audio" * 100,
-        "two-part": _wav(two_part_song(20)),
+        "pad": _wav(pieces[5]),
     }
-    minor = ((0, 3, 7), (8, 12, 15), (3, 7, 10), (10, 14, 17))
-    late = _wav(
-        np.concatenate((chord_song(55, 84, 10, progression=minor, seed=5), two_part_song(10, bpm=84)))
-    )
+    late = _wav(pieces[1])
     scorer = EngineTrackScorer(world.tmp / "worker-catalogue", device="cpu")
     try:
         async with real_worker(world, scorer, timeout=120) as rw:
