@@ -17,6 +17,8 @@ from agreement_world import FLOAT32_EPS, N_TRACKS, score_run
 
 from scoring.agreement import RunAgreement, compare_runs
 
+pytestmark = pytest.mark.slow  # about 3 min of CPU for the baseline and two perturbed runs of 504 tracks
+
 
 def _check(run: RunAgreement) -> None:
     print(
