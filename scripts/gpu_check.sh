@@ -32,7 +32,8 @@ if "$PY" -c "import pytest" >/dev/null 2>&1; then
     # Only the files that hold gpu tests: the others may need libraries this machine lacks.
     "$PY" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors \
         tests/agreement/test_agreement_gpu.py tests/scoring/test_scoring_catalog.py \
-        tests/scoring/test_scoring_features.py tests/scoring/test_scoring_engine.py
+        tests/scoring/test_scoring_features.py tests/scoring/test_scoring_engine.py \
+        tests/validator/test_validator_engine.py
     rc_tests=$?
     case $rc_tests in
         0) echo "gpu tests: exit 0 (passed, or skipped where torch sees no CUDA: see above)" ;;

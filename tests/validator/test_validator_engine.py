@@ -1,7 +1,8 @@
 """The real scoring engine on both sides: the real worker pipeline with its EngineTrackScorer (scoring.engine
 in a spawned process, default torch threads) and the validator's EngineRescorer under 1 torch thread agree on
 every score (zero findings); the duplicate and the corrupt file are never published; after a restart the
-validator's rebuilt catalogue still verifies a new track."""
+validator's rebuilt catalogue still verifies a new track. With a lent GPU, the same with the worker on CUDA
+(`ami run --device cuda`) and the validator on the CPU (issue 10's done-when)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,19 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-async def test_engine_worker_and_cpu_validator_agree(world: World, one_thread: None) -> None:
+@pytest.mark.parametrize(
+    "worker_device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")],
+        ),
+    ],
+)
+async def test_engine_worker_and_cpu_validator_agree(
+    world: World, one_thread: None, worker_device: str
+) -> None:
     # Musically distinct pieces (a progression, a melody over a bass, a pad; later a minor progression), so
     # that only the quieter copy is a duplicate whatever the derivative gate's thresholds.
     pieces = varied_music(8, 20.0, seed=11)
@@ -49,7 +62,7 @@ async def test_engine_worker_and_cpu_validator_agree(world: World, one_thread: N
         "pad": _wav(pieces[5]),
     }
     late = _wav(pieces[1])
-    scorer = EngineTrackScorer(world.tmp / "worker-catalogue", device="cpu")
+    scorer = EngineTrackScorer(world.tmp / "worker-catalogue", device=worker_device)
     try:
         async with real_worker(world, scorer, timeout=120) as rw:
             for name, audio in tracks.items():
