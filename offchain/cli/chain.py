@@ -643,8 +643,7 @@ def register(app: typer.Typer) -> None:
         connect_timeout: float = ConnectTimeoutOpt,
         as_json: bool = JsonOpt,
     ) -> None:
-        """Mint a track: audio and metadata to IPFS (--ipfs), then `mint`; size, format and CIDs are
-        checked before anything is signed."""
+        """Mint a track (audio and metadata to IPFS, then `mint`); size, format and CIDs checked first."""
         audio = _read_audio(file, max_bytes)
         fmt = _audio_format(file)
         seconds = _audio_seconds(file)  # also proves the file decodes, even when --duration is given
