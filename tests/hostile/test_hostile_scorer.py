@@ -21,6 +21,12 @@ import soundfile as sf
 
 from offchain.pipeline.ports import ScorerCrashed, ScoringTimedOut, TrackRejected
 from offchain.pipeline.scoring import EngineTrackScorer
+from offchain.pipeline.worker import Worker, WorkerOptions
+from offchain.store import WorkerStore
+
+# The worker tests' in-memory chain and IPFS fakes.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+from worker_fakes import FakeChain, FakeIpfs  # noqa: E402
 
 
 def _flac(seconds: float, rate: int = 48_000, channels: int = 2, quiet: bool = False) -> bytes:
@@ -164,3 +170,33 @@ async def test_no_orphans_when_the_worker_is_sigkilled(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+async def test_the_worker_replaces_a_dead_scoring_process_by_itself(tmp_path: Path) -> None:
+    """No track needs to come along: the worker's feed loop finds the process dead and starts another, and
+    /readyz (the worker's `last_error`) is clean again once it runs."""
+    chain = FakeChain()
+    chain.land()
+    store = await WorkerStore.open(tmp_path / "w.sqlite")
+    scorer = EngineTrackScorer(tmp_path / "cat", "cpu")
+    worker = Worker(store, chain, FakeIpfs({}), scorer, chain, chain, WorkerOptions(poll_s=0.05))
+    task = asyncio.create_task(worker.run())
+    try:
+        with pytest.raises(TrackRejected):
+            await scorer.score(1, b"not audio")  # the process is up
+        old = scorer.pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while scorer.restarts < 1 or scorer.pid is None:
+            assert time.monotonic() < deadline, "the dead scoring process was not replaced"
+            await asyncio.sleep(0.05)
+        assert scorer.pid != old and scorer.health() is None
+        while "scorer" in worker.last_error:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await task
+        await scorer.close()
+        await store.close()
