@@ -7,7 +7,7 @@ import hashlib
 import tracemalloc
 
 import pytest
-from conftest import put_block, put_blocks
+from hostile_blocks import put_block, put_blocks
 from multiformats import CID
 
 from offchain.ipfs.cid import _dag_pb_node, _Link, _unixfs_file
