@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,71 +14,15 @@ import scipy.signal as ss
 import scipy.stats as st
 import torch
 
+from bench.quality import build_ladders, mp3_upload, pink_noise, with_noise
 from scoring import probes
 from scoring import quality as Q
 from scoring import testsignals as ts
-from scoring.decode import SAMPLE_RATE, decode_bytes, decode_file
+from scoring.decode import SAMPLE_RATE, decode_file
 
 SR = SAMPLE_RATE
 PIECES = ("bach", "mozart", "joplin")
 """conftest.py renders (30 s, 44.1 kHz stereo WAV): organ chorale, string quartet, piano rag."""
-
-
-def _pink(n: int, seed: int) -> np.ndarray:
-    """Unit-RMS pink noise: white Gaussian noise shaped by 1/sqrt(f) in the FFT domain."""
-    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    k = np.arange(spec.size, dtype=np.float64)
-    k[0] = 1.0
-    out = np.fft.irfft(spec / np.sqrt(k), n)
-    return np.asarray(out / np.std(out))
-
-
-def _mp3(wav: Path, kbps: int) -> np.ndarray:
-    """The 44.1 kHz stereo render as a creator's MP3 upload: ffmpeg libmp3lame CBR, then scoring.decode."""
-    out = subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-i",
-            str(wav),
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            f"{kbps}k",
-            "-f",
-            "mp3",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return decode_bytes(out.stdout).pcm
-
-
-def _with_noise(x: np.ndarray, snr_db: float, pink: bool) -> np.ndarray:
-    noise = _pink(x.size, 7) if pink else np.random.default_rng(7).standard_normal(x.size)
-    rms = math.sqrt(float(np.mean(np.asarray(x, np.float64) ** 2)))
-    return (x + noise * rms * 10 ** (-snr_db / 20)).astype(np.float32)
-
-
-def build_ladders(wav: Path) -> dict[str, list[np.ndarray]]:
-    """Every ladder of the brief from one render, first step = the best (canonical PCM, float32): MP3
-    lossless > 128 > 64 > 32 kbps; white noise clean > 40 > 30 > 20 > 10 > 0 dB SNR; pink 40 > .. > 0 dB;
-    hard clipping at drive 1 (peak at full scale) .. 8; 16 > 12 > 8 > 6 bits; tanh drive 0 (clean) .. 8;
-    low-pass 11 > 8 > 5 > 3 kHz."""
-    x = decode_file(wav).pcm
-    x64 = x.astype(np.float64)
-    peak = float(np.max(np.abs(x64)))
-    return {
-        "mp3": [x] + [_mp3(wav, kbps) for kbps in (128, 64, 32)],
-        "white": [x] + [_with_noise(x, snr, False) for snr in (40, 30, 20, 10, 0)],
-        "pink": [_with_noise(x, snr, True) for snr in (40, 30, 20, 10, 0)],
-        "clip": [np.clip(x64 * d / peak, -1, 1).astype(np.float32) for d in (1.0, 1.5, 2.0, 4.0, 8.0)],
-        "bits": [probes.requantise(x, b) for b in (16, 12, 8, 6)],
-        "tanh": [x] + [(np.tanh(d * x64 / peak) / math.tanh(d)).astype(np.float32) for d in (1, 2, 4, 8)],
-        "lowpass": [probes.lowpass(x, c) for c in (11000.0, 8000.0, 5000.0, 3000.0)],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +60,9 @@ def test_noise_and_tones_score_below_music_buried_in_noise(rendered: dict[str, P
     x = decode_file(rendered["bach"]).pcm
     n = x.size
     worst_music = min(
-        Q.quality_bp(Q.quality_measures(_with_noise(x, 0.0, pink), SR)) for pink in (False, True)
+        Q.quality_bp(Q.quality_measures(with_noise(x, 0.0, pink), SR)) for pink in (False, True)
     )
-    pink = (0.1 * _pink(n, 3)).astype(np.float32)
+    pink = (0.1 * pink_noise(n, 3)).astype(np.float32)
     white = ts.white_noise(n / SR, SR, amp=0.1).astype(np.float32)
     tone = ts.sine(440.0, n / SR, SR, amp=0.3).astype(np.float32)
     for signal in (pink, white, tone):
@@ -218,7 +161,7 @@ def test_spectral_hole_ratio_counts_a_removed_band() -> None:
 def test_codec_grid_zeros_show_in_mp3_and_not_in_its_source(rendered: dict[str, Path]) -> None:
     source = decode_file(rendered["mozart"]).pcm
     assert Q.codec_zero_excess(source, SR) < 0.005
-    assert Q.codec_zero_excess(_mp3(rendered["mozart"], 128), SR) > 0.03
+    assert Q.codec_zero_excess(mp3_upload(rendered["mozart"], 128), SR) > 0.03
 
 
 def _runs_reference(x: np.ndarray, rel: float, min_run: int) -> float:
@@ -294,7 +237,7 @@ def test_weights_sum_to_one_and_bp_range() -> None:
 
 
 def test_deterministic_across_runs_and_threads(rendered: dict[str, Path]) -> None:
-    x = _mp3(rendered["joplin"], 128)
+    x = mp3_upload(rendered["joplin"], 128)
     first = Q.quality_measures(x, SR)
     old = torch.get_num_threads()
     try:
