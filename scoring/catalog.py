@@ -40,7 +40,7 @@ LAYOUT_VERSION = 3
 """Storage layout: manifest.json (with the PCM hashes) plus append-only, digested segments of .npy arrays."""
 MAX_SEGMENTS = 64
 """Past this many segments a save rewrites everything as one (bounds the number of files)."""
-_ARRAYS = ("embeddings", "chroma_2dft", "fp_lengths", "fp_items")
+_ARRAYS = ("embeddings", "chroma_2dft", "fp_lengths", "fp_items", "steps_lengths", "steps_items")
 
 DEFAULT_BLOCK_ROWS = 65536
 
@@ -178,6 +178,8 @@ class Catalogue:
         self._emb_buf = np.zeros((0, self.dim), np.float32)
         self._c2d_buf = np.zeros((0, self.c2d_dim), np.float32)
         self._fps: list[np.ndarray] = []
+        # Chroma steps of each entry ([n, 12] uint8, value x 255) for the derivative gate's alignment.
+        self._steps: list[np.ndarray] = []
         self._index: dict[str, int] = {}
         self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
         self._roots: list[bytes] = [self._root]  # root after i entries, for prefix checks
@@ -223,6 +225,10 @@ class Catalogue:
         """Chromaprint uint32 items of entry ``index`` (empty when none was stored)."""
         return self._fps[index]
 
+    def steps(self, index: int) -> np.ndarray:
+        """Chroma steps of entry ``index`` as float32 [n, 12] in [0, 1] (stored at 1/255 resolution)."""
+        return self._steps[index].astype(np.float32) / 255.0
+
     def position(self, track_id: str) -> int | None:
         """Insertion position of ``track_id`` or None."""
         return self._index.get(track_id)
@@ -236,6 +242,7 @@ class Catalogue:
         labels: Sequence[str | None] | None = None,
         *,
         pcm_sha256: Sequence[str],
+        steps: Sequence[np.ndarray] | None = None,
     ) -> None:
         """Append entries (all or nothing): rows are L2-normalised; an id already present is refused.
 
@@ -247,6 +254,7 @@ class Catalogue:
             labels: a label (genre) per entry, or None.
             pcm_sha256: hex SHA-256 of each entry's canonical PCM (`CanonicalAudio.sha256`); with the id it
                 is what the root hash commits to.
+            steps: chroma steps per entry ([n, 12] in [0, 1], or uint8 as `steps` returns x 255), or None.
 
         Raises:
             CatalogError: shapes do not match, an embedding is zero or non-finite, a PCM hash is not 32 bytes
@@ -278,6 +286,9 @@ class Catalogue:
             else [np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
         )
         labs = [None] * len(ids) if labels is None else list(labels)
+        sts = [np.zeros((0, 12), np.uint8)] * len(ids) if steps is None else [_steps_u8(x) for x in steps]
+        if len(sts) != len(ids):
+            raise CatalogError("ids and chroma steps differ in length")
         if len(fps) != len(ids) or len(labs) != len(ids) or len(pcm_sha256) != len(ids):
             raise CatalogError("ids, fingerprints, labels and PCM hashes differ in length")
         pcms = [_pcm_hash(h) for h in pcm_sha256]
@@ -298,6 +309,7 @@ class Catalogue:
         self._emb_buf[start : start + len(ids)] = emb
         self._c2d_buf[start : start + len(ids)] = c2d
         self._fps.extend(fps)
+        self._steps.extend(sts)
         self.labels.extend(labs)
         self.pcm_sha256.extend(pcms)
         for j, track_id in enumerate(ids):
@@ -418,11 +430,14 @@ class Catalogue:
     def _write_segment(self, root: Path, seg_id: int, start: int, stop: int) -> str:
         """Write rows start..stop as segment ``seg_id``; returns the segment digest (`_segment_digest`)."""
         fps = self._fps[start:stop]
+        sts = self._steps[start:stop]
         arrays = {
             "embeddings": self._emb[start:stop],
             "chroma_2dft": self._c2d[start:stop],
             "fp_lengths": np.array([f.size for f in fps], dtype=np.int64),
             "fp_items": np.concatenate(fps) if fps else np.zeros(0, np.uint32),
+            "steps_lengths": np.array([x.shape[0] for x in sts], dtype=np.int64),
+            "steps_items": np.concatenate(sts) if sts else np.zeros((0, 12), np.uint8),
         }
         for name, arr in arrays.items():
             _atomic_write(root / f"{name}.{seg_id}.npy", lambda fh, a=arr: np.save(fh, a))
@@ -446,6 +461,7 @@ class Catalogue:
         embs: list[np.ndarray] = []
         c2ds: list[np.ndarray] = []
         fps: list[np.ndarray] = []
+        steps: list[np.ndarray] = []
         try:
             for seg in manifest["segments"]:
                 sid, n = int(seg["id"]), int(seg["count"])
@@ -453,21 +469,27 @@ class Catalogue:
                 c2d = np.load(root / f"chroma_2dft.{sid}.npy", allow_pickle=False)
                 lengths = np.load(root / f"fp_lengths.{sid}.npy", allow_pickle=False)
                 items = np.load(root / f"fp_items.{sid}.npy", allow_pickle=False)
+                st_len = np.load(root / f"steps_lengths.{sid}.npy", allow_pickle=False)
+                st_items = np.load(root / f"steps_items.{sid}.npy", allow_pickle=False)
                 if (
                     emb.shape != (n, dim)
                     or c2d.shape != (n, c2d_dim)
                     or lengths.shape != (n,)
                     or int(lengths.sum()) != items.size
+                    or st_len.shape != (n,)
+                    or st_items.shape != (int(st_len.sum()), 12)
                 ):
                     raise CatalogError(
                         f"catalogue in {root} is inconsistent (segment {sid} does not match the manifest)"
                     )
-                if _segment_digest(emb, c2d, lengths, items) != seg["sha256"]:
+                if _segment_digest(emb, c2d, lengths, items, st_len, st_items) != seg["sha256"]:
                     raise CatalogError(
                         f"catalogue in {root} is damaged (segment {sid} fails its SHA-256 check); rebuild it"
                     )
                 bounds = np.concatenate([[0], np.cumsum(lengths)])
                 fps.extend(items[bounds[i] : bounds[i + 1]] for i in range(n))
+                sb = np.concatenate([[0], np.cumsum(st_len)])
+                steps.extend(st_items[sb[i] : sb[i + 1]] for i in range(n))
                 embs.append(emb)
                 c2ds.append(c2d)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -488,6 +510,7 @@ class Catalogue:
                 fps,
                 list(manifest["labels"]),
                 pcm_sha256=list(manifest["pcm_sha256"]),
+                steps=steps,
             )
         if cat.root_hash() != manifest["root_hash"]:
             raise CatalogError(f"catalogue in {root} fails its root hash check")
@@ -505,6 +528,16 @@ class Catalogue:
                 )
             return cat
         return cls(dim, c2d_dim)
+
+
+def _steps_u8(x: np.ndarray) -> np.ndarray:
+    """Chroma steps as stored: uint8 [n, 12] (float input in [0, 1] is rounded half to even after x 255)."""
+    a = np.asarray(x)
+    if a.dtype == np.uint8:
+        out = a.reshape(-1, 12)
+    else:
+        out = np.rint(np.clip(a.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8).reshape(-1, 12)
+    return np.ascontiguousarray(out)
 
 
 def chain_root(prev_hex: str, track_id: str, pcm_sha256: str) -> str:

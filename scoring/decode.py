@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,11 +324,15 @@ def decode_file(
     """Decode an audio file on disk; the size limit is checked with stat() before the file is read."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except OSError as exc:
         raise AudioError(
             f"cannot read {p}: {exc.strerror}; pass an existing {ACCEPTED_FORMATS} file"
         ) from exc
+    # A FIFO, socket or device would block the read (or never end): only regular files are decoded.
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{p} is not a regular file; pass a {ACCEPTED_FORMATS} file")
+    size = st.st_size
     if size > max_bytes:
         raise TooLarge(f"{p} is {size} bytes; at most {max_bytes} bytes are accepted")
     with p.open("rb") as fh:

@@ -4,14 +4,14 @@ The worker and validators call `score_track` / `score_batch`. A batch is taken i
 checked against the catalogue and against the tracks before it in the batch (duplicate gate and originality),
 and its score records the root hash of exactly that set (`catalogue_root`), so a validator can rebuild it.
 
-Duplicate gate (thresholds measured on 5 real FluidSynth renders x 5 variants and 20 unrelated pairs, see
-docs/scoring.md):
-- duplicate_of X: Chromaprint similarity >= `DUPLICATE_FP` (transcodes/gain 0.993..1.000; 5 % tempo change
-  0.73..0.85; +1 semitone 0.54..0.69; unrelated 0.50..0.60), or identical canonical PCM;
-- derivative_of X: chroma 2D-FT cosine >= `DERIVATIVE_C2D` and embedding cosine >= `DERIVATIVE_EMB` (shifted
-  copies: 2D-FT 0.933..0.998, embedding 0.990..1.000; other pieces of the same style, same instrument, 86
-  pairs: 2D-FT <= 0.908, embedding <= 0.985; other styles: 2D-FT <= 0.872, embedding <= 0.936).
-Candidates are the `CANDIDATES` exact nearest catalogue entries by embedding plus every earlier batch track.
+The gate (`duplicate_gate`), against candidates in mint order:
+- duplicate_of X: identical canonical PCM, or Chromaprint similarity >= `DUPLICATE_FP` (transcodes and gain
+  0.99..1.00, unrelated music 0.50..0.65);
+- derivative_of X: the same composition in another key, tempo (0.8..1.25), instrumentation, or an excerpt of
+  15 s or more, by `scoring.derivative.match` >= `scoring.derivative.THRESHOLD`;
+- the EARLIEST matching mint is named, whatever the similarities of later copies.
+Candidates: the `CANDIDATES` exact nearest catalogue entries by structural embedding, the catalogue entries
+sharing the most harmony landmarks (`scoring.derivative.LandmarkIndex`), and every earlier batch track.
 """
 
 from __future__ import annotations
@@ -25,22 +25,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scoring import derivative
 from scoring.catalog import Catalogue, chain_root, stored_rows, unit_rows
 from scoring.decode import CanonicalAudio
 from scoring.errors import ScoringError
 from scoring.fingerprint import fingerprint_pcm, similarity
 from scoring.novelty import GenreReference, load_reference, novelty
-from scoring.quality import quality_bp
+from scoring.quality import quality_bp, quality_components, quality_measures
 from scoring.versions import MODEL_VERSION, SCORE_VERSION, versions
 
 if TYPE_CHECKING:
     from scoring.features import TrackFeatures
 
 DUPLICATE_FP = 0.95
-DERIVATIVE_C2D = 0.92
-DERIVATIVE_EMB = 0.98
 CANDIDATES = 10
-GATE_VERSION = "ami-dupgate/1"
+GATE_VERSION = "ami-dupgate/2"
 
 
 @dataclass(frozen=True)
@@ -140,41 +139,56 @@ def commitment(
 
 @dataclass
 class _Entry:
+    """A gate candidate: id, mint order (catalogue position, then batch order), PCM hash, embedding,
+    fingerprint and chroma steps."""
+
     track_id: str
+    order: int
     pcm_sha256: str
     embedding: np.ndarray
-    c2d: np.ndarray
     fingerprint: np.ndarray
+    steps: np.ndarray
 
 
 def duplicate_gate(
-    fp: np.ndarray, c2d: np.ndarray, embedding: np.ndarray, pcm_sha256: str, candidates: Sequence[_Entry]
+    fp: np.ndarray, steps: np.ndarray, pcm_sha256: str, candidates: Sequence[_Entry]
 ) -> tuple[str | None, str | None, dict[str, object]]:
-    """(duplicate_of, derivative_of, best match figures) for one track against candidate entries.
+    """(duplicate_of, derivative_of, figures) for one track against candidate entries.
 
-    Duplicate: same canonical PCM or Chromaprint similarity >= DUPLICATE_FP (highest similarity wins, then the
-    earliest entry). Derivative (only when no duplicate): chroma 2D-FT cosine >= DERIVATIVE_C2D and embedding
-    cosine >= DERIVATIVE_EMB (highest 2D-FT cosine wins, then the earliest entry).
+    Duplicate: same canonical PCM or Chromaprint similarity >= `DUPLICATE_FP`. Derivative (only when no
+    duplicate): `scoring.derivative.match` score >= `scoring.derivative.THRESHOLD`. In both cases the earliest
+    mint (lowest ``order``) among the matching candidates is named. ``figures["gate"]`` holds the decision
+    and its ``margin``: the deciding statistic minus its threshold (for "none", the largest such difference
+    over all candidates, a negative number), which validators use as a guard band.
     """
-    best_dup: tuple[float, int, str] | None = None
-    best_der: tuple[float, int, str] | None = None
+    dups: list[tuple[int, str, float]] = []
+    ders: list[tuple[int, str, float]] = []
     figures: dict[str, object] = {}
-    for order, cand in enumerate(candidates):
+    closest = -math.inf
+    for cand in sorted(candidates, key=lambda c: c.order):
         fp_sim = 1.0 if cand.pcm_sha256 == pcm_sha256 else similarity(fp, cand.fingerprint)
-        c2d_sim = exact_dot(c2d, cand.c2d)
-        emb_sim = exact_dot(embedding, cand.embedding)
-        figures[cand.track_id] = {"fp": round(fp_sim, 4), "c2d": round(c2d_sim, 4), "emb": round(emb_sim, 4)}
-        if fp_sim >= DUPLICATE_FP and (best_dup is None or (fp_sim, -order) > (best_dup[0], -best_dup[1])):
-            best_dup = (fp_sim, order, cand.track_id)
-        if (
-            c2d_sim >= DERIVATIVE_C2D
-            and emb_sim >= DERIVATIVE_EMB
-            and (best_der is None or (c2d_sim, -order) > (best_der[0], -best_der[1]))
-        ):
-            best_der = (c2d_sim, order, cand.track_id)
-    if best_dup is not None:
-        return best_dup[2], None, figures
-    return None, (best_der[2] if best_der else None), figures
+        m = derivative.match(steps, cand.steps)
+        figures[cand.track_id] = {
+            "fp": round(fp_sim, 4),
+            "composition": round(m.score, 4),
+            "shift": m.shift,
+            "tempo": round(m.tempo, 3),
+        }
+        closest = max(closest, fp_sim - DUPLICATE_FP, m.score - derivative.THRESHOLD)
+        if fp_sim >= DUPLICATE_FP:
+            dups.append((cand.order, cand.track_id, fp_sim - DUPLICATE_FP))
+        if m.score >= derivative.THRESHOLD:
+            ders.append((cand.order, cand.track_id, m.score - derivative.THRESHOLD))
+    if dups:
+        _, name, margin = min(dups)
+        figures["gate"] = {"decision": "duplicate", "of": name, "margin": round(margin, 4)}
+        return name, None, figures
+    if ders:
+        _, name, margin = min(ders)
+        figures["gate"] = {"decision": "derivative", "of": name, "margin": round(margin, 4)}
+        return None, name, figures
+    figures["gate"] = {"decision": "none", "margin": None if closest == -math.inf else round(closest, 4)}
+    return None, None, figures
 
 
 def exact_dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -193,10 +207,27 @@ def _raw_embeddings(feats: Sequence[TrackFeatures]) -> np.ndarray:
 
 
 def all_versions() -> dict[str, str]:
-    """`scoring.versions.versions()` plus the duplicate gate's version."""
+    """`scoring.versions.versions()` plus the duplicate gate's and the composition matcher's versions."""
     out = versions()
     out["duplicate_gate"] = GATE_VERSION
+    out["derivative"] = derivative.DERIVATIVE_VERSION
     return out
+
+
+_LANDMARKS: dict[int, tuple[Catalogue, derivative.LandmarkIndex]] = {}
+
+
+def _landmark_index(catalogue: Catalogue) -> derivative.LandmarkIndex:
+    """The catalogue's landmark index, kept per catalogue object and extended as the catalogue grows (entries
+    are only ever appended, so the first ``len(index)`` positions are already in)."""
+    held = _LANDMARKS.get(id(catalogue))
+    if held is None or held[0] is not catalogue:
+        held = (catalogue, derivative.LandmarkIndex())
+        _LANDMARKS[id(catalogue)] = held
+    index = held[1]
+    for pos in range(len(index), len(catalogue)):
+        index.add(pos, derivative.landmarks(catalogue.steps(pos)))
+    return index
 
 
 def score_batch(
@@ -250,35 +281,46 @@ def score_batch(
     raw_all = _raw_embeddings(feats)
     emb_all = stored_rows(raw_all)
     hits = catalogue.search(emb_all, CANDIDATES, device=device) if len(catalogue) else [[] for _ in items]
+    index = _landmark_index(catalogue)
+    base = len(catalogue)
     for i, (it, f) in enumerate(zip(items, feats, strict=True)):
-        emb, c2d = emb_all[i], _unit(f.chroma_2dft.ravel())
+        emb = emb_all[i]
         fp = fingerprint_pcm(it.audio.pcm, it.audio.sample_rate)
+        positions = {h.index for h in hits[i]}
+        positions.update(index.candidates(derivative.landmarks(f.chroma_steps, f.voiced_steps)))
         cands = [
             _Entry(
-                h.id,
-                "",
-                catalogue.embeddings[h.index],
-                catalogue.chroma_2dft[h.index],
-                catalogue.fingerprint(h.index),
+                catalogue.ids[p],
+                p,
+                catalogue.pcm_sha256[p],
+                catalogue.embeddings[p],
+                catalogue.fingerprint(p),
+                catalogue.steps(p),
             )
-            for h in hits[i]
+            for p in sorted(positions)
         ] + earlier
-        dup, der, figures = duplicate_gate(fp, c2d, emb, it.audio.sha256, cands)
-        # Exact float64 re-ranking of the float32 kNN hits: thread counts and devices sum float32 products in
-        # different orders, which could flip a rounded score; exact_dot cannot.
+        dup, der, figures = duplicate_gate(fp, f.chroma_steps, it.audio.sha256, cands)
+        # Exact float64 similarities of the float32 kNN hits: thread counts and devices sum float32 products
+        # in different orders, which could flip a rounded score; exact_dot cannot.
         sims = [exact_dot(emb, c.embedding) for c in cands]
         nearest = max(sims) if sims else None
         nov = novelty(emb, f.scalars, it.genre, nearest, ref)
-        qbp = quality_bp(f.scalars)
+        measures = quality_measures(it.audio.pcm, it.audio.sample_rate)
+        qbp = quality_bp(measures)
         fsha = f.digest()
         com = commitment(it.audio.sha256, root, nov.novelty_bp, qbp, dup, der, vers)
         details: dict[str, object] = {
             "genre": nov.genre,
             "genre_z": round(nov.z, 4),
-            "typicality": round(nov.typicality, 4),
             "originality": round(nov.originality, 4),
             "coherence": round(nov.coherence, 4),
+            "coherence_gate": round(nov.gate, 4),
+            "predictability_gate": round(nov.predictability, 4),
+            "information_content_bits": round(f.scalars["ic_mean"], 3),
+            "repetition_16s": round(f.scalars["repetition_16s"], 3),
             "nearest_similarity": None if nearest is None else round(nearest, 4),
+            "quality": {k: round(v, 4) for k, v in quality_components(measures).items()},
+            "gate": figures.pop("gate"),
             "matches": figures,
         }
         results.append(
@@ -286,16 +328,17 @@ def score_batch(
                 it.audio.sha256, fsha, root, nov.novelty_bp, qbp, dup, der, vers, com, MODEL_VERSION, details
             )
         )
-        earlier.append(_Entry(it.track_id, it.audio.sha256, emb, c2d, fp))
+        earlier.append(_Entry(it.track_id, base + i, it.audio.sha256, emb, fp, f.chroma_steps))
         root = chain_root(root, it.track_id, it.audio.sha256)
     if add_to_catalogue:
         catalogue.add(
             [e.track_id for e in earlier],
             raw_all,
-            np.stack([e.c2d for e in earlier]),
+            np.stack([_unit(f.chroma_2dft.ravel()) for f in feats]),
             [e.fingerprint for e in earlier],
             [it.genre for it in items],
             pcm_sha256=[e.pcm_sha256 for e in earlier],
+            steps=[f.chroma_steps for f in feats],
         )
     return results
 
@@ -337,6 +380,7 @@ def add_tracks(
         fps,
         [it.genre for it in items],
         pcm_sha256=[it.audio.sha256 for it in items],
+        steps=[f.chroma_steps for f in feats],
     )
 
 

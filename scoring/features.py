@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scoring import dsp
+from scoring import dsp, structure
 from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 
@@ -42,7 +42,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/1"
+FEATURE_VERSION: str = "ami-features/2"
 
 N_FFT = 2048
 HOP = 512
@@ -55,7 +55,7 @@ CLIP_LEVEL = 0.999
 CLIP_RUN = 3
 PATCH_BEATS = 75
 CHROMA_2DFT_SHAPE: tuple[int, int] = (12, PATCH_BEATS // 2 + 1)
-EMBEDDING_DIM: int = 128
+EMBEDDING_DIM: int = structure.STRUCTURE_DIM
 MIN_SECONDS = 1.0
 CPU_BATCH_SAMPLES = 1 << 21
 """Padded samples per batch on CPU (~95 s at 22.05 kHz): short tracks share a call, long ones go alone."""
@@ -84,11 +84,15 @@ class TrackFeatures:
             rest are ratios in 0..1 or counts); see docs/scoring-features.md.
         chroma_2dft: [12, 38] float32, L2-normalised median 2D Fourier magnitude of 75-beat chroma patches
             (DC removed); invariant to transposition (circular chroma shift) and to tempo (beat-synchronous).
-        embedding: [EMBEDDING_DIM] float32, L2-normalised model-free vector for kNN (timbre statistics,
-            low-order chroma 2DFT, rhythm/structure/dynamics scalars); gain-invariant by construction.
+        embedding: [EMBEDDING_DIM] float32, L2-normalised structural vector for kNN (`scoring.structure`:
+            key-invariant chord-change vocabulary, tonal DFT profile, tempo-invariant rhythm, structure
+            scalars); no timbre, so the same composition on other instruments lands close.
         beat_chroma: [12, n_beats] float32 beat-synchronous chroma, each column max-normalised.
         boundaries_s: Foote novelty segment boundaries in seconds.
         beat_times_s: beat positions in seconds.
+        chroma_steps: [N, 12] float32 unit chroma steps every 0.232 s (`scoring.structure.chroma_steps`),
+            what the derivative gate aligns.
+        voiced_steps: [N] bool, steps with signal.
     """
 
     scalars: dict[str, float]
@@ -97,6 +101,8 @@ class TrackFeatures:
     beat_chroma: np.ndarray
     boundaries_s: list[float]
     beat_times_s: list[float] = field(default_factory=list)
+    chroma_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, 12), np.float32))
+    voiced_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def digest(self) -> str:
         """SHA-256 (hex) of a canonical JSON of the quantised features and `FEATURE_VERSION`.
@@ -550,47 +556,6 @@ def _chroma_2dft(beat_chroma: np.ndarray) -> np.ndarray:
     return med / norm if norm > 0 else med
 
 
-def _embedding(
-    mfcc_mean: np.ndarray, mfcc_std: np.ndarray, dmfcc_std: np.ndarray, c2d: np.ndarray, s: dict[str, float]
-) -> np.ndarray:
-    """Concatenate L2-normalised, weighted blocks and L2-normalise: MFCC 1..19 means / 40 (19, weight 1.0),
-    MFCC std / 20 (20, 0.7), delta-MFCC std / 5 (20, 0.5), chroma 2DFT rows 0..6 x cols 0..7 (56, 1.0),
-    13 scaled scalars (0.8). c0's mean is left out so that a gain change does not move the vector."""
-
-    def unit(v: np.ndarray) -> np.ndarray:
-        nv = np.linalg.norm(v)
-        return v / nv if nv > 0 else v
-
-    tempo = s["tempo_bpm"]
-    scal = np.array(
-        [
-            math.log2(tempo / 120.0) if tempo > 0 else -2.0,
-            s["beat_stability"],
-            s["pulse_clarity"],
-            s["key_clarity"],
-            s["repetition_ratio"],
-            s["spectral_centroid_hz"] / 4000.0,
-            math.sqrt(max(s["spectral_flatness"], 0.0)),
-            s["rolloff99_hz"] / 11025.0,
-            math.log2(1.0 + s["onset_rate_hz"]) / 3.0,
-            s["silence_ratio"],
-            s["crest_factor_db"] / 20.0,
-            s["loudness_range_lu"] / 20.0,
-            math.log2(1.0 + s["n_segments"]) / 5.0,
-        ]
-    )
-    blocks = [
-        1.0 * unit(mfcc_mean[1:] / 40.0),
-        0.7 * unit(mfcc_std / 20.0),
-        0.5 * unit(dmfcc_std / 5.0),
-        1.0 * unit(c2d[:7, :8].ravel()),
-        0.8 * unit(scal),
-    ]
-    emb = unit(np.concatenate(blocks))
-    assert emb.shape[0] == EMBEDDING_DIM
-    return emb.astype(np.float32)
-
-
 def _track_frames(
     spec: dict[str, torch.Tensor], i: int, n_frames: int, dct: torch.Tensor, keep_mel: bool = False
 ) -> dict[str, np.ndarray]:
@@ -622,6 +587,7 @@ def _track_frames(
         "mfcc": dct @ log_mel,
         "onset_env": env_t,
         "chroma": chroma,
+        "chroma_power": chroma_raw,
         "tempogram_mean": ac.mean(0),
     }
     for key in ("centroid", "flatness", "rolloff", "rms"):
@@ -765,9 +731,9 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
             "n_beats": float(beats.shape[0]),
             "onset_rate_hz": float(onsets.shape[0] / duration),
         }
-        mfcc_v = mfcc[:, voiced]
-        dmfcc = np.diff(mfcc_v, axis=1) if mfcc_v.shape[1] > 1 else np.zeros((N_MFCC, 1))
-        emb = _embedding(mfcc_v.mean(axis=1), mfcc_v.std(axis=1), dmfcc.std(axis=1), c2d, scalars)
+        struct = structure.describe(frames["chroma_power"], env, fps)
+        scalars.update(struct.scalars)
+        emb = struct.vector.astype(np.float32)
         out.append(
             TrackFeatures(
                 scalars=scalars,
@@ -776,6 +742,8 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
                 beat_chroma=beat_chroma.astype(np.float32),
                 boundaries_s=boundaries,
                 beat_times_s=[float(t) for t in beat_times],
+                chroma_steps=struct.steps.astype(np.float32),
+                voiced_steps=struct.voiced,
             )
         )
     return out

@@ -1,13 +1,22 @@
-"""Structural novelty -> novelty_bp in 0..10000: typicality on an inverted U, originality vs the catalogue,
-gated by coherence (noise is not novelty).
+"""Structural novelty -> novelty_bp in 0..10000: originality against the catalogue, gated by how composed the
+track's structure is (an inverted U over information content, learned from composed vs degenerate music).
 
-Moderate atypicality is rewarded (Askin & Mauskapf 2017): the distance of a track's embedding from
-its declared genre's reference centroid, in units of that genre's own spread, scores highest around
-`Z_PEAK` and low both when the track is a textbook example and when it is far outside the genre.
-Originality is the distance to the nearest catalogued track (exact kNN), so near-copies earn nothing.
-Originality multiplies the typicality term, and both are multiplied by a coherence gate built from
-key clarity, pulse clarity, repetition and noise-likeness, so that noise, which is far from
-everything, does not score as novel.
+``novelty_bp = round(10000 * O(s1) * G(M) * P)``:
+- O (originality): distance of the track's structural embedding (`scoring.structure`: harmony, tonality,
+  rhythm, form; no timbre) to the nearest catalogued track, by exact kNN; a near-copy earns nothing.
+- M (coherence): a logistic model over structural scalars (IDyOM-style information content and its square,
+  repetition at 4 s and 16 s, harmonic persistence, tonal clarity, event rate), fitted by
+  `scripts/build_coherence_model.py` on composed music vs loops, shuffles, random notes, tones and noise (a
+  training split disjoint from the validity benchmark). The squared IC term lets the fit find the inverted U
+  of the psychology of music (Berlyne's Wundt curve; Askin & Mauskapf 2017 for popularity): too predictable
+  (loops, tones) and too unpredictable (random notes, shuffles) both score low.
+- G: a smooth step that gives full credit once M says "composed" with some confidence, so that instrument or
+  mixing differences of one composition do not move the score.
+- P: the lower arm of the inverted U made explicit: a piece whose second half has become fully predictable
+  (loops, held tones: under ~0.4 bit per chord change) carries no new structure.
+
+The creator's declared genre never enters the score (it is recorded, and the nearest style of the genre
+reference is reported), so declaring a genre, rightly or wrongly, can neither raise nor lower novelty.
 """
 
 from __future__ import annotations
@@ -25,18 +34,33 @@ import numpy as np
 
 from scoring.errors import ScoringError
 
-NOVELTY_VERSION = "ami-novelty/1"
+NOVELTY_VERSION = "ami-novelty/2"
 REFERENCE_VERSION = "ami-genre-ref/1"
+COHERENCE_VERSION = "ami-coherence/1"
 
-Z_PEAK = 1.5
-"""Normalised genre distance at which typicality peaks (1.5 x the genre's own RMS spread)."""
-Z_WIDTH = 0.7
-"""Width of the inverted U in natural-log units of z."""
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""
-TYPICALITY_FLOOR = 0.5
-"""Share of the score that does not depend on typicality: a very typical but original, coherent track still
-earns half."""
+COHERENCE_LOW = 0.05
+COHERENCE_HIGH = 0.6
+"""G rises smoothly from 0 at M = COHERENCE_LOW to 1 at M = COHERENCE_HIGH."""
+PREDICTABLE_BITS = (0.4, 1.2)
+"""P rises smoothly from 0 to 1 as the information content of the second half (bits per chord change) goes
+from 0.4 to 1.2: a piece that has become fully predictable (a loop, a held tone) restates itself and carries
+no new structure. Composed music measured here stays above 1.5 bits; loops fall below 0.1."""
+COHERENCE_FEATURES: tuple[str, ...] = (
+    "ic_mean",
+    "ic_mean_sq",
+    "ic_late",
+    "entropy_mean",
+    "repetition_4s",
+    "persistence_1",
+    "persistence_2",
+    "persistence_4",
+    "tonal_clarity",
+    "log_events_per_s",
+    "voiced_ratio",
+)
+"""Inputs of the coherence model, in order (see `coherence_inputs`)."""
 
 
 class GenreError(ScoringError):
@@ -104,17 +128,6 @@ def load_reference(path: str | None = None) -> GenreReference:
     return parse_reference(raw)
 
 
-def typicality(z: float) -> float:
-    """Inverted U on the normalised genre distance z >= 0.
-
-    ``T(z) = exp(-(ln(z / Z_PEAK))^2 / (2 Z_WIDTH^2))`` for z > 0, and 0 at z = 0; T = 1 at z = Z_PEAK,
-    about 0.3 at z = Z_PEAK / 2.3 or 2.3 Z_PEAK.
-    """
-    if z <= 0:
-        return 0.0
-    return math.exp(-(math.log(z / Z_PEAK) ** 2) / (2.0 * Z_WIDTH**2))
-
-
 def genre_distance(embedding: np.ndarray, genre: str | None, reference: GenreReference) -> tuple[str, float]:
     """Normalised distance ``z = (1 - cos(e, mu_g)) / s_g`` to the declared genre g.
 
@@ -152,33 +165,98 @@ def originality(nearest_similarity: float | None) -> float:
     return 1.0 - math.exp(-d / ORIGINALITY_SCALE)
 
 
-def coherence(scalars: Mapping[str, float]) -> float:
-    """Coherence gate in [0, 1]: ``G = tonal * (0.5 + 0.5 * structure) * clean``.
+def coherence_inputs(scalars: Mapping[str, float]) -> list[float]:
+    """The coherence model's inputs from a track's scalars, in `COHERENCE_FEATURES` order (ic_mean_sq is
+    ic_mean squared; log_events_per_s is log2(1 + events_per_s))."""
+    ic = float(scalars["ic_mean"])
+    values = {
+        "ic_mean_sq": ic * ic,
+        "log_events_per_s": math.log2(1.0 + max(0.0, float(scalars["events_per_s"]))),
+    }
+    return [float(values[k]) if k in values else float(scalars[k]) for k in COHERENCE_FEATURES]
 
-    - tonal = clip((key_clarity - 0.2) / 0.4, 0, 1): pitched, key-centred material (noise has ~0);
-    - structure = max(clip(pulse_clarity / 0.3, 0, 1), repetition_ratio): a clear pulse or recurring sections;
-    - clean = 1 / (1 + (spectral_flatness / 0.1)^2): noise-like spectra (flatness of white noise ~0.56) close
-      the gate.
+
+@dataclass(frozen=True)
+class CoherenceModel:
+    """Standardisation and logistic weights of the coherence model, with a digest of the file."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    weights: np.ndarray
+    bias: float
+    digest: str
+
+
+@lru_cache(maxsize=1)
+def load_coherence_model() -> CoherenceModel:
+    """The shipped model (scoring/data/coherence_model.json, from scripts/build_coherence_model.py).
+
+    Raises:
+        ScoringError: the file is missing, damaged, or built for other inputs.
     """
-    tonal = min(1.0, max(0.0, (float(scalars["key_clarity"]) - 0.2) / 0.4))
-    structure = max(
-        min(1.0, max(0.0, float(scalars["pulse_clarity"]) / 0.3)),
-        min(1.0, max(0.0, float(scalars["repetition_ratio"]))),
-    )
-    clean = 1.0 / (1.0 + (max(0.0, float(scalars["spectral_flatness"])) / 0.1) ** 2)
-    return tonal * (0.5 + 0.5 * structure) * clean
+    try:
+        raw = resources.files("scoring").joinpath("data/coherence_model.json").read_bytes()
+        doc = json.loads(raw)
+        if doc["version"] != COHERENCE_VERSION or tuple(doc["features"]) != COHERENCE_FEATURES:
+            raise ScoringError(
+                f"coherence model is {doc['version']} over {doc['features']}; expected {COHERENCE_VERSION} "
+                "over the current inputs: run scripts/build_coherence_model.py"
+            )
+        model = CoherenceModel(
+            np.asarray(doc["mean"], np.float64),
+            np.asarray(doc["std"], np.float64),
+            np.asarray(doc["weights"], np.float64),
+            float(doc["bias"]),
+            "sha256:" + hashlib.sha256(raw).hexdigest()[:16],
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScoringError(
+            f"coherence model missing or damaged ({exc}); run scripts/build_coherence_model.py"
+        ) from exc
+    return model
+
+
+def coherence(scalars: Mapping[str, float], model: CoherenceModel | None = None) -> float:
+    """``M = 1 / (1 + exp(-(b + sum_i w_i (x_i - mu_i) / sigma_i)))`` over `coherence_inputs`; M in (0, 1).
+
+    The sum is taken with math.fsum, so the summation order (threads, devices) cannot change it.
+    """
+    mdl = model if model is not None else load_coherence_model()
+    x = (np.asarray(coherence_inputs(scalars)) - mdl.mean) / mdl.std
+    z = mdl.bias + math.fsum((x * mdl.weights).tolist())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def _smoothstep(x: float, lo: float, hi: float) -> float:
+    s = min(1.0, max(0.0, (x - lo) / (hi - lo)))
+    return s * s * (3.0 - 2.0 * s)
+
+
+def predictability_gate(scalars: Mapping[str, float]) -> float:
+    """``P = smoothstep(ic_late; PREDICTABLE_BITS)``: the lower arm of the inverted U made explicit (the
+    coherence model cannot extrapolate to material with no events at all, such as a pure tone)."""
+    return _smoothstep(float(scalars["ic_late"]), *PREDICTABLE_BITS)
+
+
+def coherence_gate(m: float) -> float:
+    """``G(M) = s^2 (3 - 2 s)``, ``s = clip((M - COHERENCE_LOW) / (COHERENCE_HIGH - COHERENCE_LOW), 0, 1)``
+    (a smooth step: continuous with its slope, so a tiny change of M never jumps the score)."""
+    return _smoothstep(m, COHERENCE_LOW, COHERENCE_HIGH)
 
 
 @dataclass(frozen=True)
 class NoveltyResult:
-    """Novelty with its parts (all in [0, 1] except z and the basis points)."""
+    """Novelty with its parts: originality O, coherence M and its gate G, the predictability gate P (in
+    [0, 1]), and the nearest style of the genre reference with its normalised distance z (reported, never
+    scored)."""
 
     novelty_bp: int
     genre: str
     z: float
-    typicality: float
     originality: float
     coherence: float
+    gate: float
+    predictability: float
 
 
 def novelty(
@@ -188,25 +266,25 @@ def novelty(
     nearest_similarity: float | None,
     reference: GenreReference | None = None,
 ) -> NoveltyResult:
-    """``novelty_bp = round(10000 * G * O(s1) * (F + (1 - F) * T(z)))`` with F = TYPICALITY_FLOOR.
-
-    Originality multiplies (a copy of a catalogued track is not novel however atypical it is), typicality
-    shapes the rest on the inverted U, and the coherence gate G multiplies everything.
+    """``novelty_bp = round(10000 * O(s1) * G(M) * P)``, see the module docstring.
 
     Args:
-        embedding: [D] track embedding (normalised here).
-        scalars: the track's scalar features (key_clarity, pulse_clarity, repetition_ratio,
-            spectral_flatness).
-        genre: declared genre or None (nearest genre is used).
-        nearest_similarity: cosine similarity to the nearest catalogued/earlier track, None when there
-            is none.
+        embedding: [D] structural embedding (normalised here) for the style report.
+        scalars: the track's scalar features (the `COHERENCE_FEATURES` inputs).
+        genre: declared genre or None; checked against the reference, reported, never scored.
+        nearest_similarity: cosine similarity to the nearest catalogued/earlier track, None when none.
         reference: genre reference; the shipped one by default.
+
+    Raises:
+        GenreError: the declared genre is not in the reference.
     """
     ref = reference if reference is not None else load_reference()
-    used, z = genre_distance(embedding, genre, ref)
-    t = typicality(z)
+    if genre is not None and genre not in ref.genres:
+        raise GenreError(f"unknown genre {genre!r}; known genres: {', '.join(ref.names())}")
+    style, z = genre_distance(embedding, None, ref)
     o = originality(nearest_similarity)
-    g = coherence(scalars)
-    value = g * o * (TYPICALITY_FLOOR + (1.0 - TYPICALITY_FLOOR) * t)
-    bp = int(min(10000, max(0, round(10000.0 * value))))
-    return NoveltyResult(bp, used, z, t, o, g)
+    m = coherence(scalars)
+    g = coherence_gate(m)
+    p = predictability_gate(scalars)
+    bp = int(min(10000, max(0, round(10000.0 * o * g * p))))
+    return NoveltyResult(bp, genre if genre is not None else style, z, o, m, g, p)

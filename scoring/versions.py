@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-MODEL_VERSION: int = 1
-"""u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes."""
+MODEL_VERSION: int = 2
+"""u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
+(2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;
@@ -16,8 +17,9 @@ def versions() -> dict[str, str]:
     from scoring.decode import DECODER_VERSION
     from scoring.features import FEATURE_VERSION
     from scoring.fingerprint import FINGERPRINT_VERSION
-    from scoring.novelty import NOVELTY_VERSION, load_reference
+    from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_reference
     from scoring.quality import QUALITY_VERSION
+    from scoring.structure import harmony_model_digest
 
     return {
         "model": str(MODEL_VERSION),
@@ -29,4 +31,6 @@ def versions() -> dict[str, str]:
         "novelty": NOVELTY_VERSION,
         "quality": QUALITY_VERSION,
         "genre_reference": load_reference().digest,
+        "harmony_model": harmony_model_digest(),
+        "coherence_model": load_coherence_model().digest,
     }

@@ -1,12 +1,14 @@
-"""Build scoring/data/genre_reference.json: per-genre embedding statistics from real rendered compositions.
+"""Build scoring/data/genre_reference.json: per-genre embedding statistics from real human-made music.
 
-Each style takes several pieces from music21's corpus, renders the first EXCERPTS x SECONDS seconds of each
-through FluidSynth (scoring.corpus), cuts them into SECONDS-long excerpts, decodes them through the canonical
-path, extracts features, and stores per genre the unit mean direction of the embeddings (centroid) and their
-RMS cosine distance to it (spread), with provenance. The audio is not kept.
+Classical and folk styles take several pieces from music21's corpus, renders the first EXCERPTS x SECONDS
+seconds of each through FluidSynth (scoring.corpus), cuts them into SECONDS-long excerpts, decodes them
+through the canonical path, extracts features, and stores per genre the unit mean direction of the
+embeddings (centroid) and their RMS cosine distance to it (spread), with provenance. The audio is not kept.
+Game-soundtrack genres (orchestral, ambient, chiptune, electronic) come from Debian's soundtrack packages,
+the files listed in the training split of scripts/training_split.py (none of the validity benchmark's
+files), cut the same way.
 
-Run: .venv/bin/python scripts/build_genre_reference.py [--out PATH]   (about 2 minutes on 2 cores)
-"""
+Run: .venv/bin/python scripts/build_genre_reference.py [--out PATH]   (about 2 minutes on 2 cores)"""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from training_split import TRAIN_SOUNDTRACKS
 
+from scoring import probes
 from scoring.corpus import SamplePiece, find_soundfont, render_piece
 from scoring.decode import SAMPLE_RATE, decode_bytes
 from scoring.features import EMBEDDING_DIM, FEATURE_VERSION, extract_features
@@ -86,6 +90,18 @@ def build() -> dict[str, object]:
             embeddings.setdefault(piece.style, []).extend(f.embedding.astype(np.float64) for f in feats)
             used.setdefault(piece.style, []).append(f"{piece.corpus_path}#{piece.number or 0} ({len(feats)})")
             print(f"{piece.style:16s} {piece.name:36s} excerpts={len(feats)}", flush=True)
+    for track in TRAIN_SOUNDTRACKS:
+        try:
+            pcm = probes.soundtrack_excerpt(track, SECONDS * EXCERPTS)
+        except probes.ProbeUnavailable as exc:
+            print(f"skip {track.name}: {exc}", flush=True)
+            continue
+        step = int(SECONDS * SAMPLE_RATE)
+        parts = [pcm[k * step : (k + 1) * step] for k in range(EXCERPTS) if len(pcm) >= (k + 1) * step]
+        feats = extract_features(parts, SAMPLE_RATE, device="cpu")
+        embeddings.setdefault(track.genre, []).extend(f.embedding.astype(np.float64) for f in feats)
+        used.setdefault(track.genre, []).append(f"{track.package}:{track.path.name} ({len(feats)})")
+        print(f"{track.genre:16s} {track.name:36s} excerpts={len(feats)}", flush=True)
     genres: dict[str, object] = {}
     for style, rows in sorted(embeddings.items()):
         m = np.stack(rows)

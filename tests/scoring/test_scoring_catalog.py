@@ -130,7 +130,11 @@ def test_persistence_roundtrip_and_generations(tmp_path) -> None:
     files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
     # the second save appended one segment holding only the new row
     assert files == sorted(
-        [f"{n}.{k}.npy" for n in ("chroma_2dft", "embeddings", "fp_items", "fp_lengths") for k in (1, 2)]
+        [
+            f"{n}.{k}.npy"
+            for n in ("chroma_2dft", "embeddings", "fp_items", "fp_lengths", "steps_items", "steps_lengths")
+            for k in (1, 2)
+        ]
         + ["manifest.json"]
     )
     assert np.load(tmp_path / "embeddings.2.npy").shape == (1, 8)
@@ -266,7 +270,8 @@ def test_save_appends_segments_and_rewrites_when_the_folder_diverges(tmp_path) -
     other.save(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [s["count"] for s in manifest["segments"]] == [2]
-    assert len(list(tmp_path.glob("*.npy"))) == 4
+    # only the one segment's arrays are left (the old segments' files were removed)
+    assert {p.name.split(".")[1] for p in tmp_path.glob("*.npy")} == {str(manifest["segments"][0]["id"])}
     back = Catalogue.load(tmp_path)
     assert back.ids == ["x", "y"] and back.root_hash() == other.root_hash()
     # a loaded catalogue extends its own folder by appending
@@ -274,3 +279,27 @@ def test_save_appends_segments_and_rewrites_when_the_folder_diverges(tmp_path) -
     back.save(tmp_path)
     assert [s["count"] for s in json.loads((tmp_path / "manifest.json").read_text())["segments"]] == [2, 1]
     assert Catalogue.load(tmp_path).root_hash() == back.root_hash()
+
+
+def test_chroma_steps_persist_at_their_stored_resolution(tmp_path) -> None:
+    rng = np.random.default_rng(11)
+    steps = [rng.random((40, 12)), rng.random((7, 12)), np.zeros((0, 12))]
+    cat = Catalogue(8, c2d_dim=3)
+    cat.add(
+        ["a", "b", "c"],
+        _unit(rng, 3, 8),
+        rng.random((3, 3)),
+        None,
+        None,
+        pcm_sha256=_pcm(["a", "b", "c"]),
+        steps=steps,
+    )
+    cat.save(tmp_path)
+    back = Catalogue.load(tmp_path)
+    for i, original in enumerate(steps):
+        # stored as uint8 (x 255, rounded half to even): within half a step of the original
+        assert back.steps(i).shape == original.shape
+        assert np.max(np.abs(back.steps(i) - original), initial=0.0) <= 0.5 / 255 + 1e-7
+        assert np.array_equal(back.steps(i), cat.steps(i))
+    with pytest.raises(CatalogError, match="chroma steps"):
+        cat.add(["d"], _unit(rng, 1, 8), rng.random((1, 3)), pcm_sha256=_pcm(["d"]), steps=[])

@@ -3,6 +3,7 @@ repeat."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -236,6 +237,15 @@ def test_non_finite_float_samples_are_corrupt(tmp_path: Path) -> None:
 def test_missing_file_is_an_audio_error(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="cannot read"):
         decode_file(tmp_path / "nope.wav")
+
+
+def test_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # nobody ever writes: opening it for reading would block forever
+    with pytest.raises(AudioError, match="not a regular file"):
+        decode_file(fifo)
+    with pytest.raises(AudioError, match="not a regular file"):
+        decode_file(tmp_path)
 
 
 def test_every_error_is_typed_and_explains_what_is_accepted() -> None:

@@ -1,4 +1,5 @@
-"""Novelty: inverted U on genre distance, originality vs the catalogue, coherence gate, reference loading."""
+"""Novelty: originality vs the catalogue, the learned coherence (inverted U on information content), its gate,
+the declared genre never scored, reference loading."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from scoring import testsignals as ts
 from scoring.decode import SAMPLE_RATE
 from scoring.features import EMBEDDING_DIM, FEATURE_VERSION, extract_features
 from scoring.novelty import (
-    Z_PEAK,
+    COHERENCE_FEATURES,
+    COHERENCE_HIGH,
+    COHERENCE_LOW,
     GenreError,
     coherence,
+    coherence_gate,
+    coherence_inputs,
     genre_distance,
+    load_coherence_model,
     load_reference,
     novelty,
     originality,
     parse_reference,
-    typicality,
 )
 
 
@@ -32,11 +37,39 @@ def test_absent_style_beats_near_copy(variant_scores) -> None:
     assert variant_scores["madrigal"].details["originality"] > 0.5
 
 
-def test_inverted_u() -> None:
-    zs = [0.0, Z_PEAK / 4, Z_PEAK / 2, Z_PEAK, Z_PEAK * 2, Z_PEAK * 4]
-    t = [typicality(z) for z in zs]
-    assert t[0] == 0.0 and t[3] == pytest.approx(1.0)
-    assert t[0] < t[1] < t[2] < t[3] > t[4] > t[5]
+def test_coherence_is_an_inverted_u_in_information_content() -> None:
+    # Hold the other inputs at the training mean and move the information content of the piece as a whole
+    # (mean, second half and the predictive entropy together, as they move in music): the fitted model must
+    # rise and then fall (the Wundt curve), as the squared term's negative weight makes it.
+    model = load_coherence_model()
+    base = dict(zip(COHERENCE_FEATURES, model.mean.tolist(), strict=True))
+    base["events_per_s"] = 2.0 ** base["log_events_per_s"] - 1.0
+    ratio = base["entropy_mean"] / base["ic_mean"]
+    ms = []
+    for ic in (0.2, 1.5, 3.0, 5.0, 9.0):
+        s = {**base, "ic_mean": ic, "ic_late": ic, "entropy_mean": ic * ratio}
+        ms.append(coherence(s, model))
+    peak = int(np.argmax(ms))
+    assert 0 < peak < len(ms) - 1, ms
+    assert all(a < b for a, b in zip(ms[: peak + 1], ms[1 : peak + 1], strict=False)), ms
+    assert all(a > b for a, b in zip(ms[peak:], ms[peak + 1 :], strict=False)), ms
+
+
+def test_coherence_matches_its_formula() -> None:
+    model = load_coherence_model()
+    s = {k: float(v) for k, v in zip(COHERENCE_FEATURES, model.mean + model.std, strict=True)}
+    s["events_per_s"] = 2.0 ** s["log_events_per_s"] - 1.0
+    s["ic_mean_sq"] = s["ic_mean"] ** 2
+    x = (np.array(coherence_inputs(s)) - model.mean) / model.std
+    expect = 1.0 / (1.0 + np.exp(-(model.bias + float(np.dot(x, model.weights)))))
+    assert coherence(s, model) == pytest.approx(expect, rel=1e-12)
+
+
+def test_coherence_gate_is_a_smooth_step() -> None:
+    assert coherence_gate(0.0) == 0.0 and coherence_gate(1.0) == 1.0
+    values = [coherence_gate(m / 100) for m in range(101)]
+    assert all(a <= b for a, b in zip(values, values[1:], strict=False))
+    assert coherence_gate((COHERENCE_LOW + COHERENCE_HIGH) / 2) == pytest.approx(0.5)
 
 
 def test_originality_monotone_and_empty_catalogue() -> None:
@@ -54,11 +87,10 @@ def test_noise_is_not_novel() -> None:
         ],
         SAMPLE_RATE,
     )
-    assert coherence(noise.scalars) < 0.1 < 0.8 < coherence(song.scalars)
     # noise is far from everything (originality 1 against any catalogue) and still scores low
     n = novelty(noise.embedding, noise.scalars, None, None)
-    s = novelty(song.embedding, song.scalars, None, None)
-    assert n.originality == 1.0 and n.novelty_bp < 1000 < s.novelty_bp
+    assert n.originality == 1.0 and n.novelty_bp < 1000
+    assert coherence(noise.scalars) < coherence(song.scalars)
 
 
 def test_genre_distance_and_unknown_genre() -> None:
@@ -91,9 +123,27 @@ def test_reference_is_validated() -> None:
         load_reference("/nonexistent/genre_reference.json")
 
 
-def test_declared_genre_changes_typicality(variant_scores, audio) -> None:
+def test_declared_genre_never_changes_novelty(audio) -> None:
     feats = extract_features([audio["folk"].pcm], SAMPLE_RATE)[0]
-    own = novelty(feats.embedding, feats.scalars, "folk_song", 0.5)
-    other = novelty(feats.embedding, feats.scalars, "string_quartet", 0.5)
-    assert own.z < other.z
-    assert 0 <= own.novelty_bp <= 10000 and 0 <= other.novelty_bp <= 10000
+    none = novelty(feats.embedding, feats.scalars, None, 0.5)
+    right = novelty(feats.embedding, feats.scalars, "folk_song", 0.5)
+    wrong = novelty(feats.embedding, feats.scalars, "string_quartet", 0.5)
+    assert none.novelty_bp == right.novelty_bp == wrong.novelty_bp
+    assert right.genre == "folk_song" and wrong.genre == "string_quartet"
+    with pytest.raises(GenreError, match="unknown genre"):
+        novelty(feats.embedding, feats.scalars, "polka", 0.5)
+
+
+def test_a_piece_that_became_fully_predictable_scores_nothing() -> None:
+    from scoring.novelty import PREDICTABLE_BITS, predictability_gate
+
+    lo, hi = PREDICTABLE_BITS
+    assert predictability_gate({"ic_late": 0.0}) == 0.0
+    assert predictability_gate({"ic_late": lo}) == 0.0
+    assert predictability_gate({"ic_late": (lo + hi) / 2}) == pytest.approx(0.5)
+    assert predictability_gate({"ic_late": hi + 1}) == 1.0
+    # a real two-chord loop: the short-term model predicts the second half almost perfectly
+    loop = ts.chord_song(seconds=40.0, sr=SAMPLE_RATE, progression=((0, 4, 7), (7, 11, 14)), drums=False)
+    f = extract_features([loop.astype(np.float32)], SAMPLE_RATE)[0]
+    assert f.scalars["ic_late"] < lo
+    assert novelty(f.embedding, f.scalars, None, None).novelty_bp == 0

@@ -81,12 +81,11 @@ def test_declared_known_genre_is_used_and_unknown_falls_back(song: bytes) -> Non
     assert known.details["scored_genre"] == "ragtime_piano" == known.score.details["genre"]
     assert unknown.details["scored_genre"] is None
     assert unknown.details["genre_note"].startswith("unknown_genre")
-    # With no genre the engine measures against the nearest one (not ragtime for this chorale-like song);
-    # an unknown genre scores exactly as none, the declared one against its own reference.
+    # With no genre the engine reports the nearest style (not ragtime for this chorale-like song); a declared
+    # genre, known or not, is reported but never changes the score (model 2: declaring cannot cost a creator).
     assert none.score.details["genre"] != "ragtime_piano"
-    assert unknown.score.commitment == none.score.commitment
-    assert known.score.details["genre_z"] != none.score.details["genre_z"]
-    assert known.score.commitment != none.score.commitment
+    assert unknown.score.commitment == none.score.commitment == known.score.commitment
+    assert known.score.novelty_bp == none.score.novelty_bp == unknown.score.novelty_bp
     assert known.details["rule"] == scoring_rule.RULE_VERSION
 
 

@@ -1,0 +1,189 @@
+"""Derivative gate: is a track the same composition as a catalogued one, in another key, tempo,
+instrumentation, or as an excerpt? Cover-song matching on chroma steps, plus an inverted index of harmony
+landmarks.
+
+Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis & Poliner 2007):
+- both tracks' chroma steps (`scoring.structure.chroma_steps`) are smoothed over ~1 s, pooled to 0.46 s steps,
+  mean-centred per track (what every piece in a key shares is removed, so only the specific progression is
+  compared) and unit-normalised; timbre is absent from chroma, so another instrumentation matches;
+- key: all 12 transpositions are tried at once (a circular cross-correlation over pitch classes; estimating
+  the key from the profiles alone misleads when an instrument flattens the profile);
+- tempo: the query is resampled in time by every factor of `TEMPO_FACTORS` (0.78..1.28, 5 % apart);
+- excerpt: every diagonal of the cross-similarity matrix is scanned with a window of `WINDOW_S` seconds (or
+  the shorter track's length when that is shorter), so a 15 s excerpt from anywhere is found;
+- the match score is the best window's mean cosine similarity; a derivative is a score >= `THRESHOLD`.
+
+Candidates (`LandmarkIndex`): every catalogued track's harmony landmarks, i.e. hashed runs of
+`LANDMARK_LENGTH` key-invariant chord changes (`scoring.structure.transition_token`), go into an inverted
+index;
+a query's candidates are the tracks sharing the most landmarks (idf-weighted), together with its nearest
+neighbours by structural embedding. Both are tempo- and key-invariant, so true matches are not lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scoring import structure
+
+DERIVATIVE_VERSION = "ami-derivative/1"
+THRESHOLD = 0.62
+"""Window mean cosine similarity at or above which two tracks share a composition (see docs/scoring.md)."""
+WINDOW_S = 15.0
+MIN_WINDOW_S = 8.0
+"""Tracks shorter than this are never called derivatives (too little to judge)."""
+SMOOTH_STEPS = 4
+POOL = 2
+TEMPO_FACTORS: tuple[float, ...] = tuple(1.05**k for k in range(-5, 6))
+LANDMARK_LENGTH = 3
+LANDMARK_CANDIDATES = 20
+STOP_SHARE = 0.2
+"""A landmark held by more than this share of a large index is too common to point at anything."""
+
+
+def prepare(steps: np.ndarray) -> np.ndarray:
+    """Chroma steps [n, 12] -> matching sequence [m, 12]: ~1 s moving average, pooled by `POOL`, mean-centred,
+    unit rows (all-zero rows stay zero)."""
+    x = np.asarray(steps, dtype=np.float64).reshape(-1, 12)
+    if x.shape[0] == 0:
+        return x
+    c = np.concatenate((np.zeros((1, 12)), np.cumsum(x, axis=0)))
+    k = min(SMOOTH_STEPS, x.shape[0])
+    sm = (c[k:] - c[:-k]) / k
+    m = sm.shape[0] // POOL
+    pooled = sm[: m * POOL].reshape(m, POOL, 12).mean(axis=1) if m else sm.mean(axis=0, keepdims=True)
+    pooled = pooled - pooled.mean(axis=0)
+    norm = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.where(norm > 1e-9, pooled / np.where(norm > 1e-9, norm, 1.0), 0.0)
+
+
+def _step_seconds() -> float:
+    return structure.STEP_FRAMES * 512 / 22050.0 * POOL
+
+
+def _resample(x: np.ndarray, factor: float) -> np.ndarray:
+    """Time-scale a sequence by ``factor`` (> 1: longer) with linear interpolation; rows re-normalised."""
+    n = x.shape[0]
+    m = max(1, int(round(n * factor)))
+    pos = np.arange(m) / factor
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
+    i1 = np.clip(i0 + 1, 0, n - 1)
+    w = (pos - i0)[:, None]
+    y = (1.0 - w) * x[i0] + w * x[i1]
+    norm = np.linalg.norm(y, axis=1, keepdims=True)
+    return np.where(norm > 1e-9, y / np.where(norm > 1e-9, norm, 1.0), 0.0)
+
+
+def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
+    """For every transposition k (0..11), the largest mean of ``w`` consecutive diagonal entries of the
+    cross-similarity ``S_k[i, j] = sum_p q_i[(p + k) mod 12] r_j[p]`` (query k semitones above the
+    reference), over all diagonals: [12].
+
+    All 12 transpositions come from one circular cross-correlation along the pitch-class axis (an FFT over the
+    12 classes), so trying every key costs about as much as trying one.
+    """
+    nq, nr = q.shape[0], r.shape[0]
+    s = np.fft.irfft(np.fft.rfft(q, axis=1)[:, None, :] * np.conj(np.fft.rfft(r, axis=1))[None, :, :], n=12)
+    offsets = np.arange(-(nq - w), nr - w + 1)
+    if offsets.size == 0:
+        return np.full(12, -1.0)
+    i = np.arange(nq)
+    j = i[None, :] + offsets[:, None]
+    valid = (j >= 0) & (j < nr)
+    vals = np.where(valid[..., None], s[i[None, :], np.clip(j, 0, nr - 1)], 0.0)  # [offsets, nq, 12]
+    c = np.concatenate((np.zeros((offsets.size, 1, 12)), np.cumsum(vals, axis=1)), axis=1)
+    cv = np.concatenate((np.zeros((offsets.size, 1)), np.cumsum(valid, axis=1)), axis=1)
+    sums = c[:, w:] - c[:, :-w]
+    full = ((cv[:, w:] - cv[:, :-w]) == w)[..., None]
+    if not full.any():
+        return np.full(12, -1.0)
+    return np.max(np.where(full, sums, -np.inf), axis=(0, 1)) / w
+
+
+@dataclass(frozen=True)
+class Match:
+    """Best alignment of a query with a reference: score (window mean cosine), shift (semitones the query
+    sits above the reference, mod 12), tempo factor applied to the query, and the window length in seconds."""
+
+    score: float
+    shift: int
+    tempo: float
+    window_s: float
+
+
+def match(query_steps: np.ndarray, ref_steps: np.ndarray) -> Match:
+    """Best `Match` of two tracks' chroma steps over every transposition, the tempo grid and every offset.
+
+    Tracks with less than `MIN_WINDOW_S` of material never match (score -1).
+    """
+    q0, r = prepare(query_steps), prepare(ref_steps)
+    dt = _step_seconds()
+    best = Match(-1.0, 0, 1.0, 0.0)
+    if min(q0.shape[0], r.shape[0]) * dt < MIN_WINDOW_S:
+        return best
+    for factor in TEMPO_FACTORS:
+        q = _resample(q0, factor)
+        w = int(round(min(WINDOW_S / dt, q.shape[0], r.shape[0])))
+        if w * dt < MIN_WINDOW_S:
+            continue
+        scores = _best_windows(q, r, w)
+        k = int(np.argmax(scores))
+        if scores[k] > best.score:
+            best = Match(float(scores[k]), k, factor, w * dt)
+    return best
+
+
+def landmarks(steps: np.ndarray, voiced: np.ndarray | None = None) -> list[int]:
+    """Harmony landmarks of a track: 64-bit hashes of every run of `LANDMARK_LENGTH` consecutive
+    key-invariant chord changes (sorted, unique). Tempo does not change the chord events, so neither does
+    it change these."""
+    x = np.asarray(steps, dtype=np.float64).reshape(-1, 12)
+    v = np.ones(x.shape[0], bool) if voiced is None else np.asarray(voiced, bool)
+    labels, _ = structure.chord_events(x, v)
+    toks = [structure.transition_token(a, b) for a, b in zip(labels[:-1], labels[1:], strict=True)]
+    out = set()
+    for i in range(len(toks) - LANDMARK_LENGTH + 1):
+        key = ">".join(toks[i : i + LANDMARK_LENGTH]).encode()
+        out.add(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
+    return sorted(out)
+
+
+class LandmarkIndex:
+    """Inverted index: landmark hash -> catalogue positions holding it."""
+
+    def __init__(self) -> None:
+        self._postings: dict[int, list[int]] = defaultdict(list)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, position: int, marks: Iterable[int]) -> None:
+        """Index the landmarks of the entry at catalogue ``position`` (positions are added in order)."""
+        for h in marks:
+            self._postings[h].append(position)
+        self._count = max(self._count, position + 1)
+
+    def candidates(self, marks: Sequence[int], limit: int = LANDMARK_CANDIDATES) -> list[int]:
+        """Positions sharing the most landmarks with ``marks`` (idf-weighted: ``sum log(1 + N / df)``),
+        best first, ties by position; landmarks held by more than `STOP_SHARE` of an index of 50+ entries are
+        skipped."""
+        n = max(self._count, 1)
+        score: dict[int, float] = defaultdict(float)
+        for h in set(marks):
+            post = self._postings.get(h)
+            if not post:
+                continue
+            if n >= 50 and len(post) > STOP_SHARE * n:
+                continue
+            idf = math.log(1.0 + n / len(post))
+            for pos in post:
+                score[pos] += idf
+        ranked = sorted(score.items(), key=lambda t: (-t[1], t[0]))
+        return [p for p, _ in ranked[:limit]]

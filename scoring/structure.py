@@ -1,0 +1,438 @@
+"""Musical structure of a track: harmony events and their information content, repetition, tonality, rhythm.
+
+Everything here is computed from the chroma and the onset envelope of `scoring.features` and is built to be
+invariant to what a musician would call the same music played differently:
+- level: every quantity is a ratio or a correlation;
+- key: harmony is modelled as root movements (intervals), tonality by the DFT magnitudes of the pitch-class
+  profile, and the chroma sequences used for matching are compared under the best transposition;
+- tempo: harmony events are merged runs (so their count does not depend on tempo), rhythm is the scale
+  transform of the onset autocorrelation (magnitude invariant to time scaling);
+- instrument: chroma, not timbre (no MFCC here).
+
+Information content follows IDyOM (Pearce 2005, 2018): a variable-order short-term model (PPM with escape
+method C, interpolated) learns the piece as it unfolds, a long-term model trained on music21's corpus gives
+the schematic expectation (`scripts/build_harmony_model.py`), and their predictions are combined by entropy
+weighting. A loop becomes predictable after its first cycle (low IC), random material stays unpredictable (IC
+near log2 of the alphabet), and composed music sits between: the inverted U of `scoring.novelty` is taken over
+this quantity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+STEP_FRAMES = 10
+"""Chroma steps are taken every 10 STFT hops (10 x 512 samples at 22,050 Hz = 0.232 s)."""
+STEP_WINDOW = 20
+"""Each step sums the chroma power of 20 hops (0.46 s)."""
+VOICED_DB = 40.0
+"""A step is voiced when its chroma energy is within 40 dB of the track's loudest step."""
+MIN_CHORD_CORR = 0.35
+"""A step gets a chord label when its mean-centred chroma correlates at least this much with a triad."""
+MIN_RUN_STEPS = 2
+"""A chord must hold for 2 steps (0.46 s) to count as an event (passing notes are not harmony changes)."""
+N_CHORDS = 24
+STM_ORDER = 2
+REPEAT_SCALES_S = (4.0, 16.0)
+"""Window lengths (seconds) of the repetition measure: phrase and section scale."""
+RHYTHM_COEFFS = 16
+HARMONY_MODEL_VERSION = "ami-harmony/1"
+
+
+def _triad_templates() -> np.ndarray:
+    """[24, 12] mean-centred unit triads: rows 0..11 major on C..B, 12..23 minor on C..B."""
+    rows = []
+    for third in (4, 3):
+        for root in range(12):
+            t = np.zeros(12)
+            t[[root, (root + third) % 12, (root + 7) % 12]] = 1.0
+            rows.append(t)
+    tm = np.array(rows)
+    tm -= tm.mean(axis=1, keepdims=True)
+    return tm / np.linalg.norm(tm, axis=1, keepdims=True)
+
+
+_TRIADS = _triad_templates()
+
+
+def chroma_steps(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-compressed, unit-norm chroma over `STEP_WINDOW`-hop windows every `STEP_FRAMES` hops.
+
+    ``c_n = log(1 + 100 P_n / max_p P_n[p])`` with P_n the summed chroma power of window n, then
+    L2-normalised.
+
+    Args:
+        chroma_power: [12, T] chroma power per STFT frame.
+
+    Returns:
+        (steps [N, 12] float64, voiced [N] bool); N >= 1.
+    """
+    p = np.asarray(chroma_power, dtype=np.float64)
+    t = p.shape[1]
+    csum = np.concatenate((np.zeros((12, 1)), np.cumsum(p, axis=1)), axis=1)
+    starts = np.arange(0, max(t - STEP_WINDOW, 0) + 1, STEP_FRAMES)
+    stops = np.minimum(starts + STEP_WINDOW, t)
+    win = (csum[:, stops] - csum[:, starts]).T
+    energy = win.sum(axis=1)
+    top = float(energy.max()) if energy.size else 0.0
+    voiced = energy > top * 10.0 ** (-VOICED_DB / 10.0) if top > 0 else np.zeros(len(win), bool)
+    peak = win.max(axis=1, keepdims=True)
+    comp = np.log1p(100.0 * win / np.where(peak > 0, peak, 1.0))
+    norm = np.linalg.norm(comp, axis=1, keepdims=True)
+    return comp / np.where(norm > 0, norm, 1.0), voiced
+
+
+def chord_events(steps: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Harmony events: the triad (0..23) best correlated with each voiced step, runs shorter than
+    `MIN_RUN_STEPS` merged into their neighbours, consecutive repeats merged.
+
+    Returns:
+        (labels [M] int64, durations [M] in steps).
+    """
+    x = steps - steps.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norm > 0, norm, 1.0)
+    corr = x @ _TRIADS.T
+    lab = np.argmax(corr, axis=1)
+    ok = voiced & (corr[np.arange(len(lab)), lab] >= MIN_CHORD_CORR)
+    lab = np.where(ok, lab, -1)
+    runs: list[list[int]] = []
+    for v in lab.tolist():
+        if runs and runs[-1][0] == v:
+            runs[-1][1] += 1
+        else:
+            runs.append([v, 1])
+    kept = [r for r in runs if r[0] >= 0 and r[1] >= MIN_RUN_STEPS]
+    labels: list[int] = []
+    durs: list[int] = []
+    for v, n in kept:
+        if labels and labels[-1] == v:
+            durs[-1] += n
+        else:
+            labels.append(v)
+            durs.append(n)
+    return np.array(labels, dtype=np.int64), np.array(durs, dtype=np.int64)
+
+
+def _quality(label: int) -> str:
+    return "M" if label < 12 else "m"
+
+
+def transition_token(a: int, b: int) -> str:
+    """Key-invariant name of the chord change a -> b: ``from_quality|root interval mod 12|to_quality``."""
+    return f"{_quality(a)}|{(b % 12 - a % 12) % 12}|{_quality(b)}"
+
+
+@dataclass(frozen=True)
+class HarmonyModel:
+    """Long-term model: unigram and bigram counts of transition tokens from the corpus."""
+
+    unigram: dict[str, int]
+    bigram: dict[str, int]
+    version: str
+
+
+@lru_cache(maxsize=1)
+def load_harmony_model() -> HarmonyModel:
+    """The shipped model (scoring/data/harmony_model.json, built by scripts/build_harmony_model.py)."""
+    raw = resources.files("scoring").joinpath("data/harmony_model.json").read_bytes()
+    doc = json.loads(raw)
+    return HarmonyModel(
+        {k: int(v) for k, v in doc["unigram"].items()},
+        {k: int(v) for k, v in doc["bigram"].items()},
+        str(doc["version"]),
+    )
+
+
+@lru_cache(maxsize=1)
+def harmony_model_digest() -> str:
+    """``sha256:`` + 16 hex digits of the shipped harmony model file (recorded in score versions)."""
+    raw = resources.files("scoring").joinpath("data/harmony_model.json").read_bytes()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _ltm_distribution(model: HarmonyModel, prev2: int | None, prev: int) -> np.ndarray:
+    """P_LTM(next chord | two previous chords) over the 24 chords (0 at ``prev``): interpolated bigram of
+    tokens over a unigram with add-one smoothing, both restricted to changes away from ``prev``."""
+    cand = [c for c in range(N_CHORDS) if c != prev]
+    toks = [transition_token(prev, c) for c in cand]
+    uni = np.array([model.unigram.get(t, 0) + 1.0 for t in toks])
+    p = uni / uni.sum()
+    if prev2 is not None:
+        head = transition_token(prev2, prev) + ">"
+        big = np.array([float(model.bigram.get(head + t, 0)) for t in toks])
+        n, u = big.sum(), float(np.count_nonzero(big))
+        if n > 0:
+            p = (big + u * p) / (n + u)
+    out = np.zeros(N_CHORDS)
+    out[cand] = p
+    return out
+
+
+def _stm_distribution(
+    counts: dict[tuple[int, ...], np.ndarray], history: list[int], prev: int | None
+) -> np.ndarray:
+    """P_STM(next chord | history) by PPM-C blending over orders 0..`STM_ORDER`, uniform below order 0,
+    the previous chord excluded (events never repeat it)."""
+    p = np.ones(N_CHORDS)
+    if prev is not None:
+        p[prev] = 0.0
+    p /= p.sum()
+    for k in range(0, STM_ORDER + 1):
+        if len(history) < k:
+            break
+        table = counts.get(tuple(history[len(history) - k :]))
+        if table is None:
+            continue
+        c = table.copy()
+        if prev is not None:
+            c[prev] = 0.0
+        n, u = c.sum(), float(np.count_nonzero(c))
+        if n > 0:
+            p = (c + u * p) / (n + u)
+    return p
+
+
+def information_content(
+    labels: np.ndarray, model: HarmonyModel | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """IDyOM-style information content of each chord event, in bits.
+
+    The short-term (STM) and long-term (LTM) predictions are combined by entropy weighting (Pearce 2005):
+    ``P = sum_m w_m P_m / sum_m w_m`` with ``w_m = H_m_rel^-1`` and H_m_rel the model's entropy divided by its
+    maximum. ``IC_i = -log2 P(e_i | e_<i)``; the first event has no prediction and is left out.
+
+    Returns:
+        (ic [M - 1] bits, entropy [M - 1] bits of the combined prediction).
+    """
+    mdl = model if model is not None else load_harmony_model()
+    seq = [int(v) for v in labels]
+    counts: dict[tuple[int, ...], np.ndarray] = {}
+    ics: list[float] = []
+    ents: list[float] = []
+    hmax = math.log2(N_CHORDS - 1)
+    for i, s in enumerate(seq):
+        if i > 0:
+            prev = seq[i - 1]
+            stm = _stm_distribution(counts, seq[:i], prev)
+            ltm = _ltm_distribution(mdl, seq[i - 2] if i > 1 else None, prev)
+            ws = []
+            for dist in (stm, ltm):
+                nz = dist[dist > 0]
+                h = float(-(nz * np.log2(nz)).sum()) / hmax
+                ws.append(1.0 / max(h, 1e-3))
+            comb = (ws[0] * stm + ws[1] * ltm) / (ws[0] + ws[1])
+            ics.append(-math.log2(max(float(comb[s]), 1e-12)))
+            nz = comb[comb > 0]
+            ents.append(float(-(nz * np.log2(nz)).sum()))
+        for k in range(0, STM_ORDER + 1):
+            if i >= k:
+                ctx = tuple(seq[i - k : i])
+                table = counts.setdefault(ctx, np.zeros(N_CHORDS))
+                table[s] += 1.0
+    return np.array(ics), np.array(ents)
+
+
+def _centred_unit(steps: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Chroma steps minus the track's mean voiced step, unit-normalised. A step that does not differ from the
+    mean (static material: a held tone) becomes one fixed unit vector, so static material repeats itself
+    exactly instead of turning rounding noise into random directions."""
+    x = steps - (steps[voiced].mean(axis=0) if voiced.any() else steps.mean(axis=0))
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    static = norm[:, 0] <= 1e-6
+    x = x / np.where(static[:, None], 1.0, norm)
+    x[static] = np.eye(12)[0]
+    return x
+
+
+def repetition(steps: np.ndarray, voiced: np.ndarray, window_steps: int) -> float:
+    """Share of the track that restates earlier material at one time scale, in [0, 1].
+
+    With x_n the mean-centred unit chroma steps, ``r_n = max_{lag >= W} mean_{k<W} <x_{n+k}, x_{n+k-lag}>``
+    (the best earlier match of the W-step window starting at n); the result is the mean over windows of
+    ``clip(r_n, 0, 1)``: a loop gives ~1, unrelated material ~0, composed music with recurring
+    sections between.
+    """
+    x = _centred_unit(steps, voiced)
+    n = x.shape[0]
+    w = int(window_steps)
+    if n < 2 * w or w < 1:
+        return 0.0
+    best = np.full(n - w + 1, -1.0)
+    for lag in range(w, n - w + 1):
+        d = np.einsum("ij,ij->i", x[lag:], x[:-lag])
+        c = np.concatenate(([0.0], np.cumsum(d)))
+        win = (c[w:] - c[:-w]) / w  # window starting at lag + j, compared with j
+        np.maximum(best[lag:], win, out=best[lag:])
+    valid = best[w:]
+    return float(np.clip(valid, 0.0, 1.0).mean()) if valid.size else 0.0
+
+
+def tonal_profile(steps: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Key-invariant tonal shape: |DFT_k| / DFT_0 (k = 1..6) of the mean pitch-class profile of the voiced
+    steps (Amiot/Yust: k = 5 measures diatonicity, 3 triadic/augmented, 4 octatonic, 6 whole-tone, 1 and 2
+    chromatic clustering); then the same of the local profiles (8 s windows), averaged: [12]."""
+
+    def dft_mag(profile: np.ndarray) -> np.ndarray:
+        f = np.fft.rfft(profile)
+        return np.abs(f[1:7]) / max(abs(f[0]), 1e-12)
+
+    sel = steps[voiced] if voiced.any() else steps
+    glob = dft_mag(sel.mean(axis=0))
+    w = 34  # 34 steps ~ 8 s
+    if sel.shape[0] >= w:
+        locs = [dft_mag(sel[s : s + w].mean(axis=0)) for s in range(0, sel.shape[0] - w + 1, w // 2)]
+        local = np.mean(locs, axis=0)
+    else:
+        local = glob
+    return np.concatenate((glob, local))
+
+
+def rhythm_scale_transform(onset_env: np.ndarray, fps: float) -> np.ndarray:
+    """Tempo-invariant rhythm descriptor: magnitude of the scale transform of the onset autocorrelation.
+
+    ``A(tau)`` is the autocorrelation of the mean-removed onset envelope for tau in [0.05, 4] s, normalised at
+    tau = 0. On u = ln tau (uniform grid), ``S(c) = |FFT_u(A(e^u) e^{u/2})|`` (Holzapfel & Stylianou 2011); a
+    tempo change scales tau, which only shifts u, so |S| is unchanged. The first `RHYTHM_COEFFS` magnitudes,
+    L2-normalised; zeros when there is no onset activity.
+    """
+    e = np.asarray(onset_env, dtype=np.float64)
+    e = e - e.mean()
+    if e.size < 8 or not np.any(e):
+        return np.zeros(RHYTHM_COEFFS)
+    nfft = 1 << int(math.ceil(math.log2(2 * e.size)))
+    acf = np.fft.irfft(np.abs(np.fft.rfft(e, n=nfft)) ** 2, n=nfft)[: e.size]
+    if acf[0] <= 0:
+        return np.zeros(RHYTHM_COEFFS)
+    acf = acf / acf[0]
+    lags_s = np.arange(e.size) / fps
+    u = np.linspace(math.log(0.05), math.log(min(4.0, lags_s[-1])), 128)
+    a = np.interp(np.exp(u), lags_s, acf) * np.exp(u / 2.0)
+    mag = np.abs(np.fft.rfft(a * np.hanning(a.size)))[:RHYTHM_COEFFS]
+    n = np.linalg.norm(mag)
+    return mag / n if n > 0 else mag
+
+
+def transition_histogram(labels: np.ndarray) -> np.ndarray:
+    """Key-invariant harmony vocabulary: shares of the 48 (from quality, root interval, to quality) chord
+    changes among the track's events, [48] (zeros with fewer than two events)."""
+    h = np.zeros(48)
+    for a, b in zip(labels[:-1].tolist(), labels[1:].tolist(), strict=True):
+        idx = (0 if a < 12 else 24) + ((b % 12 - a % 12) % 12) * 2 + (0 if b < 12 else 1)
+        h[idx] += 1.0
+    s = h.sum()
+    return h / s if s > 0 else h
+
+
+def persistence(steps: np.ndarray, voiced: np.ndarray, lag: int) -> float:
+    """Harmonic persistence at one lag: mean cosine similarity of mean-centred chroma steps ``lag`` apart,
+    ``P(l) = mean_n <x_n, x_{n+l}>`` in [-1, 1]. Composed music keeps its harmonic context for a second or
+    more (P(4 steps ~ 0.9 s) mostly > 0.1); slices put in a random order, or random notes, lose it (~0)."""
+    x = _centred_unit(steps, voiced)
+    if x.shape[0] <= lag:
+        return 0.0
+    return float(np.einsum("ij,ij->i", x[lag:], x[:-lag]).mean())
+
+
+def tonal_clarity(chroma_power: np.ndarray) -> float:
+    """Pitch-class contrast of the track: ``1 - min_p m_p / max_p m_p`` with m the mean over frames of each
+    frame's chroma divided by its largest bin (frames below -60 dB of the loudest left out). Noise ~0.1,
+    pitched music 0.5..1."""
+    p = np.asarray(chroma_power, dtype=np.float64)
+    peak = p.max(axis=0)
+    keep = peak > peak.max() * 1e-6 if peak.size and peak.max() > 0 else np.zeros(peak.shape, bool)
+    if not keep.any():
+        return 0.0
+    m = (p[:, keep] / peak[keep]).mean(axis=1)
+    return float(1.0 - m.min() / max(m.max(), 1e-12))
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Structural description of one track.
+
+    Attributes:
+        scalars: n_events, events_per_s, ic_mean and ic_late (bits; all events, second half),
+            entropy_mean (bits), repetition_4s, repetition_16s, persistence_1 / _2 / _4 (lags of 1, 2, 4
+            steps), tonal_clarity, tonal_strength (|DFT_5| of the profile), voiced_ratio.
+        vector: the key-, tempo- and level-invariant structural vector (`structure_vector`).
+        steps: [N, 12] chroma steps (for the derivative gate).
+        voiced: [N] voiced steps.
+    """
+
+    scalars: dict[str, float]
+    vector: np.ndarray
+    steps: np.ndarray
+    voiced: np.ndarray
+
+
+def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Structure:
+    """The `Structure` of a track from its chroma power [12, T] and onset envelope [T] at ``fps`` frames/s."""
+    steps, voiced = chroma_steps(chroma_power)
+    labels, _ = chord_events(steps, voiced)
+    ic, ent = information_content(labels)
+    step_s = STEP_FRAMES / fps
+    voiced_s = max(float(voiced.sum()) * step_s, step_s)
+    tonal = tonal_profile(steps, voiced)
+    half = ic[ic.size // 2 :]
+    scalars = {
+        "n_events": float(labels.size),
+        "events_per_s": float(labels.size / voiced_s),
+        "ic_mean": float(ic.mean()) if ic.size else 0.0,
+        "ic_late": float(half.mean()) if half.size else 0.0,
+        "entropy_mean": float(ent.mean()) if ent.size else 0.0,
+        "repetition_4s": repetition(steps, voiced, int(round(REPEAT_SCALES_S[0] / step_s))),
+        "repetition_16s": repetition(steps, voiced, int(round(REPEAT_SCALES_S[1] / step_s))),
+        "persistence_1": persistence(steps, voiced, 1),
+        "persistence_2": persistence(steps, voiced, 2),
+        "persistence_4": persistence(steps, voiced, 4),
+        "tonal_clarity": tonal_clarity(chroma_power),
+        "tonal_strength": float(tonal[4]),
+        "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
+    }
+    vector = structure_vector(
+        scalars, transition_histogram(labels), tonal, rhythm_scale_transform(onset_env, fps)
+    )
+    return Structure(scalars, vector, steps, voiced)
+
+
+_SCALAR_BLOCK = 9
+STRUCTURE_DIM = 48 + 12 + RHYTHM_COEFFS + _SCALAR_BLOCK
+"""Length of `Structure.vector`."""
+
+
+def structure_vector(
+    s: dict[str, float], transitions: np.ndarray, tonal: np.ndarray, rhythm: np.ndarray
+) -> np.ndarray:
+    """Concatenation of unit-normalised, weighted blocks, then unit-normalised: chord-change vocabulary (48,
+    weight 1.0), tonal DFT profile (12, 0.8), rhythm scale transform (16, 0.8), structure scalars (9, 0.8):
+    IC mean / 5, entropy / 5, log2(1 + events/s) / 2, repetition at 4 s and 16 s, persistence at 2 and 4
+    steps, tonal clarity, voiced ratio."""
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        n = np.linalg.norm(v)
+        return v / n if n > 0 else v
+
+    scal = np.array(
+        [
+            s["ic_mean"] / 5.0,
+            s["entropy_mean"] / 5.0,
+            math.log2(1.0 + s["events_per_s"]) / 2.0,
+            s["repetition_4s"],
+            s["repetition_16s"],
+            s["persistence_2"],
+            s["persistence_4"],
+            s["tonal_clarity"],
+            s["voiced_ratio"],
+        ]
+    )
+    assert scal.shape[0] == _SCALAR_BLOCK
+    out = np.concatenate((1.0 * unit(transitions), 0.8 * unit(tonal), 0.8 * unit(rhythm), 0.8 * unit(scal)))
+    return unit(out)

@@ -1,0 +1,48 @@
+"""The training split of the scoring models: music none of which the validity benchmark (bench/validity.py,
+`scoring.probes.REAL_WORKS` and `SOUNDTRACKS`) scores, used by scripts/build_coherence_model.py (the coherence
+model) and scripts/build_genre_reference.py (the soundtrack genres of the style reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scoring import probes
+from scoring.probes import CorpusWork, Soundtrack
+
+P = probes
+
+TRAIN_WORKS: tuple[CorpusWork, ...] = (
+    CorpusWork("t_bach_bwv1_6", "bach_chorale", "bach/bwv1.6", None, (P.ORGAN,), 80),
+    CorpusWork("t_bach_bwv101_7", "bach_chorale", "bach/bwv101.7", None, (P.STRINGS,), 80),
+    CorpusWork("t_bach_bwv313", "bach_chorale", "bach/bwv313", None, (P.CHOIR,), 76),
+    CorpusWork("t_bach_bwv314", "bach_chorale", "bach/bwv314", None, (P.PIANO,), 84),
+    CorpusWork("t_monteverdi_3_10", "madrigal", "monteverdi/madrigal.3.10", None, (P.CHOIR,), 90),
+    CorpusWork("t_monteverdi_4_13", "madrigal", "monteverdi/madrigal.4.13", None, (P.STRINGS,), 90),
+    CorpusWork("t_palestrina_credo_76", "renaissance_mass", "palestrina/Credo_76", None, (P.CHOIR,), 90),
+    CorpusWork("t_mozart_k155_m1", "string_quartet", "mozart/k155/movement1", None, P._QUARTET, 120),
+    CorpusWork("t_haydn_op1no1_m1", "string_quartet", "haydn/opus1no1/movement1", None, P._QUARTET, 120),
+    CorpusWork("t_ryans_7th_reel", "folk_reel", "ryansMammoth/7thRegimentReel", None, (P.VIOLIN,), 110, 2),
+    CorpusWork("t_ryans_larry_jig", "folk_jig", "ryansMammoth/LarryGrogansJig", None, (P.FLUTE,), 100, 2),
+    CorpusWork("t_essen_altdeu20_1", "folk_song", "essenFolksong/altdeu20", 1, (P.CLARINET,), 110),
+    CorpusWork("t_essen_ballad10_2", "folk_song", "essenFolksong/ballad10", 2, (P.FLUTE,), 100),
+)
+_H = "/usr/share/hyperrogue/music"
+_PG = "/usr/share/games/pingus/data/music"
+_DR = "/usr/share/scummvm/drascula/audio"
+TRAIN_SOUNDTRACKS: tuple[Soundtrack, ...] = (
+    Soundtrack("t_hyper_hunting", "hyperrogue-music", Path(f"{_H}/hr-domina-hunting.ogg"), "orchestral"),
+    Soundtrack("t_hyper_ocean", "hyperrogue-music", Path(f"{_H}/hr-savino-ocean.ogg"), "ambient"),
+    Soundtrack("t_hyper_desert", "hyperrogue-music", Path(f"{_H}/hr3-desert.ogg"), "ambient"),
+    Soundtrack("t_hyper_jungle", "hyperrogue-music", Path(f"{_H}/hr3-jungle.ogg"), "orchestral"),
+    Soundtrack("t_pingus_1", "pingus-data", Path(f"{_PG}/pingus-1.it"), "chiptune"),
+    Soundtrack("t_pingus_sorcerer", "pingus-data", Path(f"{_PG}/sorcerer.it"), "chiptune"),
+    Soundtrack("t_pingus_space", "pingus-data", Path(f"{_PG}/the_big_march_in_space.it"), "chiptune"),
+    Soundtrack("t_drascula_10", "drascula-music", Path(f"{_DR}/track10.ogg"), "orchestral"),
+    Soundtrack("t_drascula_12", "drascula-music", Path(f"{_DR}/track12.ogg"), "orchestral"),
+    Soundtrack(
+        "t_fb_mainzik_2p",
+        "frozen-bubble-data",
+        Path("/usr/share/games/frozen-bubble/snd/frozen-mainzik-2p.ogg"),
+        "electronic",
+    ),
+)

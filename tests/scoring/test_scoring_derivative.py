@@ -1,0 +1,89 @@
+"""The derivative gate (scoring.derivative): the same composition in another key, tempo, timbre or as an
+excerpt matches; other compositions of the same style do not; the landmark index finds the source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scoring import derivative as dv
+from scoring import structure as st
+from scoring.features import frame_features
+from scoring.testsignals import tone
+
+SR = 22050
+# Two different progressions in one style: the same diatonic chords and harmonic rhythm, in another order.
+PIECE_A = ((0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14), (4, 7, 11), (9, 12, 16), (2, 5, 9), (7, 11, 14))
+PIECE_B = ((5, 9, 12), (0, 4, 7), (7, 11, 14), (9, 12, 16), (2, 5, 9), (5, 9, 12), (0, 4, 7), (4, 7, 11))
+
+
+def _render(progression: tuple[tuple[int, ...], ...], *, tonic: float = 60.0, bpm: float = 100.0,
+            harmonics: int = 4, decay: float | None = None, seconds: float = 40.0) -> np.ndarray:
+    beat = 60.0 / bpm
+    out = np.zeros(int(seconds * SR))
+    k = 0
+    while k * beat * 2 < seconds:
+        chord = progression[k % len(progression)]
+        seg = tone(tuple(tonic + c for c in chord), 2 * beat, SR, 0.4, harmonics, decay)
+        i = int(k * 2 * beat * SR)
+        j = min(out.size, i + seg.size)
+        out[i:j] += seg[: j - i]
+        k += 1
+    return out.astype(np.float32)
+
+
+def _steps(pcm: np.ndarray) -> np.ndarray:
+    return st.chroma_steps(frame_features(pcm, SR)["chroma_power"])[0]
+
+
+@pytest.fixture(scope="module")
+def pieces() -> dict[str, np.ndarray]:
+    src = _render(PIECE_A)
+    return {
+        "source": _steps(src),
+        "other_timbre": _steps(_render(PIECE_A, harmonics=1, decay=0.4)),
+        "transposed": _steps(_render(PIECE_A, tonic=63.0)),
+        "slower": _steps(_render(PIECE_A, bpm=80.0, seconds=50.0)),
+        "faster": _steps(_render(PIECE_A, bpm=125.0, seconds=32.0)),
+        "excerpt": _steps(src[int(17 * SR) : int(34 * SR)]),
+        "other_piece": _steps(_render(PIECE_B)),
+        "other_piece_timbre": _steps(_render(PIECE_B, harmonics=1, decay=0.4)),
+    }
+
+
+@pytest.mark.parametrize("variant", ["other_timbre", "transposed", "slower", "faster", "excerpt"])
+def test_variants_of_a_composition_match(pieces: dict[str, np.ndarray], variant: str) -> None:
+    m = dv.match(pieces[variant], pieces["source"])
+    assert m.score >= dv.THRESHOLD, m
+    if variant == "transposed":
+        # Rendered three semitones up: the match reports the query 3 semitones above the reference.
+        assert m.shift == 3
+
+
+def test_other_compositions_of_the_style_do_not_match(pieces: dict[str, np.ndarray]) -> None:
+    for other in ("other_piece", "other_piece_timbre"):
+        m = dv.match(pieces[other], pieces["source"])
+        assert m.score < dv.THRESHOLD, (other, m)
+
+
+def test_tracks_too_short_never_match(pieces: dict[str, np.ndarray]) -> None:
+    short = pieces["source"][:20]  # ~4.6 s
+    assert dv.match(short, pieces["source"]).score == -1.0
+
+
+def test_landmark_index_finds_the_source_among_others(pieces: dict[str, np.ndarray]) -> None:
+    index = dv.LandmarkIndex()
+    index.add(0, dv.landmarks(pieces["other_piece"]))
+    index.add(1, dv.landmarks(pieces["source"]))
+    index.add(2, dv.landmarks(pieces["other_piece_timbre"]))
+    for variant in ("transposed", "slower", "excerpt"):
+        marks = dv.landmarks(pieces[variant])
+        assert marks, variant
+        assert index.candidates(marks)[0] == 1, variant
+
+
+def test_landmarks_are_key_and_tempo_invariant(pieces: dict[str, np.ndarray]) -> None:
+    base = set(dv.landmarks(pieces["source"]))
+    for variant in ("transposed", "slower", "faster"):
+        shared = base & set(dv.landmarks(pieces[variant]))
+        assert len(shared) >= 0.8 * len(base), variant

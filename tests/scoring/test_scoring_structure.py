@@ -1,0 +1,124 @@
+"""Structure descriptors (scoring.structure) against worked examples and the invariances they promise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scoring import structure as st
+from scoring.features import HOP, frame_features
+from scoring.testsignals import click_track, tone, white_noise
+
+SR = 22050
+FPS = SR / HOP
+
+
+def _chord_steps(labels: list[int], steps_each: int) -> np.ndarray:
+    """Unit chroma steps holding the given triads (0..11 major, 12..23 minor) for `steps_each` steps each."""
+    rows = []
+    for lab in labels:
+        root, third = lab % 12, 4 if lab < 12 else 3
+        v = np.full(12, 0.05)
+        v[[root, (root + third) % 12, (root + 7) % 12]] = 1.0
+        rows += [v / np.linalg.norm(v)] * steps_each
+    return np.array(rows)
+
+
+def test_transition_tokens_are_root_movements_with_qualities() -> None:
+    # C major -> G major is a rise of a fifth between majors; A minor (12 + 9) -> C major a minor third up.
+    assert st.transition_token(0, 7) == "M|7|M"
+    assert st.transition_token(21, 0) == "m|3|M"
+    # Transposing both chords keeps the token (key invariance).
+    assert st.transition_token(2, 9) == st.transition_token(0, 7)
+
+
+def test_chord_events_merge_runs_and_drop_passing_steps() -> None:
+    steps = _chord_steps([0, 0, 7, 21], 3)
+    passing = _chord_steps([5], 1)  # one step of F major: shorter than MIN_RUN_STEPS, not an event
+    seq = np.concatenate((steps[:6], passing, steps[6:]))
+    labels, durs = st.chord_events(seq, np.ones(len(seq), bool))
+    assert labels.tolist() == [0, 7, 21]
+    assert durs.tolist() == [6, 3, 3]
+
+
+def test_stm_matches_a_hand_computed_ppm_c_blend() -> None:
+    # History C, E-minor-free example: events [0, 4, 0]; predict 4 (E major) after 0 with orders 0..2.
+    counts: dict[tuple[int, ...], np.ndarray] = {}
+    seq = [0, 4, 0]
+    for i, s in enumerate(seq):
+        for k in range(st.STM_ORDER + 1):
+            if i >= k:
+                counts.setdefault(tuple(seq[i - k : i]), np.zeros(st.N_CHORDS))[s] += 1
+    p = st._stm_distribution(counts, seq, prev=0)
+    # Uniform over the 23 chords other than the previous one; order 0 ({4: 1} once 0 is excluded):
+    # (1 + 1/23) / 2 = 12/23; order 1, context (0,) = {4: 1}: (1 + 12/23) / 2 = 35/46; order 2 context (4, 0)
+    # has never been seen.
+    assert p[4] == pytest.approx(35 / 46, rel=1e-12)
+    assert p[0] == 0.0
+    assert p.sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_information_content_falls_on_a_loop_and_stays_high_on_random_chords() -> None:
+    loop = np.array([0, 7] * 30)
+    rng = np.random.default_rng(3)
+    rand = [int(rng.integers(24))]
+    while len(rand) < 60:
+        c = int(rng.integers(24))
+        if c != rand[-1]:
+            rand.append(c)
+    ic_loop, _ = st.information_content(loop)
+    ic_rand, _ = st.information_content(np.array(rand))
+    assert ic_loop[-20:].mean() < 0.5
+    assert ic_rand.mean() > 3.0
+    assert ic_rand.mean() < math.log2(23) + 1.0
+
+
+def test_repetition_and_persistence_tell_loops_from_random_steps() -> None:
+    rng = np.random.default_rng(0)
+    loop = np.tile(_chord_steps([0, 5, 7, 0], 4), (12, 1))
+    rand = rng.random((loop.shape[0], 12))
+    rand /= np.linalg.norm(rand, axis=1, keepdims=True)
+    ones = np.ones(loop.shape[0], bool)
+    assert st.repetition(loop, ones, 17) > 0.9
+    assert st.repetition(rand, ones, 17) < 0.2
+    assert st.persistence(loop, ones, 1) > 0.5
+    assert abs(st.persistence(rand, ones, 4)) < 0.1
+
+
+def test_static_material_repeats_itself() -> None:
+    held = _chord_steps([0], 80)
+    ones = np.ones(80, bool)
+    assert st.repetition(held, ones, 17) == pytest.approx(1.0)
+
+
+def test_tonal_clarity_is_low_for_noise_and_high_for_a_chord() -> None:
+    noise = frame_features(white_noise(10.0, amp=0.2, seed=1).astype(np.float32), SR)
+    chord = frame_features(tone((60.0, 64.0, 67.0), 10.0, n_harmonics=4).astype(np.float32), SR)
+    assert st.tonal_clarity(noise["chroma_power"]) < 0.3
+    assert st.tonal_clarity(chord["chroma_power"]) > 0.6
+
+
+def test_rhythm_scale_transform_is_tempo_invariant() -> None:
+    def desc(bpm: float, accent_every: int) -> np.ndarray:
+        x = click_track(bpm, 30.0).astype(np.float64)
+        # An accent pattern (every n-th click louder) gives the rhythm a shape beyond the pulse.
+        period = int(round(60.0 / bpm * SR))
+        for k in range(0, x.size, period * accent_every):
+            x[k : k + 200] *= 3.0
+        fr = frame_features((0.3 * x / np.abs(x).max()).astype(np.float32), SR)
+        return st.rhythm_scale_transform(fr["onset_env"], FPS)
+
+    slow, fast = desc(100.0, 3), desc(125.0, 3)
+    other = desc(100.0, 4)
+    assert float(slow @ fast) > 0.97
+    assert float(slow @ fast) > float(slow @ other)
+
+
+def test_structure_vector_is_unit_and_sized() -> None:
+    fr = frame_features(tone((57.0, 60.0, 64.0), 12.0, n_harmonics=4).astype(np.float32), SR)
+    s = st.describe(fr["chroma_power"], fr["onset_env"], FPS)
+    assert s.vector.shape == (st.STRUCTURE_DIM,)
+    assert np.linalg.norm(s.vector) == pytest.approx(1.0)
+    assert set(s.scalars) >= {"ic_mean", "repetition_16s", "persistence_4", "tonal_clarity"}
