@@ -599,7 +599,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small probe sets (the default)")
-    size.add_argument("--full", action="store_true", help="the full probe sets (400 chorales...)")
+    size.add_argument(
+        "--full",
+        action="store_true",
+        help="the full probe sets (every distinct Bach chorale, 100 reels and jigs...)",
+    )
     ap.add_argument("--json", type=Path, help="also write the whole report as JSON to this file")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="probe cache folder")
     ap.add_argument("--device", default=None, help="torch device for the engine (default: CUDA when present)")
