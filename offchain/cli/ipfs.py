@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -21,9 +22,30 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ipfs_app, name="ipfs")
 
 
-def _fail(message: str) -> typer.Exit:
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of the bare CID.")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The README's exit codes: 3 node unreachable, 5 timed out, 4 refused (not found, content that fails its
+    CID), 2 bad input (a bad CID, content over the cap, a bad option)."""
+    from offchain.ipfs import errors as e
+
+    if isinstance(exc, e.IpfsUnavailable):
+        return 3
+    if isinstance(exc, e.IpfsTimeout):
+        return 5
+    if isinstance(exc, e.IpfsNotFound | e.CidMismatch):
+        return 4
+    return 2
+
+
+def _print_cid(cid: str, as_json: bool, **fields: object) -> None:
+    typer.echo(json.dumps({"cid": cid, **fields}, sort_keys=True) if as_json else cid)
 
 
 @ipfs_app.command("cid")
@@ -31,12 +53,14 @@ def cid_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="File to address."),
     cid_version: int = typer.Option(1, "--cid-version", min=0, max=1, help="0 (kubo's default) or 1."),
     chunk_size: int = typer.Option(262144, "--chunk-size", min=1, max=1 << 20, help="Chunk size in bytes."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the CID kubo's `ipfs add` would give FILE, computed here with no node running."""
     from offchain.ipfs.cid import compute_cid
 
     with file.open("rb") as stream:
-        typer.echo(compute_cid(stream, cid_version, chunk_size))
+        cid = compute_cid(stream, cid_version, chunk_size)
+    _print_cid(cid, as_json, bytes=file.stat().st_size, cid_version=cid_version, chunk_size=chunk_size)
 
 
 @ipfs_app.command("add")
@@ -45,6 +69,7 @@ def add_command(
     api: str = API_OPTION,
     cid_version: int = typer.Option(1, "--cid-version", min=0, max=1, help="0 or 1 (raw leaves)."),
     pin: bool = typer.Option(True, "--pin/--no-pin", help="Pin the content on the node."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Store FILE on the node (pinned) and print its CID, checked against the CID computed locally."""
     from offchain.ipfs.client import IpfsClient
@@ -57,9 +82,10 @@ def add_command(
             return await client.add(data, cid_version=cid_version, pin=pin)
 
     try:
-        typer.echo(asyncio.run(run()))
+        cid = asyncio.run(run())
     except (IpfsError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _exit_code(exc)) from None
+    _print_cid(cid, as_json, bytes=len(data), pinned=pin)
 
 
 @ipfs_app.command("cat")
@@ -80,7 +106,7 @@ def cat_command(
     try:
         data = asyncio.run(run())
     except (IpfsError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), _exit_code(exc)) from None
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -99,6 +125,7 @@ def cat_command(
 @ipfs_app.command("check-metadata")
 def check_metadata_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Metadata JSON."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate a track metadata document and print its canonical CID (CIDv1)."""
     from offchain.ipfs.cid import compute_cid
@@ -110,7 +137,7 @@ def check_metadata_command(
         meta = TrackMetadata.from_json(file.read_bytes())
     except MetadataError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(compute_cid(meta.to_json(), 1))
+    _print_cid(compute_cid(meta.to_json(), 1), as_json, valid=True)
 
 
 @ipfs_app.command("node")
@@ -125,4 +152,4 @@ def node_command(
     try:
         run_foreground(repo, port)
     except IpfsNodeError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), 1) from None

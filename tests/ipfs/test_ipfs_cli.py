@@ -44,7 +44,15 @@ def test_cid_needs_no_node(tmp_path: Path) -> None:
     bad = runner.invoke(_app(), ["ipfs", "cid", str(path), "--cid-version", "2"])
     assert bad.exit_code != 0
     missing = runner.invoke(_app(), ["ipfs", "cid", str(tmp_path / "missing")])
-    assert missing.exit_code != 0
+    assert missing.exit_code == 2  # a bad argument, as the README documents
+    as_json = runner.invoke(_app(), ["ipfs", "cid", str(path), "--json"])
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout) == {
+        "cid": compute_cid(data, 1),
+        "bytes": len(data),
+        "cid_version": 1,
+        "chunk_size": 262144,
+    }
 
 
 def test_add_then_cat(tmp_path: Path, ipfs_node: LocalIpfsNode) -> None:
@@ -54,6 +62,8 @@ def test_add_then_cat(tmp_path: Path, ipfs_node: LocalIpfsNode) -> None:
     assert added.exit_code == 0, added.output
     cid = added.stdout.strip()
     assert cid == compute_cid(source.read_bytes(), 1)
+    again = runner.invoke(_app(), ["ipfs", "add", str(source), "--api", ipfs_node.api_url, "--json"])
+    assert json.loads(again.stdout) == {"cid": cid, "bytes": 300_000, "pinned": True}
     target = tmp_path / "out.bin"
     got = runner.invoke(_app(), ["ipfs", "cat", cid, "--api", ipfs_node.api_url, "-o", str(target)])
     assert got.exit_code == 0, got.output
@@ -62,12 +72,12 @@ def test_add_then_cat(tmp_path: Path, ipfs_node: LocalIpfsNode) -> None:
     capped = runner.invoke(
         _app(), ["ipfs", "cat", cid, "--api", ipfs_node.api_url, "-o", str(target), "--max-bytes", "1000"]
     )
-    assert capped.exit_code == 1 and "larger than the cap" in capped.output
+    assert capped.exit_code == 2 and "larger than the cap" in capped.output
     assert target.read_bytes() == source.read_bytes()
     down = runner.invoke(_app(), ["ipfs", "cat", cid, "--api", f"http://127.0.0.1:{free_port()}"])
-    assert down.exit_code == 1 and "cannot reach" in down.output
+    assert down.exit_code == 3 and "cannot reach" in down.output
     invalid = runner.invoke(_app(), ["ipfs", "cat", "nope", "--api", ipfs_node.api_url])
-    assert invalid.exit_code == 1 and "not a CID" in invalid.output
+    assert invalid.exit_code == 2 and "not a CID" in invalid.output
 
 
 def test_check_metadata(tmp_path: Path) -> None:
@@ -88,7 +98,7 @@ def test_check_metadata(tmp_path: Path) -> None:
     doc["royalty_splits"] = [[ALICE, 5000]]
     good.write_text(json.dumps(doc))
     result = runner.invoke(_app(), ["ipfs", "check-metadata", str(good)])
-    assert result.exit_code == 1 and "royalty_splits" in result.output
+    assert result.exit_code == 2 and "royalty_splits" in result.output
 
 
 def test_node_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path) -> None:
