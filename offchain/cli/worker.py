@@ -76,13 +76,22 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         console = Console()
+
+        def table(title: str, *headers: str) -> Table:
+            # The first column (a name, a reason, an epoch) keeps its width whole; the others fold onto more
+            # lines when the terminal is narrow, so nothing is ever cut to an ellipsis at 80 columns.
+            out = Table(title=title)
+            for i, name in enumerate(headers):
+                out.add_column(name, no_wrap=i == 0, overflow="fold")
+            return out
+
         cp = data["checkpoint"]
         console.print(f"checkpoint: block #{cp[0]} ({cp[1]})" if cp else "checkpoint: none yet")
-        t = Table("what", "count", title="worker store")
+        t = table("worker store", "what", "count")
         for k, v in data["counts"].items():
             t.add_row(k, str(v))
         console.print(t)
-        e = Table("epoch", "blocks", "payouts", "paid", "unallocated", title="epochs")
+        e = table("epochs", "epoch", "blocks", "payouts", "paid", "unallocated")
         for ep in data["epochs"]:
             e.add_row(
                 str(ep["epoch"]),
@@ -93,16 +102,16 @@ def register(app: typer.Typer) -> None:
             )
         console.print(e)
         p = data["problems"]
-        r = Table("reason", "tracks", title="rejected tracks")
+        r = table("rejected tracks", "reason", "tracks")
         for reason, n in p["rejected_by_reason"].items():
             r.add_row(reason, str(n))
         console.print(r)
-        w = Table("token", "creator", "attempts", "due", "last error", title="tracks waiting for a retry")
+        w = table("tracks waiting for a retry", "token", "creator", "attempts", "due", "last error")
         for t in p["retrying"]:
             due = time.strftime("%H:%M:%S", time.localtime(t["retry_at"])) if t["retry_at"] else "now"
             w.add_row(str(t["token_id"]), t["creator"], str(t["attempts"]), due, str(t["detail"])[:80])
         console.print(w)
-        f = Table("what", "id", "error", title="failed on chain (fix the cause, then `ami requeue`)")
+        f = table("failed on chain (fix the cause, then `ami requeue`)", "what", "id", "error")
         for item in p["failed_payouts"]:
             f.add_row("payout", item["id"], item["error"][:100])
         for item in p["failed_calls"]:

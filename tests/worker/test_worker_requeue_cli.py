@@ -67,8 +67,12 @@ def test_status_shows_failures_and_requeue_resets_them(
     assert [t["token_id"] for t in problems["retrying"]] == [2]
     assert problems["failed_payouts"] == [{"id": "0x" + "01" * 32, "error": "dry run reverted: NotOracle"}]
     assert problems["failed_calls"] == [{"key": "score:3:1", "error": "dry run reverted: NotOracle"}]
+    monkeypatch.setenv("COLUMNS", "80")
     table = CliRunner().invoke(app, ["status"])
     assert table.exit_code == 0 and "NotOracle" in table.output and "not_a_file" in table.output
+    # At 80 columns nothing is cut to an ellipsis: every word is whole, long ids fold onto a second line.
+    assert "…" not in table.output and max(len(line) for line in table.output.splitlines()) <= 80
+    assert "dry run reverted: NotOracle" in table.output and "not_found: nobody has it" in table.output
     out = CliRunner().invoke(app, ["requeue"])
     assert out.exit_code == 0, out.output
     assert "requeued 2 failed payouts and calls" in out.output and "NotOracle" in out.output
