@@ -306,9 +306,8 @@ def quality_components(measures: Mapping[str, float]) -> dict[str, float]:
 
     - noise: ``L((M - 8) / 2.5)``, M = ``floor_margin_db`` (clean renders 10-22 dB -> 0.74-0.996; music at
       20 dB SNR ~ 9 dB -> 0.6; pure noise ~ 3 dB -> 0.12).
-    - bandwidth: ``L((min(B, 9500) - 6500) / 1000) / L(3)``, B = ``bandwidth_hz``: 1 from 9.5 kHz up (the
-      canonical rate keeps ~10 kHz, and distortion or noise that adds top octave content must not earn
-      quality), 8 kHz -> 0.86, 5.5 kHz -> 0.28, 3 kHz -> 0.03.
+    - bandwidth: ``L((B - 6500) / 1000)``, B = ``bandwidth_hz`` (10.5 kHz -> 0.98, 8 kHz -> 0.82,
+      5.5 kHz -> 0.27, 3 kHz -> 0.03).
     - codec: ``exp(-(max(0, Z - 0.005) / 0.3 + max(0, H - 0.05) / 0.15))``, Z = ``codec_zero_excess``,
       H = ``hole_ratio``; the dead zones hold music's own holes and the grid search's sampling noise.
     - clipping: ``1 / (1 + C / 0.002)``, C = ``flat_top_ratio``.
@@ -320,7 +319,7 @@ def quality_components(measures: Mapping[str, float]) -> dict[str, float]:
     codec_excess = max(0.0, m["codec_zero_excess"] - 0.005) / 0.3 + max(0.0, m["hole_ratio"] - 0.05) / 0.15
     comps = {
         "noise": _logistic((m["floor_margin_db"] - 8.0) / 2.5),
-        "bandwidth": _logistic((min(m["bandwidth_hz"], 9500.0) - 6500.0) / 1000.0) / _logistic(3.0),
+        "bandwidth": _logistic((m["bandwidth_hz"] - 6500.0) / 1000.0),
         "codec": math.exp(-codec_excess),
         "clipping": 1.0 / (1.0 + max(0.0, m["flat_top_ratio"]) / 0.002),
         "dynamics": _logistic((m["crest_db"] - 6.0) / 1.5),
