@@ -10,6 +10,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
@@ -86,6 +87,22 @@ class WorkerMetrics:
             "ami_worker_submissions_failed",
             "Outbox rows that reverted or failed on chain, by what (see `ami status`, `ami requeue`)",
             ["what"],
+            registry=r,
+        )
+        # Latency histograms (Prometheus conventions: base unit seconds, `_seconds` suffix); buckets span a
+        # fast cached fetch up to the scorer's wall-clock limit.
+        buckets = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+        self.fetch_seconds = Histogram(
+            "ami_worker_fetch_seconds",
+            "Time to fetch and verify a track's audio from IPFS, successful fetches only",
+            buckets=buckets,
+            registry=r,
+        )
+        self.score_seconds = Histogram(
+            "ami_worker_score_seconds",
+            "Time to score one track in the scoring process, by result",
+            ["result"],
+            buckets=buckets,
             registry=r,
         )
         add_standard_collectors(r, "worker")

@@ -501,6 +501,7 @@ class Worker:
         if track is None or track.status != "pending":
             return track.status if track else "unknown"
         main_lane = track.attempts == 0
+        started = time.monotonic()
         try:
             fetched = await self._fetch_audio(track)
             declared = None if isinstance(fetched, str) else await self._declared_genre(track.metadata_cid)
@@ -508,6 +509,7 @@ class Worker:
             await self._fetched(token_id)
         if isinstance(fetched, str):
             return fetched
+        self.metrics.fetch_seconds.observe(time.monotonic() - started)
         if declared is None:
             return "pending"
         self.last_error.pop("ipfs", None)
@@ -515,7 +517,15 @@ class Worker:
             await self._wait_for_earlier(token_id)
         try:
             async with self._score_slots:
-                outcome = await self.scorer.score(token_id, fetched, declared)
+                started, result = time.monotonic(), "failed"
+                try:
+                    outcome = await self.scorer.score(token_id, fetched, declared)
+                    result = "scored"
+                except TrackRejected:
+                    result = "rejected"
+                    raise
+                finally:
+                    self.metrics.score_seconds.labels(result).observe(time.monotonic() - started)
         except TrackRejected as exc:
             return await self._reject(token_id, exc.reason, exc.detail)
         except ScorerCrashed as exc:

@@ -232,9 +232,22 @@ async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) 
             assert any("fake node unreachable" in reason for reason in body["reasons"])
             chain.down = False
             await until(lambda: _is(ready, 200))
-            async with http.get(f"{base}/metrics") as r:
-                text = await r.text()
-            assert 'ami_worker_tracks_scored_total{result="rejected"} 4.0' in text
+
+            async def metrics() -> str:
+                async with http.get(f"{base}/metrics") as r:
+                    return await r.text()
+
+            # the last rejection is counted once its verdict is recorded, and the follower catches up after the
+            # outage: wait for both, not for a fixed time
+            await until(lambda: _has(metrics, 'ami_worker_tracks_scored_total{result="rejected"} 4.0'))
+            await until(lambda: _has(metrics, "ami_worker_blocks_behind_head 0.0"))
+            text = await metrics()
+            # latency histograms in seconds: one observation per fetched track (3 of the 5 have content) and
+            # per track the scorer saw (1 scored, 2 rejected by it; the other 2 never reached it)
+            assert "# TYPE ami_worker_score_seconds histogram" in text
+            assert "ami_worker_fetch_seconds_count 3.0" in text
+            assert 'ami_worker_score_seconds_count{result="scored"} 1.0' in text
+            assert 'ami_worker_score_seconds_count{result="rejected"} 2.0' in text
             assert "ami_worker_blocks_behind_head 0.0" in text
             async with http.get(f"{base}/") as r:
                 assert "AMI worker" in await r.text()
@@ -246,6 +259,10 @@ async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) 
         worker.stop()
         await asyncio.wait_for(task, 10)
         await runner.cleanup()
+
+
+async def _has(probe: Callable[[], object], line: str) -> bool:
+    return line in await probe()  # type: ignore[misc,operator]
 
 
 async def _is(probe: Callable[[], object], status: int) -> bool:
