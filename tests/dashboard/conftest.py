@@ -29,7 +29,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from offchain.audit.db import ValidatorDb
 from offchain.audit.model import Finding, FindingKind, Status, SubjectAudit
 from offchain.economics import PolicyParams, RewardKind, settle_epoch
-from offchain.ipfs.node import LocalIpfsNode
 from offchain.store import BlockData, EventRecord, WorkerStore
 from scoring.catalog import Catalogue
 
@@ -321,15 +320,6 @@ def served(data_dir: Path) -> Iterator[Served]:
         stop(proc)
 
 
-@pytest.fixture(scope="session")
-def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIpfsNode]:
-    """The project's own js-ipfs node on loopback, for the audio player of `ami dashboard --ipfs-api-url`."""
-    node = LocalIpfsNode(tmp_path_factory.mktemp("ipfs") / "repo")
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def chromium(width: int) -> webdriver.Chrome:
