@@ -239,6 +239,12 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_state ON calls(state, seq);
 """
 
+OUTBOX_SCHEMA_VERSION = 1
+"""`PRAGMA user_version` of an outbox this code writes. Version 0 is a file from before versioning, whose
+layout is version 1's (it is stamped on open); a newer version is refused, untouched."""
+OUTBOX_MIGRATIONS: dict[int, str] = {0: ""}
+"""Script that brings an outbox from version v to v + 1, run in one transaction with its version stamp."""
+
 _LIVE_TX_STATES = ("signed", "submitted")
 RUNTIME = "runtime"  # the `abi` of queued non-contract calls
 # A call whose dispatch keeps failing although its dry run passed (e.g. state changed in between) is given up
@@ -311,8 +317,23 @@ class Submitter:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.db_path)
         try:
+            # The version first: a refused file stays byte for byte as it was (WAL mode rewrites its header).
+            rows = list(await (await db.execute("PRAGMA user_version")).fetchall())
+            version = int(rows[0][0]) if rows else 0
+            if version > OUTBOX_SCHEMA_VERSION:
+                await db.close()
+                raise SubmitterError(
+                    f"outbox {self.db_path} has schema version {version}, written by a newer AMI node; this "
+                    f"one knows up to {OUTBOX_SCHEMA_VERSION}: upgrade ami, or restore a backup made by this "
+                    "version"
+                )
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
+            for v in range(version, OUTBOX_SCHEMA_VERSION):
+                # One transaction per step: an interrupted upgrade leaves the file at a version it knows.
+                await db.executescript(
+                    f"BEGIN IMMEDIATE;\n{OUTBOX_MIGRATIONS[v]}\n;PRAGMA user_version={v + 1};\nCOMMIT;"
+                )
             await db.executescript(_SCHEMA)
             owner = await self._meta_get(db, "signer")
         except sqlite3.DatabaseError as exc:

@@ -680,3 +680,32 @@ async def test_usurped_transaction_is_released_without_waiting_for_its_era(tmp_p
     assert counts.confirmed == 1 and status is not None and status.state == "confirmed"
     assert chain.balances[BOB] == 5 and chain.balances[CHARLIE] == 7  # each once
     assert len(chain.blocks) < 64  # released by the nonce, far before the first transaction's era ended
+
+
+async def test_outbox_before_versioning_opens_and_a_newer_one_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ami_node.submitter import OUTBOX_SCHEMA_VERSION
+
+    chain = FakeChain()
+    db = tmp_path / "o.db"
+    async with submitter(chain, db) as sub:
+        await sub.enqueue_payouts(1, payouts(3))
+    # A file written before outboxes carried a version has user_version 0 and this very layout.
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version=0")
+    conn.commit()
+    conn.close()
+    async with submitter(chain, db) as sub:
+        counts = await sub.drain(10)
+    assert counts.confirmed == 3  # the rows written before the upgrade are paid, once
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == OUTBOX_SCHEMA_VERSION
+    conn.execute("PRAGMA journal_mode=DELETE")  # one plain file, so its bytes can be compared
+    conn.execute(f"PRAGMA user_version={OUTBOX_SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(SubmitterError, match="newer AMI node"):
+        await Submitter(chain, ALICE, db, rewards=REWARDS, codec=FakeCodec()).open()
+    assert db.read_bytes() == before
