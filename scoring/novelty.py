@@ -5,11 +5,11 @@ track's structure is (an inverted U over information content, learned from compo
 - O (originality): distance of the track's structural embedding (`scoring.structure`: harmony, tonality,
   rhythm, form; no timbre) to the nearest catalogued track, by exact kNN; a near-copy earns nothing.
 - M (coherence): a logistic model over structural scalars (IDyOM-style information content and its square,
-  repetition at 4 s and 16 s, harmonic persistence, tonal clarity, event rate), fitted by
-  `scripts/build_coherence_model.py` on composed music vs loops, shuffles, random notes, tones and noise (a
-  training split disjoint from the validity benchmark). The squared IC term lets the fit find the inverted U
-  of the psychology of music (Berlyne's Wundt curve; Askin & Mauskapf 2017 for popularity): too predictable
-  (loops, tones) and too unpredictable (random notes, shuffles) both score low.
+  repetition at 4 s, harmonic persistence, tonal clarity, bar-level rhythmic repetition, event rate),
+  fitted by `scripts/build_coherence_model.py` on composed music vs loops, shuffles, random notes, tones and
+  noise (a training split disjoint from the validity benchmark). The squared IC term lets the fit find the
+  inverted U of the psychology of music (Berlyne's Wundt curve; Askin & Mauskapf 2017 for popularity): too
+  predictable (loops, tones) and too unpredictable (random notes, shuffles) both score low.
 - G: a smooth step that gives full credit once M says "composed" with some confidence, so that instrument or
   mixing differences of one composition do not move the score.
 - P: the lower arm of the inverted U made explicit: a piece whose second half has become fully predictable
@@ -36,7 +36,7 @@ from scoring.errors import ScoringError
 
 NOVELTY_VERSION = "ami-novelty/2"
 REFERENCE_VERSION = "ami-genre-ref/1"
-COHERENCE_VERSION = "ami-coherence/1"
+COHERENCE_VERSION = "ami-coherence/2"
 
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""
@@ -57,6 +57,7 @@ COHERENCE_FEATURES: tuple[str, ...] = (
     "persistence_2",
     "persistence_4",
     "tonal_clarity",
+    "metrical_repetition",
     "log_events_per_s",
     "voiced_ratio",
 )

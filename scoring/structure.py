@@ -341,6 +341,23 @@ def persistence(steps: np.ndarray, voiced: np.ndarray, lag: int) -> float:
     return float(np.einsum("ij,ij->i", x[lag:], x[:-lag]).mean())
 
 
+def metrical_repetition(onset_env: np.ndarray, fps: float, lo_s: float = 1.0, hi_s: float = 5.0) -> float:
+    """How strongly the rhythm repeats at the bar level: the largest unbiased autocorrelation of the
+    mean-removed onset envelope over lags of ``lo_s``..``hi_s`` seconds (one to a few bars),
+    ``max_l A(l) / A(0) * N / (N - l)``. Metred music repeats its rhythmic pattern bar after bar (0.35..0.9
+    measured on composed music); random notes and beat slices put in a random order lose it (0.1..0.5)."""
+    e = np.asarray(onset_env, dtype=np.float64)
+    e = e - e.mean()
+    n = e.size
+    lags = np.arange(int(lo_s * fps), min(int(hi_s * fps), n - 1))
+    if lags.size == 0 or not np.any(e):
+        return 0.0
+    acf = np.fft.irfft(np.abs(np.fft.rfft(e, n=2 * n)) ** 2, n=2 * n)[:n]
+    if acf[0] <= 0:
+        return 0.0
+    return float(np.max(acf[lags] / acf[0] * n / (n - lags)))
+
+
 def tonal_clarity(chroma_power: np.ndarray) -> float:
     """Pitch-class contrast of the track: ``1 - min_p m_p / max_p m_p`` with m the mean over frames of each
     frame's chroma divided by its largest bin (frames below -60 dB of the loudest left out). Noise ~0.1,
@@ -394,6 +411,7 @@ def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Str
         "persistence_2": persistence(steps, voiced, 2),
         "persistence_4": persistence(steps, voiced, 4),
         "tonal_clarity": tonal_clarity(chroma_power),
+        "metrical_repetition": metrical_repetition(onset_env, fps),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
     }

@@ -122,3 +122,18 @@ def test_structure_vector_is_unit_and_sized() -> None:
     assert s.vector.shape == (st.STRUCTURE_DIM,)
     assert np.linalg.norm(s.vector) == pytest.approx(1.0)
     assert set(s.scalars) >= {"ic_mean", "repetition_16s", "persistence_4", "tonal_clarity"}
+
+
+def test_metrical_repetition_is_high_for_a_repeating_bar_and_low_for_random_onsets() -> None:
+    rng = np.random.default_rng(4)
+    n = int(FPS * 30)
+    bar = np.zeros(int(FPS * 2.0))  # a 2 s bar with an irregular rhythm inside it
+    bar[[0, 9, 21, 30, 52, 70]] = [1.0, 0.5, 0.8, 0.4, 0.9, 0.6]
+    metred = np.tile(bar, n // bar.size + 1)[:n]
+    random_onsets = np.zeros(n)
+    random_onsets[rng.choice(n, size=int(np.count_nonzero(metred)), replace=False)] = rng.random(
+        int(np.count_nonzero(metred))
+    )
+    assert st.metrical_repetition(metred, FPS) > 0.9
+    assert st.metrical_repetition(random_onsets, FPS) < 0.3
+    assert st.metrical_repetition(np.zeros(n), FPS) == 0.0
