@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -214,17 +215,16 @@ def all_versions() -> dict[str, str]:
     return out
 
 
-_LANDMARKS: dict[int, tuple[Catalogue, derivative.LandmarkIndex]] = {}
+# Weak keys: an index lives as long as its catalogue object (a validator's replay prefixes come and go).
+_LANDMARKS: weakref.WeakKeyDictionary[Catalogue, derivative.LandmarkIndex] = weakref.WeakKeyDictionary()
 
 
 def _landmark_index(catalogue: Catalogue) -> derivative.LandmarkIndex:
     """The catalogue's landmark index, kept per catalogue object and extended as the catalogue grows (entries
     are only ever appended, so the first ``len(index)`` positions are already in)."""
-    held = _LANDMARKS.get(id(catalogue))
-    if held is None or held[0] is not catalogue:
-        held = (catalogue, derivative.LandmarkIndex())
-        _LANDMARKS[id(catalogue)] = held
-    index = held[1]
+    index = _LANDMARKS.get(catalogue)
+    if index is None:
+        index = _LANDMARKS[catalogue] = derivative.LandmarkIndex()
     for pos in range(len(index), len(catalogue)):
         index.add(pos, derivative.landmarks(catalogue.steps(pos)))
     return index
@@ -287,7 +287,9 @@ def score_batch(
         emb = emb_all[i]
         fp = fingerprint_pcm(it.audio.pcm, it.audio.sample_rate)
         positions = {h.index for h in hits[i]}
-        positions.update(index.candidates(derivative.landmarks(f.chroma_steps, f.voiced_steps)))
+        # The query's landmarks from its steps at the catalogue's stored resolution, as its own entry will be.
+        stored_steps = np.rint(np.clip(f.chroma_steps.astype(np.float64), 0.0, 1.0) * 255.0) / 255.0
+        positions.update(index.candidates(derivative.landmarks(stored_steps)))
         cands = [
             _Entry(
                 catalogue.ids[p],
