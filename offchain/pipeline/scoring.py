@@ -144,6 +144,19 @@ def _child_main(
         conn.send(answer)
 
 
+def _running(proc: Any) -> bool:
+    """Whether a scoring process still runs. `Process.is_alive` alone is not enough: it asks waitpid, and when
+    something else reaped the child first (SIGCHLD ignored by a library, another waiter) waitpid fails and
+    is_alive answers True for ever; the kernel's own view (/proc) settles it."""
+    if not proc.is_alive():
+        return False
+    try:
+        with open(f"/proc/{proc.pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 class EngineTrackScorer:
     """TrackScorer over scoring.engine in one limited child process; `close()` stops it.
 
@@ -180,7 +193,7 @@ class EngineTrackScorer:
     @property
     def pid(self) -> int | None:
         """The child's pid while it runs (for tests and operators)."""
-        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+        return self._proc.pid if self._proc is not None and _running(self._proc) else None
 
     def health(self) -> str | None:
         """None when the scorer works; otherwise why not (shown by /readyz until a fresh process runs)."""
@@ -192,11 +205,11 @@ class EngineTrackScorer:
         """Replace a scoring process found dead between jobs (`kill -9`, OOM killer); never waits on a job."""
         if self._lock.locked():
             return
-        dead = self._proc is not None and not self._proc.is_alive()
+        dead = self._proc is not None and not _running(self._proc)
         if not dead and not (self._proc is None and self.failure is not None):
             return
         async with self._lock:
-            if self._proc is not None and not self._proc.is_alive():
+            if self._proc is not None and not _running(self._proc):
                 self.failure = f"the scoring process died (exit code {self._proc.exitcode}); replacing it"
                 log.warning("scorer.found_dead", exitcode=self._proc.exitcode)
                 await asyncio.to_thread(self._stop_child)
@@ -243,7 +256,7 @@ class EngineTrackScorer:
 
     async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
         async with self._lock:
-            if self._proc is not None and not self._proc.is_alive():
+            if self._proc is not None and not _running(self._proc):
                 log.warning("scorer.found_dead", exitcode=self._proc.exitcode)
                 self._stop_child()
                 self.restarts += 1

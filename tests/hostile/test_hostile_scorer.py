@@ -200,3 +200,22 @@ async def test_the_worker_replaces_a_dead_scoring_process_by_itself(tmp_path: Pa
         await task
         await scorer.close()
         await store.close()
+
+
+async def test_a_dead_scoring_process_is_found_even_when_something_else_reaped_it(tmp_path: Path) -> None:
+    # With SIGCHLD ignored the kernel reaps children itself, and waitpid (so Process.is_alive) can no longer
+    # see them die: the scorer must still find its process dead and replace it.
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    scorer = EngineTrackScorer(tmp_path / "cat", "cpu")
+    try:
+        with pytest.raises(TrackRejected):
+            await scorer.score(1, b"not audio at all")
+        old = scorer.pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        await _wait_gone(old)
+        await scorer.ensure_running()
+        assert scorer.restarts == 1 and scorer.pid not in (None, old)
+    finally:
+        await scorer.close()
+        signal.signal(signal.SIGCHLD, previous)
