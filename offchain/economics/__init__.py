@@ -1,7 +1,7 @@
 """The reward and royalty policy: pure, integer, versioned functions from an epoch's chain data to payouts."""
 
-from offchain.economics.policy import (
-    POLICY_VERSION,
+from offchain.economics.policy import POLICY_VERSION, payout_id, settle_epoch
+from offchain.economics.records import (
     CurationRec,
     EpochInput,
     EpochSettlement,
@@ -11,13 +11,9 @@ from offchain.economics.policy import (
     RewardKind,
     ScoreRec,
     TrackInfo,
-    cap_groups,
-    payout_id,
-    settle_epoch,
-    split_exact,
-    sybil_groups,
-    sybil_trust,
 )
+from offchain.economics.split import cap_groups, split_exact
+from offchain.economics.trust import sybil_groups, sybil_trust
 
 __all__ = [
     "POLICY_VERSION",

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from offchain.economics import (
+    CurationRec,
     EpochInput,
     ListenRec,
     PolicyParams,
@@ -18,7 +19,6 @@ from offchain.economics import (
     settle_epoch,
     split_exact,
 )
-from offchain.economics.policy import CurationRec
 
 T1 = TrackInfo(1, "C1", (("C1", 7000), ("P1", 3000)), (1, 0))
 T2 = TrackInfo(2, "C2", (("C2", 10000),), (1, 1))
