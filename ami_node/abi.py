@@ -19,10 +19,10 @@ from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
 from ami_node.port import CallError, ContractReverted
+from pallets_spec.vocabulary import SS58_FORMAT
 
 __all__ = ["AbiError", "ArgSpec", "ContractAbi", "EventSpec", "MessageSpec", "metadata_dir"]
 
-SS58_FORMAT = 42
 
 
 class AbiError(ValueError):

@@ -3,7 +3,8 @@
 Each event carries where it happened (`block_number`, `block_hash`, `event_index`, `contract`) and is keyed by
 `key = (block_number, event_index)`: an extrinsic hash is not unique on Substrate, an event position is.
 Accounts are SS58 strings (prefix 42), byte arrays "0x"-hex strings. The Rust field `from` is `from_` here
-(alias "from" on input and in `model_dump(by_alias=True)`).
+(alias "from" on input and in `model_dump(by_alias=True)`). The classes are built from the events' one
+declaration in `pallets_spec.description`; a field's type follows its Rust type.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ami_node.abi import AbiError, ContractAbi
 from ami_node.port import Block
+from pallets_spec.events import EVENTS, event_fields, model_type, python_name
+from pallets_spec.typeexpr import TypeExpr
 
 __all__ = [
     "EVENT_TYPES",
@@ -58,121 +61,43 @@ class DomainEvent(BaseModel):
         return (self.block_number, self.event_index)
 
 
-class Minted(DomainEvent):
-    label: ClassVar[str] = "Minted"
-    token_id: int
-    creator: str
-    audio_cid: str
-    metadata_cid: str
-    royalty_splits: list[tuple[str, int]]
+def _client_type(expr: TypeExpr) -> Any:
+    """The Python type a decoded field has on the client: int, or str for text, accounts and byte arrays."""
+    if expr.head in ("String", "AccountId", "array"):
+        return str
+    if expr.head == "Vec":
+        return list[_client_type(expr.args[0])]  # type: ignore[misc]
+    if expr.head == "tuple":
+        return tuple[tuple(_client_type(a) for a in expr.args)]  # type: ignore[misc]
+    return int if model_type(expr) is int else str
 
 
-class Transferred(DomainEvent):
-    label: ClassVar[str] = "Transferred"
-    token_id: int
-    from_: str = Field(alias="from")
-    to: str
-
-
-class Listened(DomainEvent):
-    label: ClassVar[str] = "Listened"
-    token_id: int
-    listener: str
-    seconds: int
-
-
-class Tagged(DomainEvent):
-    label: ClassVar[str] = "Tagged"
-    token_id: int
-    curator: str
-    tag: str
-
-
-class PlaylistCreated(DomainEvent):
-    label: ClassVar[str] = "PlaylistCreated"
-    playlist_id: int
-    owner: str
-    name: str
-
-
-class PlaylistAdded(DomainEvent):
-    label: ClassVar[str] = "PlaylistAdded"
-    playlist_id: int
-    token_id: int
-    curator: str
-
-
-class OracleAdded(DomainEvent):
-    label: ClassVar[str] = "OracleAdded"
-    account: str
-
-
-class OracleRemoved(DomainEvent):
-    label: ClassVar[str] = "OracleRemoved"
-    account: str
-
-
-class ValidatorAdded(DomainEvent):
-    label: ClassVar[str] = "ValidatorAdded"
-    account: str
-
-
-class ValidatorRemoved(DomainEvent):
-    label: ClassVar[str] = "ValidatorRemoved"
-    account: str
-
-
-class ScoreSubmitted(DomainEvent):
-    label: ClassVar[str] = "ScoreSubmitted"
-    token_id: int
-    oracle: str
-    novelty_bp: int
-    quality_bp: int
-    model_version: int
-    commitment: str
-
-
-class Paid(DomainEvent):
-    label: ClassVar[str] = "Paid"
-    payout_id: str
-    to: str
-    amount: int
-    kind: int
-    epoch: int
-
-
-class BatchDistributed(DomainEvent):
-    label: ClassVar[str] = "BatchDistributed"
-    epoch: int
-    batch: int
-    count: int
-    total: int
-
-
-class Challenged(DomainEvent):
-    label: ClassVar[str] = "Challenged"
-    challenge_id: int
-    token_id: int
-    validator: str
-    evidence: str
-
-
-class Transfer(DomainEvent):
-    """A MINT token transfer (rewards contract), not to be confused with the NFT's `Transferred`."""
-
-    label: ClassVar[str] = "Transfer"
-    from_: str = Field(alias="from")
-    to: str
-    amount: int
-
-
-EVENT_TYPES: dict[str, type[DomainEvent]] = {
-    cls.label: cls
-    for cls in (
-        Minted, Transferred, Listened, Tagged, PlaylistCreated, PlaylistAdded, OracleAdded, OracleRemoved,
-        ValidatorAdded, ValidatorRemoved, ScoreSubmitted, Paid, BatchDistributed, Challenged, Transfer,
+def _domain_class(label: str) -> type[DomainEvent]:
+    """The pydantic class of event `label`, built from its one declaration in pallets_spec.description."""
+    spec: dict[str, Any] = {}
+    for f in event_fields(label):
+        name = python_name(f.name)
+        spec[name] = (_client_type(f.expr), Field(alias=f.name) if name != f.name else ...)
+    cls = create_model(
+        label, __base__=DomainEvent, __module__=__name__, __doc__=EVENTS[label].docs.strip(), **spec
     )
-}
+    cls.label = label
+    return cls
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {label: _domain_class(label) for label in EVENTS}
+"""The domain class of every contract event, by label."""
+
+_E: dict[str, Any] = dict(EVENT_TYPES)
+Minted, Transferred, Listened, Tagged, PlaylistCreated, PlaylistAdded = (
+    _E[label] for label in ("Minted", "Transferred", "Listened", "Tagged", "PlaylistCreated", "PlaylistAdded")
+)
+OracleAdded, OracleRemoved, ValidatorAdded, ValidatorRemoved = (
+    _E[label] for label in ("OracleAdded", "OracleRemoved", "ValidatorAdded", "ValidatorRemoved")
+)
+ScoreSubmitted, Paid, BatchDistributed, Challenged, Transfer = (
+    _E[label] for label in ("ScoreSubmitted", "Paid", "BatchDistributed", "Challenged", "Transfer")
+)
 
 
 def _plain(value: Any) -> Any:
@@ -200,8 +125,13 @@ def decode_block(block: Block, contracts: Mapping[str, ContractAbi]) -> list[Dom
         try:
             label, fields = abi.decode_event(raw.topics, raw.data)
         except AbiError as exc:
-            log.error("undecodable contract event", block=block.ref.number, index=raw.index,
-                      contract=raw.contract, error=str(exc))
+            log.error(
+                "undecodable contract event",
+                block=block.ref.number,
+                index=raw.index,
+                contract=raw.contract,
+                error=str(exc),
+            )
             continue
         cls = EVENT_TYPES.get(label)
         if cls is None:
@@ -218,8 +148,13 @@ def decode_block(block: Block, contracts: Mapping[str, ContractAbi]) -> list[Dom
                 }
             )
         except ValidationError as exc:  # the ABI and the domain type disagree (e.g. a newer contract)
-            log.error("contract event does not fit its domain type", label=label, block=block.ref.number,
-                      index=raw.index, error=str(exc))
+            log.error(
+                "contract event does not fit its domain type",
+                label=label,
+                block=block.ref.number,
+                index=raw.index,
+                error=str(exc),
+            )
             continue
         out.append(event)
     return out

@@ -19,6 +19,8 @@ from substrateinterface import Keypair as _SubstrateKeypair
 from substrateinterface import KeypairType
 from substrateinterface.utils.ss58 import ss58_decode, ss58_encode
 
+from pallets_spec.vocabulary import SS58_FORMAT
+
 __all__ = [
     "KeyInfo",
     "KeyLoadError",
@@ -32,7 +34,6 @@ __all__ = [
     "load_keypair",
 ]
 
-SS58_FORMAT = 42
 MNEMONIC_WORD_COUNTS = (12, 15, 18, 21, 24)
 _MNEMONIC_WORD_COUNTS = MNEMONIC_WORD_COUNTS
 # A key file larger than this is not a key (a keystore export is about 1 KiB); refuse before reading it all.

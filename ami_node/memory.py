@@ -112,7 +112,7 @@ class MemoryChainPort:
     def deploy(self, name: str, owner: str) -> str:
         """Instantiate model `name` ("ami_nft", "ami_rewards") owned by `owner`; returns its address."""
         from pallets_spec import runtime
-        from pallets_spec.abi import ContractAbi as ReferenceAbi
+        from pallets_spec.abi import SpecAbi as ReferenceAbi
 
         ctor = ReferenceAbi(name).encode_constructor("new")
         state, outcome = runtime.instantiate(name, ctor, _account(owner))

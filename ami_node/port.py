@@ -7,7 +7,7 @@ are "0x"-hex strings, raw bytes are `bytes`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -26,6 +26,7 @@ __all__ = [
     "PoolRejected",
     "RawEvent",
     "SignedTx",
+    "dispatch_error_text",
 ]
 
 
@@ -129,6 +130,40 @@ class ContractReverted(ChainError):
     def __init__(self, error: str, message: str | None = None) -> None:
         super().__init__(message or f"contract reverted: {error}")
         self.error = error
+
+
+def dispatch_error_text(err: Any, name_module_error: Callable[[int, int], str | None] | None = None) -> str:
+    """A readable text for a DispatchError, or for an ExtrinsicFailed event's attributes holding one.
+
+    A module error already named (an event decoded with the node's metadata) reads "Pallet.Error", e.g.
+    "Contracts.ContractReverted". A raw one (`{"Module": {"index": 8, "error": "0x02000000"}}`, as a dry run
+    returns it) is named by `name_module_error(pallet index, error index)` when given (the adapter answers
+    "Contracts::OutOfGas" from the node's metadata); otherwise it is reported by its indexes.
+    """
+    err = err.get("dispatch_error", err) if isinstance(err, dict) else err
+    if isinstance(err, dict) and "Module" in err:
+        return _module_error_text(err["Module"], name_module_error)
+    if isinstance(err, dict) and len(err) == 1:
+        ((kind, detail),) = err.items()
+        return f"{kind}({detail})" if detail not in (None, "", {}) else str(kind)
+    return str(err)
+
+
+def _module_error_text(mod: Any, name_module_error: Callable[[int, int], str | None] | None) -> str:
+    if not isinstance(mod, dict):
+        return f"module error {mod}"
+    index, raw = mod.get("index"), mod.get("error")
+    if name_module_error is not None and index is not None:
+        # The first byte of the 4-byte error field is the error's index in its pallet.
+        error_index = bytes.fromhex(raw.removeprefix("0x"))[0] if isinstance(raw, str) else int(raw or 0)
+        named = name_module_error(int(index), error_index)
+        if named is not None:
+            return named
+    name = mod.get("name") or raw
+    pallet = mod.get("pallet") or mod.get("module")
+    if name and not str(name).startswith("0x"):
+        return f"{pallet}.{name}" if pallet else str(name)
+    return f"module error (pallet index {index}, error {raw})"
 
 
 @runtime_checkable

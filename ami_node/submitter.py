@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import random
 import sqlite3
@@ -32,10 +31,10 @@ from typing import Any, Protocol
 
 import aiosqlite
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ami_node.keys import Keypair
 from ami_node.nonce import NonceManager
+from ami_node.payouts import Payout
 from ami_node.port import (
     Block,
     BlockRef,
@@ -47,8 +46,9 @@ from ami_node.port import (
     DryRun,
     PoolRejected,
     SignedTx,
+    dispatch_error_text,
 )
-from ami_node.tx import dispatch_error_text
+from pallets_spec.vocabulary import U128_MAX
 
 __all__ = [
     "AbiCodec",
@@ -63,9 +63,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-U128_MAX = 2**128 - 1
 U32_MAX = 2**32 - 1
-PAYOUT_KINDS = {0: "create", 1: "listen", 2: "discovery", 3: "engagement", 4: "royalty"}
 
 
 class SubmitterError(Exception):
@@ -74,49 +72,6 @@ class SubmitterError(Exception):
 
 class PayoutConflict(SubmitterError):
     """A payout id was queued before with different contents; ids must identify one payout forever."""
-
-
-class Payout(BaseModel):
-    """One reward payment: `distribute`'s `Payout { id, to, amount, kind }`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: bytes = Field(description="32-byte deterministic payout id; the contract pays each id at most once")
-    to: str = Field(description="recipient, SS58")
-    amount: int = Field(gt=0, le=U128_MAX, description="MINT base units (u128)")
-    kind: int = Field(ge=0, le=4, description="0 create, 1 listen, 2 discovery, 3 engagement, 4 royalty")
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_bytes(cls, value: Any) -> bytes:
-        if isinstance(value, str):
-            text = value[2:] if value.startswith("0x") else value
-            try:
-                value = bytes.fromhex(text)
-            except ValueError:
-                raise ValueError("payout id must be 32 bytes or 64 hex digits") from None
-        if not isinstance(value, bytes | bytearray) or len(value) != 32:
-            raise ValueError("payout id must be exactly 32 bytes")
-        return bytes(value)
-
-    @field_validator("to")
-    @classmethod
-    def _ss58(cls, value: str) -> str:
-        if not _is_ss58(value):
-            raise ValueError(f"{value!r} is not an SS58 address")
-        return value
-
-
-@functools.lru_cache(maxsize=65536)
-def _is_ss58(value: str) -> bool:
-    """Cached: an epoch's payouts go to few accounts many times."""
-    from scalecodec.utils.ss58 import ss58_decode
-
-    try:
-        ss58_decode(value)
-    except Exception:
-        return False
-    return True
 
 
 class SubmitterCodec(Protocol):
@@ -142,7 +97,7 @@ class AbiCodec:
         self._abis = {name: ContractAbi.load(name) for name in ("ami_nft", "ami_rewards")}
 
     def encode_distribute(self, epoch: int, batch: int, payouts: Sequence[Payout]) -> bytes:
-        items = [{"id": p.id, "to": p.to, "amount": p.amount, "kind": p.kind} for p in payouts]
+        items = [p.abi_fields() for p in payouts]
         return bytes(
             self._abis["ami_rewards"].encode_call("distribute", epoch=epoch, batch=batch, payouts=items)
         )

@@ -34,14 +34,15 @@ from ami_node.port import (
     PoolRejected,
     RawEvent,
     SignedTx,
+    dispatch_error_text,
 )
+from pallets_spec.vocabulary import SS58_FORMAT
 
 __all__ = ["SubstrateChainPort", "classify_pool_error"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-SS58_FORMAT = 42
 
 # Substrate's author RPC error codes (sc-rpc-api author/error.rs).
 _POOL_INVALID = 1010
@@ -856,22 +857,17 @@ def _dry_run_from(si: Any, result: Any) -> DryRun:
         flags = int.from_bytes(bytes(ok_obj.value_object["flags"].get_used_bytes()), "little")
         reverted = bool(flags & 1)  # pallet-contracts ReturnFlags::REVERT
         return DryRun(not reverted, output, "reverted" if reverted else None, gas_required, storage_deposit)
-    return DryRun(False, b"", dispatch_error_text(si, outcome.get("Error")), gas_required, storage_deposit)
+    error = dispatch_error_text(outcome.get("Error"), _metadata_error_namer(si))
+    return DryRun(False, b"", error, gas_required, storage_deposit)
 
 
-def dispatch_error_text(si: Any, err: Any) -> str:
-    """A DispatchError as "Pallet::Error" (e.g. "Contracts::ContractTrapped"), named from node metadata."""
-    if isinstance(err, dict) and isinstance(err.get("Module"), dict):
-        mod = err["Module"]
-        index = mod.get("index")
-        raw = mod.get("error")
-        error_index = _hex(raw)[0] if isinstance(raw, str) else int(raw or 0)
+def _metadata_error_namer(si: Any) -> Callable[[int, int], str | None]:
+    """Names a module error "Pallet::Error" (e.g. "Contracts::ContractTrapped") from the node's metadata."""
+
+    def name(index: int, error_index: int) -> str | None:
         with contextlib.suppress(Exception):
             pallet = next(p for p in si.metadata.pallets if p["index"] == index)
-            name = si.metadata.get_module_error(index, error_index).name
-            return f"{pallet.name}::{name}"
-        return f"Module(index={index}, error={error_index})"
-    if isinstance(err, dict) and len(err) == 1:
-        ((kind, detail),) = err.items()
-        return f"{kind}({detail})" if detail is not None else str(kind)
-    return str(err)
+            return f"{pallet.name}::{si.metadata.get_module_error(index, error_index).name}"
+        return None
+
+    return name

@@ -20,7 +20,15 @@ from typing import Any
 
 from ami_node.keys import Keypair
 from ami_node.nonce import NonceManager
-from ami_node.port import BlockRef, ChainError, ChainPort, PoolRejected, RawEvent, SignedTx
+from ami_node.port import (
+    BlockRef,
+    ChainError,
+    ChainPort,
+    PoolRejected,
+    RawEvent,
+    SignedTx,
+    dispatch_error_text,
+)
 
 __all__ = [
     "TxDispatchFailed",
@@ -28,7 +36,6 @@ __all__ = [
     "TxExpired",
     "TxTimeout",
     "TxUsurped",
-    "dispatch_error_text",
     "send_call",
     "wait_finalized",
 ]
@@ -98,24 +105,6 @@ class TxDispatchFailed(ChainError):
             f"transaction {receipt.hash} failed in block #{receipt.block.number}: {receipt.error}"
         )
         self.receipt = receipt
-
-
-def dispatch_error_text(attributes: Any) -> str:
-    """A readable text for an ExtrinsicFailed event's `dispatch_error`, e.g. "Contracts.ContractReverted"."""
-    err = attributes.get("dispatch_error", attributes) if isinstance(attributes, dict) else attributes
-    if isinstance(err, dict) and "Module" in err:
-        mod = err["Module"]
-        if isinstance(mod, dict):
-            name = mod.get("name") or mod.get("error")
-            pallet = mod.get("pallet") or mod.get("module")
-            if name and not str(name).startswith("0x"):
-                return f"{pallet}.{name}" if pallet else str(name)
-            return f"module error (pallet index {mod.get('index')}, error {mod.get('error')})"
-        return f"module error {mod}"
-    if isinstance(err, dict) and len(err) == 1:
-        ((k, v),) = err.items()
-        return f"{k}({v})" if v not in (None, "", {}) else str(k)
-    return str(err)
 
 
 async def wait_finalized(

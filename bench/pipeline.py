@@ -43,7 +43,7 @@ def rss_mb() -> float:
 
 def encoded_blocks(n_events: int, per_block: int, contract: str) -> list[Any]:
     from ami_node.port import Block, BlockRef, RawEvent
-    from pallets_spec.abi import ContractAbi as SpecAbi
+    from pallets_spec.abi import SpecAbi
 
     spec = SpecAbi("ami_nft")
     ev = spec.contract.event("Listened")

@@ -57,8 +57,9 @@ class DecodedEvent:
     fields: dict[str, Any]
 
 
-class ContractAbi:
-    """Encode calls and decode outputs and events of one contract, from the description alone."""
+class SpecAbi:
+    """One contract's ABI computed from the description alone (no metadata file): encodes calls, decodes
+    outputs and events. The client's ABI, read from ink! metadata files, is `ami_node.abi.ContractAbi`."""
 
     def __init__(self, contract: Contract | str) -> None:
         self.contract = CONTRACTS[contract] if isinstance(contract, str) else contract
@@ -141,7 +142,7 @@ def decode_error(contract: Contract | str, output: bytes, label: str | None = No
     """
     c = CONTRACTS[contract] if isinstance(contract, str) else contract
     if label is not None:
-        value = ContractAbi(c).decode_output(label, output)
+        value = SpecAbi(c).decode_output(label, output)
         if isinstance(value, Err):
             return str(value.value)
         inner = value.value
@@ -164,7 +165,7 @@ def decode_error(contract: Contract | str, output: bytes, label: str | None = No
 
 __all__ = [
     "AbiError",
-    "ContractAbi",
+    "SpecAbi",
     "DecodedEvent",
     "Err",
     "Ok",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pallets_spec.typeexpr import TypeExpr, parse_type
+from pallets_spec.vocabulary import PayoutKind
 
 INK_VERSION = "5.1.1"
 CARGO_CONTRACT_VERSION = "5.0.1"
@@ -24,7 +25,7 @@ MAX_SPLITS = 16
 MAX_CID_LEN = 128
 MAX_TAG_LEN = 32
 MAX_NAME_LEN = 64
-PAYOUT_KINDS = ("create", "listen", "discovery", "engagement", "royalty")
+PAYOUT_KINDS = tuple(k.label for k in PayoutKind)  # the Rust constant is their count
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ Accounts are 32-byte `bytes`; token, playlist and challenge ids start at 1.
 from __future__ import annotations
 
 import dataclasses
-import keyword
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -24,10 +23,11 @@ from pallets_spec.description import (
     MAX_NAME_LEN,
     MAX_SPLITS,
     MAX_TAG_LEN,
-    PAYOUT_KINDS,
 )
+from pallets_spec.events import EVENT_CLASSES, EVENT_TYPES, ContractEvent
+from pallets_spec.vocabulary import U128_MAX, Payout, PayoutKind
 
-U128_MAX = (1 << 128) - 1
+_EVENTS: dict[str, Any] = dict(EVENT_TYPES)
 ACCOUNT_LEN = 32
 
 
@@ -54,157 +54,45 @@ class RewardsError(ContractError):
     variants = AMI_REWARDS.errors
 
 
-# -- events --
-def _abi_name(name: str) -> str:
-    """Event fields named like Python keywords (`from`) get a trailing underscore in Python."""
-    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
-
-
-@dataclass(frozen=True)
-class ContractEvent:
-    """Base of all events; the class name is the event label."""
-
-    @property
-    def label(self) -> str:
-        return type(self).__name__
-
-    def abi_fields(self) -> dict[str, Any]:
-        return {_abi_name(f.name): getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class Minted(ContractEvent):
-    token_id: int
-    creator: bytes
-    audio_cid: str
-    metadata_cid: str
-    royalty_splits: list[tuple[bytes, int]]
-
-
-@dataclass(frozen=True)
-class Transferred(ContractEvent):
-    token_id: int
-    from_: bytes
-    to: bytes
-
-
-@dataclass(frozen=True)
-class Listened(ContractEvent):
-    token_id: int
-    listener: bytes
-    seconds: int
-
-
-@dataclass(frozen=True)
-class Tagged(ContractEvent):
-    token_id: int
-    curator: bytes
-    tag: str
-
-
-@dataclass(frozen=True)
-class PlaylistCreated(ContractEvent):
-    playlist_id: int
-    owner: bytes
-    name: str
-
-
-@dataclass(frozen=True)
-class PlaylistAdded(ContractEvent):
-    playlist_id: int
-    token_id: int
-    curator: bytes
-
-
-@dataclass(frozen=True)
-class OracleAdded(ContractEvent):
-    account: bytes
-
-
-@dataclass(frozen=True)
-class OracleRemoved(ContractEvent):
-    account: bytes
-
-
-@dataclass(frozen=True)
-class ValidatorAdded(ContractEvent):
-    account: bytes
-
-
-@dataclass(frozen=True)
-class ValidatorRemoved(ContractEvent):
-    account: bytes
-
-
-@dataclass(frozen=True)
-class ScoreSubmitted(ContractEvent):
-    token_id: int
-    oracle: bytes
-    novelty_bp: int
-    quality_bp: int
-    model_version: int
-    commitment: bytes
-
-
-@dataclass(frozen=True)
-class Paid(ContractEvent):
-    payout_id: bytes
-    to: bytes
-    amount: int
-    kind: int
-    epoch: int
-
-
-@dataclass(frozen=True)
-class BatchDistributed(ContractEvent):
-    epoch: int
-    batch: int
-    count: int
-    total: int
-
-
-@dataclass(frozen=True)
-class Challenged(ContractEvent):
-    challenge_id: int
-    token_id: int
-    validator: bytes
-    evidence: bytes
-
-
-@dataclass(frozen=True)
-class Transfer(ContractEvent):
-    from_: bytes
-    to: bytes
-    amount: int
-
-
-NFT_EVENTS: dict[str, type[ContractEvent]] = {
-    c.__name__: c
-    for c in (
-        Minted,
-        Transferred,
-        Listened,
-        Tagged,
-        PlaylistCreated,
-        PlaylistAdded,
-        OracleAdded,
-        OracleRemoved,
+# -- events (classes derived from the description in pallets_spec.events) --
+(
+    Minted,
+    Transferred,
+    Listened,
+    Tagged,
+    PlaylistCreated,
+    PlaylistAdded,
+    OracleAdded,
+    OracleRemoved,
+    ValidatorAdded,
+    ValidatorRemoved,
+    ScoreSubmitted,
+    Paid,
+    BatchDistributed,
+    Challenged,
+    Transfer,
+) = (
+    _EVENTS[label]
+    for label in (
+        "Minted",
+        "Transferred",
+        "Listened",
+        "Tagged",
+        "PlaylistCreated",
+        "PlaylistAdded",
+        "OracleAdded",
+        "OracleRemoved",
+        "ValidatorAdded",
+        "ValidatorRemoved",
+        "ScoreSubmitted",
+        "Paid",
+        "BatchDistributed",
+        "Challenged",
+        "Transfer",
     )
-}
-REWARDS_EVENTS: dict[str, type[ContractEvent]] = {
-    c.__name__: c
-    for c in (
-        ScoreSubmitted,
-        Paid,
-        BatchDistributed,
-        Challenged,
-        Transfer,
-        OracleAdded,
-        OracleRemoved,
-        ValidatorAdded,
-        ValidatorRemoved,
-    )
-}
+)
+NFT_EVENTS: dict[str, type[ContractEvent]] = EVENT_CLASSES[AMI_NFT.name]
+REWARDS_EVENTS: dict[str, type[ContractEvent]] = EVENT_CLASSES[AMI_REWARDS.name]
 
 
 # -- ABI structs --
@@ -230,18 +118,6 @@ class TokenInfo:
 class Playlist:
     owner: bytes
     name: str
-
-
-@dataclass(frozen=True)
-class Payout:
-    id: bytes
-    to: bytes
-    amount: int
-    kind: int
-
-    @classmethod
-    def coerce(cls, v: Payout | dict[str, Any]) -> Payout:
-        return v if isinstance(v, Payout) else cls(id=v["id"], to=v["to"], amount=v["amount"], kind=v["kind"])
 
 
 @dataclass(frozen=True)
@@ -524,7 +400,7 @@ class RewardsState:
         credits: dict[bytes, int] = {}
         total = 0
         for p in items:
-            if p.kind >= len(PAYOUT_KINDS):
+            if p.kind >= len(PayoutKind):
                 raise RewardsError("InvalidPayoutKind")
             if p.id in self.paid or p.id in seen:
                 raise RewardsError("PayoutAlreadyPaid")
@@ -666,10 +542,6 @@ ContractState = NftState | RewardsState
 STATE_CLASSES: dict[str, type[NftState] | type[RewardsState]] = {
     NftState.MODEL_ID: NftState,
     RewardsState.MODEL_ID: RewardsState,
-}
-EVENT_CLASSES: dict[str, dict[str, type[ContractEvent]]] = {
-    AMI_NFT.name: NFT_EVENTS,
-    AMI_REWARDS.name: REWARDS_EVENTS,
 }
 
 

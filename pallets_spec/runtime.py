@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pallets_spec.abi import CONSTRUCTOR_RETURN, ContractAbi, Err, Ok, decode_error
+from pallets_spec.abi import CONSTRUCTOR_RETURN, Err, Ok, SpecAbi, decode_error
 from pallets_spec.description import CONTRACTS, Contract
 from pallets_spec.model import STATE_CLASSES, ContractError, ContractState, state_from_dict
 from pallets_spec.scale import ScaleError
@@ -19,7 +19,7 @@ from pallets_spec.wasm import WasmError, read_model_id
 
 # Queries whose label collides with a storage field in the Python state.
 _METHOD_FOR_LABEL = {"owner": "get_owner"}
-_ABIS = {name: ContractAbi(c) for name, c in CONTRACTS.items()}
+_ABIS = {name: SpecAbi(c) for name, c in CONTRACTS.items()}
 
 
 class UnknownModel(ValueError):
@@ -69,8 +69,8 @@ def model_id_of(code_or_model: bytes | str) -> str:
     return model
 
 
-def abi(contract: str) -> ContractAbi:
-    """The shared ContractAbi of `ami_nft` / `ami_rewards` (encode calls, decode outputs and events)."""
+def abi(contract: str) -> SpecAbi:
+    """The shared SpecAbi of `ami_nft` / `ami_rewards` (encode calls, decode outputs and events)."""
     if contract not in _ABIS:
         raise UnknownModel(f"no contract {contract!r}; known: {sorted(_ABIS)}")
     return _ABIS[contract]

@@ -14,6 +14,7 @@ from substrateinterface import Keypair, KeypairType
 
 from ami_node.devnet.meta import blake2_256
 from pallets_spec.scale import encode_compact
+from pallets_spec.vocabulary import SS58_FORMAT
 
 
 class MalformedExtrinsic(ValueError):
@@ -80,7 +81,7 @@ class Extrinsic:
         try:
             if crypto == KeypairType.SR25519:
                 return bool(sr25519.verify(self.signature, payload, self.signer))
-            keypair = Keypair(public_key=self.signer, crypto_type=crypto, ss58_format=42)
+            keypair = Keypair(public_key=self.signer, crypto_type=crypto, ss58_format=SS58_FORMAT)
             return bool(keypair.verify(payload, self.signature))
         except Exception:  # the bindings raise on malformed keys/signatures; that is simply "invalid"
             return False

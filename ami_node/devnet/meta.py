@@ -20,13 +20,13 @@ from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 from substrateinterface.utils.hasher import blake2_128_concat, two_x64_concat, xxh128
 
 from pallets_spec.scale import encode_compact
+from pallets_spec.vocabulary import SS58_FORMAT
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 METADATA_FILE = RUNTIME_DIR / "substrate-contracts-node-metadata.hex"
 RPC_FILE = RUNTIME_DIR / "substrate-contracts-node-rpc.json"
 VERSION_FILE = RUNTIME_DIR / "substrate-contracts-node-version.json"
 
-SS58_FORMAT = 42
 
 # ContractsApi version 2 (what the runtime version advertises, and what substrate-contracts-node v0.42 and
 # @polkadot/api-contract speak): gas as `Weight { ref_time: Compact<u64>, proof_size: Compact<u64> }` and

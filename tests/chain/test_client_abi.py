@@ -11,7 +11,7 @@ from scalecodec.utils.ss58 import ss58_decode
 from ami_node.abi import AbiError, ContractAbi
 from ami_node.port import CallError, ContractReverted
 from pallets_spec import runtime
-from pallets_spec.abi import ContractAbi as ReferenceAbi
+from pallets_spec.abi import SpecAbi as ReferenceAbi
 from pallets_spec.description import CONTRACTS
 
 ALICE = bytes.fromhex("d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d")

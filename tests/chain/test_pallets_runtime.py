@@ -19,7 +19,7 @@ from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface.contracts import ContractCode, ContractEvent, ContractMetadata
 
 from pallets_spec import runtime
-from pallets_spec.abi import ContractAbi, Err, Ok, decode_error, selector, topic_of_encoded
+from pallets_spec.abi import Err, Ok, SpecAbi, decode_error, selector, topic_of_encoded
 from pallets_spec.description import CONTRACTS
 from pallets_spec.generate import BUNDLES_DIR, METADATA_DIR, wasm_for
 from pallets_spec.scale import Codec, ScaleError, encode_compact
@@ -27,7 +27,7 @@ from pallets_spec.typeexpr import TypeExpr, TypeSyntaxError, parse_type
 from pallets_spec.wasm import WasmError, build_model_wasm, custom_sections, read_model_id
 
 ALICE, BOB = b"\xd4" * 32, b"\x8e" * 32
-NFT, RW = ContractAbi("ami_nft"), ContractAbi("ami_rewards")
+NFT, RW = SpecAbi("ami_nft"), SpecAbi("ami_rewards")
 
 
 class OfflineSubstrate:
@@ -102,7 +102,7 @@ class _C:
 
 @pytest.mark.parametrize("name", sorted(CONTRACTS))
 def test_call_encoding_equals_substrate_interface(name: str, si_meta: dict[str, ContractMetadata]) -> None:
-    abi, c = ContractAbi(name), _C(name)
+    abi, c = SpecAbi(name), _C(name)
     for i, m in enumerate(CONTRACTS[name].messages):
         args = {a.name: sample(c, a.expr, i * 10 + j) for j, a in enumerate(m.args)}
         theirs = si_meta[name].generate_message_data(m.label, to_si(args)).data
@@ -263,7 +263,7 @@ def test_dry_run_never_changes_state() -> None:
 
 def test_every_error_variant_decodes_by_name() -> None:
     for name, c in CONTRACTS.items():
-        abi = ContractAbi(name)
+        abi = SpecAbi(name)
         for variant in c.errors:
             for m in (m for m in c.messages if m.fallible):
                 output = abi.encode_output(m, Ok(Err(variant)))
