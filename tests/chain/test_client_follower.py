@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from waiting import Calls
 
 from ami_node.abi import ContractAbi
 from ami_node.events import Listened, Minted, OracleAdded, Paid, decode_block
@@ -154,10 +155,11 @@ async def test_outage_is_ridden_out(chain: MemoryChainPort) -> None:
     follower = BlockFollower(chain, {}, start_after=None, retry_delay_s=0.01)
     it = follower.blocks()
     await _take(it, 1)
+    fetches = Calls(chain, "block")
     chain.down = True
     chain.produce_block()  # notice sent while down: the block fetch fails and is retried
     nxt = asyncio.ensure_future(anext(it))
-    await asyncio.sleep(0.1)
+    await fetches.more(2)  # failed, then asked again: the follower neither gave up nor yielded
     assert not nxt.done()
     chain.down = False
     fb = await asyncio.wait_for(nxt, 5)

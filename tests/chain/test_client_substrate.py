@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from waiting import Calls
 
 from ami_node.abi import ContractAbi, metadata_dir
 from ami_node.devnet.testing import running_devnet
@@ -233,7 +234,9 @@ async def test_follower_waits_for_finality(devnet: Any, port: SubstrateChainPort
             if (await port.best_head()).number > start.number:
                 break
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)
+        # The follower polls the finalized head: two more polls after the block is best, and a block it was
+        # going to yield would have been (it polls again only once it has nothing to yield).
+        await Calls(port, "finalized_head").more(2)
         assert (await port.best_head()).number > start.number and not nxt.done()
     finally:
         devnet.set_faults(hold_finality=False)
@@ -317,7 +320,7 @@ async def test_follower_ignores_reorgs_of_unfinalized_blocks(devnet: Any, port: 
         await port.submit(tx)  # included in an unfinalized block that the reorg retracts
         devnet.new_block(3)
         old_best = await port.best_head()
-        await asyncio.sleep(0.2)
+        await Calls(port, "finalized_head").more(2)  # the follower looked at finality since: nothing to yield
         assert not first.done()
         devnet.reorg(3, 4)
         new_best = await port.best_head()

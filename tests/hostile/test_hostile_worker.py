@@ -5,14 +5,13 @@ a payout that reverted is shown, and `ami requeue` pays it exactly once."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hostile_world import run_scenario
+from waiting import until
 
 pytestmark = [pytest.mark.slow]
 
@@ -28,14 +27,6 @@ def test_hostile_block_does_not_hold_back_an_honest_track(tmp_path: Path) -> Non
     assert verdicts.get("pending", 0) >= 30, verdicts
     assert got["readyz_at_publish"] == (200, [])  # directories and missing content jam nothing
     assert got["worker_exit"] == 0
-
-
-async def until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not await cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def _settings(dn: Any, ipfs_url: str, tmp: Path, key: str = "//Alice") -> Any:
@@ -131,7 +122,7 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
                 t = await store.track(1)
                 return t is not None and t.status == "published"
 
-            await until("the track published", published)
+            await until(published, "the track published", 120)
             for who in (carol, dave):
                 await chain.nft_tx(who, "listen", token_id=1, seconds=120)
             # The worker's key loses its oracle role before the epoch's payouts are sent.
@@ -142,12 +133,12 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
             async def failed() -> bool:
                 return bool((await asyncio.to_thread(outbox_failures, outbox_path(settings)))["payouts"])
 
-            await until("payouts failed on chain", failed)
+            await until(failed, "payouts failed on chain", 120)
 
             async def shown() -> bool:
                 return "submitter" in a.worker.last_error
 
-            await until("/readyz showing the failure", shown, 10)
+            await until(shown, "/readyz showing the failure", 10)
             assert "NotOracle" in a.worker.last_error["submitter"]
             metrics = a.worker.metrics.render().decode()
             assert 'ami_worker_submissions_failed{what="payouts"}' in metrics
@@ -165,8 +156,8 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
                 c = await store.counts()
                 return c["payouts_paid"] > 0 and c["payouts_pending"] == 0
 
-            await until("the requeued payouts paid", all_paid)
-            await until("/readyz recovered", lambda: _not_in(a.worker.last_error, "submitter"), 10)
+            await until(all_paid, "the requeued payouts paid", 120)
+            await until(lambda: _not_in(a.worker.last_error, "submitter"), "/readyz recovered", 10)
             assert (await requeue(settings))["requeued"] == 0  # a second requeue has nothing to send
         finally:
             stop.set()

@@ -4,8 +4,6 @@ between deciding and sending a challenge, following new blocks until stopped; th
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from validator_world import (
     nudge,
     run_scenario,
 )
+from waiting import Calls, until
 
 from ami_node.port import ChainUnavailable
 from offchain.audit.model import EPOCH_SUBJECT_BASE, Status
@@ -30,13 +29,6 @@ from offchain.cli import app
 from offchain.economics import POLICY_VERSION, RewardKind, payout_id
 from offchain.ipfs.errors import IpfsNotFound, IpfsUnavailable
 from offchain.ipfs.store import MemoryContentStore
-
-
-async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_unknown_model_version_is_unverifiable_not_wrong(world: World) -> None:
@@ -123,8 +115,8 @@ async def test_daemon_follows_new_blocks_and_stops(world: World) -> None:
     v = await world.open_validator()
     task = asyncio.create_task(v.run())
     await run_scenario(world, worker)  # the validator follows while the worker works
-    await _until(lambda: len(world.challenges_on_chain()) == 1)
-    await _until(lambda: v.processed_head >= world.port.finalized - 1)
+    await until(lambda: len(world.challenges_on_chain()) == 1)
+    await until(lambda: v.processed_head >= world.port.finalized - 1)
     v.stop()
     await asyncio.wait_for(task, 5)
     audits = {a.subject: a for a in await v.auditor.db.audits()}
@@ -264,16 +256,17 @@ async def test_challenger_knows_whether_its_key_is_a_validator(world: World) -> 
 async def test_daemon_waits_out_a_node_outage(world: World) -> None:
     worker = await ScriptedWorker.open(world, Tamper(score=nudge(2)))
     v = await world.open_validator()
+    following, fetches = Calls(world.port, "finalized_heads"), Calls(world.port, "block")
     task = asyncio.create_task(v.run())
-    await asyncio.sleep(0.1)
+    await following.more()
     world.port.down = True  # the node goes away while the validator follows: blocks come, reads fail
     for _ in range(3):
         world.port.produce_block()
-        await asyncio.sleep(0.1)
+        await fetches.more(2)  # a block fetch failed and was tried again: the outage is waited out
     assert not task.done()
     world.port.down = False
     await run_scenario(world, worker)
-    await _until(lambda: len(world.challenges_on_chain()) == 1)
+    await until(lambda: len(world.challenges_on_chain()) == 1)
     v.stop()
     await asyncio.wait_for(task, 5)
     assert [t for t, _ in world.challenges_on_chain()] == [2]

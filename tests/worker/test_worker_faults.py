@@ -5,13 +5,13 @@ is scored once, every payout paid once."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import Calls, until
 from worker_chaos_child import HashScorer
 
 from offchain.ipfs.node import JSNODE_DIR
@@ -24,14 +24,6 @@ def _installed() -> None:
     """The js-ipfs node comes with scripts/setup.sh; without it this is a failure, not a skip."""
     if not (JSNODE_DIR / "node_modules").is_dir():
         pytest.fail("the js-ipfs npm folder is missing: run ./scripts/setup.sh")
-
-
-async def until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not await cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def test_worker_rides_out_chain_and_ipfs_faults(tmp_path: Path) -> None:
@@ -86,7 +78,7 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
                 await chain.nft_tx(
                     bob, "mint", audio_cid=cid, metadata_cid=cid, royalty_splits=[(bob.address, 10000)]
                 )
-            await until("two tracks published", lambda: _all(statuses, 2, "published"))
+            await until(lambda: _all(statuses, 2, "published"), "two tracks published", 60)
             dn.set_faults(drop_every_n_messages=0)
             # 2. The IPFS node goes away: new mints wait (never rejected), then score once it is back.
             await asyncio.to_thread(node.stop)
@@ -94,10 +86,10 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
                 await chain.nft_tx(
                     bob, "mint", audio_cid=cid, metadata_cid=cid, royalty_splits=[(bob.address, 10000)]
                 )
-            await until("the worker noticing IPFS is down", _ipfs_error(a), 30)
+            await until(_ipfs_error(a), "the worker noticing IPFS is down", 30)
             assert all(s == "pending" for t, s in (await statuses()).items() if t > 2)
             await asyncio.to_thread(node.start)
-            await until("five tracks published", lambda: _all(statuses, 5, "published"), 90)
+            await until(lambda: _all(statuses, 5, "published"), "five tracks published", 90)
             # 3. Listens, then the epoch ends while finality is delayed and the pool rejects submissions.
             for who, tok in ((ann, 1), (ann, 2), (ben, 1), (ben, 3)):
                 await chain.nft_tx(who, "listen", token_id=tok, seconds=90)
@@ -109,12 +101,23 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
                 c = await store.counts()
                 return c["epochs_settled"] >= 1 and c["payouts_pending"] == 0 and c["payouts_paid"] > 0
 
+            async def paid_unfinalized() -> bool:
+                """The epoch's Paid events are in blocks after the finalized head."""
+                best, final = await port.best_head(), await port.finalized_head()
+                for n in range(final.number + 1, best.number + 1):
+                    events = decode_block(await port.block(n), {dep.rewards: chain.rewards})
+                    if any(isinstance(e, Paid) for e in events):
+                        return True
+                return False
+
             dn.set_faults(hold_finality=True)
-            await asyncio.sleep(1.0)
+            await until(paid_unfinalized, "the payouts landed in blocks that finality does not reach", 90)
+            # Two more ticks of the submitter: one of them began after the payouts landed, and ran whole.
+            await Calls(a.submitter, "tick").more(2, timeout=30)
             assert (await store.counts())["payouts_paid"] == 0  # nothing confirmed while finality is held
             dn.set_faults(hold_finality=False, finality_lag=0)
             dn.new_block(2)
-            await until("payouts confirmed", paid, 90)
+            await until(paid, "payouts confirmed", 90)
         finally:
             stop.set()
             await runner

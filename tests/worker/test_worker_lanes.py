@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_worker_pipeline import mint, until
+from test_worker_pipeline import mint
+from waiting import until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
 from offchain.pipeline.ports import ContentNotFound, ScoreOutcome, ScorerCrashed, ScoringTimedOut

@@ -4,10 +4,10 @@ listens settled into payouts that match the policy by hand, each paid exactly on
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from waiting import Calls, until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
 from offchain.economics import RewardKind
@@ -51,19 +51,6 @@ def mint(token: int, creator: str, cid: str, splits: list[tuple[str, int]] | Non
 
 def listen(token: int, who: str, seconds: int) -> tuple[str, dict]:
     return ("Listened", {"token_id": token, "listener": who, "seconds": seconds})
-
-
-async def until(cond: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def make(chain: FakeChain, store: WorkerStore, ipfs: FakeIpfs, scorer: FakeScorer | None = None) -> Worker:
@@ -189,8 +176,9 @@ async def test_outages_are_waited_out(store: WorkerStore) -> None:
     task = asyncio.create_task(worker.run())
     await until(lambda: ipfs.fetches >= 3)
     assert (await store.track(1)).status == "pending"  # never held against the track
+    heads = Calls(chain, "finalized_number")
     chain.down = True
-    await asyncio.sleep(0.1)
+    await heads.more(2)  # the head watcher failed, was restarted and asked again: the outage ended nothing
     assert not task.done()
     assert worker.last_error.keys() & {"follower", "head"}
     chain.down = False
@@ -237,8 +225,8 @@ async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) 
                 async with http.get(f"{base}/metrics") as r:
                     return await r.text()
 
-            # the last rejection is counted once its verdict is recorded, and the follower catches up after the
-            # outage: wait for both, not for a fixed time
+            # the last rejection is counted once its verdict is recorded, and the follower catches up after
+            # the outage: wait for both, not for a fixed time
             await until(lambda: _has(metrics, 'ami_worker_tracks_scored_total{result="rejected"} 4.0'))
             await until(lambda: _has(metrics, "ami_worker_blocks_behind_head 0.0"))
             text = await metrics()
