@@ -1,4 +1,5 @@
-"""Fixtures shared by the chain tests (devnet, chopsticks): concurrent `ami tx` processes with one key."""
+"""Fixtures shared by the chain tests: one devnet per module (`dn`) with a substrate-interface client (`si`),
+and concurrent `ami tx` processes with one key (devnet, chopsticks)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,31 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from substrateinterface import SubstrateInterface
+
+from ami_node.devnet.testing import DevnetHandle, running_devnet
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dn() -> Iterator[DevnetHandle]:
+    """A devnet (instant blocks, no finality lag) shared by the tests of one module."""
+    with running_devnet() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def si(dn: DevnetHandle) -> Iterator[SubstrateInterface]:
+    """A substrate-interface client of the module's devnet."""
+    s = SubstrateInterface(url=dn.url)
+    yield s
+    s.close()
 
 
 @dataclass(frozen=True)

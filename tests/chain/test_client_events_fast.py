@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from scalecodec.base import ScaleBytes
 from substrateinterface import SubstrateInterface
 
 from ami_node.abi import ContractAbi, metadata_dir
-from ami_node.devnet.testing import running_devnet
+from ami_node.devnet.testing import DevnetHandle
 from ami_node.keys import load_keypair
 from ami_node.port import ChainError
 from ami_node.substrate import SubstrateChainPort, _decode_events, _event_layout, _raw_event
@@ -23,12 +22,6 @@ from ami_node.tx import send_call
 ALICE, BOB, CHARLIE = load_keypair("//Alice"), load_keypair("//Bob"), load_keypair("//Charlie")
 NFT = ContractAbi.load("ami_nft")
 GAS = (10**10, 10**6)
-
-
-@pytest.fixture(scope="module")
-def devnet() -> Iterator[Any]:
-    with running_devnet() as dn:
-        yield dn
 
 
 def _reference(url: str, hashes: list[str]) -> list[tuple[Any, ...]]:
@@ -40,8 +33,8 @@ def _reference(url: str, hashes: list[str]) -> list[tuple[Any, ...]]:
         si.close()
 
 
-async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(devnet: Any) -> None:
-    async with SubstrateChainPort(devnet.url, timeout_s=20.0) as port:
+async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(dn: DevnetHandle) -> None:
+    async with SubstrateChainPort(dn.url, timeout_s=20.0) as port:
         bundle = ContractAbi.load(metadata_dir().parent / "bundles" / "ami_nft.contract")
         assert bundle.wasm is not None
         deploy = await port.compose_call("Contracts", "instantiate_with_code", {
@@ -69,7 +62,7 @@ async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(devne
         await asyncio.sleep(0.2)
         head = await port.finalized_head()
         blocks = [await port.block(n) for n in range(0, head.number + 1)]
-    reference = await asyncio.to_thread(_reference, devnet.url, [b.ref.hash for b in blocks])
+    reference = await asyncio.to_thread(_reference, dn.url, [b.ref.hash for b in blocks])
 
     kinds = {(e.pallet, e.name) for b in blocks for e in b.events}
     for kind in [("Contracts", "ContractEmitted"), ("Contracts", "Instantiated"), ("Contracts", "Called"),
@@ -80,8 +73,8 @@ async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(devne
         assert b.events == ref, f"block #{b.ref.number} differs"
 
 
-async def test_crafted_records_text_data_trailing_bytes_and_truncation(devnet: Any) -> None:
-    si = await asyncio.to_thread(SubstrateInterface, url=devnet.url, ss58_format=42)
+async def test_crafted_records_text_data_trailing_bytes_and_truncation(dn: DevnetHandle) -> None:
+    si = await asyncio.to_thread(SubstrateInterface, url=dn.url, ss58_format=42)
     try:
         await asyncio.to_thread(si.init_runtime)
         layout = _event_layout(si)

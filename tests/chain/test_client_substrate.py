@@ -16,7 +16,7 @@ import pytest
 from waiting import Calls
 
 from ami_node.abi import ContractAbi, metadata_dir
-from ami_node.devnet.testing import running_devnet
+from ami_node.devnet.testing import DevnetHandle, running_devnet
 from ami_node.events import Listened, Minted, Tagged, decode_block
 from ami_node.follower import BlockFollower
 from ami_node.keys import load_keypair
@@ -30,16 +30,10 @@ NFT = ContractAbi.load("ami_nft")
 
 
 @pytest.fixture(scope="module")
-def devnet() -> Iterator[Any]:
-    with running_devnet() as dn:
-        yield dn
-
-
-@pytest.fixture(scope="module")
-def port(devnet: Any) -> Iterator[SubstrateChainPort]:
+def port(dn: DevnetHandle) -> Iterator[SubstrateChainPort]:
     # Shared by the module's tests (each runs on its own event loop): the port holds no loop-bound state, and
     # decoding the node's metadata once per connection is the slow part of connecting.
-    p = SubstrateChainPort(devnet.url, timeout_s=10.0, poll_interval_s=0.05)
+    p = SubstrateChainPort(dn.url, timeout_s=10.0, poll_interval_s=0.05)
     yield p
     asyncio.run(p.close())
 
@@ -156,9 +150,9 @@ async def test_contract_deploy_dry_run_call_and_follow(port: SubstrateChainPort)
     assert len({e.key for e in events}) == 3 and all(e.contract == nft for e in events)
 
 
-async def test_pool_rejections_are_typed(devnet: Any, port: SubstrateChainPort) -> None:
+async def test_pool_rejections_are_typed(dn: DevnetHandle, port: SubstrateChainPort) -> None:
     call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 1})
-    devnet.set_faults(reject_next=1, reject_code=1014)
+    dn.set_faults(reject_next=1, reject_code=1014)
     tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
     with pytest.raises(PoolRejected) as low:
         await port.submit(tx)
@@ -175,19 +169,21 @@ async def test_pool_rejections_are_typed(devnet: Any, port: SubstrateChainPort) 
     assert not invalid.value.transient
 
 
-async def test_reconnects_when_the_devnet_drops_connections(devnet: Any, port: SubstrateChainPort) -> None:
+async def test_reconnects_when_the_devnet_drops_connections(
+    dn: DevnetHandle, port: SubstrateChainPort
+) -> None:
     await port.finalized_head()
-    assert devnet.drop_connections() >= 1
+    assert dn.drop_connections() >= 1
     assert (await port.finalized_head()).number >= 0  # the watch connection is rebuilt
     # Every 20th message closes the socket: calls crossing a drop fail midway and must be retried whole.
-    devnet.set_faults(drop_every_n_messages=20)
+    dn.set_faults(drop_every_n_messages=20)
     try:
         call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 7})
         for _ in range(3):
             block = await _send(port, call)
             assert block.ref.number >= 1
     finally:
-        devnet.set_faults(drop_every_n_messages=0)
+        dn.set_faults(drop_every_n_messages=0)
 
 
 async def test_unreachable_node_raises_chain_unavailable_within_the_timeout() -> None:
@@ -221,10 +217,10 @@ async def test_batch_all_lands_each_call_once(port: SubstrateChainPort) -> None:
         ("Listened", 5), ("Listened", 6), ("Tagged", None)]
 
 
-async def test_follower_waits_for_finality(devnet: Any, port: SubstrateChainPort) -> None:
+async def test_follower_waits_for_finality(dn: DevnetHandle, port: SubstrateChainPort) -> None:
     start = await port.finalized_head()
     blocks = BlockFollower(port, {}, start_after=start).blocks()
-    devnet.set_faults(hold_finality=True)
+    dn.set_faults(hold_finality=True)
     try:
         call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 3})
         tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
@@ -239,7 +235,7 @@ async def test_follower_waits_for_finality(devnet: Any, port: SubstrateChainPort
         await Calls(port, "finalized_head").more(2)
         assert (await port.best_head()).number > start.number and not nxt.done()
     finally:
-        devnet.set_faults(hold_finality=False)
+        dn.set_faults(hold_finality=False)
     fb = await asyncio.wait_for(nxt, 10)
     assert fb.ref.number == start.number + 1
     assert fb.block is not None and tx.hash in fb.block.extrinsic_hashes
@@ -266,10 +262,10 @@ async def test_survives_a_node_restart(tmp_path: Any) -> None:
         await port.close()  # before the devnet stops: its shutdown waits for open clients' close frames
 
 
-async def test_signing_anchors_on_best_when_finality_lags(devnet: Any, port: SubstrateChainPort) -> None:
-    devnet.set_faults(hold_finality=True)
+async def test_signing_anchors_on_best_when_finality_lags(dn: DevnetHandle, port: SubstrateChainPort) -> None:
+    dn.set_faults(hold_finality=True)
     try:
-        devnet.new_block(40)
+        dn.new_block(40)
         fin, best = await port.finalized_head(), await port.best_head()
         assert best.number - fin.number >= 40
         call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 4})
@@ -277,7 +273,7 @@ async def test_signing_anchors_on_best_when_finality_lags(devnet: Any, port: Sub
         assert tx.era_birth > fin.number and tx.era_birth <= best.number < tx.era_death
         await port.submit(tx)
     finally:
-        devnet.set_faults(hold_finality=False)
+        dn.set_faults(hold_finality=False)
     await _wait_for(port, tx.hash)
 
 
@@ -309,8 +305,10 @@ async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest
     await port.close()
 
 
-async def test_follower_ignores_reorgs_of_unfinalized_blocks(devnet: Any, port: SubstrateChainPort) -> None:
-    devnet.set_faults(hold_finality=True)
+async def test_follower_ignores_reorgs_of_unfinalized_blocks(
+    dn: DevnetHandle, port: SubstrateChainPort
+) -> None:
+    dn.set_faults(hold_finality=True)
     start = await port.finalized_head()
     blocks = BlockFollower(port, {}, start_after=start).blocks()
     first = asyncio.ensure_future(anext(blocks))  # the follower runs while the doomed branch is best
@@ -318,17 +316,17 @@ async def test_follower_ignores_reorgs_of_unfinalized_blocks(devnet: Any, port: 
         call = await port.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.address, "value": 2})
         tx = await port.sign(call, ALICE, await port.account_next_index(ALICE.address))
         await port.submit(tx)  # included in an unfinalized block that the reorg retracts
-        devnet.new_block(3)
+        dn.new_block(3)
         old_best = await port.best_head()
         await Calls(port, "finalized_head").more(2)  # the follower looked at finality since: nothing to yield
         assert not first.done()
-        devnet.reorg(3, 4)
+        dn.reorg(3, 4)
         new_best = await port.best_head()
         assert new_best.number == old_best.number + 1
         assert await port.block_hash(old_best.number) != old_best.hash
-        devnet.finalize()
+        dn.finalize()
     finally:
-        devnet.set_faults(hold_finality=False)
+        dn.set_faults(hold_finality=False)
     followed = [await asyncio.wait_for(first, 10)]
     while followed[-1].ref.number < new_best.number:
         followed.append(await asyncio.wait_for(anext(blocks), 10))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,11 @@ from scalecodec.utils.ss58 import ss58_encode
 from substrateinterface import Keypair, SubstrateInterface
 from substrateinterface.contracts import ContractCode, ContractInstance
 
-from ami_node.devnet.testing import DevnetHandle, running_devnet
+from ami_node.devnet.testing import DevnetHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = Keypair.create_from_uri("//Alice")
 BOB = Keypair.create_from_uri("//Bob")
-
-
-@pytest.fixture(scope="module")
-def dn() -> Iterator[DevnetHandle]:
-    with running_devnet() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def si(dn: DevnetHandle) -> Iterator[SubstrateInterface]:
-    s = SubstrateInterface(url=dn.url)
-    yield s
-    s.close()
 
 
 def code_of(si: SubstrateInterface, name: str, tmp: Path) -> ContractCode:

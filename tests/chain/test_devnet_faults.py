@@ -12,23 +12,10 @@ from substrateinterface import Keypair, SubstrateInterface
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from ami_node.devnet.testing import DevnetHandle, running_devnet
+from ami_node.devnet.testing import DevnetHandle
 
 ALICE = Keypair.create_from_uri("//Alice")
 BOB = Keypair.create_from_uri("//Bob")
-
-
-@pytest.fixture(scope="module")
-def dn() -> Iterator[DevnetHandle]:
-    with running_devnet() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def si(dn: DevnetHandle) -> Iterator[SubstrateInterface]:
-    s = SubstrateInterface(url=dn.url)
-    yield s
-    s.close()
 
 
 @pytest.fixture(autouse=True)

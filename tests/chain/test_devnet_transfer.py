@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,19 +16,6 @@ ALICE = Keypair.create_from_uri("//Alice")
 BOB = Keypair.create_from_uri("//Bob")
 CHARLIE = Keypair.create_from_uri("//Charlie")
 UNIT = 10**12
-
-
-@pytest.fixture(scope="module")
-def dn() -> Iterator[DevnetHandle]:
-    with running_devnet() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def si(dn: DevnetHandle) -> Iterator[SubstrateInterface]:
-    s = SubstrateInterface(url=dn.url)
-    yield s
-    s.close()
 
 
 def rpc(url: str, method: str, params: list[Any] | None = None) -> dict[str, Any]:
