@@ -14,6 +14,7 @@ from substrateinterface import Keypair, SubstrateInterface
 from substrateinterface.contracts import ContractCode, ContractInstance
 
 from ami_node.devnet.testing import DevnetHandle
+from pallets_spec.abi import selector
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = Keypair.create_from_uri("//Alice")
@@ -160,20 +161,8 @@ def test_contracts_api_call_result_layout_is_strictly_decodable(
 
 
 def test_instantiate_and_upload_dry_runs(si: SubstrateInterface) -> None:
-    from pallets_spec.abi import selector
-
-    bundle = ROOT / "pallets_spec" / "bundles" / "ami_nft.contract"
-    wasm = json.loads(bundle.read_text())["source"]["wasm"]
-    params = {
-        "origin": BOB.ss58_address,
-        "value": 0,
-        "gas_limit": None,
-        "storage_deposit_limit": None,
-        "code": {"Upload": wasm},
-        "data": "0x" + selector("new").hex(),
-        "salt": "0x01",
-    }
-    result = _instantiate_v2(si, params)
+    wasm = _nft_wasm()
+    result = _instantiate_v2(si, _instantiate_params({"Upload": wasm}, "0x01"))
     assert result["result"]["Ok"]["result"]["flags"] == [] and result["gas_required"]["ref_time"] > 0
     # the predicted address is pallet-contracts' rule over (deployer, code hash, input, salt)
     code_hash = hashlib.blake2b(bytes.fromhex(wasm[2:]), digest_size=32).digest()
@@ -225,6 +214,25 @@ V2_TYPES = {
 }
 
 
+def _nft_wasm() -> str:
+    """The NFT contract's Wasm code (hex) from its bundle."""
+    return json.loads((ROOT / "pallets_spec" / "bundles" / "ami_nft.contract").read_text())["source"]["wasm"]
+
+
+def _instantiate_params(code: dict[str, str], salt: str) -> dict[str, Any]:
+    """ContractsApi.instantiate's arguments: //Bob deploys `code` ({"Upload": wasm} or {"Existing": hash})
+    through the `new` constructor with `salt`, no value and no limits."""
+    return {
+        "origin": BOB.ss58_address,
+        "value": 0,
+        "gas_limit": None,
+        "storage_deposit_limit": None,
+        "code": code,
+        "data": "0x" + selector("new").hex(),
+        "salt": salt,
+    }
+
+
 def _instantiate_v2(si: SubstrateInterface, params: dict[str, Any]) -> Any:
     si.init_runtime()
     si.runtime_config.update_type_registry_types(V2_TYPES)
@@ -241,18 +249,8 @@ def _instantiate_v2(si: SubstrateInterface, params: dict[str, Any]) -> Any:
 def test_instantiate_dry_run_errors_and_existing_code(si: SubstrateInterface, nft: ContractInstance) -> None:
     """Existing code by hash, an unknown hash, a too small gas limit and a second deploy at the same address
     answer as pallet-contracts does (Ok / CodeNotFound / OutOfGas / DuplicateContract)."""
-    from pallets_spec.abi import selector
-
     code_hash = "0x" + nft.metadata.metadata_dict["source"]["hash"][2:]
-    base = {
-        "origin": BOB.ss58_address,
-        "value": 0,
-        "gas_limit": None,
-        "storage_deposit_limit": None,
-        "code": {"Existing": code_hash},
-        "data": "0x" + selector("new").hex(),
-        "salt": "0x0102",
-    }
+    base = _instantiate_params({"Existing": code_hash}, "0x0102")
     ok = _instantiate_v2(si, base)
     assert "Ok" in ok["result"] and ok["storage_deposit"]["Charge"] > 0  # the code is there: no code deposit
     again = _instantiate_v2(
@@ -287,18 +285,8 @@ def test_dry_run_honours_a_gas_limit(nft: ContractInstance) -> None:
 
 
 def test_storage_deposit_limit_below_the_deposit_fails_and_holds_nothing(si: SubstrateInterface) -> None:
-    from pallets_spec.abi import selector
-
-    wasm = json.loads((ROOT / "pallets_spec" / "bundles" / "ami_nft.contract").read_text())["source"]["wasm"]
-    params = {
-        "origin": BOB.ss58_address,
-        "value": 0,
-        "gas_limit": None,
-        "storage_deposit_limit": None,
-        "code": {"Upload": wasm},
-        "data": "0x" + selector("new").hex(),
-        "salt": "0x5a",
-    }
+    wasm = _nft_wasm()
+    params = _instantiate_params({"Upload": wasm}, "0x5a")
     dry = _instantiate_v2(si, params)
     deposit = dry["storage_deposit"]["Charge"]
     reserved = si.query("System", "Account", [BOB.ss58_address]).value["data"]["reserved"]
@@ -326,8 +314,7 @@ def test_upload_code_dry_run_deposit_is_what_the_extrinsic_holds(
 ) -> None:
     """Stored code costs nothing to upload again; new code costs DepositPerByte x length (the metadata's
     constant), and a limit below that is refused the same way by the dry run and by the extrinsic."""
-    bundle = json.loads((ROOT / "pallets_spec" / "bundles" / "ami_nft.contract").read_text())
-    stored = bytes.fromhex(bundle["source"]["wasm"][2:])
+    stored = bytes.fromhex(_nft_wasm()[2:])
     # the same module plus one more custom section (id 0, name "x"): other bytes, same model
     fresh = stored + bytes([0, 3, 1]) + b"x" + b"\x07"
     per_byte = si.get_constant("Contracts", "DepositPerByte").value
