@@ -153,12 +153,12 @@ async def bench_encoded(n_events: int) -> dict[str, Any]:
 
 
 async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import send_call
-    from offchain.cli.chain import deploy
-    from offchain.demo import Actor, DemoChain, contract_bundles
+    from offchain.demo import Actor, DemoChain
     from offchain.pipeline.adapters import ChainBlockSource
     from offchain.pipeline.worker import Worker, WorkerOptions
     from offchain.store import WorkerStore
@@ -166,7 +166,7 @@ async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
     alice, bob = load_keypair("//Alice"), load_keypair("//Bob")
     with running_devnet() as dn, tempfile.TemporaryDirectory() as tmp:
         port = SubstrateChainPort(dn.url)
-        dep = await deploy(port, alice, dn.url, contract_bundles(), 120)
+        dep = await deploy(port, alice, dn.url, default_bundles(), 120)
         chain = DemoChain(port, dep)
         token = await chain.nft_tx(
             Actor("Bob", bob),
@@ -255,12 +255,11 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
     """Settle an epoch paying `n_accounts` listeners; pay it on the devnet through the Submitter."""
     import math
 
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.submitter import Submitter
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
-    from offchain.demo import contract_bundles
     from offchain.economics import PolicyParams, RewardKind, settle_epoch
     from offchain.pipeline.adapters import SubmitterPayoutSink
     from offchain.store import WorkerStore
@@ -281,7 +280,7 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
         outbox_s = time.perf_counter() - t0
         rows = await store.payouts()
         port = SubstrateChainPort(dn.url)
-        dep = await deploy(port, alice, dn.url, contract_bundles(), 120)
+        dep = await deploy(port, alice, dn.url, default_bundles(), 120)
         sub = Submitter(port, alice, Path(tmp) / "outbox.sqlite", rewards=dep.rewards)
         await sub.open()
         # The block-weight floor: the weight of all distribute calls over the most one extrinsic may use.
@@ -315,13 +314,13 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
 
 async def bench_latency(n_tracks: int, seconds: float) -> dict[str, Any]:
     """Mint-to-published-score latency with the real scoring engine, devnet and IPFS node."""
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
     from offchain.config import load_settings
     from offchain.daemon import assemble, run_worker
-    from offchain.demo import Actor, DemoChain, contract_bundles
+    from offchain.demo import Actor, DemoChain
     from offchain.ipfs.client import IpfsClient
     from offchain.ipfs.node import LocalIpfsNode
     from scoring.corpus import SAMPLE_PIECES, render_piece
@@ -334,7 +333,7 @@ async def bench_latency(n_tracks: int, seconds: float) -> dict[str, Any]:
             audio.append((tmp / f"{piece.name}.wav").read_bytes())
         with LocalIpfsNode(tmp / "ipfs") as node:
             port = SubstrateChainPort(dn.url)
-            dep = await deploy(port, load_keypair("//Alice"), dn.url, contract_bundles(), 120)
+            dep = await deploy(port, load_keypair("//Alice"), dn.url, default_bundles(), 120)
             dep.save(tmp / "deployment.json")
             chain = DemoChain(port, dep)
             bob = Actor("Bob", load_keypair("//Bob"))

@@ -94,12 +94,12 @@ async def with_submitter(url: str, rewards: str, n: int, db: Path) -> tuple[floa
 
 
 async def _deploy(url: str) -> str:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import _default_bundles, deploy
 
     port = SubstrateChainPort(url)
     try:
-        dep = await deploy(port, load_keypair("//Alice"), url, _default_bundles(), 120)
+        dep = await deploy(port, load_keypair("//Alice"), url, default_bundles(), 120)
     finally:
         await port.close()
     return dep.rewards

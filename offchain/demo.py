@@ -23,7 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
 import structlog
+from rich.console import Console
+from rich.table import Table
+
+from ami_node.deploy import default_bundles, deploy
+from ami_node.devnet.testing import running_devnet
+from ami_node.keys import load_keypair
+from ami_node.substrate import SubstrateChainPort
+from ami_node.tx import send_call
+from offchain.chain_actions import Contracts, call_contract, read_contract
+from offchain.config import load_settings
+from offchain.daemon import assemble, run_worker
+from offchain.ipfs.client import IpfsClient
+from offchain.ipfs.metadata import store_track
+from offchain.ipfs.node import LocalIpfsNode
+from offchain.logging import configure_logging
+from scoring.corpus import RenderError, render_piece
 
 log = structlog.get_logger("ami.demo")
 
@@ -57,13 +75,6 @@ def _say(*parts: Any, **kw: Any) -> None:
     print(*parts, file=sys.stderr if _OUT["stderr"] else sys.stdout, flush=True)
 
 
-def contract_bundles() -> Path:
-    """The folder of the contracts' .contract bundles shipped with pallets_spec."""
-    import pallets_spec
-
-    return Path(pallets_spec.__file__).resolve().parent / "bundles"
-
-
 class DemoError(Exception):
     """The demo could not run (a missing system package, a service that did not start); says what to do."""
 
@@ -79,30 +90,23 @@ class Actor:
 
 
 class DemoChain:
-    """Contract calls as the demo's users, through the same chain port and ABI the CLI uses."""
+    """Contract calls as the demo's users, through the same chain port and use cases the CLI uses."""
 
     def __init__(self, port: Any, deployment: Any) -> None:
-        from ami_node.abi import ContractAbi
-
         self.port = port
         self.dep = deployment
-        self.nft = ContractAbi.load("ami_nft")
-        self.rewards = ContractAbi.load("ami_rewards")
+        self.contracts = Contracts.of(deployment)
+        self.nft = self.contracts.nft
+        self.rewards = self.contracts.rewards
 
     async def nft_tx(self, who: Actor, message: str, **args: Any) -> Any:
-        from ami_node.tx import contract_tx
-
-        res = await contract_tx(self.port, who.keypair, self.nft, self.dep.nft, message, args, timeout_s=120)
+        res = await call_contract(self.port, who.keypair, self.contracts, "nft", message, args, timeout=120)
         return res.value
 
     async def query(self, contract: str, message: str, origin: Actor, **args: Any) -> Any:
-        abi, addr = (self.nft, self.dep.nft) if contract == "nft" else (self.rewards, self.dep.rewards)
-        dry = await self.port.contract_dry_run(addr, abi.encode_call(message, **args), origin.address)
-        return abi.decode_return(message, dry.output)
+        return await read_contract(self.port, self.contracts, contract, message, args, origin.address)
 
     async def fund(self, funder: Actor, actors: list[Actor], amount: int) -> None:
-        from ami_node.tx import send_call
-
         calls = [
             await self.port.compose_call(
                 "Balances", "transfer_keep_alive", {"dest": a.address, "value": amount}
@@ -114,11 +118,6 @@ class DemoChain:
 
 def _render_tracks(folder: Path, seconds: float) -> list[tuple[str, bytes]]:
     """(piece name, WAV bytes) for the demo pieces, a gain-changed copy of the first, and a corrupt file."""
-    import numpy as np
-    import soundfile as sf
-
-    from scoring.corpus import RenderError, render_piece
-
     out: list[tuple[str, bytes]] = []
     for name, _creator, _co in DEMO_PIECES:
         path = folder / f"{name}.wav"
@@ -147,16 +146,6 @@ async def _until(what: str, cond: Callable[[], Awaitable[bool]], timeout: float)
 
 
 async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, serve: bool = False) -> dict:
-    from ami_node.devnet.testing import running_devnet
-    from ami_node.keys import load_keypair
-    from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
-    from offchain.config import load_settings
-    from offchain.daemon import assemble, run_worker
-    from offchain.ipfs.client import IpfsClient
-    from offchain.ipfs.metadata import store_track
-    from offchain.ipfs.node import LocalIpfsNode
-
     actor = {
         uri: Actor(uri.strip("/"), load_keypair(uri))
         for uri in (
@@ -185,7 +174,7 @@ async def _demo(workdir: Path, epoch_blocks: int, track_seconds: float, serve: b
 
         port = SubstrateChainPort(dn.url)
         try:
-            deployment = await deploy(port, actor[WORKER_KEY].keypair, dn.url, contract_bundles(), 120)
+            deployment = await deploy(port, actor[WORKER_KEY].keypair, dn.url, default_bundles(), 120)
             dep_path = workdir / "deployment.json"
             deployment.save(dep_path)
             chain = DemoChain(port, deployment)
@@ -348,9 +337,6 @@ async def _report(
     minted: dict[int, dict[str, Any]],
     labels: dict[str, str],
 ) -> dict[str, Any]:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(stderr=_OUT["stderr"])
     tracks = []
     t = Table(
@@ -464,8 +450,6 @@ def run_demo(
     """Run the demo; returns the report (tracks, payouts, totals, balances, epochs) it printed (on stderr
     with `to_stderr`, leaving stdout to the caller). With `serve`, everything stays up after the report,
     the dashboard's address printed, until SIGINT or SIGTERM."""
-    from offchain.logging import configure_logging
-
     configure_logging("warning", json=True)
     _OUT["stderr"] = to_stderr
     with contextlib.ExitStack() as stack:

@@ -22,20 +22,17 @@ from ami_node.nonce import NonceManager
 from ami_node.port import ChainError
 from ami_node.substrate import SubstrateChainPort
 from ami_node.tx import contract_tx
-from offchain.cli.chain import _audio_format, _audio_seconds, _store_track
+from offchain.ipfs.upload import audio_format, audio_seconds, store_track_files
+from scoring.corpus import SAMPLE_PIECES, render_piece
 
 
 def render_samples(count: int, seconds: float, folder: Path) -> list[Path]:
-    from scoring.corpus import SAMPLE_PIECES, render_piece
-
     return [
         render_piece(piece, folder / f"{piece.name}.wav", seconds=seconds) for piece in SAMPLE_PIECES[:count]
     ]
 
 
 async def mint_all(args: argparse.Namespace, files: list[Path]) -> int:
-    from scoring.corpus import SAMPLE_PIECES
-
     genres = {piece.name: piece.style for piece in SAMPLE_PIECES}
     dep = Deployment.load(args.deployment)
     keypair = load_keypair(args.key)
@@ -47,12 +44,12 @@ async def mint_all(args: argparse.Namespace, files: list[Path]) -> int:
                 "title": path.stem,
                 "creator": keypair.address,
                 "genre": genres.get(path.stem, "unknown"),
-                "duration_s": _audio_seconds(path),
+                "duration_s": audio_seconds(path),
                 "royalty_splits": [[keypair.address, 10000]],
                 "licence": "CC-BY-4.0",
-                "audio_format": _audio_format(path),
+                "audio_format": audio_format(path),
             }
-            audio_cid, meta_cid = await _store_track(path.read_bytes(), fields, None, args.ipfs)
+            audio_cid, meta_cid = await store_track_files(path.read_bytes(), fields, args.ipfs)
             result = await contract_tx(
                 port,
                 keypair,

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from offchain.cli import audit, backup, chain, dashboard, devnet, ipfs, key, scoring, worker
+from offchain.cli import audit, backup, chain, dashboard, devnet, ipfs, key, scoring, tracks, worker
 
 app = typer.Typer(
     name="ami",
@@ -48,7 +48,7 @@ def _root(
 
 # Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
 # `ami --help` and light commands start fast.
-for module in (devnet, chain, key, backup, scoring, ipfs, worker, audit, dashboard):
+for module in (devnet, chain, tracks, key, backup, scoring, ipfs, worker, audit, dashboard):
     module.register(app)
 
 

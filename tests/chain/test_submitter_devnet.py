@@ -79,13 +79,13 @@ async def paid_events(port: SubstrateChainPort, rewards: str, since: int) -> lis
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[tuple[DevnetHandle, Deployment]]:
-    from offchain.cli.chain import _default_bundles, deploy
+    from ami_node.deploy import default_bundles, deploy
 
     with running_devnet() as dn:
 
         async def go() -> Deployment:
             async with SubstrateChainPort(dn.url) as port:
-                return await deploy(port, ALICE, dn.url, _default_bundles(), 60)
+                return await deploy(port, ALICE, dn.url, default_bundles(), 60)
 
         yield dn, asyncio.run(go())
 

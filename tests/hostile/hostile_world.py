@@ -69,17 +69,16 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 async def _mint_all(url: str, ipfs_url: str, tmp: Path, n: int) -> dict[str, Any]:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import send_call
-    from offchain.cli.chain import deploy
-    from offchain.demo import contract_bundles
     from offchain.ipfs.cid import compute_cid
     from offchain.ipfs.client import IpfsClient
 
     port = SubstrateChainPort(url)
     try:
-        dep = await deploy(port, load_keypair("//Alice"), url, contract_bundles(), 120)
+        dep = await deploy(port, load_keypair("//Alice"), url, default_bundles(), 120)
         dep.save(tmp / "deployment.json")
         from ami_node.abi import ContractAbi
 

@@ -47,14 +47,13 @@ def _settings(dn: Any, ipfs_url: str, tmp: Path, key: str = "//Alice") -> Any:
 
 
 async def _deploy(url: str, tmp: Path) -> Any:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
-    from offchain.demo import contract_bundles
 
     port = SubstrateChainPort(url)
     try:
-        dep = await deploy(port, load_keypair("//Alice"), url, contract_bundles(), 120)
+        dep = await deploy(port, load_keypair("//Alice"), url, default_bundles(), 120)
         dep.save(tmp / "deployment.json")
         return dep
     finally:

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from ami_node.deploy import is_stub_wasm
 from ami_node.keys import load_keypair
 from ami_node.substrate import SubstrateChainPort
-from offchain.cli.chain import format_amount, is_stub_wasm
+from offchain.cli.chain_output import format_amount
 
 ALICE = load_keypair("//Alice").address
 BOB = load_keypair("//Bob").address
@@ -163,10 +164,10 @@ def test_mint_checks_before_signing(ami: Any, deployed: Any, tmp_path: Path) -> 
 
 def test_shipped_bundles_are_stubs_the_devnet_accepts() -> None:
     from ami_node.abi import ContractAbi
-    from offchain.cli.chain import _default_bundles
+    from ami_node.deploy import default_bundles
 
     for name in ("ami_nft", "ami_rewards"):
-        abi = ContractAbi.from_file(_default_bundles() / f"{name}.contract")
+        abi = ContractAbi.from_file(default_bundles() / f"{name}.contract")
         assert abi.wasm is not None and is_stub_wasm(abi.wasm)
     # a real ink! contract imports pallet-contracts' host functions from the "seal0" module
     real_import = b"\x00asm\x01\x00\x00\x00\x02\x0e\x01\x05seal0\x05input\x00\x00"
@@ -229,14 +230,14 @@ class _RealNodePort:
 def test_deploy_refuses_stub_bundles_on_a_real_node() -> None:
     import pytest
 
-    from offchain.cli.chain import CliError, _default_bundles, deploy
+    from ami_node.deploy import DeployError, default_bundles, deploy
 
     port = _RealNodePort()
-    with pytest.raises(CliError, match="stub Wasm.*not the local devnet.*--allow-stub"):
-        asyncio.run(deploy(port, load_keypair("//Alice"), "ws://node:9944", _default_bundles(), 10))  # type: ignore[arg-type]
+    with pytest.raises(DeployError, match="stub Wasm.*not the local devnet.*--allow-stub"):
+        asyncio.run(deploy(port, load_keypair("//Alice"), "ws://node:9944", default_bundles(), 10))  # type: ignore[arg-type]
     assert port.composed == []  # nothing was signed or sent
     with pytest.raises(RuntimeError, match="stop here"):
         asyncio.run(
-            deploy(port, load_keypair("//Alice"), "ws://node:9944", _default_bundles(), 10, allow_stub=True)  # type: ignore[arg-type]
+            deploy(port, load_keypair("//Alice"), "ws://node:9944", default_bundles(), 10, allow_stub=True)  # type: ignore[arg-type]
         )
     assert port.composed == ["Contracts.instantiate_with_code"]

@@ -24,12 +24,12 @@ BOB = load_keypair("//Bob")
 
 
 async def _scenario(url: str, tmp: Path) -> None:
-    from offchain.cli.chain import _default_bundles, deploy
+    from ami_node.deploy import default_bundles, deploy
 
     nft, rewards = ContractAbi.load("ami_nft"), ContractAbi.load("ami_rewards")
     ipfs = MemoryContentStore()
     async with SubstrateChainPort(url) as port:
-        dep = await deploy(port, ALICE, url, _default_bundles(), 60)  # Alice: oracle and validator
+        dep = await deploy(port, ALICE, url, default_bundles(), 60)  # Alice: oracle and validator
         dep.save(tmp / "deployment.json")
         scorer = HashRescorer()
         for name, nudge in (("a", 0), ("b", 1)):
@@ -100,13 +100,13 @@ def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> Non
     import sys
     import time
 
-    from offchain.cli.chain import _default_bundles, deploy
+    from ami_node.deploy import default_bundles, deploy
 
     with running_devnet() as dn:
 
         async def setup() -> int:
             async with SubstrateChainPort(dn.url) as port:
-                dep = await deploy(port, ALICE, dn.url, _default_bundles(), 60)
+                dep = await deploy(port, ALICE, dn.url, default_bundles(), 60)
                 dep.save(tmp_path / "deployment.json")
                 return (await port.finalized_head()).number
 

@@ -108,16 +108,16 @@ def test_sigkill_chaos_pays_every_payout_exactly_once(tmp_path: Path) -> None:
 
 
 async def _setup(url: str, ipfs_url: str, tmp: Path) -> dict[str, Any]:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import send_call
-    from offchain.cli.chain import deploy
-    from offchain.demo import Actor, DemoChain, contract_bundles
+    from offchain.demo import Actor, DemoChain
     from offchain.ipfs.client import IpfsClient
 
     port = SubstrateChainPort(url)
     try:
-        dep = await deploy(port, load_keypair("//Alice"), url, contract_bundles(), 120)
+        dep = await deploy(port, load_keypair("//Alice"), url, default_bundles(), 120)
         dep.save(tmp / "deployment.json")
         chain = DemoChain(port, dep)
         listeners = [Actor(f"L{i}", load_keypair(f"//Listener{i}")) for i in range(12)]

@@ -33,18 +33,17 @@ def _get(url: str) -> tuple[int, str]:
 def test_ami_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     import asyncio
 
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.devnet.testing import running_devnet
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
-    from offchain.demo import contract_bundles
 
     with running_devnet() as dn:
 
         async def do_deploy() -> None:
             port = SubstrateChainPort(dn.url)
             try:
-                dep = await deploy(port, load_keypair("//Alice"), dn.url, contract_bundles(), 60)
+                dep = await deploy(port, load_keypair("//Alice"), dn.url, default_bundles(), 60)
                 dep.save(tmp_path / "deployment.json")
             finally:
                 await port.close()

@@ -35,17 +35,17 @@ def test_worker_rides_out_chain_and_ipfs_faults(tmp_path: Path) -> None:
 
 
 async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
+    from ami_node.deploy import default_bundles, deploy
     from ami_node.events import Paid, decode_block
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
-    from offchain.cli.chain import deploy
     from offchain.config import load_settings
     from offchain.daemon import assemble, run_worker
-    from offchain.demo import Actor, DemoChain, contract_bundles
+    from offchain.demo import Actor, DemoChain
     from offchain.ipfs.client import IpfsClient
 
     port = SubstrateChainPort(dn.url)
-    dep = await deploy(port, load_keypair("//Alice"), dn.url, contract_bundles(), 120)
+    dep = await deploy(port, load_keypair("//Alice"), dn.url, default_bundles(), 120)
     dep.save(tmp / "deployment.json")
     chain = DemoChain(port, dep)
     bob, ann, ben = (Actor(n, load_keypair(f"//{n}")) for n in ("Bob", "Charlie", "Dave"))
