@@ -8,8 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
-from ami_node.devnet.chain import DEV_SEEDS, Devnet
+from ami_node.devnet.chain import Devnet
 from ami_node.devnet.server import DevnetServer
+from ami_node.devnet.state import DEV_SEEDS
 
 
 class StartError(RuntimeError):

@@ -1,4 +1,4 @@
-"""`state_call` runtime APIs of the devnet: nonces, contract dry-runs, fee queries, metadata.
+"""`state_call` runtime APIs of the devnet: nonces, contract dry runs, fee queries, metadata.
 
 Parameters are decoded and results encoded with the same scalecodec registry that substrate-interface 1.8.1
 uses for `runtime_call` (its core preset's `runtime_api` section), so the layouts match what it decodes.
@@ -11,9 +11,17 @@ from typing import Any
 from scalecodec.base import ScaleBytes
 
 from ami_node.devnet import contracts as cx
-from ami_node.devnet.chain import CODE_DEPOSIT_PER_BYTE, Devnet, RpcError, fee_for
+from ami_node.devnet.chain import Devnet
 from ami_node.devnet.extrinsic import encode_compact, parse_extrinsic
+from ami_node.devnet.fees import contract_address, contract_gas, fee_for
 from ami_node.devnet.meta import account_bytes, blake2_256, hexstr
+from ami_node.devnet.state import (
+    CODE_DEPOSIT_PER_BYTE,
+    CONTRACT_BASE_DEPOSIT,
+    EXISTENTIAL_DEPOSIT,
+    RpcError,
+    Weight,
+)
 
 
 def _decode_params(chain: Devnet, types: list[str], data: bytes) -> list[Any]:
@@ -54,7 +62,8 @@ def _contract_call(chain: Devnet, data: bytes) -> bytes:
         chain, ["AccountId", "AccountId", "Balance", "Option<Weight>", "Option<Balance>", "Vec<u8>"], data
     )
     limit = None if gas.value is None else (int(gas.value["ref_time"]), int(gas.value["proof_size"]))
-    result = chain.dry_run_call(
+    result = dry_run_call(
+        chain,
         account_bytes(origin.value),
         account_bytes(dest.value),
         int(value.value),
@@ -78,7 +87,8 @@ def _contract_instantiate(chain: Devnet, data: bytes) -> bytes:
     else:
         code_hash = bytes.fromhex(str(source[1].value)[2:])
     limit = None if gas.value is None else (int(gas.value["ref_time"]), int(gas.value["proof_size"]))
-    result = chain.dry_run_instantiate(
+    result = dry_run_instantiate(
+        chain,
         account_bytes(origin.value),
         int(value.value),
         wasm,
@@ -88,6 +98,95 @@ def _contract_instantiate(chain: Devnet, data: bytes) -> bytes:
         limit,
     )
     return chain.rt.encode("ContractInstantiateResultV2", result)
+
+
+def dry_run_call(
+    chain: Devnet, origin: bytes, dest: bytes, value: int, data: bytes, gas_limit: Weight | None = None
+) -> dict[str, Any]:
+    """ContractsApi_call: execute on a copy of the best state; returns the ContractExecResult value."""
+    rec = chain.state.contracts.get(dest)
+    if rec is None:
+        err = chain.module_error("Contracts", "ContractNotFound")
+        return _exec_result((0, 0), (0, 0), {"Error": err.error})
+    gas = contract_gas(data)
+    if gas_limit is not None and (gas[0] > gas_limit[0] or gas[1] > gas_limit[1]):
+        return _exec_result(gas_limit, gas, {"Error": chain.module_error("Contracts", "OutOfGas").error})
+    ctx = cx.Ctx(chain.best.number + 1, chain.state.timestamp, dest)
+    out = cx.dry_run(rec.state, data, origin, value, ctx)
+    if out.trapped:
+        return _exec_result(gas, gas, {"Error": chain.module_error("Contracts", "ContractTrapped").error})
+    flags = ["ForwardInput"] if out.reverted else []  # bit 0 of ReturnFlags is REVERT
+    return _exec_result(gas, gas, {"Ok": {"flags": flags, "data": hexstr(out.output)}})
+
+
+def dry_run_instantiate(
+    chain: Devnet,
+    origin: bytes,
+    value: int,
+    code: bytes | None,
+    code_hash: bytes,
+    data: bytes,
+    salt: bytes,
+    gas_limit: Weight | None = None,
+) -> dict[str, Any]:
+    """ContractsApi_instantiate: what `instantiate[_with_code]` would do on the best state, changing
+    nothing. `code` is the uploaded Wasm, or None for `CodeSource::Existing(code_hash)`. Returns the
+    ContractInstantiateResultV2 value: the address and storage deposit the extrinsic will use, and the
+    gas it checks against its limit."""
+    gas = contract_gas(data)
+
+    def fail(name: str, consumed: Weight = (0, 0)) -> dict[str, Any]:
+        err = chain.module_error("Contracts", name).error
+        return _instantiate_result(consumed, gas, 0, {"Error": err})
+
+    code_deposit = 0
+    if code is None:
+        code = chain.state.codes.get(code_hash)
+        if code is None:
+            return fail("CodeNotFound")
+    elif code_hash not in chain.state.codes:
+        code_deposit = CODE_DEPOSIT_PER_BYTE * len(code)
+    address = contract_address(origin, code_hash, data, salt)
+    if address in chain.state.contracts:
+        return fail("DuplicateContract")
+    if gas_limit is not None and (gas[0] > gas_limit[0] or gas[1] > gas_limit[1]):
+        return fail("OutOfGas", gas_limit)
+    deposit = code_deposit + CONTRACT_BASE_DEPOSIT
+    # the extrinsic holds the deposit and moves ED + value to the contract, keeping the deployer alive
+    if chain.state.account(origin)[1] - deposit - EXISTENTIAL_DEPOSIT - value < EXISTENTIAL_DEPOSIT:
+        return fail("StorageDepositNotEnoughFunds")
+    ctx = cx.Ctx(chain.best.number + 1, chain.state.timestamp, address)
+    try:
+        _, out = cx.instantiate(code, data, origin, ctx, value)
+    except cx.CodeRejected:
+        return fail("CodeRejected")
+    if out.trapped:
+        return fail("ContractTrapped", gas)
+    ret = {"flags": ["Revert"] if out.reverted else [], "data": hexstr(out.output)}
+    ok = {"Ok": {"result": ret, "account_id": hexstr(address)}}
+    return _instantiate_result(gas, gas, 0 if out.reverted else deposit, ok)
+
+
+def _instantiate_result(
+    consumed: Weight, required: Weight, deposit: int, result: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "gas_consumed": {"ref_time": consumed[0], "proof_size": consumed[1]},
+        "gas_required": {"ref_time": required[0], "proof_size": required[1]},
+        "storage_deposit": {"Charge": deposit},
+        "debug_message": "0x",
+        "result": result,
+    }
+
+
+def _exec_result(consumed: Weight, required: Weight, result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "gas_consumed": {"ref_time": consumed[0], "proof_size": consumed[1]},
+        "gas_required": {"ref_time": required[0], "proof_size": required[1]},
+        "storage_deposit": {"Charge": 0},
+        "debug_message": "0x",
+        "result": result,
+    }
 
 
 def _get_storage(chain: Devnet, data: bytes) -> bytes:
@@ -121,7 +220,7 @@ def _query_info(chain: Devnet, data: bytes) -> bytes:
         raise ValueError("expected an extrinsic and its u32 length")
     raw, _length = data[:-4], int.from_bytes(data[-4:], "little")
     ext = parse_extrinsic(raw)
-    weight = chain._check_call(ext.call)
+    weight = chain.txpool.check_call(ext.call)
     return chain.rt.encode(
         "RuntimeDispatchInfo",
         {

@@ -16,8 +16,9 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ami_node.devnet.chain import Block, Devnet, RpcError, fee_for
+from ami_node.devnet.chain import Block, Devnet, RpcError
 from ami_node.devnet.extrinsic import MalformedExtrinsic, parse_extrinsic
+from ami_node.devnet.fees import fee_for
 from ami_node.devnet.meta import account_bytes, blake2_256, hexstr, unhex
 
 log = logging.getLogger("ami.devnet")
@@ -574,7 +575,7 @@ class DevnetServer:
     def rpc_payment_queryInfo(self, conn: _Conn, extrinsic: str, at: Any = None) -> dict[str, Any]:
         raw = unhex(extrinsic)
         ext = parse_extrinsic(raw)
-        weight = self.chain._check_call(ext.call)
+        weight = self.chain.txpool.check_call(ext.call)
         return {
             "weight": {"ref_time": weight[0], "proof_size": weight[1]},
             "class": "normal",

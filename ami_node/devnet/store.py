@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ami_node.devnet import contracts as cx
+from ami_node.devnet.state import Block, ContractRecord, WorldState
 
 if TYPE_CHECKING:
-    from ami_node.devnet.chain import Block, Devnet, WorldState
+    from ami_node.devnet.chain import Devnet  # the chain imports nothing of this module; typing only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -52,8 +53,6 @@ class SqliteStore:
             raise StoreError(f"{self.path}: unreadable devnet state ({exc})") from exc
 
     def _load(self) -> tuple[WorldState, list[Block], int] | None:
-        from ami_node.devnet.chain import Block
-
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         if "state" not in meta:
             return None
@@ -138,8 +137,6 @@ def _state_to_json(st: WorldState) -> dict[str, Any]:
 
 
 def _state_from_json(d: dict[str, Any]) -> WorldState:
-    from ami_node.devnet.chain import ContractRecord, WorldState
-
     return WorldState(
         accounts={bytes.fromhex(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in d["accounts"].items()},
         codes={bytes.fromhex(k): bytes.fromhex(v) for k, v in d["codes"].items()},

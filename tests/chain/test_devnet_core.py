@@ -113,14 +113,14 @@ def test_known_differences_from_v042_are_pinned() -> None:
 
 
 def test_limits_used_by_the_devnet_are_the_metadatas() -> None:
-    from ami_node.devnet import chain
+    from ami_node.devnet import state
 
     weights = RT.constant("System", "BlockWeights")
     normal = weights["per_class"]["normal"]
-    assert (normal["max_extrinsic"]["ref_time"], normal["max_extrinsic"]["proof_size"]) == chain.MAX_EXTRINSIC
-    assert (normal["max_total"]["ref_time"], normal["max_total"]["proof_size"]) == chain.MAX_NORMAL_TOTAL
-    assert normal["base_extrinsic"]["ref_time"] == chain.BASE_EXTRINSIC
-    assert RT.constant("Balances", "ExistentialDeposit") == chain.EXISTENTIAL_DEPOSIT
-    assert RT.constant("System", "BlockHashCount") == chain.BLOCK_HASH_COUNT
-    assert RT.constant("Contracts", "DepositPerByte") == chain.CODE_DEPOSIT_PER_BYTE
-    assert RT.constant("Contracts", "DepositPerItem") == chain.CONTRACT_BASE_DEPOSIT
+    assert (normal["max_extrinsic"]["ref_time"], normal["max_extrinsic"]["proof_size"]) == state.MAX_EXTRINSIC
+    assert (normal["max_total"]["ref_time"], normal["max_total"]["proof_size"]) == state.MAX_NORMAL_TOTAL
+    assert normal["base_extrinsic"]["ref_time"] == state.BASE_EXTRINSIC
+    assert RT.constant("Balances", "ExistentialDeposit") == state.EXISTENTIAL_DEPOSIT
+    assert RT.constant("System", "BlockHashCount") == state.BLOCK_HASH_COUNT
+    assert RT.constant("Contracts", "DepositPerByte") == state.CODE_DEPOSIT_PER_BYTE
+    assert RT.constant("Contracts", "DepositPerItem") == state.CONTRACT_BASE_DEPOSIT

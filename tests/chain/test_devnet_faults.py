@@ -224,9 +224,9 @@ def test_storage_subscription_reports_changes(dn: DevnetHandle, si: SubstrateInt
 
 
 def test_pool_limit(dn: DevnetHandle, si: SubstrateInterface, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ami_node.devnet import chain
+    from ami_node.devnet import pool
 
-    monkeypatch.setattr(chain, "POOL_LIMIT", 1)
+    monkeypatch.setattr(pool, "POOL_LIMIT", 1)
     nonce = int(si.rpc_request("system_accountNextIndex", [ALICE.ss58_address])["result"])
     with connect(dn.url) as ws:
         c = Client(ws)

@@ -237,12 +237,12 @@ def test_interval_block_production() -> None:
 def test_an_internal_error_fails_one_extrinsic_and_the_node_goes_on(
     si: SubstrateInterface, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ami_node.devnet import chain
+    from ami_node.devnet import dispatch
 
     def broken(self: object, origin: object, args: object) -> None:
         raise RuntimeError("simulated devnet bug")
 
-    monkeypatch.setattr(chain._BlockBuilder, "_System_remark", broken)
+    monkeypatch.setattr(dispatch.BlockBuilder, "_System_remark", broken)
     before = free(si, BOB.ss58_address)
     call = si.compose_call("System", "remark", {"remark": "0x01"})
     receipt = si.submit_extrinsic(
