@@ -35,7 +35,8 @@ from offchain.audit.model import Status  # noqa: E402
 from offchain.audit.rescore import RescoreError, Rescorer, engine_rescorers  # noqa: E402
 from offchain.economics import PolicyParams, RewardKind, settle_epoch  # noqa: E402
 from offchain.ipfs.store import MemoryContentStore  # noqa: E402
-from offchain.store import BlockData, EventRecord, WorkerStore  # noqa: E402
+from offchain.projection import BlockData, typed_event  # noqa: E402
+from offchain.store import WorkerStore  # noqa: E402
 
 EPOCH_BLOCKS = 100
 POLICY = PolicyParams(budgets={k: 100_000 for k in RewardKind})
@@ -90,7 +91,9 @@ async def _run(n_tracks: int, n_epochs: int, listens: int, scorer_kind: str, tmp
 
     def add(number: int, events: list[tuple[str, dict[str, Any]]]) -> BlockData:
         b = BlockData(
-            number, f"0x{number:064x}", [EventRecord(i, k, f, "5Rewards") for i, (k, f) in enumerate(events)]
+            number,
+            f"0x{number:064x}",
+            [typed_event(k, i, f, block=number, contract="5Rewards") for i, (k, f) in enumerate(events)],
         )
         blocks.append(b)
         return b

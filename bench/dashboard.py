@@ -31,7 +31,8 @@ from offchain.dashboard import DashboardConfig, dashboard_app  # noqa: E402
 from offchain.dashboard.embedding_map import build_map  # noqa: E402
 from offchain.dashboard.queries import Queries, resolve_source  # noqa: E402
 from offchain.economics import EpochSettlement, Payout, RewardKind, payout_id  # noqa: E402
-from offchain.store import BlockData, EventRecord, WorkerStore  # noqa: E402
+from offchain.projection import BlockData, typed_event  # noqa: E402
+from offchain.store import WorkerStore  # noqa: E402
 from scoring.catalog import Catalogue  # noqa: E402
 
 E = 1000
@@ -74,9 +75,9 @@ async def build(folder: Path, n: int) -> None:
     blocks = []
     for b in range(n // per_block):
         evs = [
-            EventRecord(
-                i,
+            typed_event(
                 "Minted",
+                i,
                 {
                     "token_id": b * per_block + i + 1,
                     "creator": f"creator{(b * per_block + i) % 997}",

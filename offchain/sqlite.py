@@ -11,8 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import aiosqlite
@@ -90,6 +90,18 @@ async def open_database(
             raise error(f"{path}: not a usable SQLite database: {exc}") from exc
         raise
     return conn
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT), rolled back on any exception."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
 
 
 def hex_text(v: object) -> str:

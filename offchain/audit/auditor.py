@@ -40,8 +40,9 @@ from offchain.audit.model import (
 )
 from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.economics import POLICY_VERSION, EpochInput, PolicyParams, RewardKind, payout_id, settle_epoch
+from offchain.projection import BlockData
 from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
-from offchain.store import BlockData, WorkerStore
+from offchain.store import WorkerStore
 from scoring.agreement import AGREEMENT_VERSION, Agreement, Verdict, compare
 
 if TYPE_CHECKING:

@@ -18,8 +18,9 @@ import aiosqlite
 
 from offchain.audit.model import SubjectAudit
 from offchain.audit.rescore import Rescored
-from offchain.sqlite import hex_text, open_database
-from offchain.store import BlockData, parse_splits
+from offchain.projection import BlockData, project
+from offchain.sqlite import hex_text, open_database, transaction
+from offchain.store.ledger import blocks_after, read_checkpoint, write_checkpoint
 
 SCHEMA_VERSION = 1
 # A schema change bumps SCHEMA_VERSION to N and adds MIGRATIONS[N - 1]: the SQL taking a version N-1 file to N
@@ -129,92 +130,30 @@ class ValidatorDb:
     # -- chain facts -----------------------------------------------------------------------------------------
 
     async def checkpoint(self) -> tuple[int, str] | None:
-        rows = await self._all("SELECT block_number, block_hash FROM checkpoint")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+        return await read_checkpoint(self._db)
 
     async def ingest(self, blocks: Sequence[BlockData]) -> int:
         """Record the audited events of blocks above the checkpoint, with the new checkpoint; returns how many
         blocks were new."""
-        cp = await self.checkpoint()
-        todo = [b for b in blocks if cp is None or b.number > cp[0]]
+        todo = blocks_after(blocks, await self.checkpoint())
         if not todo:
             return 0
-        mints, scores, paid, batches, challenged = [], [], [], [], []
-        for b in todo:
-            for ev in b.events:
-                f = ev.fields
-                if ev.kind == "Minted":
-                    mints.append(
-                        (
-                            int(f["token_id"]),
-                            str(f["creator"]),
-                            str(f["audio_cid"]),
-                            str(f["metadata_cid"]),
-                            json.dumps(parse_splits(f.get("royalty_splits"))),
-                            b.number,
-                            ev.index,
-                        )
-                    )
-                elif ev.kind == "ScoreSubmitted":
-                    scores.append(
-                        (
-                            b.number,
-                            ev.index,
-                            int(f["token_id"]),
-                            int(f["novelty_bp"]),
-                            int(f["quality_bp"]),
-                            int(f["model_version"]),
-                            str(f["oracle"]),
-                            hex_text(f["commitment"]),
-                        )
-                    )
-                elif ev.kind == "Paid":
-                    paid.append(
-                        (
-                            hex_text(f["payout_id"]),
-                            str(f["to"]),
-                            str(int(f["amount"])),
-                            int(f["kind"]),
-                            int(f["epoch"]),
-                            b.number,
-                            ev.index,
-                        )
-                    )
-                elif ev.kind == "BatchDistributed":
-                    batches.append(
-                        (int(f["epoch"]), int(f["batch"]), int(f["count"]), str(int(f["total"])), b.number)
-                    )
-                elif ev.kind == "Challenged":
-                    challenged.append(
-                        (
-                            b.number,
-                            ev.index,
-                            int(f["challenge_id"]),
-                            str(int(f["token_id"])),
-                            str(f["validator"]),
-                            hex_text(f["evidence"]),
-                        )
-                    )
-        db = self._db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.executemany("INSERT INTO mints VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", mints)
-            await db.executemany("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", scores)
-            await db.executemany("INSERT INTO paid VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", paid)
-            await db.executemany("INSERT INTO batches VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING", batches)
+        rows = project(todo)
+        async with transaction(self._db) as db:
             await db.executemany(
-                "INSERT INTO challenged VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", challenged
+                "INSERT INTO mints VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows.mints
             )
-            last = todo[-1]
-            await db.execute(
-                "INSERT INTO checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " block_number=excluded.block_number, block_hash=excluded.block_hash",
-                (last.number, last.hash),
+            await db.executemany(
+                "INSERT INTO scores VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows.scores
             )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+            await db.executemany("INSERT INTO paid VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows.paid)
+            await db.executemany(
+                "INSERT INTO batches VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING", rows.batches
+            )
+            await db.executemany(
+                "INSERT INTO challenged VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows.challenged
+            )
+            await write_checkpoint(db, todo[-1])
         return len(todo)
 
     async def mints(self) -> list[MintRow]:

@@ -19,7 +19,7 @@ import structlog
 
 from offchain.audit.auditor import Auditor
 from offchain.audit.model import Status, SubjectAudit, canonical_json, score_subject
-from offchain.store import BlockData
+from offchain.projection import BlockData
 
 if TYPE_CHECKING:
     from ami_node.abi import ContractAbi

@@ -14,7 +14,8 @@ from offchain.pipeline.ports import (
     ScoreOutcome,
     StorageUnavailable,
 )
-from offchain.store import BlockData, EventRecord, PayoutRow
+from offchain.projection import BlockData
+from offchain.store import PayoutRow
 
 if TYPE_CHECKING:
     from ami_node.abi import ContractAbi
@@ -23,21 +24,9 @@ if TYPE_CHECKING:
     from ami_node.submitter import Submitter
     from offchain.ipfs.client import IpfsClient
 
-_BASE_FIELDS = {"block_number", "block_hash", "event_index", "contract"}
-
-
 def to_block_data(fb: FollowedBlock) -> BlockData:
-    """A followed block's pydantic domain events as the store's plain records."""
-    events = [
-        EventRecord(
-            index=ev.event_index,
-            kind=ev.label,
-            fields=ev.model_dump(by_alias=True, exclude=_BASE_FIELDS),
-            contract=ev.contract,
-        )
-        for ev in fb.events
-    ]
-    return BlockData(fb.ref.number, fb.ref.hash, events)
+    """A followed block as the stores take it: its number, hash and typed domain events."""
+    return BlockData(fb.ref.number, fb.ref.hash, tuple(fb.events))
 
 
 class ChainBlockSource:

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from offchain.projection import BlockData
 from offchain.scoring_rule import DeclaredGenre
-from offchain.store import BlockData, PayoutRow
+from offchain.store import PayoutRow
 
 
 class FetchError(Exception):

@@ -36,8 +36,9 @@ from offchain.pipeline.ports import (
     TrackRejected,
     TrackScorer,
 )
+from offchain.projection import BlockData
 from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
-from offchain.store import BlockData, TrackRow, WorkerStore
+from offchain.store import TrackRow, WorkerStore
 
 log = structlog.get_logger("ami.worker")
 

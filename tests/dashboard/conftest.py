@@ -26,10 +26,12 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ami_node.events import DomainEvent
 from offchain.audit.db import ValidatorDb
 from offchain.audit.model import Finding, FindingKind, Status, SubjectAudit
 from offchain.economics import PolicyParams, RewardKind, settle_epoch
-from offchain.store import BlockData, EventRecord, WorkerStore
+from offchain.projection import BlockData, typed_event
+from offchain.store import WorkerStore
 from scoring.catalog import Catalogue
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,11 +101,11 @@ async def _build_worker(folder: Path, score: bool = True) -> Path:
     path = folder / "worker.sqlite"
     store = await WorkerStore.open(path)
     try:
-        blocks: dict[int, list[EventRecord]] = {}
+        blocks: dict[int, list[DomainEvent]] = {}
 
         def ev(block: int, kind: str, **fields: Any) -> None:
             evs = blocks.setdefault(block, [])
-            evs.append(EventRecord(len(evs), kind, fields))
+            evs.append(typed_event(kind, len(evs), fields))
 
         for tok, (blk, c, co, _g, _s) in TRACKS.items():
             splits = [(CREATORS[c], 10000)] if co is None else [(CREATORS[c], 7000), (CREATORS[co], 3000)]
@@ -145,9 +147,9 @@ async def _build_worker(folder: Path, score: bool = True) -> Path:
         for b, evs in sorted(blocks.items()):
             await store.ingest([BlockData(b, f"0x{b:064x}", tuple(evs))])
             for e in evs:
-                if e.kind != "Minted" or not score:
+                if e.label != "Minted" or not score:
                     continue
-                tok = int(e.fields["token_id"])
+                tok = int(e.token_id)
                 status = TRACKS[tok][4]
                 if status == "scored":
                     await store.record_score(tok, *bp(tok), 1, bytes([tok]) * 32, score_details(tok))
@@ -172,9 +174,9 @@ async def _build_worker(folder: Path, score: bool = True) -> Path:
                 await store.save_settlement(s, epoch * E, (epoch + 1) * E - 1)
             # Epoch 0's payouts are confirmed on chain (Paid events in block 26), epoch 1's are not yet.
             paid = [
-                EventRecord(
-                    i,
+                typed_event(
                     "Paid",
+                    i,
                     {
                         "payout_id": "0x" + p.payout_id.hex(),
                         "to": p.account,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from offchain.ipfs.client import IpfsClient
 from offchain.ipfs.node import LocalIpfsNode
-from offchain.store import BlockData, EventRecord, WorkerStore
+from offchain.projection import BlockData, typed_event
+from offchain.store import WorkerStore
 from tests.dashboard.conftest import address, serve, stop
 from tests.dashboard.test_dashboard_serving import get
 
@@ -18,9 +19,9 @@ async def _mint_db(folder: Path, cids: list[str]) -> Path:
     store = await WorkerStore.open(folder / "worker.sqlite")
     try:
         events = tuple(
-            EventRecord(
-                i,
+            typed_event(
                 "Minted",
+                i,
                 {
                     "token_id": i + 1,
                     "creator": "5Creator" + "x" * 39,

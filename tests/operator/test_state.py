@@ -198,7 +198,8 @@ def test_backup_is_consistent_while_a_writer_runs(ami: Any, tmp_path: Path) -> N
 
 
 def test_backup_and_restore_the_worker_database(ami: Any, tmp_path: Path) -> None:
-    from offchain.store import BlockData, EventRecord, WorkerStore
+    from offchain.projection import BlockData, typed_event
+    from offchain.store import WorkerStore
 
     db = tmp_path / "worker.sqlite"
 
@@ -214,7 +215,7 @@ def test_backup_and_restore_the_worker_database(ami: Any, tmp_path: Path) -> Non
         "metadata_cid": "Qm",
         "royalty_splits": [["C", 10000]],
     }
-    asyncio.run(fill([BlockData(1, "0x01", [EventRecord(0, "Minted", mint)])]))
+    asyncio.run(fill([BlockData(1, "0x01", [typed_event("Minted", 0, mint)])]))
     env = {"AMI_DB_PATH": str(db)}
     r = ami("backup", str(tmp_path / "b.sqlite"), env=env)
     assert r.code == 0 and "backed up" in r.out, r.err

@@ -61,7 +61,8 @@ def test_the_signing_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from offchain.store import BlockData, EventRecord, WorkerStore
+    from offchain.projection import BlockData, typed_event
+    from offchain.store import WorkerStore
 
     db = tmp_path / "w.sqlite"
 
@@ -74,7 +75,7 @@ def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             "metadata_cid": "Qm",
             "royalty_splits": [["C", 10000]],
         }
-        await s.ingest([BlockData(1, "0x01", [EventRecord(0, "Minted", mint)])])
+        await s.ingest([BlockData(1, "0x01", [typed_event("Minted", 0, mint)])])
         await s.close()
 
     asyncio.run(fill())

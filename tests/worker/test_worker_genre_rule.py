@@ -13,13 +13,15 @@ import pytest
 import soundfile as sf
 from worker_fakes import FakeChain, FakeIpfs
 
+from ami_node.events import DomainEvent
 from offchain import scoring_rule
 from offchain.ipfs.cid import compute_cid
 from offchain.ipfs.metadata import TrackMetadata
 from offchain.pipeline.ports import ScoreOutcome, StorageUnavailable
 from offchain.pipeline.worker import Worker, WorkerOptions
+from offchain.projection import BlockData, typed_event
 from offchain.scoring_rule import DeclaredGenre, apply_rule, declared_genre, normalise_genre
-from offchain.store import BlockData, EventRecord, WorkerStore
+from offchain.store import WorkerStore
 from scoring.decode import SAMPLE_RATE
 from scoring.engine import new_catalogue
 from scoring.novelty import load_reference
@@ -132,7 +134,7 @@ class RecordingScorer:
         return ScoreOutcome(5000, 6000, 1, bytes(32))
 
 
-def _mint(token: int, audio_cid: str, metadata_cid: str) -> EventRecord:
+def _mint(token: int, audio_cid: str, metadata_cid: str) -> DomainEvent:
     fields = {
         "token_id": token,
         "creator": "C",
@@ -140,7 +142,7 @@ def _mint(token: int, audio_cid: str, metadata_cid: str) -> EventRecord:
         "metadata_cid": metadata_cid,
         "royalty_splits": [("C", 10000)],
     }
-    return EventRecord(index=token, kind="Minted", fields=fields, contract="5Contract")
+    return typed_event("Minted", token, fields, contract="5Contract")
 
 
 async def test_worker_passes_the_metadata_genre_and_survives_bad_metadata(store: WorkerStore) -> None:

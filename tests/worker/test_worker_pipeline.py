@@ -164,8 +164,8 @@ async def test_restarts_pay_each_payout_exactly_once(tmp_path: Path) -> None:
             await store.mark_payouts([p.payout_id for p in await store.payouts()], "pending")
         assert len(await store.epochs()) == 1
         await store.close()
-    paid_events = [e for b in chain.history for e in b.events if e.kind == "Paid"]
-    assert len(paid_events) == 6 == len({e.fields["payout_id"] for e in paid_events})
+    paid_events = [e for b in chain.history for e in b.events if e.label == "Paid"]
+    assert len(paid_events) == 6 == len({e.payout_id for e in paid_events})
     assert sum(a for _, a, _, _ in chain.paid.values()) == 1000 + 800 + 100 + 100
 
 

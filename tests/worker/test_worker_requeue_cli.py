@@ -18,13 +18,14 @@ from offchain.cli import app
 async def _fill(db: Path, outbox: Path) -> None:
     from ami_node.keys import load_keypair
     from ami_node.submitter import Payout, Submitter
-    from offchain.store import BlockData, EventRecord, WorkerStore
+    from offchain.projection import BlockData, typed_event
+    from offchain.store import WorkerStore
 
     s = await WorkerStore.open(db)
     mints = [
-        EventRecord(
-            i,
+        typed_event(
             "Minted",
+            i,
             {
                 "token_id": i + 1,
                 "creator": "C",

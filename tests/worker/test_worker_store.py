@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from offchain.store import BlockData, EventRecord, StoreError, WorkerStore
+from ami_node.events import EVENT_TYPES
+from offchain.projection import BlockData, typed_event
+from offchain.store import StoreError, WorkerStore
 
 
 def block(n: int, *events: tuple[str, dict]) -> BlockData:
-    return BlockData(n, f"0x{n:064x}", [EventRecord(i, k, f) for i, (k, f) in enumerate(events)])
+    return BlockData(n, f"0x{n:064x}", [typed_event(k, i, f) for i, (k, f) in enumerate(events)])
 
 
 MINT = (
@@ -45,8 +48,14 @@ async def test_replaying_blocks_changes_nothing(store: WorkerStore) -> None:
 async def test_a_malformed_event_writes_nothing_of_its_batch(store: WorkerStore) -> None:
     await store.ingest([block(1, MINT)])
     good = block(2, ("Listened", {"token_id": 7, "listener": "L", "seconds": 40}))
-    bad = block(3, ("Listened", {"token_id": 7, "listener": "L"}))  # no `seconds`
-    with pytest.raises(KeyError):
+    with pytest.raises(ValidationError, match="seconds"):  # a typed event without `seconds` is refused
+        block(3, ("Listened", {"token_id": 7, "listener": "L"}))
+    # one that skipped validation (built with `model_construct`) fails the projection: nothing is written
+    broken = EVENT_TYPES["Listened"].model_construct(
+        block_number=3, block_hash="0x", event_index=0, contract="", token_id=7, listener="L"
+    )
+    bad = BlockData(3, f"0x{3:064x}", [broken])
+    with pytest.raises(AttributeError, match="seconds"):
         await store.ingest([good, bad])
     assert await store.checkpoint() == (1, block(1).hash)
     assert (await store.counts())["events"] == 1

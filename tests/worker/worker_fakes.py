@@ -15,8 +15,9 @@ from offchain.pipeline.ports import (
     StorageUnavailable,
     TrackRejected,
 )
+from offchain.projection import BlockData, typed_event
 from offchain.scoring_rule import DeclaredGenre
-from offchain.store import BlockData, EventRecord, PayoutRow
+from offchain.store import PayoutRow
 
 
 class FakeChain:
@@ -40,7 +41,7 @@ class FakeChain:
     def land(self, *events: tuple[str, Mapping[str, Any]]) -> int:
         number = self.head + 1
         recs = [
-            EventRecord(index=i, kind=k, fields=dict(f), contract="5Contract")
+            typed_event(k, i, f, block=number, contract="5Contract")
             for i, (k, f) in enumerate(events)
         ]
         self.history.append(BlockData(number, f"0x{number:064x}", recs))
