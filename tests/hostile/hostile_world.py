@@ -25,6 +25,11 @@ import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
+# bench/hostile.py puts only this folder on sys.path; the worker process lives in tests/.
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+from worker_process import WORKER_PROCESS, worker_settings  # noqa: E402
 
 
 def honest_audio(seconds: float = 12.0) -> bytes:
@@ -146,19 +151,11 @@ def run_scenario(tmp: Path, n: int, scorer: str = "hash", timeout_s: float = 600
         phases["services_s"] = time.monotonic() - t0
         world = asyncio.run(_mint_all(dn.url, node.api_url, tmp, n))
         phases["deploy_and_mint_s"] = time.monotonic() - t0 - phases["services_s"]
-        settings = {
-            "node_url": dn.url,
-            "ipfs_api_url": node.api_url,
-            "deployment": str(tmp / "deployment.json"),
-            "signing_key": "//Alice",
-            "db_path": str(tmp / "worker.sqlite"),
-            "epoch_blocks": 1000,
-            "http_port": free_port(),
-            "backoff_initial_s": 0.1,
-            "backoff_max_s": 2.0,
-        }
+        settings = worker_settings(
+            dn.url, node.api_url, tmp, epoch_blocks=1000, http_port=free_port(), backoff_max_s=2.0
+        )
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "hostile_worker_child.py"), json.dumps(settings), scorer],
+            [sys.executable, str(WORKER_PROCESS), json.dumps(settings), scorer, "--check-oracle"],
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / "worker.log", "w"),  # noqa: SIM115 - closed with the process
         )

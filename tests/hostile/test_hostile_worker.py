@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chain_reads import paid_ids
 from hostile_world import run_scenario
 from waiting import until
+from worker_process import HashScorer, worker_settings
 
 pytestmark = [pytest.mark.slow]
 
@@ -34,15 +36,9 @@ def _settings(dn: Any, ipfs_url: str, tmp: Path, key: str = "//Alice") -> Any:
 
     return load_settings(
         None,
-        node_url=dn.url,
-        ipfs_api_url=ipfs_url,
-        deployment=tmp / "deployment.json",
-        signing_key=key,
-        db_path=tmp / "worker.sqlite",
-        epoch_blocks=30,
-        http_port=0,
-        backoff_initial_s=0.1,
-        backoff_max_s=1.0,
+        **worker_settings(
+            dn.url, ipfs_url, tmp, signing_key=key, epoch_blocks=30, http_port=0, backoff_max_s=1.0
+        ),
     )
 
 
@@ -85,9 +81,6 @@ def test_a_reverted_payout_is_shown_and_requeue_pays_it_exactly_once(tmp_path: P
 
 
 async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
-    from hostile_worker_child import HashScorer
-
-    from ami_node.events import Paid, decode_block
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import contract_tx
@@ -163,10 +156,7 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
             await runner
         payouts = await store.payouts()
     head = (await port.finalized_head()).number
-    seen: list[str] = []
-    for n in range(1, head + 1):
-        blk = await port.block(n)
-        seen += [e.payout_id for e in decode_block(blk, {dep.rewards: chain.rewards}) if isinstance(e, Paid)]
+    seen = await paid_ids(port, dep.rewards, chain.rewards, range(1, head + 1))
     await port.close()
     assert Counter(seen) == Counter("0x" + p.payout_id.hex() for p in payouts)
     assert {"0x" + p.payout_id.hex() for p in payouts} >= failed_ids

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worker_process import WORKER_PROCESS, worker_settings
 
 pytestmark = [pytest.mark.slow]
 
-HERE = Path(__file__).parent
 KILLS = 20
 LISTENS_PER_ROUND = 110
 MINTS = 50
@@ -53,21 +53,13 @@ def test_sigkill_chaos_pays_every_payout_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(20261127)
     with running_devnet() as dn, LocalIpfsNode(tmp_path / "ipfs") as node:
         world = asyncio.run(_setup(dn.url, node.api_url, tmp_path))
-        settings = {
-            "node_url": dn.url,
-            "ipfs_api_url": node.api_url,
-            "deployment": str(tmp_path / "deployment.json"),
-            "signing_key": "//Alice",
-            "db_path": str(tmp_path / "worker.sqlite"),
-            "epoch_blocks": EPOCH,
-            "http_port": 0,
-            "backoff_initial_s": 0.1,
-            "backoff_max_s": 1.0,
-        }
+        settings = worker_settings(
+            dn.url, node.api_url, tmp_path, epoch_blocks=EPOCH, http_port=0, backoff_max_s=1.0
+        )
 
         def spawn() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                [sys.executable, str(HERE / "worker_chaos_child.py"), json.dumps(settings)],
+                [sys.executable, str(WORKER_PROCESS), json.dumps(settings)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

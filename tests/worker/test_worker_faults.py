@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chain_reads import paid_ids
 from waiting import Calls, until
-from worker_chaos_child import HashScorer
+from worker_process import HashScorer, worker_settings
 
 from offchain.ipfs.node import JSNODE_DIR
 
@@ -36,7 +37,6 @@ def test_worker_rides_out_chain_and_ipfs_faults(tmp_path: Path) -> None:
 
 async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
     from ami_node.deploy import default_bundles, deploy
-    from ami_node.events import Paid, decode_block
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from offchain.config import load_settings
@@ -52,16 +52,7 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
     async with IpfsClient(node.api_url) as ipfs:
         cids = [await ipfs.add(f"fault track {i}".encode() * 50) for i in range(5)]
     settings = load_settings(
-        None,
-        node_url=dn.url,
-        ipfs_api_url=node.api_url,
-        deployment=tmp / "deployment.json",
-        signing_key="//Alice",
-        db_path=tmp / "worker.sqlite",
-        epoch_blocks=40,
-        http_port=0,
-        backoff_initial_s=0.1,
-        backoff_max_s=1.0,
+        None, **worker_settings(dn.url, node.api_url, tmp, epoch_blocks=40, http_port=0, backoff_max_s=1.0)
     )
     stop = asyncio.Event()
     async with assemble(settings, scorer_factory=lambda s, st: HashScorer()) as a:
@@ -104,11 +95,8 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
             async def paid_unfinalized() -> bool:
                 """The epoch's Paid events are in blocks after the finalized head."""
                 best, final = await port.best_head(), await port.finalized_head()
-                for n in range(final.number + 1, best.number + 1):
-                    events = decode_block(await port.block(n), {dep.rewards: chain.rewards})
-                    if any(isinstance(e, Paid) for e in events):
-                        return True
-                return False
+                unfinalized = range(final.number + 1, best.number + 1)
+                return bool(await paid_ids(port, dep.rewards, chain.rewards, unfinalized))
 
             dn.set_faults(hold_finality=True)
             await until(paid_unfinalized, "the payouts landed in blocks that finality does not reach", 90)
@@ -124,10 +112,7 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
         payouts = await store.payouts()
     # The chain's own Paid events: each of the worker's payouts exactly once.
     head = (await port.finalized_head()).number
-    seen: list[str] = []
-    for n in range(1, head + 1):
-        blk = await port.block(n)
-        seen += [e.payout_id for e in decode_block(blk, {dep.rewards: chain.rewards}) if isinstance(e, Paid)]
+    seen = await paid_ids(port, dep.rewards, chain.rewards, range(1, head + 1))
     await port.close()
     assert Counter(seen) == Counter("0x" + p.payout_id.hex() for p in payouts)
     assert {p.status for p in payouts} == {"paid"}

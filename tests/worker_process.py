@@ -1,0 +1,70 @@
+"""The worker daemon as its own process, for tests that SIGKILL it or measure its memory: the real
+assembly (devnet, IPFS, submitter, store) with the audio engine or `HashScorer`, which scores in microseconds.
+
+    python tests/worker_process.py SETTINGS_JSON [hash|engine] [--check-oracle]
+
+SETTINGS_JSON holds `load_settings` overrides; `--check-oracle` refuses to start, as `ami run` does, when the
+signing key is no oracle; WORKER_LOG_LEVEL sets the log level (JSON lines on stderr, default warning).
+SIGTERM stops it cleanly. Tests in the same process use `HashScorer` from here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from offchain.config import load_settings
+from offchain.daemon import assemble, check_oracle, default_scorer, run_worker
+from offchain.logging import configure_logging
+from offchain.pipeline.ports import ScoreOutcome
+from offchain.scoring_rule import DeclaredGenre
+
+WORKER_PROCESS = Path(__file__).resolve()  # run as [sys.executable, WORKER_PROCESS, settings, ...]
+
+
+class HashScorer:
+    """Scores from the audio's SHA-256 (no decoding): novelty 1000..8650 bp, quality 2000..9650 bp."""
+
+    async def score(self, token_id: int, audio: bytes, declared: DeclaredGenre | None = None) -> ScoreOutcome:
+        h = hashlib.sha256(audio).digest()
+        return ScoreOutcome(1000 + h[0] * 30, 2000 + h[1] * 30, 1, h)
+
+
+def worker_settings(node_url: str, ipfs_api_url: str, folder: Path, **overrides: Any) -> dict[str, Any]:
+    """`load_settings` overrides for a test worker: deployment.json and worker.sqlite in `folder`, //Alice
+    signs, backoff from 0.1 s; `overrides` (epoch_blocks, http_port, backoff_max_s, ...) come last."""
+    return {
+        "node_url": node_url,
+        "ipfs_api_url": ipfs_api_url,
+        "deployment": str(folder / "deployment.json"),
+        "signing_key": "//Alice",
+        "db_path": str(folder / "worker.sqlite"),
+        "backoff_initial_s": 0.1,
+        **overrides,
+    }
+
+
+async def main(argv: list[str]) -> None:
+    settings = load_settings(None, **json.loads(argv[0]))
+    engine = len(argv) > 1 and argv[1] == "engine"
+    configure_logging(os.environ.get("WORKER_LOG_LEVEL", "warning"), json=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    def factory(s: Any, st: Any) -> Any:
+        return default_scorer(s, st) if engine else HashScorer()
+
+    async with assemble(settings, scorer_factory=factory) as a:
+        if "--check-oracle" in argv:
+            await check_oracle(a)
+        await run_worker(a, settings, stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
