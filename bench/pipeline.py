@@ -284,7 +284,8 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
         sub = Submitter(port, alice, Path(tmp) / "outbox.sqlite", rewards=dep.rewards)
         await sub.open()
         # The block-weight floor: the weight of all distribute calls over the most one extrinsic may use.
-        from ami_node.submitter import AbiCodec, Payout
+        from ami_node.submit_codec import AbiCodec
+        from ami_node.submitter import Payout
 
         codec = AbiCodec()
         sample = [Payout(id=r.payout_id, to=r.account, amount=r.amount, kind=int(r.kind)) for r in rows[:100]]
