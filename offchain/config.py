@@ -24,6 +24,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from offchain.economics import PolicyParams, RewardKind
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names every bad field and what it expects."""
@@ -38,17 +40,28 @@ class RewardBudgets(BaseModel):
     engagement: int = Field(default=100_000, ge=0)
     royalty: int = Field(default=100_000, ge=0)
 
+    def by_kind(self) -> dict[RewardKind, int]:
+        """The budgets as the reward policy takes them."""
+        return {kind: getattr(self, kind.name.lower()) for kind in RewardKind}
+
 
 class RewardCaps(BaseModel):
     """Anti-farming limits of the reward policy (see docs/worker.md)."""
 
-    listen_reward_per_wallet: int = Field(default=60_000, ge=1, description="MINT per wallet per epoch")
-    listen_credits_per_wallet: int = Field(default=10_000, ge=1, description="credits; one full track = 1000")
-    min_listen_seconds: int = Field(default=30, ge=1)
-    min_quality_bp: int = Field(default=1_000, ge=0, le=10_000)
-    sybil_group_min_size: int = Field(default=4, ge=2)
-    discovery_early_listeners: int = Field(default=10, ge=1)
-    adoption_trust: bool = Field(default=False, description="also apply scoring.adoption's farm trust")
+    # The defaults are the reward policy's own (offchain.economics.PolicyParams).
+    listen_reward_per_wallet: int = Field(
+        default=PolicyParams.listen_reward_per_wallet, ge=1, description="MINT per wallet per epoch"
+    )
+    listen_credits_per_wallet: int = Field(
+        default=PolicyParams.listen_credits_per_wallet, ge=1, description="credits; one full track = 1000"
+    )
+    min_listen_seconds: int = Field(default=PolicyParams.min_listen_seconds, ge=1)
+    min_quality_bp: int = Field(default=PolicyParams.min_quality_bp, ge=0, le=10_000)
+    sybil_group_min_size: int = Field(default=PolicyParams.sybil_group_min_size, ge=2)
+    discovery_early_listeners: int = Field(default=PolicyParams.discovery_early_listeners, ge=1)
+    adoption_trust: bool = Field(
+        default=PolicyParams.adoption_trust, description="also apply scoring.adoption's farm trust"
+    )
 
 
 class WorkerSettings(BaseSettings):
@@ -144,13 +157,11 @@ class WorkerSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments > environment > config file > defaults.
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        # The file is chosen at load time (`load_settings(path)`), not in model_config, hence the module slot.
-        path = _CONFIG_FILE.get("path")
-        if path is not None:
-            if path.suffix in (".yaml", ".yml"):
-                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
-            else:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        # The file is chosen at load time: `load_settings(path)` names it in a subclass's model_config.
+        if settings_cls.model_config.get("yaml_file"):
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        elif settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
     def redacted(self) -> dict[str, Any]:
@@ -160,9 +171,6 @@ class WorkerSettings(BaseSettings):
         if self.signing_key_password is not None:
             data["signing_key_password"] = "**********"
         return data
-
-
-_CONFIG_FILE: dict[str, Path | None] = {"path": None}
 
 
 def _format_errors(exc: ValidationError, origin: str) -> str:
@@ -176,6 +184,23 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
+def _settings_class(config_file: Path | None) -> type[WorkerSettings]:
+    """WorkerSettings, or a subclass of it that also reads `config_file` (TOML, or YAML by its suffix)."""
+    if config_file is None:
+        return WorkerSettings
+    config = SettingsConfigDict(**WorkerSettings.model_config)
+    if config_file.suffix in (".yaml", ".yml"):
+        config["yaml_file"] = config_file
+    else:
+        config["toml_file"] = config_file
+
+    class FileSettings(WorkerSettings):
+        model_config = config
+
+    FileSettings.__name__ = FileSettings.__qualname__ = "WorkerSettings"
+    return FileSettings
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> WorkerSettings:
     """Read the settings; raise ConfigError with one line per bad field (never echoing secret values)."""
     if config_file is not None:
@@ -183,13 +208,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> WorkerSe
             raise ConfigError(f"config file not found: {config_file}")
         if config_file.suffix not in (".toml", ".yaml", ".yml"):
             raise ConfigError(f"config file must be .toml, .yaml or .yml: {config_file}")
-    _CONFIG_FILE["path"] = config_file
     origin = f"file {config_file} + environment" if config_file else "environment"
     try:
-        return WorkerSettings(**overrides)
+        return _settings_class(config_file)(**overrides)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML/YAML
         raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
-    finally:
-        _CONFIG_FILE["path"] = None

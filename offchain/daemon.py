@@ -16,7 +16,8 @@ import structlog
 
 from offchain.config import WorkerSettings
 from offchain.metrics import WorkerMetrics
-from offchain.pipeline.worker import Worker, WorkerOptions
+from offchain.pipeline.options import WorkerOptions
+from offchain.pipeline.worker import Worker
 
 log = structlog.get_logger("ami.daemon")
 

@@ -20,6 +20,7 @@ from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
 from offchain.audit.rescore import RescoreError, Rescorer, engine_rescorers
 from offchain.audit.validator import ContractChallenger, Validator
+from offchain.pipeline.options import WorkerOptions
 
 if TYPE_CHECKING:
     from offchain.config import WorkerSettings
@@ -35,8 +36,6 @@ class ValidatorSetupError(Exception):
 
 def audit_options(settings: WorkerSettings, grace_blocks: int | None = None) -> AuditOptions:
     """The worker's policy parameters, taken from its settings the way the worker takes them."""
-    from offchain.pipeline.worker import WorkerOptions
-
     wo = WorkerOptions.from_settings(settings)
     return AuditOptions(
         epoch_blocks=settings.epoch_blocks,
