@@ -160,16 +160,7 @@ async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(w
     r1 = scorer.rescore(t1, AUDIO["a"], None)
     assert r1.entry is not None
     scorer.accept(t1, r1.entry)
-    await world.call(
-        world.oracle,
-        "rewards",
-        "submit_score",
-        token_id=t1,
-        novelty_bp=r1.novelty_bp,
-        quality_bp=r1.quality_bp,
-        model_version=MODEL_VERSION,
-        commitment=r1.commitment,
-    )
+    await world.submit_score(t1, r1)
     v = await world.open_validator()
     await v.sync()
     missing = next(m.audio_cid for m in await v.auditor.db.mints() if m.token_id == t2)
@@ -188,16 +179,7 @@ async def test_unscored_missing_track_is_provisionally_rejected_then_revisited(w
     assert audits.get("score:1:7") == Status.MATCH
     # The worker did get it after all and publishes its score: the validator rewinds and verifies it.
     r2 = scorer.rescore(t2, AUDIO["b"], None)
-    await world.call(
-        world.oracle,
-        "rewards",
-        "submit_score",
-        token_id=t2,
-        novelty_bp=r2.novelty_bp,
-        quality_bp=r2.quality_bp,
-        model_version=MODEL_VERSION,
-        commitment=r2.commitment,
-    )
+    await world.submit_score(t2, r2)
     content.found = True
     await v.sync()
     await v.process()

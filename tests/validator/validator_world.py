@@ -177,6 +177,19 @@ class World:
         token = await self.call(kp, "nft", "mint", audio_cid=cid, metadata_cid=meta, royalty_splits=royalty)
         return int(token)
 
+    async def submit_score(self, token_id: int, r: Rescored) -> None:
+        """The oracle publishes `r` as the score of `token_id` under MODEL_VERSION."""
+        await self.call(
+            self.oracle,
+            "rewards",
+            "submit_score",
+            token_id=token_id,
+            novelty_bp=r.novelty_bp,
+            quality_bp=r.quality_bp,
+            model_version=MODEL_VERSION,
+            commitment=r.commitment,
+        )
+
     async def listen(self, who: str, token: int, seconds: int = 60) -> None:
         await self.call(self.key(who), "nft", "listen", token_id=token, seconds=seconds)
 
@@ -266,16 +279,7 @@ class ScriptedWorker:
                 continue
             if self.tamper.score is not None:
                 r = self.tamper.score(t.token_id, r)
-            await self.w.call(
-                self.w.oracle,
-                "rewards",
-                "submit_score",
-                token_id=t.token_id,
-                novelty_bp=r.novelty_bp,
-                quality_bp=r.quality_bp,
-                model_version=MODEL_VERSION,
-                commitment=r.commitment,
-            )
+            await self.w.submit_score(t.token_id, r)
         await self._ingest()
         cp = await self.store.checkpoint()
         assert cp is not None
