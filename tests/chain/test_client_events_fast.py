@@ -14,9 +14,10 @@ from substrateinterface import SubstrateInterface
 
 from ami_node.abi import ContractAbi, metadata_dir
 from ami_node.devnet.testing import DevnetHandle
+from ami_node.event_decoder import decode_events, event_layout, raw_event
 from ami_node.keys import load_keypair
 from ami_node.port import ChainError
-from ami_node.substrate import SubstrateChainPort, _decode_events, _event_layout, _raw_event
+from ami_node.substrate import SubstrateChainPort
 from ami_node.tx import send_call
 
 ALICE, BOB, CHARLIE = load_keypair("//Alice"), load_keypair("//Bob"), load_keypair("//Charlie")
@@ -28,7 +29,7 @@ def _reference(url: str, hashes: list[str]) -> list[tuple[Any, ...]]:
     """The events of each block through substrate-interface's full scalecodec decoding (the old path)."""
     si = SubstrateInterface(url=url, ss58_format=42)
     try:
-        return [tuple(_raw_event(i, r) for i, r in enumerate(si.get_events(block_hash=h))) for h in hashes]
+        return [tuple(raw_event(i, r) for i, r in enumerate(si.get_events(block_hash=h))) for h in hashes]
     finally:
         si.close()
 
@@ -77,7 +78,7 @@ async def test_crafted_records_text_data_trailing_bytes_and_truncation(dn: Devne
     si = await asyncio.to_thread(SubstrateInterface, url=dn.url, ss58_format=42)
     try:
         await asyncio.to_thread(si.init_runtime)
-        layout = _event_layout(si)
+        layout = event_layout(si)
         assert layout is not None and layout.emitted is not None and layout.apply_extrinsic is not None
         # Flat events (accounts, unsigned integers) take the direct parser too; the equality test above
         # covers them on real blocks (transfers, fees).
@@ -92,15 +93,15 @@ async def test_crafted_records_text_data_trailing_bytes_and_truncation(dn: Devne
             record = (phase + bytes([pallet, event]) + bytes(BOB.public_key) + bytes([len(data) << 2]) + data
                       + bytes([2 << 2]) + b"\x11" * 32 + b"\x22" * 32)
             raw = bytes([1 << 2]) + record
-            fast = _decode_events(si, layout, raw)
+            fast = decode_events(si, layout, raw)
             obj = si.runtime_config.create_scale_object(f"Vec<{layout.record_type}>", metadata=si.metadata)
             obj.decode(ScaleBytes(raw))
-            assert fast == (_raw_event(0, obj.elements[0]),)
+            assert fast == (raw_event(0, obj.elements[0]),)
             assert fast[0].data == data and fast[0].contract == BOB.address
             assert fast[0].extrinsic_index == (7 if ext_phase else None)
             with pytest.raises(ChainError, match="trailing"):
-                _decode_events(si, layout, raw + b"\x00")
+                decode_events(si, layout, raw + b"\x00")
             with pytest.raises(ChainError, match="truncated"):
-                _decode_events(si, layout, raw[:-5])
+                decode_events(si, layout, raw[:-5])
     finally:
         si.close()

@@ -282,6 +282,7 @@ async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest
     from websocket import WebSocketConnectionClosedException
 
     import ami_node.substrate as adapter
+    import ami_node.substrate_link as link
     from ami_node.port import SignedTx
 
     answers: list[BaseException] = [
@@ -295,7 +296,7 @@ async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest
         raise answers.pop(0)
 
     monkeypatch.setattr(adapter, "_rpc", fake_rpc)
-    monkeypatch.setattr(adapter._Connection, "_ensure", lambda self: object())
+    monkeypatch.setattr(link.Connection, "_ensure", lambda self: object())
     port = SubstrateChainPort("ws://127.0.0.1:1", timeout_s=5.0)
     tx = SignedTx("0x" + "11" * 32, b"\x01\x02", ALICE.address, 0, 0, 64)
     with pytest.raises(PoolRejected) as info:
