@@ -26,12 +26,12 @@ from offchain.ipfs.cid import (
     DagBuilder,
     NotAFile,
     build_dag,
-        cid_equal,
+    cid_equal,
     decode_file_node,
-    is_canonical_leaf,
     normalize_cid,
     parse_cid,
 )
+from offchain.ipfs.dag_check import max_dag_blocks, verify_dag
 from offchain.ipfs.errors import (
     CidMismatch,
     InvalidCid,
@@ -54,6 +54,7 @@ __all__ = [
     "IpfsTooLarge",
     "IpfsUnavailable",
     "NotAFile",
+    "max_dag_blocks",
 ]
 
 T = TypeVar("T")
@@ -69,14 +70,23 @@ _NOT_FOUND_MARKERS = (
 _TRANSIENT_STATUS = frozenset({502, 503, 504})
 _MAX_BLOCK = 2 << 20  # kubo refuses blocks over 2 MiB, so nothing larger is a real block
 _MAX_ERROR_BODY = 64 * 1024
-# Trickle DAGs grow about one level per 4 * 174 chunks; 64 levels is far beyond any file this platform stores.
-_MAX_DEPTH = 64
-_MAX_CHUNK = (1 << 20) + 4096  # kubo's largest chunk (1 MiB) plus the dag-pb/UnixFS framing of a leaf
 
 
-def max_dag_blocks(size: int) -> int:
-    """The most blocks an honest DAG of `size` content bytes has: 1 KiB chunks, plus room for small files."""
-    return 256 + size // 512
+async def _read_capped(
+    response: aiohttp.ClientResponse, cap: int, too_large: str, feed: Callable[[bytes], object] | None = None
+) -> bytes:
+    """The whole body of `response` (it arrives in many network reads), each piece also given to `feed`;
+    `IpfsTooLarge(too_large)` as soon as more than `cap` bytes arrive."""
+    parts: list[bytes] = []
+    total = 0
+    async for piece in response.content.iter_any():
+        total += len(piece)
+        if total > cap:
+            raise IpfsTooLarge(too_large)
+        parts.append(piece)
+        if feed is not None:
+            feed(piece)
+    return b"".join(parts)
 
 
 class IpfsClient:
@@ -247,28 +257,20 @@ class IpfsClient:
         if raw and cid_version == 0:
             raise ValueError("raw leaves need CIDv1")
         payload = bytes(data)
+        options = {
+            "chunker": chunker,
+            "trickle": trickle or None,
+            "wrap-with-directory": wrap_with_directory or None,
+        }
         params = {
             "cid-version": str(cid_version),
             "raw-leaves": "true" if raw else "false",
             "pin": "true" if pin else "false",
             "cid-base": "base32" if cid_version == 1 else "base58btc",
             "progress": "false",
+            **{k: "true" if v is True else str(v) for k, v in options.items() if v is not None},
         }
-        if chunker is not None:
-            params["chunker"] = chunker
-        if trickle:
-            params["trickle"] = "true"
-        if wrap_with_directory:
-            params["wrap-with-directory"] = "true"
-        expected: asyncio.Future[str] | None = None
-        if verify:
-            if len(payload) >= THREAD_HASH_THRESHOLD:
-                expected = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: build_dag(payload, cid_version, chunk_size, raw_leaves=raw).cid)
-                )
-            else:
-                expected = asyncio.get_running_loop().create_future()
-                expected.set_result(build_dag(payload, cid_version, chunk_size, raw_leaves=raw).cid)
+        expected = _local_cid(payload, cid_version, chunk_size, raw) if verify else None
 
         async def attempt() -> str:
             form = aiohttp.FormData()
@@ -318,22 +320,16 @@ class IpfsClient:
             )
             digest = hashlib.sha256()
             feed = builder.update if builder is not None else digest.update
-            parts: list[bytes] = []
-            total = 0
             async with self._post(f"{self._base}/cat", params=params) as response:
                 await self._raise_for_error(f"cat {key}", response)
-                async for piece in response.content.iter_any():
-                    total += len(piece)
-                    if total > max_bytes:
-                        raise IpfsTooLarge(f"cat {key}: content is larger than the cap of {max_bytes} bytes")
-                    parts.append(piece)
-                    feed(piece)
+                too_large = f"cat {key}: content is larger than the cap of {max_bytes} bytes"
+                data = await _read_capped(response, max_bytes, too_large, feed)
             if builder is not None:
                 await asyncio.gather(*(asyncio.wrap_future(leaf) for leaf in builder.pending()))
                 ok = cid_equal(builder.finish().cid, parsed)
             else:
                 ok = digest.digest() == parsed.raw_digest
-            return b"".join(parts), ok
+            return data, ok
 
         try:
             data, verified = await self._with_retries(f"cat {key}", attempt)
@@ -351,75 +347,9 @@ class IpfsClient:
         return data
 
     async def verify_dag(self, cid: str, data: bytes) -> None:
-        """Raise `CidMismatch` unless `data` is exactly the file the UnixFS DAG under `cid` describes.
-
-        Works for any layout (balanced or trickle, any chunk size up to kubo's 1 MiB, raw or dag-pb leaves)
-        in time linear in the DAG and in memory bounded by one block plus the pending links: internal nodes
-        are fetched (each checked against its CID) and walked depth first; a leaf is checked by hashing its
-        slice of `data` as the leaf block kubo writes, and fetched only when that does not match. A DAG of
-        more blocks than `data` could honestly need (`max_dag_blocks`) is refused, as is any node that is
-        not part of a UnixFS file (`NotAFile`).
-        """
-        root = parse_cid(cid)
-        if root.codec.name == "raw":
-            if hashlib.sha256(data).digest() != root.raw_digest:
-                raise CidMismatch(f"cat {cid}: the bytes read do not hash to the CID")
-            return
-        budget = max_dag_blocks(len(data))
-        fetch_budget = 32 + budget // 32
-        view = memoryview(data)
-        offset = 0
-        visited = fetched = 0
-        # (binary CID, content size the parent declared for it or None for the root, depth)
-        stack: list[tuple[bytes, int | None, int]] = [(bytes(root), None, 0)]
-        while stack:
-            link, size, depth = stack.pop()
-            visited += 1
-            if visited > budget:
-                raise CidMismatch(
-                    f"cat {cid}: the DAG has more than {budget} blocks for {len(data)} bytes of content "
-                    "(chunks far smaller than any importer writes); refused"
-                )
-            if depth > _MAX_DEPTH:
-                raise CidMismatch(f"cat {cid}: the DAG is deeper than {_MAX_DEPTH} levels; refused")
-            child = parse_cid(link)
-            if size is not None:
-                if offset + size > len(data):
-                    raise CidMismatch(f"cat {cid}: the DAG describes more bytes than were read")
-                piece = view[offset : offset + size]
-                if child.codec.name == "raw":
-                    if hashlib.sha256(piece).digest() != child.raw_digest:
-                        raise CidMismatch(f"cat {cid}: a raw leaf does not hash to its CID")
-                    offset += size
-                    continue
-                if size <= _MAX_CHUNK and is_canonical_leaf(piece, child.raw_digest):
-                    offset += size
-                    continue
-            fetched += 1
-            if fetched > fetch_budget:
-                raise CidMismatch(f"cat {cid}: the DAG has more than {fetch_budget} internal nodes; refused")
-            block = await self.block_get(child)
-            if child.codec.name == "raw":  # only a raw root could get here, and that returned above
-                raise CidMismatch(f"cat {cid}: a raw block with no declared size")
-            try:
-                node = decode_file_node(block)
-            except NotAFile as exc:
-                raise NotAFile(f"{cid} is not a file: {exc}") from None
-            except ValueError as exc:
-                raise CidMismatch(f"cat {cid}: a block of the DAG is not dag-pb ({exc})") from None
-            if node.links and len(node.blocksizes) != len(node.links):
-                raise CidMismatch(f"cat {cid}: a file node without a size for each link")
-            own = len(node.data) + sum(node.blocksizes)
-            if (size is not None and own != size) or (node.filesize is not None and node.filesize != own):
-                raise CidMismatch(f"cat {cid}: a node's declared sizes do not add up")
-            if node.data:
-                if bytes(view[offset : offset + len(node.data)]) != node.data:
-                    raise CidMismatch(f"cat {cid}: the bytes read differ from the DAG's")
-                offset += len(node.data)
-            for sub, sub_size in zip(reversed(node.links), reversed(node.blocksizes), strict=True):
-                stack.append((sub, sub_size, depth + 1))
-        if offset != len(data):
-            raise CidMismatch(f"cat {cid}: {len(data)} bytes read, but the DAG holds {offset}")
+        """Raise `CidMismatch` unless `data` is exactly the file the UnixFS DAG under `cid` describes, its
+        blocks read from this node (offchain/ipfs/dag_check.py says how; any layout)."""
+        await verify_dag(cid, data, self.block_get)
 
     async def _refuse_non_file(self, key: str, cause: IpfsError) -> None:
         """Raise `NotAFile` when the root block of `key` is no UnixFS file; return when it is (or unknown)."""
@@ -444,17 +374,11 @@ class IpfsClient:
         params = {"arg": key, "timeout": self._node_timeout}
 
         async def attempt() -> bytes:
-            parts: list[bytes] = []
-            total = 0
             async with self._post(f"{self._base}/block/get", params=params) as response:
                 await self._raise_for_error(f"block get {key}", response)
-                # A block arrives in several network reads (a 1 MiB chunk is many): read to the end.
-                async for piece in response.content.iter_any():
-                    total += len(piece)
-                    if total > _MAX_BLOCK:
-                        raise IpfsTooLarge(f"block get {key}: larger than {_MAX_BLOCK} bytes")
-                    parts.append(piece)
-            return b"".join(parts)
+                return await _read_capped(
+                    response, _MAX_BLOCK, f"block get {key}: larger than {_MAX_BLOCK} bytes"
+                )
 
         block = await self._with_retries(f"block get {key}", attempt)
         if hashlib.sha256(block).digest() != parsed.raw_digest:
@@ -514,6 +438,18 @@ class IpfsClient:
         if not same:
             raise CidMismatch(f"stat {key}: the node described another CID, {described[:100]}")
         return stat
+
+
+def _local_cid(payload: bytes, cid_version: int, chunk_size: int, raw_leaves: bool) -> asyncio.Future[str]:
+    """The CID kubo gives `payload` with these settings, computed here: in a thread (beside the upload)
+    for a large payload, at once for a small one."""
+    if len(payload) >= THREAD_HASH_THRESHOLD:
+        return asyncio.ensure_future(
+            asyncio.to_thread(lambda: build_dag(payload, cid_version, chunk_size, raw_leaves=raw_leaves).cid)
+        )
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(build_dag(payload, cid_version, chunk_size, raw_leaves=raw_leaves).cid)
+    return done
 
 
 def _parse_chunker(chunker: str | None) -> int:
