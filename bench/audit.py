@@ -31,8 +31,9 @@ sys.path.insert(0, str(_HERE.parent / "tests" / "validator"))
 
 from offchain.audit.auditor import AuditOptions, Auditor  # noqa: E402
 from offchain.audit.db import ValidatorDb  # noqa: E402
+from offchain.audit.engine import engine_rescorers  # noqa: E402
 from offchain.audit.model import Status  # noqa: E402
-from offchain.audit.rescore import RescoreError, Rescorer, engine_rescorers  # noqa: E402
+from offchain.audit.rescore import RescoreError, Rescorer  # noqa: E402
 from offchain.economics import PolicyParams, RewardKind, settle_epoch  # noqa: E402
 from offchain.ipfs.store import MemoryContentStore  # noqa: E402
 from offchain.projection import BlockData, typed_event  # noqa: E402

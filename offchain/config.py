@@ -215,3 +215,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> WorkerSe
         raise ConfigError(_format_errors(exc, origin)) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML/YAML
         raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+
+
+DEFAULTS = WorkerSettings.model_construct()
+"""The settings' declared defaults (built without reading a file or the environment, and not validated)."""

@@ -1,4 +1,6 @@
-"""The audit core: rescore minted tracks, recompute epoch settlements, and compare with the chain.
+"""The validator's auditor: its ledgers kept in step with the chain, and published scores audited.
+
+Rescoring walks are in `offchain.audit.rescoring`, epoch audits in `offchain.audit.epochs`.
 
 Inputs come from the chain (the validator's own ledger of finalized events) and IPFS only. Scores are
 recomputed with the model version recorded on chain (a version this validator does not run is reported as
@@ -18,92 +20,37 @@ rejected provisionally, as the worker rejected it, and the walk is redone if a s
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
-from offchain.audit.db import MintRow, PaidRow, ScoreRow, ValidatorDb
+from offchain.audit.db import MintRow, ScoreRow, ValidatorDb
+from offchain.audit.epochs import EpochAudits
 from offchain.audit.model import (
     AUDIT_VERSION,
-    EPOCH_SUBJECT_BASE,
     AuditReport,
     Finding,
     FindingKind,
     Status,
     SubjectAudit,
-    epoch_subject,
     score_subject,
 )
-from offchain.audit.rescore import Rescored, RescoreError, Rescorer
-from offchain.economics import POLICY_VERSION, EpochInput, PolicyParams, RewardKind, payout_id, settle_epoch
+from offchain.audit.options import AuditOptions, TrustProvider
+from offchain.audit.rescore import Rescored, Rescorer
+from offchain.audit.rescoring import RescoreWalk
+from offchain.economics import RewardKind, payout_id
+from offchain.ipfs.store import ContentStore
 from offchain.projection import BlockData
-from offchain.scoring_rule import DeclaredGenre, declared_genre, no_metadata
 from offchain.store import WorkerStore
 from scoring.agreement import AGREEMENT_VERSION, Agreement, Verdict, compare
 
-if TYPE_CHECKING:
-    from offchain.ipfs.store import ContentStore
+__all__ = ["AuditOptions", "Auditor", "TrustProvider"]
 
 log = structlog.get_logger("ami.audit")
 
-# The reason of a provisional rejection: content unavailable and no score published (see rescore_pending).
-PROVISIONAL = "not_found"
-# The reason of a provisional rejection made because this validator failed (fetch error, rescorer exception,
-# engine unable to score) on a track with no published score: redone like PROVISIONAL if a score lands.
-UNVERIFIED = "unverified"
 
-TrustProvider = Callable[[EpochInput], Mapping[str, int] | None]
-
-
-@dataclass
-class AuditOptions:
-    """The policy the worker runs under (same values as its WorkerSettings) and the validator's own knobs."""
-
-    epoch_blocks: int
-    policy: PolicyParams
-    policy_version: str = POLICY_VERSION
-    max_audio_bytes: int = 50 * 1024 * 1024
-    # Blocks after an epoch's end before unpaid expected payouts count as missing (the worker settles and the
-    # submitter batches after the epoch ends).
-    grace_blocks: int | None = None
-
-    @property
-    def grace(self) -> int:
-        return self.epoch_blocks if self.grace_blocks is None else self.grace_blocks
-
-
-def _transient(exc: BaseException) -> bool:
-    from offchain.ipfs import errors as e
-
-    return isinstance(exc, e.IpfsUnavailable | e.IpfsTimeout | e.IpfsNotFound)
-
-
-def _content_reason(exc: BaseException) -> str:
-    from offchain.ipfs import errors as e
-
-    if isinstance(exc, e.InvalidCid):
-        return "bad_cid"
-    if isinstance(exc, e.CidMismatch):
-        return "cid_mismatch"
-    if isinstance(exc, e.IpfsTooLarge):
-        return "too_large"
-    return "fetch_failed"
-
-
-def _content_verdict(exc: BaseException) -> bool:
-    """Whether a fetch error is the rule's verdict on the content itself, the same for every validator: the
-    CID on chain is invalid, or the content is over the size limit. Anything else (a CID mismatch is this
-    validator's IPFS node serving wrong bytes, an unexpected exception is a bug) says nothing of the track."""
-    from offchain.ipfs import errors as e
-
-    return isinstance(exc, e.InvalidCid | e.IpfsTooLarge)
-
-
-class Auditor:
+class Auditor(RescoreWalk, EpochAudits):
     """Keeps the ledger and the validator DB in step with the chain, rescoring and auditing on demand."""
 
     def __init__(
@@ -134,144 +81,16 @@ class Auditor:
             return None
         return a if a[0] <= b[0] else b
 
+    async def head(self) -> int:
+        """The last block the validator db holds (0 before the first)."""
+        return await self.db.head()
+
     async def ingest(self, blocks: list[BlockData]) -> None:
         """Record finalized blocks in the worker-store ledger (for epoch inputs) and the validator DB."""
         if not blocks:
             return
         await self.ledger.ingest(blocks)
         await self.db.ingest(blocks)
-
-    async def head(self) -> int:
-        cp = await self.db.checkpoint()
-        return cp[0] if cp else 0
-
-    # -- rescoring -------------------------------------------------------------------------------------------
-
-    async def rescore_pending(self) -> int:
-        """Rescore minted tracks in token order under every model version this validator runs.
-
-        A track whose content is temporarily unavailable stops the walk for that version (later tracks'
-        catalogue would be incomplete), unless no score was published for it and it was minted more than the
-        grace period ago: then it is treated as the worker treats it, rejected and outside the catalogue. That
-        rejection is provisional: if a score for it lands later, the walk is rewound to it and redone.
-        Returns how many tracks were rescored.
-        """
-        done = 0
-        mints = await self.db.mints()
-        scored = await self.db.scored_tokens()
-        head = await self.head()
-        self.blocked.clear()
-        for version, rescorer in sorted(self.rescorers.items()):
-            revisit = await self.db.provisional_rejections(version) & scored
-            if revisit:
-                first = min(revisit)
-                dropped = await self.db.delete_rescored_from(version, first)
-                # Score audits made against the old catalogue are made again (a challenge already decided
-                # stays decided: it is never sent twice).
-                stale = []
-                for subject in await self.db.audit_statuses():
-                    kind, _, rest = subject.partition(":")
-                    tok, _, ver = rest.partition(":")
-                    if kind == "score" and int(ver) == version and int(tok) >= first:
-                        stale.append(subject)
-                await self.db.delete_audits(stale)
-                log.info("audit.rewind", model_version=version, from_token=first, dropped=dropped)
-                self._restored.discard(version)
-            if version not in self._restored:
-                entries = await self.db.catalogue_entries(version)
-                try:
-                    await asyncio.to_thread(rescorer.restore, entries)
-                except Exception as exc:  # e.g. entries stored by an older validator: unverifiable, said why
-                    why = f"the rescorer cannot restore its catalogue: {type(exc).__name__}: {exc}"
-                    self.blocked[version] = (entries[0][0] if entries else 0, why)
-                    log.error("audit.restore_failed", model_version=version, error=str(exc))
-                    continue
-                self._restored.add(version)
-            have = await self.db.rescored_tokens(version)
-            for mint in mints:
-                if mint.token_id in have:
-                    continue
-                settled = mint.token_id in scored or head - mint.at[0] < self.opt.grace
-                result = await self._rescore_one(
-                    rescorer, mint, wait_for_content=settled, published=mint.token_id in scored
-                )
-                if result is None:
-                    break
-                await self.db.save_rescored(version, mint.token_id, result)
-                if result.entry is not None:
-                    await asyncio.to_thread(rescorer.accept, mint.token_id, result.entry)
-                done += 1
-        return done
-
-    async def _rescore_one(
-        self, rescorer: Rescorer, mint: MintRow, *, wait_for_content: bool, published: bool = False
-    ) -> Rescored | None:
-        """The track's recomputation, or None: not now (content unavailable, or this validator failed on a
-        track with a published score; `blocked` says why)."""
-        try:
-            audio = await self.content.cat(mint.audio_cid, max_bytes=self.opt.max_audio_bytes)
-        except Exception as exc:
-            if _transient(exc):
-                if wait_for_content:
-                    self.blocked[rescorer.model_version] = (mint.token_id, f"content unavailable: {exc}")
-                    log.info("audit.content_unavailable", token_id=mint.token_id, error=str(exc))
-                    return None
-                return Rescored(
-                    accepted=False, reason=f"{PROVISIONAL}: {exc}", inputs={"audio_cid": mint.audio_cid}
-                )
-            reason = _content_reason(exc)
-            if not _content_verdict(exc):
-                why = f"{reason} here: {type(exc).__name__}: {exc}"
-                return self._unverified(rescorer, mint, published, why)
-            return Rescored(accepted=False, reason=f"{reason}: {exc}", inputs={"audio_cid": mint.audio_cid})
-        declared = await self._declared_genre(mint)
-        if declared is None:
-            self.blocked[rescorer.model_version] = (mint.token_id, "metadata unavailable: IPFS unreachable")
-            return None
-        try:
-            r = await asyncio.to_thread(rescorer.rescore, mint.token_id, audio, declared)
-        except RescoreError as exc:
-            self.blocked[rescorer.model_version] = (mint.token_id, f"rescorer failed: {exc}")
-            log.error("audit.rescorer_failed", token_id=mint.token_id, error=str(exc))
-            return None
-        except Exception as exc:  # a bug or a broken installation of the validator: never a verdict
-            log.exception("audit.rescorer_crashed", token_id=mint.token_id)
-            why = f"rescorer raised {type(exc).__name__}: {exc}"
-            return self._unverified(rescorer, mint, published, why)
-        if not r.accepted and (r.reason or "").startswith("unscorable"):
-            # The engine could not run on this machine (fpcalc missing, ...): not the track's fault.
-            return self._unverified(rescorer, mint, published, str(r.reason))
-        return r
-
-    def _unverified(self, rescorer: Rescorer, mint: MintRow, published: bool, why: str) -> Rescored | None:
-        """This validator failed on `mint`: stop the walk when a score was published for it (unverifiable,
-        with the reason), else reject it provisionally as the worker did (redone if a score lands)."""
-        if published:
-            self.blocked[rescorer.model_version] = (mint.token_id, f"unverifiable here: {why}")
-            log.warning("audit.unverifiable", token_id=mint.token_id, reason=why)
-            return None
-        return Rescored(
-            accepted=False, reason=f"{UNVERIFIED}: {why}"[:500], inputs={"audio_cid": mint.audio_cid}
-        )
-
-    async def _declared_genre(self, mint: MintRow) -> DeclaredGenre | None:
-        """The creator's declared genre, read as the worker reads it (verified, capped at the metadata limit).
-
-        As on the worker, only an unreachable IPFS node is waited out (None: try again later); any other
-        failure, or malformed metadata, means no genre, with the reason the shared rule records.
-        """
-        from offchain.ipfs import errors as e
-        from offchain.ipfs.metadata import MAX_METADATA_BYTES
-
-        try:
-            raw = await self.content.cat(mint.metadata_cid, max_bytes=MAX_METADATA_BYTES)
-        except e.IpfsUnavailable as exc:
-            log.info("audit.metadata_unavailable", token_id=mint.token_id, error=str(exc))
-            return None
-        except Exception as exc:
-            reason = "not_found" if isinstance(exc, e.IpfsNotFound | e.IpfsTimeout) else _content_reason(exc)
-            return no_metadata(reason, str(exc))
-        return declared_genre(raw)
 
     # -- scores ----------------------------------------------------------------------------------------------
 
@@ -418,139 +237,6 @@ class Auditor:
             return None
         return {"payout_id": pid, "to": paid.account, "amount": str(paid.amount), "epoch": paid.epoch}
 
-    # -- epochs ----------------------------------------------------------------------------------------------
-
-    def epoch_range(self, epoch: int) -> tuple[int, int]:
-        n = self.opt.epoch_blocks
-        return epoch * n, (epoch + 1) * n - 1
-
-    async def audit_epoch(self, epoch: int) -> SubjectAudit:
-        """Resettle `epoch` from the chain's events and compare with every `Paid` of that epoch."""
-        subject = epoch_subject(epoch)
-        start, end = self.epoch_range(epoch)
-        base = SubjectAudit(
-            subject=subject, kind="epoch", status=Status.MATCH, token_id=EPOCH_SUBJECT_BASE | epoch
-        )
-        head = await self.head()
-        cp = await self.ledger.checkpoint()
-        if cp is None or cp[0] < end:
-            base.status = Status.PENDING
-            base.reason = f"epoch ends at block {end}; the ledger is at {cp[0] if cp else 0}"
-            return base
-        inp = await self.ledger.epoch_input(epoch, self.opt.epoch_blocks)
-        if self.trust is not None:
-            ext = await asyncio.to_thread(self.trust, inp)
-            if ext is not None:
-                inp = type(inp)(**{**inp.__dict__, "external_trust": ext})
-        settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy, self.opt.policy_version)
-        expected = {"0x" + p.payout_id.hex(): p for p in settlement.payouts}
-        paid = {p.payout_id: p for p in await self.db.paid(epoch)}
-        overdue = head >= end + self.opt.grace
-        rows: list[dict[str, Any]] = []
-        for pid, got in sorted(paid.items()):
-            want = expected.get(pid)
-            if want is None:
-                self._payout_finding(
-                    base,
-                    FindingKind.PAYOUT_UNEARNED,
-                    pid,
-                    None,
-                    got,
-                    rows,
-                    f"payout {pid[:18]}… of {got.amount} to {got.account} (kind {got.kind})"
-                    " is not one the policy produces",
-                )
-            elif got.account != want.account or got.kind != int(want.kind):
-                self._payout_finding(
-                    base,
-                    FindingKind.PAYOUT_RECIPIENT,
-                    pid,
-                    want,
-                    got,
-                    rows,
-                    f"payout {pid[:18]}… belongs to {want.account} (kind {int(want.kind)}),"
-                    f" paid to {got.account} (kind {got.kind})",
-                )
-            elif got.amount != want.amount:
-                self._payout_finding(
-                    base,
-                    FindingKind.PAYOUT_AMOUNT,
-                    pid,
-                    want,
-                    got,
-                    rows,
-                    f"payout {pid[:18]}… to {got.account}: paid {got.amount}, the policy gives {want.amount}",
-                )
-        unpaid = [pid for pid in sorted(expected) if pid not in paid]
-        if unpaid and overdue:
-            for pid in unpaid:
-                self._payout_finding(
-                    base,
-                    FindingKind.PAYOUT_MISSING,
-                    pid,
-                    expected[pid],
-                    None,
-                    rows,
-                    f"payout {pid[:18]}… of {expected[pid].amount} to {expected[pid].account}"
-                    f" not paid by block {end + self.opt.grace}",
-                )
-        if base.findings:
-            base.status = Status.MISMATCH
-            base.evidence = {
-                "audit": AUDIT_VERSION,
-                "subject": subject,
-                "epoch": epoch,
-                "policy_version": self.opt.policy_version,
-                "blocks": [start, end],
-                "inputs": _input_summary(inp),
-                "expected_total": str(sum(p.amount for p in settlement.payouts)),
-                "paid_total": str(sum(p.amount for p in paid.values())),
-                "payouts": rows,
-            }
-            base.seal()
-        elif unpaid:
-            base.status = Status.PENDING
-            base.reason = (
-                f"{len(unpaid)} expected payouts not paid yet (grace until block {end + self.opt.grace})"
-            )
-        return base
-
-    @staticmethod
-    def _payout_finding(
-        base: SubjectAudit,
-        kind: FindingKind,
-        pid: str,
-        want: Any,
-        got: PaidRow | None,
-        rows: list[dict[str, Any]],
-        detail: str,
-    ) -> None:
-        expected = (
-            {}
-            if want is None
-            else {
-                "account": want.account,
-                "kind": int(want.kind),
-                "token_id": want.token_id,
-                "amount": str(want.amount),
-                "reason": want.reason,
-            }
-        )
-        published = (
-            {}
-            if got is None
-            else {
-                "account": got.account,
-                "kind": got.kind,
-                "amount": str(got.amount),
-                "at": list(got.at),
-            }
-        )
-        base.findings.append(
-            Finding(kind=kind, subject=base.subject, detail=detail, expected=expected, published=published)
-        )
-        rows.append({"finding": kind.value, "payout_id": pid, "expected": expected, "paid": published})
-
     # -- whole audits ----------------------------------------------------------------------------------------
 
     async def audit(
@@ -581,21 +267,3 @@ class Auditor:
         """Epochs overlapping blocks lo..hi (epoch 0 starts at block 0)."""
         n = self.opt.epoch_blocks
         return list(range(lo // n, hi // n + 1))
-
-
-def _input_summary(inp: EpochInput) -> dict[str, Any]:
-    """Counts and a digest of the epoch's inputs: validators can tell whether they saw the same chain."""
-    h = hashlib.blake2b(digest_size=32)
-    for tok in sorted(inp.tracks):
-        t = inp.tracks[tok]
-        h.update(repr((tok, t.creator, t.royalty_splits, t.minted_at)).encode())
-    for rec in (*inp.scores, *inp.listens, *inp.previous_listens, *inp.curations):
-        h.update(repr(rec).encode())
-    return {
-        "tracks": len(inp.tracks),
-        "scores": len(inp.scores),
-        "listens": len(inp.listens),
-        "previous_listens": len(inp.previous_listens),
-        "curations": len(inp.curations),
-        "digest": "0x" + h.hexdigest(),
-    }

@@ -132,6 +132,11 @@ class ValidatorDb:
     async def checkpoint(self) -> tuple[int, str] | None:
         return await read_checkpoint(self._db)
 
+    async def head(self) -> int:
+        """The checkpoint's block number, 0 before the first block."""
+        cp = await self.checkpoint()
+        return cp[0] if cp else 0
+
     async def ingest(self, blocks: Sequence[BlockData]) -> int:
         """Record the audited events of blocks above the checkpoint, with the new checkpoint; returns how many
         blocks were new."""

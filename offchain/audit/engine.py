@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from offchain import scoring_rule
-from offchain.audit.rescore import Rescored, RescoreError
+from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.scoring_rule import DeclaredGenre
 from scoring.agreement import AGREEMENT_VERSION, library_differences
+from scoring.errors import ScoringError
+from scoring.versions import MODEL_VERSION
 
 
 def engine_track_id(token_id: int) -> str:
@@ -83,8 +85,6 @@ class EngineRescorer:
     """`Rescorer` for `scoring.versions.MODEL_VERSION` (see the module docstring)."""
 
     def __init__(self, device: str | None = None) -> None:
-        from scoring.versions import MODEL_VERSION
-
         self.model_version = MODEL_VERSION
         self.device = device
         self.catalogue = self._empty()
@@ -94,7 +94,7 @@ class EngineRescorer:
 
     @staticmethod
     def _empty() -> Any:
-        from scoring.engine import new_catalogue
+        from scoring.engine import new_catalogue  # heavy (torch): loaded when a rescorer is first built
 
         return new_catalogue()
 
@@ -103,8 +103,6 @@ class EngineRescorer:
         cat = self.catalogue
         if cat.position(track_id) is not None:
             raise RescoreError(f"{track_id} is already in the validator's catalogue (rescored twice?)")
-        from scoring.errors import ScoringError
-
         try:
             out = scoring_rule.apply_rule(cat, token_id, audio, genre, device=self.device)
         except ScoringError as exc:  # the genre reference itself is missing or damaged: not the track's fault
@@ -146,8 +144,7 @@ class EngineRescorer:
         )
 
     def commit(self, inputs: dict[str, Any], novelty_bp: int, quality_bp: int) -> bytes | None:
-        from scoring.engine import commitment
-        from scoring.errors import ScoringError
+        from scoring.engine import commitment  # heavy (torch): loaded with the first rescorer
 
         try:
             return commitment(
@@ -188,3 +185,9 @@ class EngineRescorer:
             pcm_sha256=[u[3] for u in unpacked],
             steps=[u[4] for u in unpacked],
         )
+
+
+def engine_rescorers(device: str | None = None) -> dict[int, Rescorer]:
+    """The rescorers this installation can run, by model version (the scoring engine's current version)."""
+    r = EngineRescorer(device=device)
+    return {r.model_version: r}

@@ -70,16 +70,3 @@ class Rescorer(Protocol):
     def restore(self, entries: Iterable[tuple[int, bytes]]) -> None:
         """Replace the catalogue by these entries (token order), e.g. after a restart."""
         ...
-
-
-def engine_rescorers(device: str | None = None) -> dict[int, Rescorer]:
-    """The rescorers this installation can run, by model version (the scoring engine's current version).
-
-    Raises RescoreError with what is missing when the scoring engine is not installed.
-    """
-    try:
-        from offchain.audit.engine import EngineRescorer
-    except ImportError as exc:  # the scoring engine (scoring/engine.py) is a separate part of the project
-        raise RescoreError(f"the scoring engine is not available: {exc}") from None
-    r = EngineRescorer(device=device)
-    return {r.model_version: r}

@@ -18,7 +18,7 @@ import structlog
 from ami_node.keys import Keypair
 from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
-from offchain.audit.rescore import RescoreError, Rescorer, engine_rescorers
+from offchain.audit.rescore import RescoreError, Rescorer
 from offchain.audit.validator import ContractChallenger, Validator
 from offchain.pipeline.options import WorkerOptions
 
@@ -48,6 +48,11 @@ def audit_options(settings: WorkerSettings, grace_blocks: int | None = None) -> 
 def default_rescorers(settings: WorkerSettings) -> tuple[dict[int, Rescorer], str | None]:
     """The scoring engine's rescorers, or none (with the reason) when the engine is not installed."""
     device = None if settings.device == "auto" else settings.device
+    try:
+        # The scoring engine is a heavy (torch) and separate part of the project: imported only here.
+        from offchain.audit.engine import engine_rescorers
+    except ImportError as exc:
+        return {}, str(RescoreError(f"the scoring engine is not available: {exc}"))
     try:
         return dict(engine_rescorers(device)), None
     except RescoreError as exc:

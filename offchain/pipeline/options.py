@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from offchain.config import WorkerSettings
+from offchain.config import DEFAULTS, WorkerSettings
 from offchain.economics import PolicyParams, RewardKind
 
-# The settings' declared defaults (model_construct reads no file and no environment, and validates nothing).
-_DEFAULTS = WorkerSettings.model_construct()
-_CAPS = _DEFAULTS.caps
+_CAPS = DEFAULTS.caps
 # The knobs that are settings fields of the same name.
 _FROM_SETTINGS = (
     "epoch_blocks",
@@ -33,8 +31,8 @@ _FROM_SETTINGS = (
 class WorkerOptions:
     """The pipeline's knobs (see offchain/config.py for the meaning of those the settings have)."""
 
-    epoch_blocks: int = _DEFAULTS.epoch_blocks
-    budgets: Mapping[RewardKind, int] = field(default_factory=_DEFAULTS.budgets.by_kind)
+    epoch_blocks: int = DEFAULTS.epoch_blocks
+    budgets: Mapping[RewardKind, int] = field(default_factory=DEFAULTS.budgets.by_kind)
     listen_reward_per_wallet: int = _CAPS.listen_reward_per_wallet
     listen_credits_per_wallet: int = _CAPS.listen_credits_per_wallet
     min_listen_seconds: int = _CAPS.min_listen_seconds
@@ -42,15 +40,15 @@ class WorkerOptions:
     sybil_group_min_size: int = _CAPS.sybil_group_min_size
     discovery_early_listeners: int = _CAPS.discovery_early_listeners
     adoption_trust: bool = _CAPS.adoption_trust
-    max_audio_bytes: int = _DEFAULTS.max_audio_bytes
-    block_queue_size: int = _DEFAULTS.block_queue_size
-    scoring_queue_size: int = _DEFAULTS.scoring_queue_size
-    ingest_batch_blocks: int = _DEFAULTS.ingest_batch_blocks
-    scoring_workers: int = _DEFAULTS.scoring_workers
-    payout_batch_size: int = _DEFAULTS.payout_batch_size
+    max_audio_bytes: int = DEFAULTS.max_audio_bytes
+    block_queue_size: int = DEFAULTS.block_queue_size
+    scoring_queue_size: int = DEFAULTS.scoring_queue_size
+    ingest_batch_blocks: int = DEFAULTS.ingest_batch_blocks
+    scoring_workers: int = DEFAULTS.scoring_workers
+    payout_batch_size: int = DEFAULTS.payout_batch_size
     fetch_attempts: int = 5
-    backoff_initial_s: float = _DEFAULTS.backoff_initial_s
-    backoff_max_s: float = _DEFAULTS.backoff_max_s
+    backoff_initial_s: float = DEFAULTS.backoff_initial_s
+    backoff_max_s: float = DEFAULTS.backoff_max_s
     poll_s: float = 1.0
     # The scoring stage's lanes (see `Worker.score_one`): tracks never tried go to the main lane, served by
     # `fetch_workers` tasks one creator at a time (at most `per_creator_slots` tasks each); tracks whose
