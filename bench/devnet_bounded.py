@@ -21,8 +21,9 @@ from pathlib import Path
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from ami_node.devnet.connection import MAX_QUEUED_BYTES
 from ami_node.devnet.meta import METADATA_FILE
-from ami_node.devnet.server import MAX_DEV_BLOCKS, MAX_QUEUED_BYTES
+from ami_node.devnet.rpc_methods import MAX_DEV_BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

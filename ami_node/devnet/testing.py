@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ami_node.devnet.chain import Devnet, Faults
-from ami_node.devnet.server import MAX_DEV_BLOCKS, DevnetServer
+from ami_node.devnet.rpc_methods import MAX_DEV_BLOCKS
+from ami_node.devnet.server import DevnetServer
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ class DevnetHandle:
             faults = self.chain.set_faults(**changes)
             assert self.server is not None
             if not faults.hold_finality:
-                self.server._schedule_produce()
+                self.server.schedule_produce()
             return faults
 
         return self.call(apply)
@@ -90,7 +91,7 @@ class DevnetHandle:
         left = max(1, count)
         while True:
             n = min(left, MAX_DEV_BLOCKS)
-            head = self.call(lambda n=n: server.rpc_dev_newBlock(None, {"count": n}))  # type: ignore[arg-type,misc]
+            head = self.call(lambda n=n: server.rpc.rpc_dev_newBlock(None, {"count": n}))  # type: ignore[arg-type,misc]
             left -= n
             if left <= 0:
                 return head
@@ -103,12 +104,12 @@ class DevnetHandle:
     def reorg(self, depth: int, new_blocks: int | None = None) -> list[str]:
         assert self.server is not None
         server = self.server
-        return self.call(lambda: server.rpc_devnet_reorg(None, depth, new_blocks))  # type: ignore[arg-type]
+        return self.call(lambda: server.rpc.rpc_devnet_reorg(None, depth, new_blocks))  # type: ignore[arg-type]
 
     def finalize(self, number: int | None = None) -> str:
         assert self.server is not None
         server = self.server
-        return self.call(lambda: server.rpc_devnet_finalize(None, number))  # type: ignore[arg-type]
+        return self.call(lambda: server.rpc.rpc_devnet_finalize(None, number))  # type: ignore[arg-type]
 
     def advance_time(self, ms: int) -> int:
         def advance() -> int:
