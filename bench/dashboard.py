@@ -29,7 +29,8 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from offchain.dashboard import DashboardConfig, dashboard_app  # noqa: E402
 from offchain.dashboard.embedding_map import build_map  # noqa: E402
-from offchain.dashboard.queries import Queries, resolve_source  # noqa: E402
+from offchain.dashboard.queries import Queries  # noqa: E402
+from offchain.dashboard.sources import resolve_source  # noqa: E402
 from offchain.economics import EpochSettlement, Payout, RewardKind, payout_id  # noqa: E402
 from offchain.projection import BlockData, typed_event  # noqa: E402
 from offchain.store import WorkerStore  # noqa: E402

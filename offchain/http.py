@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from offchain.dashboard import DashboardConfig, add_dashboard
-from offchain.dashboard.queries import Source
+from offchain.dashboard.sources import Source
 from offchain.pipeline.worker import Worker
 
 READY_STALL_S = 120.0

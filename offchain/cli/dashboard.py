@@ -9,58 +9,60 @@ from typing import Annotated
 
 import typer
 
+from offchain.dashboard.pages import DashboardConfig, serve_dashboard
+from offchain.dashboard.sources import DashboardError, resolve_source
+
+
+def dashboard_cmd(
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            help="A worker's database (worker.sqlite, its catalogue/ beside it) or a validator's folder.",
+        ),
+    ],
+    validator: Annotated[
+        Path | None, typer.Option(help="A validator's folder whose findings to show with a worker's db.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless you mean to share it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 9616,
+    epoch_blocks: Annotated[
+        int | None, typer.Option(min=1, help="Epoch length when no epoch is settled yet.")
+    ] = None,
+    ipfs_api_url: Annotated[
+        str | None, typer.Option(help="IPFS RPC API to stream tracks' audio from (verified by CID).")
+    ] = None,
+) -> None:
+    """Serve the dashboard (tracks, epochs, accounts, map, distributions, findings) until Ctrl-C."""
+    try:
+        source = resolve_source(db, validator)
+    except DashboardError as exc:
+        typer.echo(f"ami dashboard: {exc}", err=True)
+        raise typer.Exit(2) from None
+    config = DashboardConfig(source, epoch_blocks=epoch_blocks, ipfs_api_url=ipfs_api_url)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_dashboard(
+            config,
+            host,
+            port,
+            stop,
+            lambda p: typer.echo(f"dashboard: http://{host}:{p}/", err=False),
+        )
+
+    try:
+        asyncio.run(main())
+    except DashboardError as exc:
+        typer.echo(f"ami dashboard: {exc}", err=True)
+        raise typer.Exit(2) from None
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's command to the `ami` app."""
-
-    @app.command("dashboard")
-    def dashboard_cmd(
-        db: Annotated[
-            Path,
-            typer.Option(
-                "--db",
-                help="A worker's database (worker.sqlite, its catalogue/ beside it) or a validator's folder.",
-            ),
-        ],
-        validator: Annotated[
-            Path | None, typer.Option(help="A validator's folder whose findings to show with a worker's db.")
-        ] = None,
-        host: Annotated[
-            str, typer.Option(help="Address to listen on (loopback unless you mean to share it).")
-        ] = "127.0.0.1",
-        port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 9616,
-        epoch_blocks: Annotated[
-            int | None, typer.Option(min=1, help="Epoch length when no epoch is settled yet.")
-        ] = None,
-        ipfs_api_url: Annotated[
-            str | None, typer.Option(help="IPFS RPC API to stream tracks' audio from (verified by CID).")
-        ] = None,
-    ) -> None:
-        """Serve the dashboard (tracks, epochs, accounts, map, distributions, findings) until Ctrl-C."""
-        from offchain.dashboard.pages import DashboardConfig, DashboardError, resolve_source, serve_dashboard
-
-        try:
-            source = resolve_source(db, validator)
-        except DashboardError as exc:
-            typer.echo(f"ami dashboard: {exc}", err=True)
-            raise typer.Exit(2) from None
-        config = DashboardConfig(source, epoch_blocks=epoch_blocks, ipfs_api_url=ipfs_api_url)
-
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            await serve_dashboard(
-                config,
-                host,
-                port,
-                stop,
-                lambda p: typer.echo(f"dashboard: http://{host}:{p}/", err=False),
-            )
-
-        try:
-            asyncio.run(main())
-        except DashboardError as exc:
-            typer.echo(f"ami dashboard: {exc}", err=True)
-            raise typer.Exit(2) from None
+    app.command("dashboard")(dashboard_cmd)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,38 +21,20 @@ from typing import Any
 import plotly
 import structlog
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
 
 from offchain.dashboard import charts
 from offchain.dashboard.embedding_map import MapCache, MapData
-from offchain.dashboard.queries import (
-    PER_PAGE,
-    TRACK_SORTS,
-    BadRequest,
-    DashboardError,
-    NotFound,
-    Queries,
-    Source,
-    ensure_indexes,
-    resolve_source,
-    short,
-)
+from offchain.dashboard.queries import PER_PAGE, TRACK_SORTS, BadRequest, NotFound, Queries, short
+from offchain.dashboard.sources import DashboardError, Source, ensure_indexes, resolve_source
+from offchain.dashboard.templating import components, template_env
+from offchain.ipfs.client import IpfsClient
+from offchain.pipeline.adapters import IpfsContentFetcher
 
 log = structlog.get_logger("ami.dashboard")
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-NAV = (
-    ("/", "Overview"),
-    ("/tracks", "Tracks"),
-    ("/epochs", "Epochs"),
-    ("/accounts", "Accounts"),
-    ("/map", "Map"),
-    ("/distributions", "Distributions"),
-    ("/findings", "Findings"),
-)
 AUDIO_TYPES = (
     (b"RIFF", "audio/wav"),
     (b"fLaC", "audio/flac"),
@@ -83,56 +64,6 @@ class DashboardConfig:
     max_audio_bytes: int = 50 * 1024 * 1024
 
 
-def _amount(v: Any) -> str:
-    return "–" if v is None else f"{int(v):,}"
-
-
-def _bp(v: Any) -> str:
-    return "–" if v is None else str(int(v))
-
-
-_TOKEN = re.compile(r"token:(\d+)")
-
-
-def _linkify(text: Any) -> Markup:
-    """Escape `text` and turn every `token:N` into a link to that track's page."""
-    return Markup(_TOKEN.sub(lambda m: f'<a href="/tracks/{m[1]}">token:{m[1]}</a>', str(escape(str(text)))))
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(amount=_amount, bp=_bp, short=short, linkify=_linkify)
-    env.globals["nav"] = NAV
-    return env
-
-
-def components(details: Mapping[str, Any]) -> dict[str, float]:
-    """Every numeric value of a score's details, named by its key path ("a.b"), except the match table.
-
-    Generic on purpose: whatever component names the scoring stores show up, old and new alike.
-    """
-    out: dict[str, float] = {}
-
-    def walk(prefix: str, v: Any, depth: int) -> None:
-        if isinstance(v, bool):
-            return
-        if isinstance(v, int | float):
-            out[prefix] = float(v)
-        elif isinstance(v, Mapping) and depth < 3:
-            for k, x in v.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), x, depth + 1)
-
-    for k, v in details.items():
-        if k not in ("matches", "versions"):
-            walk(str(k), v, 0)
-    return out
-
-
 def _int(request: web.Request, name: str, default: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -158,7 +89,7 @@ class Dashboard:
 
     def __init__(self, config: DashboardConfig) -> None:
         self.config = config
-        self.env = _env()
+        self.env = template_env()
         self.q: Queries | None = None
         self.maps = MapCache(config.source.catalogue)
         self._map_task: asyncio.Task[Any] | None = None
@@ -174,9 +105,6 @@ class Dashboard:
                 log.warning("dashboard.no_indexes", db=str(main), error=why)
         self.q = await Queries.open(self.config.source, self.config.epoch_blocks)
         if self.config.fetch_audio is None and self.config.ipfs_api_url:
-            from offchain.ipfs.client import IpfsClient
-            from offchain.pipeline.adapters import IpfsContentFetcher
-
             self._ipfs = IpfsClient(self.config.ipfs_api_url)
             fetcher = IpfsContentFetcher(self._ipfs)
             self.config.fetch_audio = functools.partial(fetcher.fetch, max_bytes=self.config.max_audio_bytes)

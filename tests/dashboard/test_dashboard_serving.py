@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from offchain.dashboard import DashboardConfig, dashboard_app
-from offchain.dashboard.queries import resolve_source
+from offchain.dashboard.sources import resolve_source
 from offchain.pipeline.ports import ContentMismatch
 from tests.dashboard.conftest import Served, address, serve, stop
 from tests.worker.worker_fakes import FakeChain, FakeIpfs, FakeScorer
