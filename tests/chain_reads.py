@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from ami_node.abi import ContractAbi
@@ -17,3 +18,9 @@ async def paid_ids(port: ChainPort, rewards: str, abi: ContractAbi, numbers: Ite
         events = decode_block(await port.block(n), {rewards: abi})
         ids += [e.payout_id for e in events if isinstance(e, Paid)]
     return ids
+
+
+async def finalized_paid_counts(port: ChainPort, rewards: str, abi: ContractAbi) -> Counter[str]:
+    """How many times each payout id was paid in the finalized blocks #1 to the finalized head."""
+    head = (await port.finalized_head()).number
+    return Counter(await paid_ids(port, rewards, abi, range(1, head + 1)))

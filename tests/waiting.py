@@ -1,9 +1,10 @@
-"""Waiting in tests without fixed sleeps: `until` a condition holds; `Calls` to see a method called again.
+"""Waiting in tests without fixed sleeps: `until` a condition holds (`wait_until` without an event loop);
+`Calls` to see a method called again.
 
 A negative ("nothing happened") is proven by waiting for the event after which it would have happened: e.g.
 the follower asked the node for the finalized head once more after a block was produced, so a block it was
 going to yield would have been yielded by then. Importable from every test folder (tests/ is on sys.path
-through tests/conftest.py): `from waiting import Calls, until`.
+through tests/conftest.py): `from waiting import Calls, until, wait_until`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def wait_until(cond: Callable[[], object], what: str = "the condition", timeout: float = 10.0,
+               interval: float = 0.1) -> None:
+    """`until` for code without an event loop: block until `cond()` is truthy, fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 class Calls:

@@ -11,16 +11,18 @@ SIGTERM stops it cleanly. Tests in the same process use `HashScorer` from here t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from offchain.config import load_settings
-from offchain.daemon import assemble, check_oracle, default_scorer, run_worker
+from offchain.config import WorkerSettings, load_settings
+from offchain.daemon import Assembled, assemble, check_oracle, default_scorer, run_worker
 from offchain.logging import configure_logging
 from offchain.pipeline.ports import ScoreOutcome
 from offchain.scoring_rule import DeclaredGenre
@@ -48,6 +50,19 @@ def worker_settings(node_url: str, ipfs_api_url: str, folder: Path, **overrides:
         "backoff_initial_s": 0.1,
         **overrides,
     }
+
+
+@contextlib.asynccontextmanager
+async def worker_running(a: Assembled, settings: WorkerSettings) -> AsyncIterator[None]:
+    """The assembled worker runs (worker, submitter, HTTP, as `ami run` does) until the block is left; it is
+    then stopped and its in-flight work finishes before the block's exit returns."""
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_worker(a, settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await runner
 
 
 async def main(argv: list[str]) -> None:

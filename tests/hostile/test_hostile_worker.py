@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chain_reads import paid_ids
+from chain_reads import finalized_paid_counts
 from hostile_world import run_scenario
 from waiting import until
-from worker_process import HashScorer, worker_settings
+from worker_process import HashScorer, worker_running, worker_settings
 
 pytestmark = [pytest.mark.slow]
 
@@ -85,7 +85,7 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
     from ami_node.substrate import SubstrateChainPort
     from ami_node.tx import contract_tx
     from offchain.cli.worker import _status
-    from offchain.daemon import assemble, outbox_failures, outbox_path, requeue, run_worker
+    from offchain.daemon import assemble, outbox_failures, outbox_path, requeue
     from offchain.demo import Actor, DemoChain
     from offchain.ipfs.client import IpfsClient
 
@@ -101,11 +101,9 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
     async with IpfsClient(ipfs_url) as ipfs:
         cid = await ipfs.add(b"an honest track " * 64)
     settings = _settings(dn, ipfs_url, tmp, key="//Ferdie")
-    stop = asyncio.Event()
     async with assemble(settings, scorer_factory=lambda s, st: HashScorer()) as a:
-        runner = asyncio.create_task(run_worker(a, settings, stop))
         store = a.worker.store
-        try:
+        async with worker_running(a, settings):
             await chain.nft_tx(
                 bob, "mint", audio_cid=cid, metadata_cid=cid, royalty_splits=[(bob.address, 10000)]
             )
@@ -151,14 +149,10 @@ async def _requeue_scenario(dn: Any, ipfs_url: str, tmp: Path) -> None:
             await until(all_paid, "the requeued payouts paid", 120)
             await until(lambda: _not_in(a.worker.last_error, "submitter"), "/readyz recovered", 10)
             assert (await requeue(settings))["requeued"] == 0  # a second requeue has nothing to send
-        finally:
-            stop.set()
-            await runner
         payouts = await store.payouts()
-    head = (await port.finalized_head()).number
-    seen = await paid_ids(port, dep.rewards, chain.rewards, range(1, head + 1))
+    seen = await finalized_paid_counts(port, dep.rewards, chain.rewards)
     await port.close()
-    assert Counter(seen) == Counter("0x" + p.payout_id.hex() for p in payouts)
+    assert seen == Counter("0x" + p.payout_id.hex() for p in payouts)
     assert {"0x" + p.payout_id.hex() for p in payouts} >= failed_ids
 
 

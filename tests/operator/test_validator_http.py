@@ -4,47 +4,21 @@ metrics), on the port it is given, and stops on SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+from processes import ami_process, http_get
 
 
 def test_validate_serves_health_readiness_and_metrics(deployed: Any, tmp_path: Path) -> None:
     env = {
-        **os.environ,
         **deployed.env,
         "AMI_KEY": "//Charlie",  # made validator by the fixture's `ami deploy --validator`
         "AMI_IPFS_API_URL": "http://127.0.0.1:9",
         "AMI_LOG_JSON": "true",
     }
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "ami"),
-            "validate",
-            "--db",
-            str(tmp_path / "v"),
-            "--http-port",
-            "0",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with ami_process("validate", "--db", str(tmp_path / "v"), "--http-port", "0", env=env) as proc:
         assert proc.stderr is not None
         address = None
         for line in proc.stderr:  # the line the validator prints once it listens (no fixed sleep)
@@ -53,20 +27,17 @@ def test_validate_serves_health_readiness_and_metrics(deployed: Any, tmp_path: P
                 break
         assert address, "the validator exited before serving HTTP"
         base = f"http://{address}"
-        assert get(f"{base}/healthz") == (200, '{"ok": true}')
-        status, body = get(f"{base}/readyz")
+        assert http_get(f"{base}/healthz") == (200, '{"ok": true}')
+        status, body = http_get(f"{base}/readyz")
         ready = json.loads(body)
         assert status in (200, 503) and ready["ready"] is (status == 200) and "processed_head" in ready
-        status, metrics = get(f"{base}/metrics")
+        status, metrics = http_get(f"{base}/metrics")
         assert status == 200
         assert 'ami_build_info{component="validator"' in metrics
         assert "ami_validator_processed_head " in metrics and "process_cpu_seconds_total " in metrics
         assert "ami_validator_rescore_seconds_bucket{" in metrics
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0
 
 

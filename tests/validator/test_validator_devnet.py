@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from processes import ami_process
 from validator_world import AUDIO, MODEL_VERSION, HashRescorer
 
 from ami_node.abi import ContractAbi
@@ -93,11 +94,8 @@ def test_devnet_nudged_score_challenged_once(tmp_path: Path) -> None:
 def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> None:
     """`ami validate` as a process: follows the devnet into its database, warns that //Charlie holds no
     validator role, and exits 0 on SIGTERM with a summary."""
-    import os
     import signal
     import sqlite3
-    import subprocess
-    import sys
     import time
 
     from ami_node.deploy import default_bundles, deploy
@@ -112,26 +110,11 @@ def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> Non
 
         head = asyncio.run(setup())
         env = {
-            **os.environ,
             "AMI_NODE_URL": dn.url,
             "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
             "AMI_LOG_JSON": "true",
         }
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "ami"),
-                "validate",
-                "--db",
-                str(tmp_path / "v"),
-                "--key",
-                "//Charlie",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with ami_process("validate", "--db", str(tmp_path / "v"), "--key", "//Charlie", env=env) as proc:
             deadline = time.monotonic() + 60
             db = tmp_path / "v" / "validator.sqlite"
             while True:
@@ -148,9 +131,6 @@ def test_ami_validate_daemon_follows_and_stops_on_sigterm(tmp_path: Path) -> Non
                 time.sleep(0.2)
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
         assert proc.returncode == 0, err
         assert "is not a validator of the rewards contract" in err
         assert '"checkpoint"' in err and '"challenges"' in err

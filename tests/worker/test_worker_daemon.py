@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import ami_process, http_get
+from waiting import wait_until
+
+from offchain.ipfs.node import free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+def _epochs_settled(port: int) -> float:
+    """The worker's ami_worker_epochs_settled_total, read from its /metrics."""
+    metrics = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+    m = re.search(r"^ami_worker_epochs_settled_total (\S+)$", metrics, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 @pytest.mark.slow
@@ -49,49 +45,38 @@ def test_ami_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
                 await port.close()
 
         asyncio.run(do_deploy())
-        http = _free_port()
+        http = free_port()
         env = {
-            **os.environ,
             "AMI_NODE_URL": dn.url,
             "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
             "AMI_DB_PATH": str(tmp_path / "w.sqlite"),
             "AMI_HTTP_PORT": str(http),
-            "AMI_IPFS_API_URL": f"http://127.0.0.1:{_free_port()}",  # nobody there: not needed without mints
+            "AMI_IPFS_API_URL": f"http://127.0.0.1:{free_port()}",  # nobody there: not needed without mints
             "AMI_EPOCH_BLOCKS": "2",
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from offchain.cli import main; main()", "run"],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
+        with ami_process("run", env=env, stdout=subprocess.DEVNULL) as proc:
             deadline = time.monotonic() + 60
             status, body = 0, ""
             while time.monotonic() < deadline:
                 try:
-                    status, body = _get(f"http://127.0.0.1:{http}/readyz")
+                    status, body = http_get(f"http://127.0.0.1:{http}/readyz")
                 except OSError:
                     status = 0
                 if status == 200 and json.loads(body)["checkpoint"] is not None:
                     break
                 time.sleep(0.3)
             assert status == 200, body
-            assert json.loads(_get(f"http://127.0.0.1:{http}/healthz")[1]) == {"ok": True}
-            code, metrics = _get(f"http://127.0.0.1:{http}/metrics")
+            assert json.loads(http_get(f"http://127.0.0.1:{http}/healthz")[1]) == {"ok": True}
+            code, metrics = http_get(f"http://127.0.0.1:{http}/metrics")
             assert (
                 code == 200
                 and "ami_worker_last_block" in metrics
                 and "ami_worker_blocks_behind_head" in metrics
             )
             dn.new_block(5)
-            time.sleep(1.5)
+            wait_until(lambda: _epochs_settled(http) >= 1, "an epoch settled (its metric)", 60)
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
         assert proc.returncode == 0, err
         lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
         events = [rec["event"] for rec in lines]
@@ -119,7 +104,7 @@ def test_ami_run_refuses_another_chains_deployment(tmp_path: Path) -> None:
             "AMI_NODE_URL": dn.url,
             "AMI_DEPLOYMENT": str(tmp_path / "deployment.json"),
             "AMI_DB_PATH": str(tmp_path / "w.sqlite"),
-            "AMI_HTTP_PORT": str(_free_port()),
+            "AMI_HTTP_PORT": str(free_port()),
         }
         out = subprocess.run(
             [sys.executable, "-c", "from offchain.cli import main; main()", "run"],

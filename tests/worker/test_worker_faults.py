@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chain_reads import paid_ids
+from chain_reads import finalized_paid_counts, paid_ids
 from waiting import Calls, until
-from worker_process import HashScorer, worker_settings
+from worker_process import HashScorer, worker_running, worker_settings
 
 from offchain.ipfs.node import JSNODE_DIR
 
@@ -40,7 +40,7 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
     from ami_node.keys import load_keypair
     from ami_node.substrate import SubstrateChainPort
     from offchain.config import load_settings
-    from offchain.daemon import assemble, run_worker
+    from offchain.daemon import assemble
     from offchain.demo import Actor, DemoChain
     from offchain.ipfs.client import IpfsClient
 
@@ -54,15 +54,13 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
     settings = load_settings(
         None, **worker_settings(dn.url, node.api_url, tmp, epoch_blocks=40, http_port=0, backoff_max_s=1.0)
     )
-    stop = asyncio.Event()
     async with assemble(settings, scorer_factory=lambda s, st: HashScorer()) as a:
-        runner = asyncio.create_task(run_worker(a, settings, stop))
         store = a.worker.store
 
         async def statuses() -> dict[int, str]:
             return {t.token_id: t.status for t in await store.tracks()}
 
-        try:
+        async with worker_running(a, settings):
             # 1. Dropped connections and skipped finality notices while two tracks are minted and scored.
             dn.set_faults(drop_every_n_messages=50, skip_finalized_notices=3)
             for cid in cids[:2]:
@@ -106,15 +104,11 @@ async def _scenario(dn: Any, node: Any, tmp: Path) -> None:
             dn.set_faults(hold_finality=False, finality_lag=0)
             dn.new_block(2)
             await until(paid, "payouts confirmed", 90)
-        finally:
-            stop.set()
-            await runner
         payouts = await store.payouts()
     # The chain's own Paid events: each of the worker's payouts exactly once.
-    head = (await port.finalized_head()).number
-    seen = await paid_ids(port, dep.rewards, chain.rewards, range(1, head + 1))
+    seen = await finalized_paid_counts(port, dep.rewards, chain.rewards)
     await port.close()
-    assert Counter(seen) == Counter("0x" + p.payout_id.hex() for p in payouts)
+    assert seen == Counter("0x" + p.payout_id.hex() for p in payouts)
     assert {p.status for p in payouts} == {"paid"}
 
 
