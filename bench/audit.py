@@ -34,13 +34,14 @@ from offchain.audit.db import ValidatorDb  # noqa: E402
 from offchain.audit.engine import engine_rescorers  # noqa: E402
 from offchain.audit.model import Status  # noqa: E402
 from offchain.audit.rescore import RescoreError, Rescorer  # noqa: E402
-from offchain.economics import PolicyParams, RewardKind, settle_epoch  # noqa: E402
+from offchain.economics import PolicyParams, settle_epoch  # noqa: E402
 from offchain.ipfs.store import MemoryContentStore  # noqa: E402
 from offchain.projection import BlockData, typed_event  # noqa: E402
 from offchain.store import WorkerStore  # noqa: E402
+from pallets_spec.vocabulary import PayoutKind  # noqa: E402
 
 EPOCH_BLOCKS = 100
-POLICY = PolicyParams(budgets={k: 100_000 for k in RewardKind})
+POLICY = PolicyParams(budgets={k: 100_000 for k in PayoutKind})
 
 
 def _account(i: int) -> str:

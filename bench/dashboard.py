@@ -31,9 +31,10 @@ from offchain.dashboard import DashboardConfig, dashboard_app  # noqa: E402
 from offchain.dashboard.embedding_map import build_map  # noqa: E402
 from offchain.dashboard.queries import Queries  # noqa: E402
 from offchain.dashboard.sources import resolve_source  # noqa: E402
-from offchain.economics import EpochSettlement, Payout, RewardKind, payout_id  # noqa: E402
+from offchain.economics import EpochSettlement, Payout, payout_id  # noqa: E402
 from offchain.projection import BlockData, typed_event  # noqa: E402
 from offchain.store import WorkerStore  # noqa: E402
+from pallets_spec.vocabulary import PayoutKind  # noqa: E402
 from scoring.catalog import Catalogue  # noqa: E402
 
 E = 1000
@@ -101,9 +102,9 @@ async def build(folder: Path, n: int) -> None:
     await store._db.execute("COMMIT")
     payouts = tuple(
         Payout(
-            payout_id("bench", 0, RewardKind.CREATE, f"creator{a}", a + 1),
+            payout_id("bench", 0, PayoutKind.CREATE, f"creator{a}", a + 1),
             0,
-            RewardKind.CREATE,
+            PayoutKind.CREATE,
             f"creator{a}",
             a + 1,
             100 + a,

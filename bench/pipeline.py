@@ -260,13 +260,14 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
     from ami_node.keys import load_keypair
     from ami_node.submitter import Submitter
     from ami_node.substrate import SubstrateChainPort
-    from offchain.economics import PolicyParams, RewardKind, settle_epoch
+    from offchain.economics import PolicyParams, settle_epoch
     from offchain.pipeline.adapters import SubmitterPayoutSink
     from offchain.store import WorkerStore
+    from pallets_spec.vocabulary import PayoutKind
 
     inp = settlement_input(n_accounts)
     params = PolicyParams(
-        budgets={RewardKind.CREATE: 10**12, RewardKind.LISTEN: 10**12, RewardKind.ROYALTY: 10**11},
+        budgets={PayoutKind.CREATE: 10**12, PayoutKind.LISTEN: 10**12, PayoutKind.ROYALTY: 10**11},
         listen_reward_per_wallet=10**10,
     )
     t0 = time.perf_counter()

@@ -24,7 +24,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from offchain.economics import PolicyParams, RewardKind
+from offchain.economics import PolicyParams
+from pallets_spec.vocabulary import PayoutKind
 
 
 class ConfigError(ValueError):
@@ -40,9 +41,9 @@ class RewardBudgets(BaseModel):
     engagement: int = Field(default=100_000, ge=0)
     royalty: int = Field(default=100_000, ge=0)
 
-    def by_kind(self) -> dict[RewardKind, int]:
+    def by_kind(self) -> dict[PayoutKind, int]:
         """The budgets as the reward policy takes them."""
-        return {kind: getattr(self, kind.name.lower()) for kind in RewardKind}
+        return {kind: getattr(self, kind.label) for kind in PayoutKind}
 
 
 class RewardCaps(BaseModel):

@@ -39,10 +39,11 @@ from offchain.audit.model import (
 from offchain.audit.options import AuditOptions, TrustProvider
 from offchain.audit.rescore import Rescored, Rescorer
 from offchain.audit.rescoring import RescoreWalk
-from offchain.economics import RewardKind, payout_id
+from offchain.economics import payout_id
 from offchain.ipfs.store import ContentStore
 from offchain.projection import BlockData
 from offchain.store import WorkerStore
+from pallets_spec.vocabulary import PayoutKind
 from scoring.agreement import AGREEMENT_VERSION, Agreement, Verdict, compare
 
 __all__ = ["AuditOptions", "Auditor", "TrustProvider"]
@@ -230,7 +231,7 @@ class Auditor(RescoreWalk, EpochAudits):
         epoch = score.at[0] // self.opt.epoch_blocks
         pid = (
             "0x"
-            + payout_id(self.opt.policy_version, epoch, RewardKind.CREATE, mint.creator, mint.token_id).hex()
+            + payout_id(self.opt.policy_version, epoch, PayoutKind.CREATE, mint.creator, mint.token_id).hex()
         )
         paid = await self.db.paid_by_id(pid)
         if paid is None:

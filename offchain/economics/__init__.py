@@ -8,7 +8,6 @@ from offchain.economics.records import (
     ListenRec,
     Payout,
     PolicyParams,
-    RewardKind,
     ScoreRec,
     TrackInfo,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "ListenRec",
     "Payout",
     "PolicyParams",
-    "RewardKind",
     "ScoreRec",
     "TrackInfo",
     "payout_id",

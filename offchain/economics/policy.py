@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from offchain.economics.records import EpochInput, EpochSettlement, Payout, PolicyParams, RewardKind
+from offchain.economics.records import EpochInput, EpochSettlement, Payout, PolicyParams
 from offchain.economics.rules import (
     PayoutKey,
     RuleShares,
@@ -53,12 +53,13 @@ from offchain.economics.rules import (
     royalties,
 )
 from offchain.economics.trust import epoch_trust, qualifying, sybil_groups
+from pallets_spec.vocabulary import PayoutKind
 
 POLICY_VERSION = "ami-econ/1"
 
 
 def payout_id(
-    policy_version: str, epoch: int, kind: RewardKind | int, account: str, token_id: int | None
+    policy_version: str, epoch: int, kind: PayoutKind | int, account: str, token_id: int | None
 ) -> bytes:
     """The deterministic 32-byte id of a payout: blake2b-256 of its identity, never of its amount."""
     token = "-" if token_id is None else str(token_id)
@@ -75,42 +76,42 @@ def settle_epoch(
     inp: EpochInput, params: PolicyParams, policy_version: str = POLICY_VERSION
 ) -> EpochSettlement:
     """Compute every payout of one epoch under the policy described in this module's docstring."""
-    budgets = {kind: int(params.budgets.get(kind, 0)) for kind in RewardKind}
+    budgets = {kind: int(params.budgets.get(kind, 0)) for kind in PayoutKind}
     listens = qualifying(inp.listens, inp.tracks, params.min_listen_seconds)
     previous = qualifying(inp.previous_listens, inp.tracks, params.min_listen_seconds)
     farms = sybil_groups(listens, params.sybil_group_min_size)
     trust = epoch_trust(listens, inp, params)
     credits = listen_credits(listens)
-    rules: dict[RewardKind, RuleShares] = {
-        RewardKind.CREATE: create_to_earn(
-            inp.scores, inp.tracks, budgets[RewardKind.CREATE], params.min_quality_bp
+    rules: dict[PayoutKind, RuleShares] = {
+        PayoutKind.CREATE: create_to_earn(
+            inp.scores, inp.tracks, budgets[PayoutKind.CREATE], params.min_quality_bp
         ),
-        RewardKind.LISTEN: listen_to_earn(
+        PayoutKind.LISTEN: listen_to_earn(
             credits,
             trust,
             farms,
-            budgets[RewardKind.LISTEN],
+            budgets[PayoutKind.LISTEN],
             params.listen_credits_per_wallet,
             params.listen_reward_per_wallet,
         ),
-        RewardKind.DISCOVERY: discovery(
+        PayoutKind.DISCOVERY: discovery(
             listens,
             previous,
             inp.first_listeners,
             inp.start_block,
             trust,
-            budgets[RewardKind.DISCOVERY],
+            budgets[PayoutKind.DISCOVERY],
             params.discovery_early_listeners,
         ),
-        RewardKind.ENGAGEMENT: engagement(
+        PayoutKind.ENGAGEMENT: engagement(
             listens,
             inp.curations,
             inp.tracks,
             (inp.start_block, inp.end_block),
             trust,
-            budgets[RewardKind.ENGAGEMENT],
+            budgets[PayoutKind.ENGAGEMENT],
         ),
-        RewardKind.ROYALTY: royalties(credits, inp.tracks, trust, budgets[RewardKind.ROYALTY]),
+        PayoutKind.ROYALTY: royalties(credits, inp.tracks, trust, budgets[PayoutKind.ROYALTY]),
     }
     amounts = {key: amount for rule in rules.values() for key, amount in rule.amounts.items()}
     reasons = {key: reason for rule in rules.values() for key, reason in rule.reasons.items()}
@@ -129,13 +130,13 @@ def settle_epoch(
     )
     paid: dict[str, int] = defaultdict(int)
     for p in payouts:
-        paid[p.kind.name.lower()] += p.amount
+        paid[p.kind.label] += p.amount
     return EpochSettlement(
         epoch=inp.epoch,
         policy_version=policy_version,
         payouts=payouts,
-        budgets={k.name.lower(): v for k, v in budgets.items()},
-        paid={k.name.lower(): paid.get(k.name.lower(), 0) for k in RewardKind},
-        unallocated={k.name.lower(): rule.unallocated for k, rule in rules.items()},
+        budgets={k.label: v for k, v in budgets.items()},
+        paid={k.label: paid.get(k.label, 0) for k in PayoutKind},
+        unallocated={k.label: rule.unallocated for k, rule in rules.items()},
         trust=dict(trust),
     )

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
-
-class RewardKind(IntEnum):
-    """The `kind` byte of the rewards contract's `Payout`."""
-
-    CREATE = 0
-    LISTEN = 1
-    DISCOVERY = 2
-    ENGAGEMENT = 3
-    ROYALTY = 4
+from pallets_spec.vocabulary import PayoutKind
 
 
 @dataclass(frozen=True)
 class PolicyParams:
     """Budgets and caps of one epoch (from WorkerSettings.budgets and .caps)."""
 
-    budgets: Mapping[RewardKind, int]
+    budgets: Mapping[PayoutKind, int]
     listen_reward_per_wallet: int = 60_000
     listen_credits_per_wallet: int = 10_000
     min_listen_seconds: int = 30
@@ -90,7 +81,7 @@ class EpochInput:
 class Payout:
     payout_id: bytes
     epoch: int
-    kind: RewardKind
+    kind: PayoutKind
     account: str
     token_id: int | None
     amount: int

@@ -13,13 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from math import isqrt
 
-from offchain.economics.records import CurationRec, ListenRec, RewardKind, ScoreRec, TrackInfo
+from offchain.economics.records import CurationRec, ListenRec, ScoreRec, TrackInfo
 from offchain.economics.split import cap_groups, split_exact
 from offchain.economics.trust import FULL_TRUST, farm_sizes
+from pallets_spec.vocabulary import PayoutKind
 
 CREDITS_PER_LISTEN = 1_000
 
-PayoutKey = tuple[RewardKind, str, int | None]  # (kind, account, token or None)
+PayoutKey = tuple[PayoutKind, str, int | None]  # (kind, account, token or None)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def create_to_earn(
     amounts: dict[PayoutKey, int] = {}
     reasons: dict[PayoutKey, str] = {}
     for tok, amount in shares.items():
-        key: PayoutKey = (RewardKind.CREATE, tracks[tok].creator, tok)
+        key: PayoutKey = (PayoutKind.CREATE, tracks[tok].creator, tok)
         amounts[key] = amount
         s = latest[tok]
         reasons[key] = f"created token {tok}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
@@ -102,7 +103,7 @@ def listen_to_earn(
     amounts: dict[PayoutKey, int] = {}
     reasons: dict[PayoutKey, str] = {}
     for wallet, amount in shares.items():
-        key: PayoutKey = (RewardKind.LISTEN, wallet, None)
+        key: PayoutKey = (PayoutKind.LISTEN, wallet, None)
         amounts[key] = amount
         capped = " (capped)" if amount < uncapped[wallet] else ""
         farm = f", in a farm of {size[farms[wallet]]}" if wallet in farms else ""
@@ -153,7 +154,7 @@ def discovery(
     amounts: dict[PayoutKey, int] = {}
     reasons: dict[PayoutKey, str] = {}
     for wallet, amount in shares.items():
-        key: PayoutKey = (RewardKind.DISCOVERY, wallet, None)
+        key: PayoutKey = (PayoutKind.DISCOVERY, wallet, None)
         amounts[key] = amount
         reasons[key] = f"early listener of growing tracks {sorted(found[wallet])}"
     return RuleShares(amounts, reasons, budget - sum(shares.values()))
@@ -198,7 +199,7 @@ def engagement(
     amounts: dict[PayoutKey, int] = {}
     reasons: dict[PayoutKey, str] = {}
     for curator, amount in shares.items():
-        key: PayoutKey = (RewardKind.ENGAGEMENT, curator, None)
+        key: PayoutKey = (PayoutKind.ENGAGEMENT, curator, None)
         amounts[key] = amount
         reasons[key] = f"curated tracks {sorted(curated[curator])} that others adopted"
     return RuleShares(amounts, reasons, budget - sum(shares.values()))
@@ -227,7 +228,7 @@ def royalties(
         for acc, bp in tracks[tok].royalty_splits:
             splits[acc] += bp
         for acc, amount in split_exact(pool, splits).items():
-            key: PayoutKey = (RewardKind.ROYALTY, acc, tok)
+            key: PayoutKey = (PayoutKind.ROYALTY, acc, tok)
             amounts[key] = amount
             reasons[key] = f"royalty {splits[acc]}bp of token {tok}'s listen pool {pool}"
     return RuleShares(amounts, reasons, budget - sum(amounts.values()))

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from offchain.config import DEFAULTS, WorkerSettings
-from offchain.economics import PolicyParams, RewardKind
+from offchain.economics import PolicyParams
+from pallets_spec.vocabulary import PayoutKind
 
 _CAPS = DEFAULTS.caps
 # The knobs that are settings fields of the same name.
@@ -32,7 +33,7 @@ class WorkerOptions:
     """The pipeline's knobs (see offchain/config.py for the meaning of those the settings have)."""
 
     epoch_blocks: int = DEFAULTS.epoch_blocks
-    budgets: Mapping[RewardKind, int] = field(default_factory=DEFAULTS.budgets.by_kind)
+    budgets: Mapping[PayoutKind, int] = field(default_factory=DEFAULTS.budgets.by_kind)
     listen_reward_per_wallet: int = _CAPS.listen_reward_per_wallet
     listen_credits_per_wallet: int = _CAPS.listen_credits_per_wallet
     min_listen_seconds: int = _CAPS.min_listen_seconds

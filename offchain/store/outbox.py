@@ -9,15 +9,16 @@ from typing import Any
 
 import aiosqlite
 
-from offchain.economics import EpochSettlement, RewardKind
+from offchain.economics import EpochSettlement
 from offchain.sqlite import hex_text, transaction
+from pallets_spec.vocabulary import PayoutKind
 
 
 @dataclass(frozen=True)
 class PayoutRow:
     payout_id: bytes
     epoch: int
-    kind: RewardKind
+    kind: PayoutKind
     account: str
     token_id: int | None
     amount: int
@@ -76,7 +77,7 @@ class PayoutOutbox:
         return PayoutRow(
             bytes.fromhex(r[0][2:]),
             int(r[1]),
-            RewardKind(int(r[2])),
+            PayoutKind(int(r[2])),
             r[3],
             None if r[4] is None else int(r[4]),
             int(r[5]),

@@ -29,9 +29,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from ami_node.events import DomainEvent
 from offchain.audit.db import ValidatorDb
 from offchain.audit.model import Finding, FindingKind, Status, SubjectAudit
-from offchain.economics import PolicyParams, RewardKind, settle_epoch
+from offchain.economics import PolicyParams, settle_epoch
 from offchain.projection import BlockData, typed_event
 from offchain.store import WorkerStore
+from pallets_spec.vocabulary import PayoutKind
 from scoring.catalog import Catalogue
 
 CHROMIUM = "/usr/bin/chromium"
@@ -160,11 +161,11 @@ async def _build_worker(folder: Path, score: bool = True) -> Path:
                     await store.record_rejection(tok, "undecodable", "CorruptAudio: truncated WAV")
         params = PolicyParams(
             budgets={
-                RewardKind.CREATE: 400_000,
-                RewardKind.LISTEN: 300_000,
-                RewardKind.DISCOVERY: 100_000,
-                RewardKind.ENGAGEMENT: 100_000,
-                RewardKind.ROYALTY: 100_000,
+                PayoutKind.CREATE: 400_000,
+                PayoutKind.LISTEN: 300_000,
+                PayoutKind.DISCOVERY: 100_000,
+                PayoutKind.ENGAGEMENT: 100_000,
+                PayoutKind.ROYALTY: 100_000,
             },
             listen_reward_per_wallet=60_000,
         )

@@ -25,7 +25,7 @@ from validator_world import (
 from ami_node.deployment import Deployment
 from offchain.audit import service
 from offchain.cli import app
-from offchain.economics import RewardKind
+from pallets_spec.vocabulary import PayoutKind
 
 
 async def _world(tmp: Path) -> World:
@@ -55,7 +55,7 @@ def test_ami_audit_reports_json_and_table(tmp_path: Path, monkeypatch: pytest.Mo
     from offchain.config import load_settings
 
     assert service.audit_options(load_settings()).policy == POLICY
-    assert set(POLICY.budgets) == set(RewardKind)
+    assert set(POLICY.budgets) == set(PayoutKind)
     real = service.open_validator
 
     def memory_validator(settings: Any, **kw: Any) -> AbstractAsyncContextManager[Any]:

@@ -26,9 +26,10 @@ from ami_node.port import ChainUnavailable
 from offchain.audit.model import EPOCH_SUBJECT_BASE, Status
 from offchain.audit.validator import ChallengeSent, ContractChallenger
 from offchain.cli import app
-from offchain.economics import POLICY_VERSION, RewardKind, payout_id
+from offchain.economics import POLICY_VERSION, payout_id
 from offchain.ipfs.errors import IpfsNotFound, IpfsUnavailable
 from offchain.ipfs.store import MemoryContentStore
+from pallets_spec.vocabulary import PayoutKind
 
 
 async def test_unknown_model_version_is_unverifiable_not_wrong(world: World) -> None:
@@ -197,7 +198,7 @@ async def test_late_payout_for_an_audited_epoch_is_audited_again_after_a_restart
     assert first["epoch:1"] == Status.MATCH
     # Much later, one more batch for epoch 1 lands, paying someone who earned nothing.
     mallory = world.key("Mallory").address
-    pid = payout_id(POLICY_VERSION, 1, RewardKind.LISTEN, mallory, None)
+    pid = payout_id(POLICY_VERSION, 1, PayoutKind.LISTEN, mallory, None)
     await world.call(
         world.oracle,
         "rewards",

@@ -21,7 +21,8 @@ from validator_world import (
 from offchain.audit.model import EPOCH_SUBJECT_BASE, SubjectAudit, evidence_commitment
 from offchain.audit.rescore import Rescored
 from offchain.audit.validator import Validator
-from offchain.economics import POLICY_VERSION, EpochInput, Payout, RewardKind, payout_id
+from offchain.economics import POLICY_VERSION, EpochInput, Payout, payout_id
+from pallets_spec.vocabulary import PayoutKind
 from scoring.agreement import NOVELTY_TOLERANCE_BP, QUALITY_TOLERANCE_BP
 
 
@@ -110,8 +111,8 @@ async def test_payout_to_an_account_that_did_not_earn_it(world: World) -> None:
     def add(epoch: int, payouts: list[Payout]) -> list[Payout]:
         if epoch != 1:
             return payouts
-        pid = payout_id(POLICY_VERSION, epoch, RewardKind.LISTEN, mallory, None)
-        return [*payouts, Payout(pid, epoch, RewardKind.LISTEN, mallory, None, 5_000, "listened")]
+        pid = payout_id(POLICY_VERSION, epoch, PayoutKind.LISTEN, mallory, None)
+        return [*payouts, Payout(pid, epoch, PayoutKind.LISTEN, mallory, None, 5_000, "listened")]
 
     v, audits = await _audit(world, Tamper(payouts=add))
     assert _mismatches(audits) == {"epoch:1": {"payout_unearned"}}
@@ -152,7 +153,7 @@ async def test_listen_counted_twice(world: World) -> None:
     assert _mismatches(audits) == {"epoch:2": {"payout_amount"}}
     audit = next(a for a in audits if a.subject == "epoch:2")
     kinds = {r["expected"]["kind"] for r in audit.evidence["payouts"]}
-    assert int(RewardKind.LISTEN) in kinds
+    assert int(PayoutKind.LISTEN) in kinds
     await _challenged_once(world, v, audit)
 
 

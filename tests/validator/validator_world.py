@@ -25,21 +25,22 @@ from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb
 from offchain.audit.rescore import Rescored
 from offchain.audit.validator import ContractChallenger, Validator
-from offchain.economics import EpochInput, Payout, PolicyParams, RewardKind, settle_epoch
+from offchain.economics import EpochInput, Payout, PolicyParams, settle_epoch
 from offchain.ipfs.store import MemoryContentStore
 from offchain.pipeline.adapters import to_block_data
 from offchain.store import WorkerStore
+from pallets_spec.vocabulary import PayoutKind
 from scoring.agreement import NOVELTY_TOLERANCE_BP
 
 MODEL_VERSION = 7
 EPOCH_BLOCKS = 20
 POLICY = PolicyParams(
     budgets={
-        RewardKind.CREATE: 40_000,
-        RewardKind.LISTEN: 30_000,
-        RewardKind.DISCOVERY: 10_000,
-        RewardKind.ENGAGEMENT: 10_000,
-        RewardKind.ROYALTY: 10_000,
+        PayoutKind.CREATE: 40_000,
+        PayoutKind.LISTEN: 30_000,
+        PayoutKind.DISCOVERY: 10_000,
+        PayoutKind.ENGAGEMENT: 10_000,
+        PayoutKind.ROYALTY: 10_000,
     },
     listen_reward_per_wallet=9_000,
     min_listen_seconds=30,

@@ -11,7 +11,6 @@ from offchain.economics import (
     EpochInput,
     ListenRec,
     PolicyParams,
-    RewardKind,
     ScoreRec,
     TrackInfo,
     cap_groups,
@@ -19,6 +18,7 @@ from offchain.economics import (
     settle_epoch,
     split_exact,
 )
+from pallets_spec.vocabulary import PayoutKind
 
 T1 = TrackInfo(1, "C1", (("C1", 7000), ("P1", 3000)), (1, 0))
 T2 = TrackInfo(2, "C2", (("C2", 10000),), (1, 1))
@@ -27,13 +27,13 @@ TRACKS = {1: T1, 2: T2}
 
 def params(cap: int = 500, **budgets: int) -> PolicyParams:
     return PolicyParams(
-        budgets={RewardKind[k.upper()]: v for k, v in budgets.items()},
+        budgets={PayoutKind[k.upper()]: v for k, v in budgets.items()},
         listen_reward_per_wallet=cap,
         min_listen_seconds=30,
     )
 
 
-def amounts(settlement, kind: RewardKind) -> dict[tuple[str, int | None], int]:
+def amounts(settlement, kind: PayoutKind) -> dict[tuple[str, int | None], int]:
     return {(p.account, p.token_id): p.amount for p in settlement.payouts if p.kind == kind}
 
 
@@ -79,12 +79,12 @@ def test_small_epoch_by_hand() -> None:
     inp = EpochInput(epoch=0, start_block=0, end_block=9, tracks=TRACKS, scores=scores, listens=listens)
     s = settle_epoch(inp, params(create=1000, listen=900, royalty=100))
     # create weights 5000*6000 = 3e7 and 2000*5000 = 1e7 -> 750 / 250
-    assert amounts(s, RewardKind.CREATE) == {("C1", 1): 750, ("C2", 2): 250}
+    assert amounts(s, PayoutKind.CREATE) == {("C1", 1): 750, ("C2", 2): 250}
     # listen weights L1 2000, L2 2000 -> 450 each (under the 500 cap)
-    assert amounts(s, RewardKind.LISTEN) == {("L1", None): 450, ("L2", None): 450}
+    assert amounts(s, PayoutKind.LISTEN) == {("L1", None): 450, ("L2", None): 450}
     # royalty pools by credits: T1 = 2000 + 1000, T2 = 1000 -> 75 / 25; T1 split 70/30 = 52.5 / 22.5, the
     # tied half unit goes to the first account in order (C1): 53 / 22.
-    assert amounts(s, RewardKind.ROYALTY) == {("C1", 1): 53, ("P1", 1): 22, ("C2", 2): 25}
+    assert amounts(s, PayoutKind.ROYALTY) == {("C1", 1): 53, ("P1", 1): 22, ("C2", 2): 25}
     assert s.paid == {"create": 1000, "listen": 900, "discovery": 0, "engagement": 0, "royalty": 100}
     assert s.unallocated == {"create": 0, "listen": 0, "discovery": 0, "engagement": 0, "royalty": 0}
 
@@ -92,7 +92,7 @@ def test_small_epoch_by_hand() -> None:
 def test_low_quality_and_unknown_tokens_earn_nothing_and_budget_is_accounted() -> None:
     scores = (ScoreRec(1, 9000, 999, (4, 0)), ScoreRec(99, 5000, 5000, (4, 1)))
     s = settle_epoch(EpochInput(0, 0, 9, TRACKS, scores=scores), params(create=1000))
-    assert amounts(s, RewardKind.CREATE) == {}
+    assert amounts(s, PayoutKind.CREATE) == {}
     assert s.unallocated["create"] == 1000
 
 
@@ -100,7 +100,7 @@ def test_sybil_farm_shares_one_wallet_weight() -> None:
     farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
     honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
     s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=10_000, listen=1000))
-    got = amounts(s, RewardKind.LISTEN)
+    got = amounts(s, PayoutKind.LISTEN)
     # H: 2000 credits; each farm wallet 1000 * trust 2000bp = 200, farm total 1000 -> H 666.67, farm 66.67
     # each; the 4 leftover units go by key order to F0..F3.
     assert got == {
@@ -139,11 +139,11 @@ def test_discovery_and_engagement_by_hand() -> None:
     )
     s = settle_epoch(inp, params(discovery=500, engagement=1000))
     # T1 reach: 4 listeners now vs 1 before -> growth 30000; only E1 heard it before this epoch.
-    assert amounts(s, RewardKind.DISCOVERY) == {("E1", None): 500}
+    assert amounts(s, PayoutKind.DISCOVERY) == {("E1", None): 500}
     # K: adopters E2, X, Y -> isqrt(30000 * 10000) = 17320; K2: adopter W -> isqrt(1e8) = 10000.
     # floors: 1000 * 17320 / 27320 = 633.97 -> 633, 1000 * 10000 / 27320 = 366.03 -> 366; the leftover unit
     # goes to the larger remainder (K: 26440 vs 880).
-    assert amounts(s, RewardKind.ENGAGEMENT) == {("K", None): 634, ("K2", None): 366}
+    assert amounts(s, PayoutKind.ENGAGEMENT) == {("K", None): 634, ("K2", None): 366}
 
 
 def test_per_wallet_cap_leaves_the_excess_unallocated() -> None:
@@ -152,7 +152,7 @@ def test_per_wallet_cap_leaves_the_excess_unallocated() -> None:
     s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=500, listen=1000))
     # H would get 666 > cap 500: H = 500, and the 166 excess is NOT handed to the farm; the farm keeps its
     # proportional 334 (67 x 4 + 66), which is under the cap for the farm as a whole.
-    got = amounts(s, RewardKind.LISTEN)
+    got = amounts(s, PayoutKind.LISTEN)
     assert got[("H", None)] == 500 and sum(got[(f"F{i}", None)] for i in range(5)) == 334
     assert s.unallocated["listen"] == 166
 
@@ -161,14 +161,14 @@ def test_a_sybil_farm_as_a_whole_earns_no_more_than_one_wallet_cap() -> None:
     farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
     honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
     s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=100, listen=1000))
-    got = amounts(s, RewardKind.LISTEN)
+    got = amounts(s, PayoutKind.LISTEN)
     # Uncapped the farm would take 334; capped as one group it gets exactly 100 (20 each).
     assert [got[(f"F{i}", None)] for i in range(5)] == [20] * 5 and got[("H", None)] == 100
     assert s.unallocated["listen"] == 800
 
 
 def test_payout_ids_are_deterministic_and_distinct() -> None:
-    a = payout_id("ami-econ/1", 3, RewardKind.LISTEN, "L1", None)
+    a = payout_id("ami-econ/1", 3, PayoutKind.LISTEN, "L1", None)
     assert a == payout_id("ami-econ/1", 3, 1, "L1", None) and len(a) == 32
     others = {
         payout_id("ami-econ/2", 3, 1, "L1", None),
@@ -195,9 +195,9 @@ def test_adoption_trust_catches_a_farm_that_varies_its_seconds() -> None:
     inp = EpochInput(0, 0, 9, TRACKS, listens=farm + honest)
     plain = settle_epoch(inp, params(cap=10_000, listen=1000))
     assert plain.trust["F0"] == 10_000
-    p = PolicyParams(budgets={RewardKind.LISTEN: 1000}, listen_reward_per_wallet=10_000, adoption_trust=True)
+    p = PolicyParams(budgets={PayoutKind.LISTEN: 1000}, listen_reward_per_wallet=10_000, adoption_trust=True)
     s = settle_epoch(inp, p)
     assert s.trust["F0"] == 2500 and s.trust["H"] == 10_000
     # weights: H 2000, each farm wallet 1000 * 2500bp = 250 -> H 1000 * 2000 / 3000 = 666.67
-    got = amounts(s, RewardKind.LISTEN)
+    got = amounts(s, PayoutKind.LISTEN)
     assert got[("H", None)] in (666, 667) and sum(got.values()) == 1000

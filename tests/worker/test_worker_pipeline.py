@@ -10,9 +10,9 @@ from pathlib import Path
 from waiting import Calls, until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
-from offchain.economics import RewardKind
 from offchain.pipeline.worker import Worker, WorkerOptions
 from offchain.store import WorkerStore
+from pallets_spec.vocabulary import PayoutKind
 
 AUDIO = b"RIFF-good-audio-1" * 4
 SPLITS = [("C1", 7000), ("P1", 3000)]
@@ -22,10 +22,10 @@ def options() -> WorkerOptions:
     return WorkerOptions(
         epoch_blocks=10,
         budgets={
-            RewardKind.CREATE: 1000,
-            RewardKind.LISTEN: 900,
-            RewardKind.ENGAGEMENT: 100,
-            RewardKind.ROYALTY: 100,
+            PayoutKind.CREATE: 1000,
+            PayoutKind.LISTEN: 900,
+            PayoutKind.ENGAGEMENT: 100,
+            PayoutKind.ROYALTY: 100,
         },
         listen_reward_per_wallet=500,
         min_listen_seconds=30,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from offchain.economics import CurationRec, ListenRec, RewardKind, ScoreRec, TrackInfo
+from offchain.economics import CurationRec, ListenRec, ScoreRec, TrackInfo
 from offchain.economics.rules import (
     create_to_earn,
     discovery,
@@ -19,6 +19,7 @@ from offchain.economics.rules import (
     listen_to_earn,
     royalties,
 )
+from pallets_spec.vocabulary import PayoutKind
 
 
 def largest_remainder(budget: int, weights: dict[str, int] | dict[int, int]) -> dict:
@@ -65,7 +66,7 @@ def test_create_to_earn() -> None:
     assert largest_remainder(1001, w) == {1: 589, 2: 412}
     assert by_account(got.amounts) == {("C1", 1): 589, ("C2", 2): 412}
     assert got.unallocated == 0
-    assert got.reasons[(RewardKind.CREATE, "C1", 1)] == "created token 1: novelty 5000bp x quality 6000bp"
+    assert got.reasons[(PayoutKind.CREATE, "C1", 1)] == "created token 1: novelty 5000bp x quality 6000bp"
     assert create_to_earn(scores[3:], TRACKS, 1001, min_quality_bp=1000).unallocated == 1001
 
 
@@ -88,10 +89,10 @@ def test_listen_to_earn() -> None:
     }
     assert got.unallocated == 1000 - (200 + 168 + 200)
     assert (
-        got.reasons[(RewardKind.LISTEN, "A", None)]
+        got.reasons[(PayoutKind.LISTEN, "A", None)]
         == "listened to 2 tracks: 2500 credits, trust 100% (capped)"
     )
-    assert got.reasons[(RewardKind.LISTEN, "F1", None)] == (
+    assert got.reasons[(PayoutKind.LISTEN, "F1", None)] == (
         "listened to 1 tracks: 1000 credits, trust 50%, in a farm of 2 (capped)"
     )
 
@@ -110,7 +111,7 @@ def test_discovery() -> None:
     assert largest_remainder(100, w) == {"E1": 75, "E2": 25}  # quotas 75.004 and 24.996
     assert by_account(got.amounts) == {("E1", None): 75, ("E2", None): 25}
     assert got.unallocated == 0
-    assert got.reasons[(RewardKind.DISCOVERY, "E1", None)] == "early listener of growing tracks [1]"
+    assert got.reasons[(PayoutKind.DISCOVERY, "E1", None)] == "early listener of growing tracks [1]"
 
 
 def test_engagement() -> None:
@@ -150,7 +151,7 @@ def test_engagement() -> None:
         ("K2", None): 79,
     }
     assert got.unallocated == 0
-    assert got.reasons[(RewardKind.ENGAGEMENT, "K", None)] == "curated tracks [1] that others adopted"
+    assert got.reasons[(PayoutKind.ENGAGEMENT, "K", None)] == "curated tracks [1] that others adopted"
 
 
 def test_royalties() -> None:
@@ -165,4 +166,4 @@ def test_royalties() -> None:
     assert largest_remainder(294, {"C2": 7500, "P2": 2500}) == {"C2": 221, "P2": 73}
     assert by_account(got.amounts) == {("C1", 1): 495, ("P1", 1): 212, ("C2", 2): 221, ("P2", 2): 73}
     assert got.unallocated == 0
-    assert got.reasons[(RewardKind.ROYALTY, "C2", 2)] == "royalty 7500bp of token 2's listen pool 294"
+    assert got.reasons[(PayoutKind.ROYALTY, "C2", 2)] == "royalty 7500bp of token 2's listen pool 294"

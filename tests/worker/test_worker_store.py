@@ -67,9 +67,10 @@ async def test_out_of_order_blocks_are_refused(store: WorkerStore) -> None:
 
 
 async def test_an_epoch_is_settled_once_and_unpaid_budget_is_recorded(store: WorkerStore) -> None:
-    from offchain.economics import EpochInput, PolicyParams, RewardKind, settle_epoch
+    from offchain.economics import EpochInput, PolicyParams, settle_epoch
+    from pallets_spec.vocabulary import PayoutKind
 
-    s = settle_epoch(EpochInput(0, 0, 9, {}), PolicyParams(budgets={RewardKind.CREATE: 5}))
+    s = settle_epoch(EpochInput(0, 0, 9, {}), PolicyParams(budgets={PayoutKind.CREATE: 5}))
     assert await store.save_settlement(s, 0, 9) and not await store.save_settlement(s, 0, 9)
     assert (await store.epochs())[0]["unallocated"]["create"] == 5
 
