@@ -13,6 +13,7 @@ quantises it to 0..10000.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -166,16 +167,24 @@ def spectral_hole_ratio(pcm: np.ndarray, sample_rate: int, hi_hz: float = CODEC_
     return float(np.mean(band < np.median(band, axis=1, keepdims=True) * 10.0 ** (-HOLE_DB / 10.0)))
 
 
-def _mdct_basis(sample_rate: int, hi_hz: float) -> np.ndarray:
-    """Sine-window MDCT rows ``w_n cos(pi / N (n + 1/2 + N/2)(k + 1/2))``, ``w_n = sin(pi (n + 1/2) / 2N)``,
-    for the bins k with centre in CODEC_LO_HZ..hi_hz: [K, 2N] float64 with N = `MDCT_N`."""
-    n2 = 2 * MDCT_N
-    n = np.arange(n2)
+def _mdct_bins(sample_rate: int, hi_hz: float) -> np.ndarray:
+    """MDCT bins k (of `MDCT_N`) whose centre ``(k + 1/2) sr / 2N`` lies in CODEC_LO_HZ..`hi_hz`."""
     k = np.arange(MDCT_N)
-    fk = (k + 0.5) * sample_rate / n2
-    kb = k[(fk >= CODEC_LO_HZ) & (fk < hi_hz)]
-    window = np.sin(np.pi * (n + 0.5) / n2)
-    return np.cos(np.pi / MDCT_N * (n[None, :] + 0.5 + MDCT_N / 2.0) * (kb[:, None] + 0.5)) * window
+    fk = (k + 0.5) * sample_rate / (2 * MDCT_N)
+    return k[(fk >= CODEC_LO_HZ) & (fk < hi_hz)]
+
+
+def _mdct_window() -> np.ndarray:
+    """The sine window ``w_n = sin(pi (n + 1/2) / 2N)``, n = 0..2N-1."""
+    return np.sin(np.pi * (np.arange(2 * MDCT_N) + 0.5) / (2 * MDCT_N))
+
+
+def _mdct_basis(sample_rate: int, hi_hz: float) -> np.ndarray:
+    """Sine-window MDCT rows ``w_n cos(pi / N (n + 1/2 + N/2)(k + 1/2))`` for `_mdct_bins`: [K, 2N] float64
+    with N = `MDCT_N`."""
+    n = np.arange(2 * MDCT_N)
+    kb = _mdct_bins(sample_rate, hi_hz)
+    return np.cos(np.pi / MDCT_N * (n[None, :] + 0.5 + MDCT_N / 2.0) * (kb[:, None] + 0.5)) * _mdct_window()
 
 
 def _zero_share(coef: np.ndarray) -> np.ndarray:
@@ -184,6 +193,31 @@ def _zero_share(coef: np.ndarray) -> np.ndarray:
     ref = coef.max(axis=-1, keepdims=True)
     zero = (coef < ref * ZERO_REL).mean(axis=-1)
     return np.asarray(np.where(ref[..., 0] > 0.0, zero, np.nan))
+
+
+@functools.lru_cache(maxsize=16)
+def _basis_spectrum(sample_rate: int, hi_hz: float, n: int) -> torch.Tensor:
+    """rfft over `n` points of each `_mdct_basis` row (float32), reused by every track of the same length
+    class: [K, n / 2 + 1] complex64."""
+    return torch.fft.rfft(torch.from_numpy(_mdct_basis(sample_rate, hi_hz).astype(np.float32)), n)
+
+
+def _mdct_every_start(seg: np.ndarray, sample_rate: int, hi_hz: float, starts: int) -> np.ndarray:
+    """Squared MDCT coefficients (`_mdct_basis` rows) of the frames starting at every sample 0..`starts` - 1
+    of `seg`, computed as one FFT cross-correlation per basis row (float32; ~3x fewer operations than a
+    frame-by-basis product).
+
+    Returns:
+        [starts / MDCT_N, MDCT_N, K] float64: granule, offset within the granule, coefficient.
+    """
+    n = seg.size
+    spectrum = torch.fft.rfft(torch.from_numpy(seg.astype(np.float32)), n)
+    # the bins depend on hi_hz only through which MDCT bins it admits: key the cache on the last one
+    k_hi = float(_mdct_bins(sample_rate, hi_hz)[-1] + 1) * sample_rate / (2 * MDCT_N)
+    rows = _basis_spectrum(sample_rate, k_hi, n)
+    # correlation, not convolution: the conjugate of each basis row's spectrum
+    corr = torch.fft.irfft(spectrum[None, :] * rows.conj(), n)[:, :starts]
+    return corr.square().T.reshape(starts // MDCT_N, MDCT_N, -1).double().numpy()
 
 
 def codec_zero_excess(pcm: np.ndarray, sample_rate: int, hi_hz: float = CODEC_HI_HZ) -> float:
@@ -208,10 +242,8 @@ def codec_zero_excess(pcm: np.ndarray, sample_rate: int, hi_hz: float = CODEC_HI
     span = min(total - 1, max(4, int(0.5 * sample_rate) // MDCT_N))
     run = np.convolve(energy, np.ones(span), mode="valid")
     g0 = int(np.argmax(run[: total - span]))
-    seg = torch.from_numpy(x[g0 * MDCT_N : (g0 + span) * MDCT_N + n2].astype(np.float32))
-    frames = seg.unfold(0, n2, 1)[: span * MDCT_N]  # every start: [span * 288, 576]
-    coef = (frames @ torch.from_numpy(basis.T.astype(np.float32))) ** 2
-    z = _zero_share(coef.reshape(span, MDCT_N, -1).double().numpy())  # [granule, offset]
+    segment = x[g0 * MDCT_N : (g0 + span) * MDCT_N + n2]
+    z = _zero_share(_mdct_every_start(segment, sample_rate, hi_hz, span * MDCT_N))
     best = int(np.nanargmax(np.nanmean(z, axis=0)))
     grid = np.unique(np.linspace(0, total - 2, min(600, total - 1)).astype(np.int64))
     grid = grid[energy[grid] >= np.median(energy) * 1e-3]
