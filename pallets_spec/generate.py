@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,90 +74,95 @@ class Registry:
         return [self.contract.name, self.contract.name, name]
 
     def register(self, t: TypeExpr) -> int:
-        head = t.head
-        if not t.args and head in ALIASES:
-            return self.register(parse_type(ALIASES[head]))
+        """The id of type `t`, registering it (and the types it uses, first) when it is new."""
+        if not t.args and t.head in ALIASES:
+            return self.register(parse_type(ALIASES[t.head]))
         tid, fresh = self._new(("expr", t))
         if not fresh:
             return tid
+        return self._set(tid, self._type_of(t))
+
+    def _type_of(self, t: TypeExpr) -> dict[str, Any]:
+        """The scale-info entry of `t` (registering the types it refers to)."""
+        head = t.head
         if head in _PRIMITIVES:
-            return self._set(tid, {"def": {"primitive": head}})
-        if head == "String":
-            return self._set(tid, {"def": {"primitive": "str"}})
-        if head in ("AccountId", "Hash"):
-            arr = self.register(parse_type("[u8; 32]"))
-            return self._set(
-                tid,
-                {
-                    "def": {"composite": {"fields": [{"type": arr, "typeName": "[u8; 32]"}]}},
-                    "path": ["ink_primitives", "types", head],
-                },
-            )
-        if head == "array":
-            return self._set(tid, {"def": {"array": {"len": t.length, "type": self.register(t.args[0])}}})
-        if head == "Vec":
-            return self._set(tid, {"def": {"sequence": {"type": self.register(t.args[0])}}})
-        if head == "tuple":
-            return self._set(tid, {"def": {"tuple": [self.register(a) for a in t.args]}})
-        if head == "Option":
-            inner = self.register(t.args[0])
-            return self._set(
-                tid,
-                {
-                    "def": {
-                        "variant": {
-                            "variants": [
-                                {"index": 0, "name": "None"},
-                                {"fields": [{"type": inner}], "index": 1, "name": "Some"},
-                            ]
-                        }
-                    },
-                    "params": [{"name": "T", "type": inner}],
-                    "path": ["Option"],
-                },
-            )
-        if head == "Result":
-            ok, err = self.register(t.args[0]), self.register(t.args[1])
-            return self._set(
-                tid,
-                {
-                    "def": {
-                        "variant": {
-                            "variants": [
-                                {"fields": [{"type": ok}], "index": 0, "name": "Ok"},
-                                {"fields": [{"type": err}], "index": 1, "name": "Err"},
-                            ]
-                        }
-                    },
-                    "params": [{"name": "T", "type": ok}, {"name": "E", "type": err}],
-                    "path": ["Result"],
-                },
-            )
-        if head == "LangError":
-            variants = [{"index": 1, "name": "CouldNotReadInput"}]
-            return self._set(
-                tid, {"def": {"variant": {"variants": variants}}, "path": ["ink_primitives", "LangError"]}
-            )
-        if head == "Error":
-            variants = []
-            for i, name in enumerate(self.contract.errors):
-                v: dict[str, Any] = {"index": i, "name": name}
-                doc = self.contract.error_docs.get(name)
-                if doc:
-                    v["docs"] = _docs(doc)
-                variants.append(v)
-            return self._set(tid, {"def": {"variant": {"variants": variants}}, "path": self.path("Error")})
-        if head == "Mapping":
-            raise ValueError("register a Mapping through register_mapping")
-        struct = self.contract.struct(head)
-        return self._set(
-            tid,
-            {
-                "def": {"composite": {"fields": [self._field(f) for f in struct.fields]}},
-                "docs": _docs(struct.docs),
-                "path": self.path(head),
+            return {"def": {"primitive": head}}
+        builders: dict[str, Callable[[TypeExpr], dict[str, Any]]] = {
+            "String": lambda _: {"def": {"primitive": "str"}},
+            "AccountId": self._bytes32,
+            "Hash": self._bytes32,
+            "array": lambda t: {"def": {"array": {"len": t.length, "type": self.register(t.args[0])}}},
+            "Vec": lambda t: {"def": {"sequence": {"type": self.register(t.args[0])}}},
+            "tuple": lambda t: {"def": {"tuple": [self.register(a) for a in t.args]}},
+            "Option": self._option,
+            "Result": self._result,
+            "LangError": self._lang_error,
+            "Error": self._error,
+            "Mapping": self._mapping,
+        }
+        return builders.get(head, self._struct)(t)
+
+    def _bytes32(self, t: TypeExpr) -> dict[str, Any]:
+        arr = self.register(parse_type("[u8; 32]"))
+        return {
+            "def": {"composite": {"fields": [{"type": arr, "typeName": "[u8; 32]"}]}},
+            "path": ["ink_primitives", "types", t.head],
+        }
+
+    def _option(self, t: TypeExpr) -> dict[str, Any]:
+        inner = self.register(t.args[0])
+        return {
+            "def": {
+                "variant": {
+                    "variants": [
+                        {"index": 0, "name": "None"},
+                        {"fields": [{"type": inner}], "index": 1, "name": "Some"},
+                    ]
+                }
             },
-        )
+            "params": [{"name": "T", "type": inner}],
+            "path": ["Option"],
+        }
+
+    def _result(self, t: TypeExpr) -> dict[str, Any]:
+        ok, err = self.register(t.args[0]), self.register(t.args[1])
+        return {
+            "def": {
+                "variant": {
+                    "variants": [
+                        {"fields": [{"type": ok}], "index": 0, "name": "Ok"},
+                        {"fields": [{"type": err}], "index": 1, "name": "Err"},
+                    ]
+                }
+            },
+            "params": [{"name": "T", "type": ok}, {"name": "E", "type": err}],
+            "path": ["Result"],
+        }
+
+    def _lang_error(self, t: TypeExpr) -> dict[str, Any]:
+        variants = [{"index": 1, "name": "CouldNotReadInput"}]
+        return {"def": {"variant": {"variants": variants}}, "path": ["ink_primitives", "LangError"]}
+
+    def _error(self, t: TypeExpr) -> dict[str, Any]:
+        variants = []
+        for i, name in enumerate(self.contract.errors):
+            v: dict[str, Any] = {"index": i, "name": name}
+            doc = self.contract.error_docs.get(name)
+            if doc:
+                v["docs"] = _docs(doc)
+            variants.append(v)
+        return {"def": {"variant": {"variants": variants}}, "path": self.path("Error")}
+
+    def _mapping(self, t: TypeExpr) -> dict[str, Any]:
+        raise ValueError("register a Mapping through register_mapping")
+
+    def _struct(self, t: TypeExpr) -> dict[str, Any]:
+        struct = self.contract.struct(t.head)
+        return {
+            "def": {"composite": {"fields": [self._field(f) for f in struct.fields]}},
+            "docs": _docs(struct.docs),
+            "path": self.path(t.head),
+        }
 
     def _field(self, f: Arg) -> dict[str, Any]:
         return {"name": f.name, "type": self.register(f.expr), "typeName": f.expr.rust()}
