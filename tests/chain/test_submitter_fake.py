@@ -231,14 +231,9 @@ class FakeChain:
         return DryRun(ok, b"", None if ok else out, (1000 * n + 5000, 100 * n + 500), 0)
 
     async def contract_call(
-        self,
-        contract: str,
-        data: bytes,
-        gas_limit: tuple[int, int],
-        value: int = 0,
-        storage_deposit_limit: int | None = None,
+        self, contract: str, data: bytes, gas_limit: tuple[int, int], value: int = 0, **_: Any
     ) -> Any:
-        return ("contract", contract, data, gas_limit)
+        return ("contract", contract, data, gas_limit)  # a storage_deposit_limit changes nothing here
 
     async def batch_all(self, calls: Sequence[Any]) -> Any:
         return ("batch", list(calls))
