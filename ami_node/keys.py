@@ -168,6 +168,17 @@ def _from_file(path: Path, password: str | None) -> Keypair:
         raise KeyLoadError(f"{origin}: {exc}") from None
 
 
+def _from_uri(suri: str, error: str) -> Keypair:
+    """An sr25519 keypair from a secret URI; KeyLoadError(`error`) when it does not parse."""
+    try:
+        inner = _SubstrateKeypair.create_from_uri(
+            suri, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519
+        )
+    except Exception:
+        raise KeyLoadError(error) from None
+    return Keypair(inner)
+
+
 def _from_text(source: str, password: str | None, *, allow_path: bool) -> Keypair:
     text = source.strip()
     if not text:
@@ -175,13 +186,7 @@ def _from_text(source: str, password: str | None, *, allow_path: bool) -> Keypai
     if text.startswith("{"):
         return _from_keystore(text, password, "keystore JSON")
     if text.startswith("//"):
-        try:
-            inner = _SubstrateKeypair.create_from_uri(
-                text, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519
-            )
-        except Exception:
-            raise KeyLoadError("invalid dev URI: expected //Name, optionally //hard or /soft parts") from None
-        return Keypair(inner)
+        return _from_uri(text, "invalid dev URI: expected //Name, optionally //hard or /soft parts")
     if text.startswith("0x"):
         try:
             seed = bytes.fromhex(text[2:])
@@ -213,13 +218,7 @@ def _from_text(source: str, password: str | None, *, allow_path: bool) -> Keypai
                 "mnemonic passwords (///password) are not supported for sr25519 keys; "
                 "use a polkadot-js keystore file for password protection"
             )
-        try:
-            inner = _SubstrateKeypair.create_from_uri(
-                suri, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519
-            )
-        except Exception:
-            raise KeyLoadError("invalid derivation path after the mnemonic") from None
-        return Keypair(inner)
+        return _from_uri(suri, "invalid derivation path after the mnemonic")
     # Do not echo `text`: it may be a mistyped secret.
     raise KeyLoadError(
         "unrecognised key: give a dev URI (//Alice), a mnemonic of 12..24 words, a 0x 32-byte seed, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pallets_spec.description import (
     AMI_NFT,
@@ -55,41 +55,14 @@ class RewardsError(ContractError):
 
 
 # -- events (classes derived from the description in pallets_spec.events) --
-(
-    Minted,
-    Transferred,
-    Listened,
-    Tagged,
-    PlaylistCreated,
-    PlaylistAdded,
-    OracleAdded,
-    OracleRemoved,
-    ValidatorAdded,
-    ValidatorRemoved,
-    ScoreSubmitted,
-    Paid,
-    BatchDistributed,
-    Challenged,
-    Transfer,
-) = (
-    _EVENTS[label]
-    for label in (
-        "Minted",
-        "Transferred",
-        "Listened",
-        "Tagged",
-        "PlaylistCreated",
-        "PlaylistAdded",
-        "OracleAdded",
-        "OracleRemoved",
-        "ValidatorAdded",
-        "ValidatorRemoved",
-        "ScoreSubmitted",
-        "Paid",
-        "BatchDistributed",
-        "Challenged",
-        "Transfer",
-    )
+Minted, Transferred, Listened, Tagged, PlaylistCreated, PlaylistAdded = (
+    _EVENTS[n] for n in ("Minted", "Transferred", "Listened", "Tagged", "PlaylistCreated", "PlaylistAdded")
+)
+OracleAdded, OracleRemoved, ValidatorAdded, ValidatorRemoved = (
+    _EVENTS[n] for n in ("OracleAdded", "OracleRemoved", "ValidatorAdded", "ValidatorRemoved")
+)
+ScoreSubmitted, Paid, BatchDistributed, Challenged, Transfer = (
+    _EVENTS[n] for n in ("ScoreSubmitted", "Paid", "BatchDistributed", "Challenged", "Transfer")
 )
 NFT_EVENTS: dict[str, type[ContractEvent]] = EVENT_CLASSES[AMI_NFT.name]
 REWARDS_EVENTS: dict[str, type[ContractEvent]] = EVENT_CLASSES[AMI_REWARDS.name]
@@ -129,13 +102,15 @@ class Score:
     oracle: bytes
 
     def to_abi(self) -> dict[str, Any]:
-        return {
-            "novelty_bp": self.novelty_bp,
-            "quality_bp": self.quality_bp,
-            "model_version": self.model_version,
-            "commitment": self.commitment,
-            "oracle": self.oracle,
-        }
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.to_abi(), "commitment": _h(self.commitment), "oracle": _h(self.oracle)}
+
+    @classmethod
+    def from_json(cls, s: dict[str, Any]) -> Score:
+        ints = (int(s["novelty_bp"]), int(s["quality_bp"]), int(s["model_version"]))
+        return cls(*ints, _b(s["commitment"]), _b(s["oracle"]))
 
 
 def _clone(state: Any) -> Any:
@@ -163,13 +138,54 @@ def _b(s: str) -> bytes:
     return bytes.fromhex(s)
 
 
+class _OwnedState:
+    """What both contracts' storage has: an owner and an oracle set, managed by the owner."""
+
+    ERROR: ClassVar[type[ContractError]] = ContractError
+    owner: bytes
+    oracles: set[bytes]
+
+    def clone(self: _S) -> _S:
+        """An independent copy (what a dry run executes on)."""
+        return _clone(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def new(cls: type[_S], caller: bytes) -> _S:
+        _check_account(caller, "caller")
+        return cls(owner=caller)  # type: ignore[call-arg]
+
+    def add_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
+        self._only_owner(caller)
+        self.oracles.add(account)
+        return None, [OracleAdded(account)]
+
+    def remove_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
+        self._only_owner(caller)
+        self.oracles.discard(account)
+        return None, [OracleRemoved(account)]
+
+    def is_oracle(self, account: bytes) -> bool:
+        return account in self.oracles
+
+    def get_owner(self) -> bytes:
+        return self.owner
+
+    def _only_owner(self, caller: bytes) -> None:
+        if caller != self.owner:
+            raise self.ERROR("NotContractOwner")
+
+
+_S = TypeVar("_S", bound=_OwnedState)
+
+
 # -- ami_nft --
 @dataclass
-class NftState:
+class NftState(_OwnedState):
     """Storage of `ami_nft` (mirrors the `AmiNft` storage struct)."""
 
     MODEL_ID: ClassVar[str] = AMI_NFT.model_id
     CONTRACT: ClassVar[str] = AMI_NFT.name
+    ERROR: ClassVar[type[ContractError]] = NftError
 
     owner: bytes
     next_token_id: int = 1
@@ -178,15 +194,6 @@ class NftState:
     playlists: dict[int, Playlist] = field(default_factory=dict)
     playlist_entries: set[tuple[int, int]] = field(default_factory=set)
     oracles: set[bytes] = field(default_factory=set)
-
-    def clone(self) -> NftState:
-        """An independent copy (what a dry run executes on)."""
-        return _clone(self)
-
-    @classmethod
-    def new(cls, caller: bytes) -> NftState:
-        _check_account(caller, "caller")
-        return cls(owner=caller)
 
     # messages
     def mint(
@@ -252,16 +259,6 @@ class NftState:
         self.playlist_entries.add((playlist_id, token_id))
         return None, [PlaylistAdded(playlist_id, token_id, caller)]
 
-    def add_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.add(account)
-        return None, [OracleAdded(account)]
-
-    def remove_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.discard(account)
-        return None, [OracleRemoved(account)]
-
     # queries
     def owner_of(self, token_id: int) -> bytes | None:
         info = self.tokens.get(token_id)
@@ -273,22 +270,12 @@ class NftState:
     def total_supply(self) -> int:
         return self.next_token_id - 1
 
-    def is_oracle(self, account: bytes) -> bool:
-        return account in self.oracles
-
-    def get_owner(self) -> bytes:
-        return self.owner
-
     # helpers
     def _token(self, token_id: int) -> TokenInfo:
         info = self.tokens.get(token_id)
         if info is None:
             raise NftError("TokenNotFound")
         return info
-
-    def _only_owner(self, caller: bytes) -> None:
-        if caller != self.owner:
-            raise NftError("NotContractOwner")
 
     # persistence
     def to_dict(self) -> dict[str, Any]:
@@ -338,11 +325,12 @@ class NftState:
 
 # -- ami_rewards --
 @dataclass
-class RewardsState:
+class RewardsState(_OwnedState):
     """Storage of `ami_rewards` (mirrors the `AmiRewards` storage struct)."""
 
     MODEL_ID: ClassVar[str] = AMI_REWARDS.model_id
     CONTRACT: ClassVar[str] = AMI_REWARDS.name
+    ERROR: ClassVar[type[ContractError]] = RewardsError
 
     owner: bytes
     total_supply_: int = 0
@@ -355,15 +343,6 @@ class RewardsState:
     paid: set[bytes] = field(default_factory=set)
     paid_batches: set[tuple[int, int]] = field(default_factory=set)
     challenges: dict[tuple[int, bytes], int] = field(default_factory=dict)
-
-    def clone(self) -> RewardsState:
-        """An independent copy (what a dry run executes on)."""
-        return _clone(self)
-
-    @classmethod
-    def new(cls, caller: bytes) -> RewardsState:
-        _check_account(caller, "caller")
-        return cls(owner=caller)
 
     # messages
     def submit_score(
@@ -437,16 +416,6 @@ class RewardsState:
         self.balances[to] = self.balances.get(to, 0) + amount
         return None, [Transfer(caller, to, amount)]
 
-    def add_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.add(account)
-        return None, [OracleAdded(account)]
-
-    def remove_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.discard(account)
-        return None, [OracleRemoved(account)]
-
     def add_validator(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
         self._only_owner(caller)
         self.validators.add(account)
@@ -473,30 +442,11 @@ class RewardsState:
     def batch_paid(self, epoch: int, batch: int) -> bool:
         return (epoch, batch) in self.paid_batches
 
-    def is_oracle(self, account: bytes) -> bool:
-        return account in self.oracles
-
     def is_validator(self, account: bytes) -> bool:
         return account in self.validators
 
-    def get_owner(self) -> bytes:
-        return self.owner
-
-    def _only_owner(self, caller: bytes) -> None:
-        if caller != self.owner:
-            raise RewardsError("NotContractOwner")
-
     # persistence
     def to_dict(self) -> dict[str, Any]:
-        def score(s: Score) -> dict[str, Any]:
-            return {
-                "novelty_bp": s.novelty_bp,
-                "quality_bp": s.quality_bp,
-                "model_version": s.model_version,
-                "commitment": _h(s.commitment),
-                "oracle": _h(s.oracle),
-            }
-
         return {
             "model": self.MODEL_ID,
             "owner": _h(self.owner),
@@ -505,8 +455,8 @@ class RewardsState:
             "balances": {_h(a): str(v) for a, v in sorted(self.balances.items())},
             "oracles": sorted(_h(a) for a in self.oracles),
             "validators": sorted(_h(a) for a in self.validators),
-            "scores": [[t, v, score(s)] for (t, v), s in sorted(self.scores.items())],
-            "latest_scores": {str(t): score(s) for t, s in sorted(self.latest_scores.items())},
+            "scores": [[t, v, s.to_json()] for (t, v), s in sorted(self.scores.items())],
+            "latest_scores": {str(t): s.to_json() for t, s in sorted(self.latest_scores.items())},
             "paid": sorted(_h(p) for p in self.paid),
             "paid_batches": sorted([e, b] for e, b in self.paid_batches),
             "challenges": [[t, _h(e), cid] for (t, e), cid in sorted(self.challenges.items())],
@@ -514,15 +464,6 @@ class RewardsState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RewardsState:
-        def score(s: dict[str, Any]) -> Score:
-            return Score(
-                int(s["novelty_bp"]),
-                int(s["quality_bp"]),
-                int(s["model_version"]),
-                _b(s["commitment"]),
-                _b(s["oracle"]),
-            )
-
         return cls(
             owner=_b(d["owner"]),
             total_supply_=int(d["total_supply"]),
@@ -530,8 +471,8 @@ class RewardsState:
             balances={_b(a): int(v) for a, v in d["balances"].items()},
             oracles={_b(a) for a in d["oracles"]},
             validators={_b(a) for a in d["validators"]},
-            scores={(int(t), int(v)): score(s) for t, v, s in d["scores"]},
-            latest_scores={int(t): score(s) for t, s in d["latest_scores"].items()},
+            scores={(int(t), int(v)): Score.from_json(s) for t, v, s in d["scores"]},
+            latest_scores={int(t): Score.from_json(s) for t, s in d["latest_scores"].items()},
             paid={_b(p) for p in d["paid"]},
             paid_batches={(int(e), int(b)) for e, b in d["paid_batches"]},
             challenges={(int(t), _b(e)): int(cid) for t, e, cid in d["challenges"]},

@@ -349,10 +349,7 @@ class BlockBuilder:
         self._reserve(who, CONTRACT_BASE_DEPOSIT)
         self.transfer(who, address, EXISTENTIAL_DEPOSIT + value, keep_alive=True)
         self.st.contracts[address] = ContractRecord(code_hash, cx.model_of(code), state, who, self.st.gen)
-        for topics, ev_data in out.events:
-            self.event(
-                "Contracts", "ContractEmitted", {"contract": hexstr(address), "data": hexstr(ev_data)}, topics
-            )
+        self._contract_events(address, out.events)
         self.event(
             "Contracts",
             "Instantiated",
@@ -383,13 +380,16 @@ class BlockBuilder:
             raise self.chain.module_error("Contracts", "ContractReverted")
         if value:
             self.transfer(who, dest, value, keep_alive=True)
-        for topics, ev_data in out.events:
-            self.event(
-                "Contracts", "ContractEmitted", {"contract": hexstr(dest), "data": hexstr(ev_data)}, topics
-            )
+        self._contract_events(dest, out.events)
         self.event(
             "Contracts",
             "Called",
             {"caller": {"Signed": hexstr(who)}, "contract": hexstr(dest)},
             [blake2_256(who), blake2_256(dest)],
         )
+
+    def _contract_events(self, contract: bytes, events: list[tuple[list[bytes], bytes]]) -> None:
+        """One Contracts.ContractEmitted per event the contract's model emitted, with its topics."""
+        for topics, ev_data in events:
+            attrs = {"contract": hexstr(contract), "data": hexstr(ev_data)}
+            self.event("Contracts", "ContractEmitted", attrs, topics)
