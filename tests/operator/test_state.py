@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgers import minted, write_blocks
 
 from offchain import store as worker_store
 from offchain.audit import db as validator_db
@@ -198,28 +199,14 @@ def test_backup_is_consistent_while_a_writer_runs(ami: Any, tmp_path: Path) -> N
 
 
 def test_backup_and_restore_the_worker_database(ami: Any, tmp_path: Path) -> None:
-    from offchain.projection import BlockData, typed_event
-    from offchain.store import WorkerStore
+    from offchain.projection import BlockData
 
     db = tmp_path / "worker.sqlite"
-
-    async def fill(blocks: list[BlockData]) -> None:
-        s = await WorkerStore.open(db)
-        await s.ingest(blocks)
-        await s.close()
-
-    mint = {
-        "token_id": 1,
-        "creator": "C",
-        "audio_cid": "Qm",
-        "metadata_cid": "Qm",
-        "royalty_splits": [["C", 10000]],
-    }
-    asyncio.run(fill([BlockData(1, "0x01", [typed_event("Minted", 0, mint)])]))
+    asyncio.run(write_blocks(db, [BlockData(1, "0x01", [minted(0, 1)])]))
     env = {"AMI_DB_PATH": str(db)}
     r = ami("backup", str(tmp_path / "b.sqlite"), env=env)
     assert r.code == 0 and "backed up" in r.out, r.err
-    asyncio.run(fill([BlockData(2, "0x02", [])]))  # the database moves on after the backup
+    asyncio.run(write_blocks(db, [BlockData(2, "0x02", [])]))  # the database moves on after the backup
     status = ami("status", "--json", env=env)
     assert status.out and '"checkpoint": [\n    2' in status.out
     # refused while a daemon holds the database, and nothing changes

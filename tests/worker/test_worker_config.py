@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ledgers import minted, write_blocks
 from typer.testing import CliRunner
 
 from offchain.cli import app
@@ -61,24 +62,10 @@ def test_the_signing_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_status_reads_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from offchain.projection import BlockData, typed_event
-    from offchain.store import WorkerStore
+    from offchain.projection import BlockData
 
     db = tmp_path / "w.sqlite"
-
-    async def fill() -> None:
-        s = await WorkerStore.open(db)
-        mint = {
-            "token_id": 1,
-            "creator": "C",
-            "audio_cid": "Qm",
-            "metadata_cid": "Qm",
-            "royalty_splits": [["C", 10000]],
-        }
-        await s.ingest([BlockData(1, "0x01", [typed_event("Minted", 0, mint)])])
-        await s.close()
-
-    asyncio.run(fill())
+    asyncio.run(write_blocks(db, [BlockData(1, "0x01", [minted(0, 1)])]))
     monkeypatch.setenv("AMI_DB_PATH", str(db))
     out = CliRunner().invoke(app, ["status", "--json"])
     assert out.exit_code == 0, out.output

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ledgers import minted, write_blocks
 from typer.testing import CliRunner
 
 from offchain.cli import app
@@ -18,25 +19,11 @@ from offchain.cli import app
 async def _fill(db: Path, outbox: Path) -> None:
     from ami_node.keys import load_keypair
     from ami_node.submitter import Payout, Submitter
-    from offchain.projection import BlockData, typed_event
+    from offchain.projection import BlockData
     from offchain.store import WorkerStore
 
+    await write_blocks(db, [BlockData(1, "0x01", [minted(i, i + 1) for i in range(3)])])
     s = await WorkerStore.open(db)
-    mints = [
-        typed_event(
-            "Minted",
-            i,
-            {
-                "token_id": i + 1,
-                "creator": "C",
-                "audio_cid": "Qm",
-                "metadata_cid": "Qm",
-                "royalty_splits": [["C", 10000]],
-            },
-        )
-        for i in range(3)
-    ]
-    await s.ingest([BlockData(1, "0x01", mints)])
     await s.record_rejection(1, "not_a_file", "a UnixFS directory node, not a file")
     await s.schedule_retry(2, "not_found: nobody has it", time.time() + 60)
     await s.close()
