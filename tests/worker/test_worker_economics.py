@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from offchain.economics import (
     CurationRec,
     EpochInput,
+    EpochSettlement,
     ListenRec,
     PolicyParams,
     ScoreRec,
@@ -31,6 +32,16 @@ def params(cap: int = 500, **budgets: int) -> PolicyParams:
         listen_reward_per_wallet=cap,
         min_listen_seconds=30,
     )
+
+
+# H hears tokens 1 and 2 for 60 s each; a farm of five wallets F0..F4 hears token 1 for 60 s each.
+HONEST = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
+FARM = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
+
+
+def farm_and_honest_listens(cap: int) -> EpochSettlement:
+    """The settlement of FARM's and HONEST's listens, a listen budget of 1000, a per-wallet cap of `cap`."""
+    return settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=FARM + HONEST), params(cap=cap, listen=1000))
 
 
 def amounts(settlement, kind: PayoutKind) -> dict[tuple[str, int | None], int]:
@@ -97,9 +108,7 @@ def test_low_quality_and_unknown_tokens_earn_nothing_and_budget_is_accounted() -
 
 
 def test_sybil_farm_shares_one_wallet_weight() -> None:
-    farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
-    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
-    s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=10_000, listen=1000))
+    s = farm_and_honest_listens(cap=10_000)
     got = amounts(s, PayoutKind.LISTEN)
     # H: 2000 credits; each farm wallet 1000 * trust 2000bp = 200, farm total 1000 -> H 666.67, farm 66.67
     # each; the 4 leftover units go by key order to F0..F3.
@@ -147,9 +156,7 @@ def test_discovery_and_engagement_by_hand() -> None:
 
 
 def test_per_wallet_cap_leaves_the_excess_unallocated() -> None:
-    farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
-    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
-    s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=500, listen=1000))
+    s = farm_and_honest_listens(cap=500)
     # H would get 666 > cap 500: H = 500, and the 166 excess is NOT handed to the farm; the farm keeps its
     # proportional 334 (67 x 4 + 66), which is under the cap for the farm as a whole.
     got = amounts(s, PayoutKind.LISTEN)
@@ -158,9 +165,7 @@ def test_per_wallet_cap_leaves_the_excess_unallocated() -> None:
 
 
 def test_a_sybil_farm_as_a_whole_earns_no_more_than_one_wallet_cap() -> None:
-    farm = tuple(ListenRec(1, f"F{i}", 60, (2, i)) for i in range(5))
-    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
-    s = settle_epoch(EpochInput(0, 0, 9, TRACKS, listens=farm + honest), params(cap=100, listen=1000))
+    s = farm_and_honest_listens(cap=100)
     got = amounts(s, PayoutKind.LISTEN)
     # Uncapped the farm would take 334; capped as one group it gets exactly 100 (20 each).
     assert [got[(f"F{i}", None)] for i in range(5)] == [20] * 5 and got[("H", None)] == 100
@@ -191,8 +196,7 @@ def test_adoption_trust_catches_a_farm_that_varies_its_seconds() -> None:
     # Four wallets hear only token 1 with different durations: the built-in fingerprint misses them, the
     # adoption module's graph trust (identical narrow token sets -> a farm of 4 -> trust 1/4) does not.
     farm = tuple(ListenRec(1, f"F{i}", 60 + i, (2, i)) for i in range(4))
-    honest = (ListenRec(1, "H", 60, (3, 0)), ListenRec(2, "H", 60, (3, 1)))
-    inp = EpochInput(0, 0, 9, TRACKS, listens=farm + honest)
+    inp = EpochInput(0, 0, 9, TRACKS, listens=farm + HONEST)
     plain = settle_epoch(inp, params(cap=10_000, listen=1000))
     assert plain.trust["F0"] == 10_000
     p = PolicyParams(budgets={PayoutKind.LISTEN: 1000}, listen_reward_per_wallet=10_000, adoption_trust=True)
