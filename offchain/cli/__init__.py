@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import typer
 
@@ -18,9 +20,6 @@ app = typer.Typer(
 
 
 def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
-
     try:
         return package_version("ami-node")
     except PackageNotFoundError:  # run from a checkout that was never installed
@@ -46,7 +45,7 @@ def _root(
     """
 
 
-# Each module owns its commands; heavy imports (torch, substrate-interface) stay inside the commands so that
+# Each module owns its commands; only the scoring engine (torch) is imported when a command needs it, so that
 # `ami --help` and light commands start fast.
 for module in (devnet, chain, tracks, key, backup, scoring, ipfs, worker, audit, dashboard):
     module.register(app)

@@ -6,15 +6,23 @@ import asyncio
 import json
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt
-
-if TYPE_CHECKING:
-    from ami_node.keys import Keypair
-    from offchain.audit.model import AuditReport
+from ami_node.follower import NonCanonicalBlock
+from ami_node.keys import Keypair
+from ami_node.port import ChainUnavailable
+from offchain.audit import service
+from offchain.audit.model import AuditReport
+from offchain.audit.service import ValidatorMetrics, ValidatorSetupError, start_validator_http
+from offchain.audit.validator import ContractChallenger
+from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
+from offchain.config import ConfigError, load_settings
+from offchain.logging import configure_logging
+from offchain.sqlite import DatabaseLocked, instance_lock
 
 EXIT_MISMATCH, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -40,8 +48,6 @@ GraceOpt = Annotated[
 
 
 def _settings(config: Path | None, url: str | None = None) -> Any:
-    from offchain.config import ConfigError, load_settings
-
     try:
         return load_settings(config, **({"node_url": url} if url else {}))
     except ConfigError as exc:
@@ -55,9 +61,6 @@ def _fail(message: str, code: int) -> None:
 
 
 def _print_table(report: AuditReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     table = Table(
         "subject",
@@ -79,89 +82,79 @@ def _print_table(report: AuditReport) -> None:
     console.print(" ".join(f"{k}: {v}" for k, v in report.counts().items()))
 
 
+def audit_cmd(
+    token: Annotated[int | None, typer.Option("--token", min=0, help="Audit this token's scores.")] = None,
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="First block of the range.")] = 0,
+    to_block: Annotated[
+        int | None, typer.Option("--to-block", min=0, help="Last block (default: finalized head).")
+    ] = None,
+    epoch: Annotated[int | None, typer.Option("--epoch", min=0, help="Audit this epoch.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
+    db: DbOpt = Path(".ami/validator"),
+    grace_blocks: GraceOpt = None,
+) -> None:
+    """Recompute published scores and epoch payouts from the chain and IPFS; report what differs.
+
+    Exit status 0 when everything audited matches, 1 when something does not, 2 on bad input,
+    3 when the node is unreachable. Never sends a transaction.
+    """
+    if to_block is not None and to_block < from_block:
+        _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
+    settings = _settings(config, url)
+    configure_logging("warning", settings.log_json)  # logs go to stderr; stdout is the report
+    report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        _print_table(report)
+    if report.counts()["mismatch"]:
+        raise typer.Exit(EXIT_MISMATCH)
+
+
+def validate_cmd(
+    key: str | None = KeyOpt,
+    key_file: Path | None = KeyFileOpt,
+    password_file: Path | None = PasswordFileOpt,
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
+    db: DbOpt = Path(".ami/validator"),
+    grace_blocks: GraceOpt = None,
+    http_port: Annotated[
+        int,
+        typer.Option(
+            "--http-port",
+            min=0,
+            max=65535,
+            envvar="AMI_VALIDATOR_HTTP_PORT",
+            help="Port of /healthz, /readyz, /metrics (on the settings' http_host); 0 picks a free one.",
+        ),
+    ] = 9616,
+) -> None:
+    """Follow finalized blocks, audit every score and settled epoch, challenge each difference once.
+
+    The key (by the scheme of every command: --key-file, env AMI_KEY, a prompt) must be a validator of
+    the rewards contract.
+    """
+    settings = _settings(config, url)
+    keypair = resolve_keypair(key, key_file, settings.node_url, password_file)
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        # One validator per database directory: a second one stops here, before any work.
+        with instance_lock(db / "validator.sqlite", "ami validate"):
+            _run(_validate(settings, db, grace_blocks, keypair, http_port))
+    except DatabaseLocked as exc:
+        _fail(str(exc), EXIT_INPUT)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `ami` app."""
-
-    @app.command("audit")
-    def audit_cmd(
-        token: Annotated[int | None, typer.Option("--token", min=0, help="Audit this token's scores.")] = (
-            None
-        ),
-        from_block: Annotated[int, typer.Option("--from-block", min=0, help="First block of the range.")] = 0,
-        to_block: Annotated[
-            int | None, typer.Option("--to-block", min=0, help="Last block (default: finalized head).")
-        ] = None,
-        epoch: Annotated[int | None, typer.Option("--epoch", min=0, help="Audit this epoch.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-        config: ConfigOpt = None,
-        url: UrlOpt = None,
-        db: DbOpt = Path(".ami/validator"),
-        grace_blocks: GraceOpt = None,
-    ) -> None:
-        """Recompute published scores and epoch payouts from the chain and IPFS; report what differs.
-
-        Exit status 0 when everything audited matches, 1 when something does not, 2 on bad input,
-        3 when the node is unreachable. Never sends a transaction.
-        """
-        from offchain.logging import configure_logging
-
-        if to_block is not None and to_block < from_block:
-            _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
-        settings = _settings(config, url)
-        configure_logging("warning", settings.log_json)  # logs go to stderr; stdout is the report
-        report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
-        if as_json:
-            typer.echo(report.model_dump_json(indent=2))
-        else:
-            _print_table(report)
-        if report.counts()["mismatch"]:
-            raise typer.Exit(EXIT_MISMATCH)
-
-    @app.command("validate")
-    def validate_cmd(
-        key: str | None = KeyOpt,
-        key_file: Path | None = KeyFileOpt,
-        password_file: Path | None = PasswordFileOpt,
-        config: ConfigOpt = None,
-        url: UrlOpt = None,
-        db: DbOpt = Path(".ami/validator"),
-        grace_blocks: GraceOpt = None,
-        http_port: Annotated[
-            int,
-            typer.Option(
-                "--http-port",
-                min=0,
-                max=65535,
-                envvar="AMI_VALIDATOR_HTTP_PORT",
-                help="Port of /healthz, /readyz, /metrics (on the settings' http_host); 0 picks a free one.",
-            ),
-        ] = 9616,
-    ) -> None:
-        """Follow finalized blocks, audit every score and settled epoch, challenge each difference once.
-
-        The key (by the scheme of every command: --key-file, env AMI_KEY, a prompt) must be a validator of
-        the rewards contract.
-        """
-        from offchain.cli.key import resolve_keypair
-        from offchain.logging import configure_logging
-        from offchain.sqlite import DatabaseLocked, instance_lock
-
-        settings = _settings(config, url)
-        keypair = resolve_keypair(key, key_file, settings.node_url, password_file)
-        configure_logging(settings.log_level, settings.log_json)
-        try:
-            # One validator per database directory: a second one stops here, before any work.
-            with instance_lock(db / "validator.sqlite", "ami validate"):
-                _run(_validate(settings, db, grace_blocks, keypair, http_port))
-        except DatabaseLocked as exc:
-            _fail(str(exc), EXIT_INPUT)
+    app.command("audit")(audit_cmd)
+    app.command("validate")(validate_cmd)
 
 
 def _run(coro: Any) -> Any:
-    from ami_node.follower import NonCanonicalBlock
-    from ami_node.port import ChainUnavailable
-    from offchain.audit.service import ValidatorSetupError
-
     try:
         return asyncio.run(coro)
     except ValidatorSetupError as exc:
@@ -177,25 +170,15 @@ def _run(coro: Any) -> Any:
 async def _audit(
     settings: Any, db: Path, grace: int | None, token: int | None, lo: int, hi: int | None, epoch: int | None
 ) -> AuditReport:
-    from offchain.audit.service import open_validator
-
-    async with open_validator(settings, db_dir=db, grace_blocks=grace) as v:
+    async with service.open_validator(settings, db_dir=db, grace_blocks=grace) as v:
         await v.sync()
         await v.auditor.rescore_pending()
         return await v.auditor.audit(token_id=token, from_block=lo, to_block=hi, epoch=epoch)
 
 
 async def _validate(settings: Any, db: Path, grace: int | None, key: Keypair, http_port: int) -> None:
-    from offchain.audit.service import (
-        ValidatorMetrics,
-        ValidatorSetupError,
-        open_validator,
-        start_validator_http,
-    )
-    from offchain.audit.validator import ContractChallenger
-
     metrics = ValidatorMetrics()
-    async with open_validator(settings, db_dir=db, grace_blocks=grace, key=key, metrics=metrics) as v:
+    async with service.open_validator(settings, db_dir=db, grace_blocks=grace, key=key, metrics=metrics) as v:
         if isinstance(v.challenger, ContractChallenger) and not await v.challenger.is_validator():
             typer.echo(
                 f"warning: {v.challenger.keypair.address} is not a validator of the rewards contract; "

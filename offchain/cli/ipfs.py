@@ -7,9 +7,20 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import typer
+
+from offchain.ipfs import errors as e
+from offchain.ipfs.cid import compute_cid
+from offchain.ipfs.client import IpfsClient
+from offchain.ipfs.errors import IpfsError, IpfsNodeError
+from offchain.ipfs.metadata import MAX_METADATA_BYTES, MetadataError, TrackMetadata
+from offchain.ipfs.node import run_foreground
+
+T = TypeVar("T")
 
 DEFAULT_API = "http://127.0.0.1:5001"
 API_OPTION = typer.Option(DEFAULT_API, "--api", envvar="AMI_IPFS_API", help="Kubo RPC API base URL.")
@@ -33,8 +44,6 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _exit_code(exc: BaseException) -> int:
     """The README's exit codes: 3 node unreachable, 5 timed out, 4 refused (not found, content that fails its
     CID), 2 bad input (a bad CID, content over the cap, a bad option)."""
-    from offchain.ipfs import errors as e
-
     if isinstance(exc, e.IpfsUnavailable):
         return 3
     if isinstance(exc, e.IpfsTimeout):
@@ -42,6 +51,19 @@ def _exit_code(exc: BaseException) -> int:
     if isinstance(exc, e.IpfsNotFound | e.CidMismatch):
         return 4
     return 2
+
+
+def _on_node(api: str, call: Callable[[IpfsClient], Awaitable[T]]) -> T:
+    """`call` with a client of the node at `api`; a failure printed in one line with its exit code."""
+
+    async def run() -> T:
+        async with IpfsClient(api) as client:
+            return await call(client)
+
+    try:
+        return asyncio.run(run())
+    except (IpfsError, ValueError) as exc:
+        raise _fail(str(exc), _exit_code(exc)) from None
 
 
 def _print_cid(cid: str, as_json: bool, **fields: object) -> None:
@@ -56,8 +78,6 @@ def cid_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the CID kubo's `ipfs add` would give FILE, computed here with no node running."""
-    from offchain.ipfs.cid import compute_cid
-
     with file.open("rb") as stream:
         cid = compute_cid(stream, cid_version, chunk_size)
     _print_cid(cid, as_json, bytes=file.stat().st_size, cid_version=cid_version, chunk_size=chunk_size)
@@ -72,19 +92,8 @@ def add_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Store FILE on the node (pinned) and print its CID, checked against the CID computed locally."""
-    from offchain.ipfs.client import IpfsClient
-    from offchain.ipfs.errors import IpfsError
-
     data = file.read_bytes()
-
-    async def run() -> str:
-        async with IpfsClient(api) as client:
-            return await client.add(data, cid_version=cid_version, pin=pin)
-
-    try:
-        cid = asyncio.run(run())
-    except (IpfsError, ValueError) as exc:
-        raise _fail(str(exc), _exit_code(exc)) from None
+    cid = _on_node(api, lambda client: client.add(data, cid_version=cid_version, pin=pin))
     _print_cid(cid, as_json, bytes=len(data), pinned=pin)
 
 
@@ -96,17 +105,7 @@ def cat_command(
     max_bytes: int = typer.Option(256 << 20, "--max-bytes", min=0, help="Refuse content larger than this."),
 ) -> None:
     """Read CID from the node, verify it against the CID, and write it out (nothing is written on error)."""
-    from offchain.ipfs.client import IpfsClient
-    from offchain.ipfs.errors import IpfsError
-
-    async def run() -> bytes:
-        async with IpfsClient(api) as client:
-            return await client.cat(cid, max_bytes=max_bytes)
-
-    try:
-        data = asyncio.run(run())
-    except (IpfsError, ValueError) as exc:
-        raise _fail(str(exc), _exit_code(exc)) from None
+    data = _on_node(api, lambda client: client.cat(cid, max_bytes=max_bytes))
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -128,9 +127,6 @@ def check_metadata_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate a track metadata document and print its canonical CID (CIDv1)."""
-    from offchain.ipfs.cid import compute_cid
-    from offchain.ipfs.metadata import MAX_METADATA_BYTES, MetadataError, TrackMetadata
-
     if file.stat().st_size > MAX_METADATA_BYTES:
         raise _fail(f"{file} is larger than {MAX_METADATA_BYTES} bytes")
     try:
@@ -146,9 +142,6 @@ def node_command(
     port: int = typer.Option(5001, "--port", min=1, max=65535, help="API port on 127.0.0.1."),
 ) -> None:
     """Run the project's local IPFS node (loopback only, no peers) in the foreground until Ctrl-C."""
-    from offchain.ipfs.errors import IpfsNodeError
-    from offchain.ipfs.node import run_foreground
-
     try:
         run_foreground(repo, port)
     except IpfsNodeError as exc:

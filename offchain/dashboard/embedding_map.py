@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from scoring.catalog import Catalogue
+
 PCA_DIMS = 16
 RECENT_EPOCHS = 1
 EMERGING_MIN = 2
@@ -118,8 +120,6 @@ def build_map(
     catalogue_dir: Path, tracks: dict[int, tuple[int, Any, Any, str, Any]], epoch_blocks: int
 ) -> MapData:
     """Load the catalogue folder and compute its map (blocking: run it in a thread)."""
-    from scoring.catalog import Catalogue
-
     cat = Catalogue.load(catalogue_dir)
     keep = [(i, t) for i, tid in enumerate(cat.ids) if (t := _token(tid)) is not None]
     idx = np.array([i for i, _ in keep], np.int64)

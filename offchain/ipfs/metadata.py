@@ -16,6 +16,7 @@ import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from scalecodec.utils.ss58 import ss58_decode
 
 from offchain.ipfs.cid import compute_cid, normalize_cid
 from offchain.ipfs.errors import InvalidCid, IpfsError
@@ -56,8 +57,6 @@ def _prose(value: str) -> str:
 
 
 def _ss58(value: str) -> str:
-    from scalecodec.utils.ss58 import ss58_decode
-
     if not 40 <= len(value) <= 50 or not value.isalnum():
         raise ValueError("is not an SS58 address")
     try:
