@@ -200,9 +200,14 @@ def build_sets(
             p for p in real if p.meta.get("kind") == "corpus" and p.meta.get("instrument") == "own"
         ]
         track_real = [p for p in real if p.meta.get("kind") == "soundtrack"]
-        ladders = P.ladder_probes(
-            corpus_real[: sizes.ladder_works] + track_real[: sizes.ladder_soundtracks], cache=c
-        )
+        originals = corpus_real[: sizes.ladder_works] + track_real[: sizes.ladder_soundtracks]
+        # "lossless > 128 kbps" only means something when the first step is lossless: a soundtrack shipped
+        # as Ogg or MP3 has been through a codec already, so the MP3 ladder takes lossless originals only.
+        lossless = corpus_real[: sizes.ladder_works] + [p for p in track_real if p.meta.get("lossless")][
+            : sizes.ladder_soundtracks
+        ]
+        ladders = P.ladder_probes(originals, [k for k in P.LADDERS if k != "mp3"], cache=c)
+        ladders += P.ladder_probes(lossless, ["mp3"], gain=False, cache=c)
     if "derivatives" in want:
         made = _first_available(
             len(sizes.derivative_works),

@@ -436,6 +436,15 @@ class Soundtrack:
     path: Path
     genre: str
 
+    @property
+    def lossless(self) -> bool:
+        """True for a file whose decode is the music as made (tracker modules, FLAC, WAV); False for a lossy
+        file (Ogg Vorbis, MP3), whose "original" has already been through a codec."""
+        return self.path.suffix.lower() in LOSSLESS_SUFFIXES
+
+
+LOSSLESS_SUFFIXES = frozenset({".it", ".mod", ".xm", ".s3m", ".flac", ".wav"})
+
 
 def _st(name: str, package: str, path: str, genre: str) -> Soundtrack:
     return Soundtrack(name, package, Path(path), genre)
@@ -612,7 +621,12 @@ def real_probes(
             )
             if pcm is None:
                 continue
-            meta: dict[str, object] = {"kind": "corpus", "instrument": inst, "soundfont": sfont}
+            meta: dict[str, object] = {
+                "kind": "corpus",
+                "instrument": inst,
+                "soundfont": sfont,
+                "lossless": True,
+            }
             out.append(Probe(f"real/{work.name}@{inst}.{sfont}", "real", work.style, pcm, meta=meta))
     taken = 0
     for track in SOUNDTRACKS:
@@ -621,7 +635,7 @@ def real_probes(
         pcm = _attempt(partial(soundtrack_excerpt, track, seconds, cache=cache), skipped)
         if pcm is None:
             continue
-        meta = {"kind": "soundtrack", "package": track.package}
+        meta = {"kind": "soundtrack", "package": track.package, "lossless": track.lossless}
         out.append(Probe(f"real/{track.name}", "real", track.genre, pcm, meta=meta))
         taken += 1
     return out
@@ -993,9 +1007,10 @@ def ladder_probes(
     originals: Sequence[Probe],
     ladders: Sequence[str] | None = None,
     *,
+    gain: bool = True,
     cache: ProbeCache | str | Path | None = None,
 ) -> list[Probe]:
-    """Every ladder (default: all of `LADDERS`) on each original, plus each original's -6 dB copy.
+    """Every ladder (default: all of `LADDERS`) on each original, plus (`gain`) each original's -6 dB copy.
 
     Returns probes with group "ladder", label = ladder name (or ``"gain_-6dB"``), ``source`` = the original's
     name and ``step`` = index in the ladder (0 = the original itself).
@@ -1017,6 +1032,8 @@ def ladder_probes(
                         meta={"param": param},
                     )
                 )
+        if not gain:
+            continue
         quiet = (orig.pcm * np.float32(0.5)).astype(np.float32)
         out.append(Probe(f"ladder/{stem}/gain_-6dB", "ladder", "gain_-6dB", quiet, source=orig.name, step=1))
     return out
