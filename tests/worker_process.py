@@ -1,5 +1,7 @@
-"""The worker daemon as its own process, for tests that SIGKILL it or measure its memory: the real
-assembly (devnet, IPFS, submitter, store) with the audio engine or `HashScorer`, which scores in microseconds.
+"""Running the worker in tests: in this process (`running` a bare Worker, `serving_http` its endpoints,
+`worker_running` the daemon's assembly), or as its own process, for tests that SIGKILL it or measure its
+memory: the real assembly (devnet, IPFS, submitter, store) with the audio engine or `HashScorer`, a stand-in
+that scores in microseconds.
 
     python tests/worker_process.py SETTINGS_JSON [hash|engine] [--check-oracle]
 
@@ -23,8 +25,10 @@ from typing import Any
 
 from offchain.config import WorkerSettings, load_settings
 from offchain.daemon import Assembled, assemble, check_oracle, default_scorer, run_worker
+from offchain.http import bound_port, start_http
 from offchain.logging import configure_logging
 from offchain.pipeline.ports import ScoreOutcome
+from offchain.pipeline.worker import Worker
 from offchain.scoring_rule import DeclaredGenre
 
 WORKER_PROCESS = Path(__file__).resolve()  # run as [sys.executable, WORKER_PROCESS, settings, ...]
@@ -50,6 +54,29 @@ def worker_settings(node_url: str, ipfs_api_url: str, folder: Path, **overrides:
         "backoff_initial_s": 0.1,
         **overrides,
     }
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker, stop_timeout: float | None = 10) -> AsyncIterator[asyncio.Task[None]]:
+    """`worker.run()` as a task while the block runs; on the way out `worker.stop()`, and its end awaited
+    (for `stop_timeout` s at most)."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield task
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, stop_timeout)
+
+
+@contextlib.asynccontextmanager
+async def serving_http(worker: Worker) -> AsyncIterator[str]:
+    """The worker's HTTP endpoints (health, readiness, metrics, dashboard) on a free loopback port while the
+    block runs; yields the base URL."""
+    runner = await start_http(worker, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{bound_port(runner)}"
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

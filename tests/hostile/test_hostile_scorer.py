@@ -26,7 +26,9 @@ from offchain.store import WorkerStore
 
 # The worker tests' in-memory chain and IPFS fakes.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+from waiting import until  # noqa: E402
 from worker_fakes import FakeChain, FakeIpfs  # noqa: E402
+from worker_process import running  # noqa: E402
 
 
 def _flac(seconds: float, rate: int = 48_000, channels: int = 2, quiet: bool = False) -> bytes:
@@ -180,24 +182,22 @@ async def test_the_worker_replaces_a_dead_scoring_process_by_itself(tmp_path: Pa
     store = await WorkerStore.open(tmp_path / "w.sqlite")
     scorer = EngineTrackScorer(tmp_path / "cat", "cpu")
     worker = Worker(store, chain, FakeIpfs({}), scorer, chain, chain, WorkerOptions(poll_s=0.05))
-    task = asyncio.create_task(worker.run())
     try:
-        with pytest.raises(TrackRejected):
-            await scorer.score(1, b"not audio")  # the process is up
-        old = scorer.pid
-        assert old is not None
-        os.kill(old, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while scorer.restarts < 1 or scorer.pid is None:
-            assert time.monotonic() < deadline, "the dead scoring process was not replaced"
-            await asyncio.sleep(0.05)
-        assert scorer.pid != old and scorer.health() is None
-        while "scorer" in worker.last_error:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        async with running(worker, stop_timeout=None):
+            with pytest.raises(TrackRejected):
+                await scorer.score(1, b"not audio")  # the process is up
+            old = scorer.pid
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            await until(
+                lambda: scorer.restarts >= 1 and scorer.pid is not None,
+                "the dead scoring process replaced",
+                30,
+                interval=0.05,
+            )
+            assert scorer.pid != old and scorer.health() is None
+            await until(lambda: "scorer" not in worker.last_error, "/readyz clean again", 30, interval=0.05)
     finally:
-        worker.stop()
-        await task
         await scorer.close()
         await store.close()
 

@@ -4,11 +4,11 @@ lane for missing content with readmission, and scorer failures that never block 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from test_worker_pipeline import mint
 from waiting import until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
+from worker_process import running
 
 from offchain.pipeline.ports import ContentNotFound, ScoreOutcome, ScorerCrashed, ScoringTimedOut
 from offchain.pipeline.worker import Worker, WorkerOptions
@@ -59,37 +59,31 @@ async def _status(store: WorkerStore, token: int) -> str | None:
     return t.status if t else None
 
 
-async def test_one_creators_stalled_mints_do_not_delay_another_creators_track(tmp_path: Path) -> None:
+async def test_one_creators_stalled_mints_do_not_delay_another_creators_track(store: WorkerStore) -> None:
     chain = FakeChain()
     ipfs = StallingIpfs({"QmGood": GOOD, "QmMeta": b"{}"})
     hostile = [mint(i, "Mallory", f"QmStall{i}") for i in range(1, 201)]
     chain.land(*hostile, mint(201, "Honest", "QmGood"))
-    store = await WorkerStore.open(tmp_path / "w.sqlite")
     worker = Worker(store, chain, ipfs, FakeScorer(), chain, chain, lane_options())
-    task = asyncio.create_task(worker.run())
-    try:
-        # Both fetch slots were handed out fairly: one to Mallory, one to Honest, whose track is published
-        # while Mallory's first mint is still stalled.
-        async def published() -> bool:
-            return await _status(store, 201) == "published"
+    async with running(worker, stop_timeout=None):
+        try:
+            # Both fetch slots were handed out fairly: one to Mallory, one to Honest, whose track is published
+            # while Mallory's first mint is still stalled.
+            async def published() -> bool:
+                return await _status(store, 201) == "published"
 
-        await until(published, 10)
-        assert ipfs.stalled and not ipfs.release.is_set() and await _status(store, 1) == "pending"
-    finally:
-        ipfs.release.set()
-        worker.stop()
-        await task
-        await store.close()
+            await until(published, 10)
+            assert ipfs.stalled and not ipfs.release.is_set() and await _status(store, 1) == "pending"
+        finally:
+            ipfs.release.set()
 
 
-async def test_missing_content_is_retried_rejected_then_readmitted(tmp_path: Path) -> None:
+async def test_missing_content_is_retried_rejected_then_readmitted(store: WorkerStore) -> None:
     chain = FakeChain()
     ipfs = FakeIpfs({"QmMeta": b"{}"})
     chain.land(mint(1, "C1", "QmLater"))
-    store = await WorkerStore.open(tmp_path / "w.sqlite")
     worker = Worker(store, chain, ipfs, FakeScorer(), chain, chain, lane_options())
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, stop_timeout=None):
 
         async def rejected() -> bool:
             t = await store.track(1)
@@ -108,10 +102,6 @@ async def test_missing_content_is_retried_rejected_then_readmitted(tmp_path: Pat
         assert ipfs.fetches > fetches
         text = worker.metrics.render().decode()
         assert 'ami_worker_tracks_retried_total{reason="not_found"}' in text
-    finally:
-        worker.stop()
-        await task
-        await store.close()
 
 
 class FlakyScorer(FakeScorer):
@@ -130,7 +120,7 @@ class FlakyScorer(FakeScorer):
         return await super().score(token_id, audio, declared)
 
 
-async def test_each_track_gets_one_verdict_whatever_fails(tmp_path: Path) -> None:
+async def test_each_track_gets_one_verdict_whatever_fails(store: WorkerStore) -> None:
     chain = FakeChain()
     ipfs = StallingIpfs({"QmA": GOOD, "QmB": GOOD + b"2", "QmC": GOOD + b"3", "QmMeta": b"{}"})
     chain.land(
@@ -139,10 +129,8 @@ async def test_each_track_gets_one_verdict_whatever_fails(tmp_path: Path) -> Non
         mint(3, "C3", "QmC"),
         mint(4, "C4", "QmBoom"),
     )
-    store = await WorkerStore.open(tmp_path / "w.sqlite")
     worker = Worker(store, chain, ipfs, FlakyScorer(), chain, chain, lane_options())
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, stop_timeout=None):
 
         async def settled() -> bool:
             return {t.status for t in await store.tracks()} <= {"published", "rejected"} and len(
@@ -161,10 +149,6 @@ async def test_each_track_gets_one_verdict_whatever_fails(tmp_path: Path) -> Non
         text = worker.metrics.render().decode()
         assert 'ami_worker_tracks_rejected_total{reason="internal"} 1.0' in text
         assert "ami_worker_scorer_restarts_total 2.0" in text
-    finally:
-        worker.stop()
-        await task
-        await store.close()
 
 
 class SlowFirstIpfs(FakeIpfs):
@@ -190,23 +174,17 @@ class OrderScorer(FakeScorer):
         return await super().score(token_id, audio, declared)
 
 
-async def test_catalogue_order_is_mint_order_when_content_comes(tmp_path: Path) -> None:
+async def test_catalogue_order_is_mint_order_when_content_comes(store: WorkerStore) -> None:
     chain = FakeChain()
     # Token 1's content takes a moment; token 2's is there at once, but is scored second (mint order).
     ipfs = SlowFirstIpfs({"QmSlow": GOOD, "QmFast": GOOD + b"fast", "QmMeta": b"{}"}, delay=0.3)
     chain.land(mint(1, "C1", "QmSlow"), mint(2, "C2", "QmFast"))
-    store = await WorkerStore.open(tmp_path / "w.sqlite")
     scorer = OrderScorer()
     worker = Worker(store, chain, ipfs, scorer, chain, chain, lane_options(order_wait_s=5.0))
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, stop_timeout=None):
 
         async def both() -> bool:
             return len(scorer.order) == 2
 
         await until(both, 10)
         assert scorer.order == [1, 2]
-    finally:
-        worker.stop()
-        await task
-        await store.close()
