@@ -31,7 +31,7 @@ from offchain.dashboard import DashboardConfig, dashboard_app  # noqa: E402
 from offchain.dashboard.embedding_map import build_map  # noqa: E402
 from offchain.dashboard.queries import Queries  # noqa: E402
 from offchain.dashboard.sources import resolve_source  # noqa: E402
-from offchain.economics import EpochSettlement, Payout, payout_id  # noqa: E402
+from offchain.economics import EpochSettlement, SettledPayout, payout_id  # noqa: E402
 from offchain.projection import BlockData, typed_event  # noqa: E402
 from offchain.store import WorkerStore  # noqa: E402
 from pallets_spec.vocabulary import PayoutKind  # noqa: E402
@@ -101,7 +101,7 @@ async def build(folder: Path, n: int) -> None:
         await store.record_score(t, int(nov[t - 1]), int(qual[t - 1]), 1, bytes(32), details)
     await store._db.execute("COMMIT")
     payouts = tuple(
-        Payout(
+        SettledPayout(
             payout_id("bench", 0, PayoutKind.CREATE, f"creator{a}", a + 1),
             0,
             PayoutKind.CREATE,

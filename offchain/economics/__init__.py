@@ -6,9 +6,9 @@ from offchain.economics.records import (
     EpochInput,
     EpochSettlement,
     ListenRec,
-    Payout,
     PolicyParams,
     ScoreRec,
+    SettledPayout,
     TrackInfo,
 )
 from offchain.economics.split import cap_groups, split_exact
@@ -20,9 +20,9 @@ __all__ = [
     "EpochInput",
     "EpochSettlement",
     "ListenRec",
-    "Payout",
     "PolicyParams",
     "ScoreRec",
+    "SettledPayout",
     "TrackInfo",
     "payout_id",
     "settle_epoch",

@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from offchain.economics.records import EpochInput, EpochSettlement, Payout, PolicyParams
+from offchain.economics.records import EpochInput, EpochSettlement, PolicyParams, SettledPayout
 from offchain.economics.rules import (
     PayoutKey,
     RuleShares,
@@ -116,7 +116,7 @@ def settle_epoch(
     amounts = {key: amount for rule in rules.values() for key, amount in rule.amounts.items()}
     reasons = {key: reason for rule in rules.values() for key, reason in rule.reasons.items()}
     payouts = tuple(
-        Payout(
+        SettledPayout(
             payout_id=payout_id(policy_version, inp.epoch, kind, account, tok),
             epoch=inp.epoch,
             kind=kind,

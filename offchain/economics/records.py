@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pallets_spec.vocabulary import PayoutKind
+from pallets_spec.vocabulary import Payout, PayoutKind
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,10 @@ class EpochInput:
 
 
 @dataclass(frozen=True)
-class Payout:
+class SettledPayout:
+    """One payout of an epoch's settlement: the contract's `Payout` (`on_chain()`) with its epoch, the token
+    it is for (None for listen, discovery and engagement rewards) and the reason the policy gives."""
+
     payout_id: bytes
     epoch: int
     kind: PayoutKind
@@ -87,12 +90,16 @@ class Payout:
     amount: int
     reason: str
 
+    def on_chain(self) -> Payout:
+        """The rewards contract's `Payout { id, to, amount, kind }` this settles to."""
+        return Payout(id=self.payout_id, to=self.account, amount=self.amount, kind=int(self.kind))
+
 
 @dataclass(frozen=True)
 class EpochSettlement:
     epoch: int
     policy_version: str
-    payouts: tuple[Payout, ...]
+    payouts: tuple[SettledPayout, ...]
     budgets: dict[str, int]
     paid: dict[str, int]
     unallocated: dict[str, int]

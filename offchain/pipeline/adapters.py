@@ -15,7 +15,7 @@ from offchain.pipeline.ports import (
     StorageUnavailable,
 )
 from offchain.projection import BlockData
-from offchain.store import PayoutRow
+from offchain.store import OutboxPayout
 
 if TYPE_CHECKING:
     from ami_node.abi import ContractAbi
@@ -86,10 +86,10 @@ class SubmitterPayoutSink:
     def __init__(self, submitter: Submitter) -> None:
         self.submitter = submitter
 
-    async def enqueue_payouts(self, epoch: int, payouts: Sequence[PayoutRow]) -> int:
+    async def enqueue_payouts(self, epoch: int, payouts: Sequence[OutboxPayout]) -> int:
         from ami_node.submitter import Payout
 
-        items = [Payout(id=p.payout_id, to=p.account, amount=p.amount, kind=int(p.kind)) for p in payouts]
+        items = [Payout(**p.on_chain().abi_fields()) for p in payouts]
         return await self.submitter.enqueue_payouts(epoch, items)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from offchain.projection import BlockData
 from offchain.scoring_rule import DeclaredGenre
-from offchain.store import PayoutRow
+from offchain.store import OutboxPayout
 
 
 class FetchError(Exception):
@@ -126,6 +126,6 @@ class ScorePublisher(Protocol):
 
 
 class PayoutSink(Protocol):
-    async def enqueue_payouts(self, epoch: int, payouts: Sequence[PayoutRow]) -> int:
+    async def enqueue_payouts(self, epoch: int, payouts: Sequence[OutboxPayout]) -> int:
         """Hand payouts to the submitter (idempotent per payout id); returns how many were new."""
         ...

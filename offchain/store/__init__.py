@@ -13,7 +13,7 @@ import aiosqlite
 
 from offchain.sqlite import open_database
 from offchain.store.ledger import GapError, IngestResult, Ledger
-from offchain.store.outbox import PayoutOutbox, PayoutRow
+from offchain.store.outbox import OutboxPayout, PayoutOutbox
 from offchain.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, add_retry_columns
 from offchain.store.settlement import SettlementReads
 from offchain.store.tracks import TrackQueue, TrackRow
@@ -24,7 +24,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "GapError",
     "IngestResult",
-    "PayoutRow",
+    "OutboxPayout",
     "StoreError",
     "TrackRow",
     "WorkerStore",

@@ -9,20 +9,15 @@ from typing import Any
 
 import aiosqlite
 
-from offchain.economics import EpochSettlement
+from offchain.economics import EpochSettlement, SettledPayout
 from offchain.sqlite import hex_text, transaction
 from pallets_spec.vocabulary import PayoutKind
 
 
 @dataclass(frozen=True)
-class PayoutRow:
-    payout_id: bytes
-    epoch: int
-    kind: PayoutKind
-    account: str
-    token_id: int | None
-    amount: int
-    reason: str
+class OutboxPayout(SettledPayout):
+    """A settled payout in the outbox and its status: "pending", "handed" (to the submitter) or "paid"."""
+
     status: str
 
 
@@ -73,8 +68,8 @@ class PayoutOutbox:
         return fresh
 
     @staticmethod
-    def _payout(r: Sequence[Any]) -> PayoutRow:
-        return PayoutRow(
+    def _payout(r: Sequence[Any]) -> OutboxPayout:
+        return OutboxPayout(
             bytes.fromhex(r[0][2:]),
             int(r[1]),
             PayoutKind(int(r[2])),
@@ -87,7 +82,7 @@ class PayoutOutbox:
 
     async def payouts(
         self, status: str | Iterable[str] | None = None, epoch: int | None = None, limit: int = 10_000_000
-    ) -> list[PayoutRow]:
+    ) -> list[OutboxPayout]:
         where: list[str] = []
         args: list[Any] = []
         if status is not None:

@@ -21,7 +21,7 @@ from validator_world import (
 from offchain.audit.model import EPOCH_SUBJECT_BASE, SubjectAudit, evidence_commitment
 from offchain.audit.rescore import Rescored
 from offchain.audit.validator import Validator
-from offchain.economics import POLICY_VERSION, EpochInput, Payout, payout_id
+from offchain.economics import POLICY_VERSION, EpochInput, SettledPayout, payout_id
 from pallets_spec.vocabulary import PayoutKind
 from scoring.agreement import NOVELTY_TOLERANCE_BP, QUALITY_TOLERANCE_BP
 
@@ -108,11 +108,11 @@ async def test_within_tolerance_without_recommitting_is_a_commitment_mismatch(wo
 async def test_payout_to_an_account_that_did_not_earn_it(world: World) -> None:
     mallory = world.key("Mallory").address
 
-    def add(epoch: int, payouts: list[Payout]) -> list[Payout]:
+    def add(epoch: int, payouts: list[SettledPayout]) -> list[SettledPayout]:
         if epoch != 1:
             return payouts
         pid = payout_id(POLICY_VERSION, epoch, PayoutKind.LISTEN, mallory, None)
-        return [*payouts, Payout(pid, epoch, PayoutKind.LISTEN, mallory, None, 5_000, "listened")]
+        return [*payouts, SettledPayout(pid, epoch, PayoutKind.LISTEN, mallory, None, 5_000, "listened")]
 
     v, audits = await _audit(world, Tamper(payouts=add))
     assert _mismatches(audits) == {"epoch:1": {"payout_unearned"}}

@@ -25,7 +25,7 @@ from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb
 from offchain.audit.rescore import Rescored
 from offchain.audit.validator import ContractChallenger, Validator
-from offchain.economics import EpochInput, Payout, PolicyParams, settle_epoch
+from offchain.economics import EpochInput, PolicyParams, SettledPayout, settle_epoch
 from offchain.ipfs.store import MemoryContentStore
 from offchain.pipeline.adapters import to_block_data
 from offchain.store import WorkerStore
@@ -123,7 +123,7 @@ class Tamper:
     score: Callable[[int, Rescored], Rescored] | None = None  # change a score before publishing
     publish_rejected: bool = False  # publish scores for tracks the policy rejects (duplicates) as originals
     epoch_input: Callable[[EpochInput], EpochInput] | None = None  # corrupt the settlement's inputs
-    payouts: Callable[[int, list[Payout]], list[Payout]] | None = None  # change the payouts paid
+    payouts: Callable[[int, list[SettledPayout]], list[SettledPayout]] | None = None  # change what is paid
 
 
 @dataclass
@@ -299,10 +299,7 @@ class ScriptedWorker:
         if self.tamper.payouts is not None:
             payouts = self.tamper.payouts(epoch, payouts)
         for batch, i in enumerate(range(0, len(payouts), 7)):
-            items = [
-                {"id": p.payout_id, "to": p.account, "amount": p.amount, "kind": int(p.kind)}
-                for p in payouts[i : i + 7]
-            ]
+            items = [p.on_chain().abi_fields() for p in payouts[i : i + 7]]
             await self.w.call(self.w.oracle, "rewards", "distribute", epoch=epoch, batch=batch, payouts=items)
 
 

@@ -17,7 +17,7 @@ from offchain.pipeline.ports import (
 )
 from offchain.projection import BlockData, typed_event
 from offchain.scoring_rule import DeclaredGenre
-from offchain.store import PayoutRow
+from offchain.store import OutboxPayout
 
 
 class FakeChain:
@@ -101,7 +101,7 @@ class FakeChain:
             self.flush()
 
     # PayoutSink
-    async def enqueue_payouts(self, epoch: int, payouts: Sequence[PayoutRow]) -> int:
+    async def enqueue_payouts(self, epoch: int, payouts: Sequence[OutboxPayout]) -> int:
         self.enqueue_calls += 1
         new = 0
         for p in payouts:
