@@ -4,16 +4,16 @@ the worker's own HTTP server mounts the pages with its live state and verified a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import http_get
+from waiting import until
+from worker_process import running, serving_http
 
 from offchain.dashboard import DashboardConfig, dashboard_app
 from offchain.dashboard.sources import resolve_source
@@ -23,11 +23,7 @@ from tests.worker.worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
 
 def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.status, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
+    return http_get(url, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +150,6 @@ async def test_audio_streams_the_fetched_bytes_and_reports_a_cid_mismatch(data_d
 async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path: Path) -> None:
     import aiohttp
 
-    from offchain.http import bound_port, start_http
     from offchain.pipeline.worker import Worker, WorkerOptions
     from offchain.store import WorkerStore
 
@@ -187,11 +182,8 @@ async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path:
     worker = Worker(
         store, chain, ipfs, FakeScorer(), chain, chain, WorkerOptions(epoch_blocks=10, poll_s=0.02)
     )
-    task = asyncio.create_task(worker.run())
-    runner = await start_http(worker, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{bound_port(runner)}"
     try:
-        async with aiohttp.ClientSession() as http:
+        async with running(worker), serving_http(worker) as base, aiohttp.ClientSession() as http:
             # Wait for the events the page must show: token 1's score published on chain (the block that
             # lands it is the last one), token 2 rejected, and the worker at that head with it written.
             async def settled() -> bool:
@@ -204,10 +196,7 @@ async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path:
                     and cp[0] == chain.head == worker.head
                 )
 
-            for _ in range(500):
-                if await settled():
-                    break
-                await asyncio.sleep(0.02)
+            await until(settled, "track 1 published and the worker at the head with it written")
             async with http.get(base + "/") as r:
                 page = await r.text()
             assert f'data-k="head">{worker.head}<' in page
@@ -220,9 +209,6 @@ async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path:
             async with http.get(base + "/healthz") as r:
                 assert r.status == 200
     finally:
-        worker.stop()
-        await asyncio.wait_for(task, 10)
-        await runner.cleanup()
         await store.close()
 
 

@@ -3,12 +3,12 @@ listens settled into payouts that match the policy by hand, each paid exactly on
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 from waiting import Calls, until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
+from worker_process import running, serving_http
 
 from offchain.pipeline.worker import Worker, WorkerOptions
 from offchain.store import WorkerStore
@@ -84,21 +84,20 @@ def land_activity(chain: FakeChain) -> None:
 async def test_pipeline_end_to_end_with_fakes(store: WorkerStore) -> None:
     chain, ipfs = scenario()
     worker = make(chain, store, ipfs)
-    task = asyncio.create_task(worker.run())
-    # Track 1 scored and published (its ScoreSubmitted lands in block 2); the others rejected with a reason.
-    await until(lambda: (1, 1) in chain.scored)
-    await until(lambda: store.track(1), timeout=5)
+    async with running(worker):
+        # Track 1 scored and published (its ScoreSubmitted lands in block 2); the others rejected with a
+        # reason.
+        await until(lambda: (1, 1) in chain.scored)
+        await until(lambda: store.track(1), timeout=5)
 
-    async def statuses() -> dict[int, tuple[str, str | None]]:
-        return {t.token_id: (t.status, t.reason) for t in await store.tracks()}
+        async def statuses() -> dict[int, tuple[str, str | None]]:
+            return {t.token_id: (t.status, t.reason) for t in await store.tracks()}
 
-    await until(lambda: _all_done(statuses))
-    land_activity(chain)
-    chain.land_empty_until(10)  # epoch 0 = blocks 0..9 is now final
-    await until(lambda: len(chain.paid) == 6)
-    await until(lambda store=store: _count(store, "payouts_paid", 6))
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+        await until(lambda: _all_done(statuses))
+        land_activity(chain)
+        chain.land_empty_until(10)  # epoch 0 = blocks 0..9 is now final
+        await until(lambda: len(chain.paid) == 6)
+        await until(lambda store=store: _count(store, "payouts_paid", 6))
 
     assert await statuses() == {
         1: ("published", None),
@@ -141,25 +140,23 @@ async def test_restarts_pay_each_payout_exactly_once(tmp_path: Path) -> None:
     for round_ in range(3):
         store = await WorkerStore.open(db)
         worker = make(chain, store, ipfs)
-        task = asyncio.create_task(worker.run())
-        if round_ == 0:
-            await until(lambda: (1, 1) in chain.scored)
-            chain.flush()
-            land_activity(chain)
-            chain.land_empty_until(12)
-            await until(lambda: len(chain.paid) == 6)
-            await until(lambda store=store: _count(store, "payouts_pending", 6))
-        elif round_ == 1:
-            # As if the last run died between the hand-off and marking it: the same payouts are handed again,
-            # and the submitter / contract pay each id once.
-            await until(lambda: chain.enqueue_calls >= 3)
-            chain.flush()
-            await until(lambda store=store: _count(store, "payouts_paid", 6))
-        else:
-            chain.land_empty_until(15)
-            await until(lambda store=store: _checkpoint_at(store, 15))
-        worker.stop()
-        await asyncio.wait_for(task, 10)
+        async with running(worker):
+            if round_ == 0:
+                await until(lambda: (1, 1) in chain.scored)
+                chain.flush()
+                land_activity(chain)
+                chain.land_empty_until(12)
+                await until(lambda: len(chain.paid) == 6)
+                await until(lambda store=store: _count(store, "payouts_pending", 6))
+            elif round_ == 1:
+                # As if the last run died between the hand-off and marking it: the same payouts are handed
+                # again, and the submitter / contract pay each id once.
+                await until(lambda: chain.enqueue_calls >= 3)
+                chain.flush()
+                await until(lambda store=store: _count(store, "payouts_paid", 6))
+            else:
+                chain.land_empty_until(15)
+                await until(lambda store=store: _checkpoint_at(store, 15))
         if round_ == 0:
             await store.mark_payouts([p.payout_id for p in await store.payouts()], "pending")
         assert len(await store.epochs()) == 1
@@ -173,21 +170,19 @@ async def test_outages_are_waited_out(store: WorkerStore) -> None:
     chain, ipfs = scenario()
     ipfs.down = True
     worker = make(chain, store, ipfs)
-    task = asyncio.create_task(worker.run())
-    await until(lambda: ipfs.fetches >= 3)
-    assert (await store.track(1)).status == "pending"  # never held against the track
-    heads = Calls(chain, "finalized_number")
-    chain.down = True
-    await heads.more(2)  # the head watcher failed, was restarted and asked again: the outage ended nothing
-    assert not task.done()
-    assert worker.last_error.keys() & {"follower", "head"}
-    chain.down = False
-    ipfs.down = False
-    await until(lambda: (1, 1) in chain.scored)
-    chain.land_empty_until(5)
-    await until(lambda: _checkpoint_at(store, 5))
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    async with running(worker) as task:
+        await until(lambda: ipfs.fetches >= 3)
+        assert (await store.track(1)).status == "pending"  # never held against the track
+        heads = Calls(chain, "finalized_number")
+        chain.down = True
+        await heads.more(2)  # the head watcher failed, was restarted and asked again: it outlived the outage
+        assert not task.done()
+        assert worker.last_error.keys() & {"follower", "head"}
+        chain.down = False
+        ipfs.down = False
+        await until(lambda: (1, 1) in chain.scored)
+        chain.land_empty_until(5)
+        await until(lambda: _checkpoint_at(store, 5))
 
 
 async def _checkpoint_at(store: WorkerStore, n: int) -> bool:
@@ -198,14 +193,9 @@ async def _checkpoint_at(store: WorkerStore, n: int) -> bool:
 async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) -> None:
     import aiohttp
 
-    from offchain.http import bound_port, start_http
-
     chain, ipfs = scenario()
     worker = make(chain, store, ipfs)
-    task = asyncio.create_task(worker.run())
-    runner = await start_http(worker, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{bound_port(runner)}"
-    try:
+    async with running(worker), serving_http(worker) as base:
         async with aiohttp.ClientSession() as http:
 
             async def ready() -> int:
@@ -243,10 +233,6 @@ async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) 
         from offchain.config import WorkerSettings
 
         assert WorkerSettings.model_fields["http_host"].default == "127.0.0.1"
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 10)
-        await runner.cleanup()
 
 
 async def _has(probe: Callable[[], object], line: str) -> bool:
