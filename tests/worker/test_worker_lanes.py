@@ -19,21 +19,13 @@ GOOD = b"RIFF-honest-track" * 3
 
 
 def lane_options(**kw: object) -> WorkerOptions:
-    base: dict[str, object] = dict(
-        epoch_blocks=1000,
-        backoff_initial_s=0.01,
-        backoff_max_s=0.05,
-        poll_s=0.02,
-        fetch_workers=2,
-        retry_workers=1,
-        retry_initial_s=0.05,
-        retry_max_s=0.1,
-        fetch_attempts=3,
-        readmit_after_s=0.2,
-        order_wait_s=0.05,
-    )
-    base.update(kw)
-    return WorkerOptions(**base)  # type: ignore[arg-type]
+    """Two fetch lanes and a retry lane, three fetch attempts, quick timings, no epoch end; `kw` overrides."""
+    base: dict[str, object] = {
+        "epoch_blocks": 1000, "fetch_workers": 2, "retry_workers": 1, "fetch_attempts": 3,
+        "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "poll_s": 0.02, "retry_initial_s": 0.05,
+        "retry_max_s": 0.1, "readmit_after_s": 0.2, "order_wait_s": 0.05,
+    }
+    return WorkerOptions(**{**base, **kw})  # type: ignore[arg-type]
 
 
 class StallingIpfs(FakeIpfs):
