@@ -165,6 +165,10 @@ class WorkerSettings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
+    def policy(self) -> PolicyParams:
+        """The reward policy's parameters: these budgets and caps."""
+        return PolicyParams(budgets=self.budgets.by_kind(), **self.caps.model_dump())
+
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as JSON-able data, secrets masked."""
         data = self.model_dump(mode="json")

@@ -20,7 +20,6 @@ from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
 from offchain.audit.rescore import RescoreError, Rescorer
 from offchain.audit.validator import ContractChallenger, Validator
-from offchain.pipeline.options import WorkerOptions
 
 if TYPE_CHECKING:
     from offchain.config import WorkerSettings
@@ -36,10 +35,9 @@ class ValidatorSetupError(Exception):
 
 def audit_options(settings: WorkerSettings, grace_blocks: int | None = None) -> AuditOptions:
     """The worker's policy parameters, taken from its settings the way the worker takes them."""
-    wo = WorkerOptions.from_settings(settings)
     return AuditOptions(
         epoch_blocks=settings.epoch_blocks,
-        policy=wo.policy(),
+        policy=settings.policy(),
         max_audio_bytes=settings.max_audio_bytes,
         grace_blocks=grace_blocks,
     )

@@ -36,6 +36,16 @@ def _trust(trust: Mapping[str, int], account: str) -> int:
     return trust.get(account, FULL_TRUST)
 
 
+def _rule_shares(budget: int, paid: Iterable[tuple[PayoutKey, int, str]]) -> RuleShares:
+    """A rule's result from (payout key, amount, reason) triples: unallocated = budget - sum of amounts."""
+    amounts: dict[PayoutKey, int] = {}
+    reasons: dict[PayoutKey, str] = {}
+    for key, amount, reason in paid:
+        amounts[key] = amount
+        reasons[key] = reason
+    return RuleShares(amounts, reasons, budget - sum(amounts.values()))
+
+
 def listen_credits(listens: Iterable[ListenRec]) -> dict[tuple[str, int], int]:
     """Listen credits per (listener, token): c qualifying listens give floor(1000 * sqrt(c)).
 
@@ -65,15 +75,17 @@ def create_to_earn(
         for tok, s in latest.items()
         if tok in tracks and s.quality_bp >= min_quality_bp
     }
-    shares = split_exact(budget, weights)
-    amounts: dict[PayoutKey, int] = {}
-    reasons: dict[PayoutKey, str] = {}
-    for tok, amount in shares.items():
-        key: PayoutKey = (PayoutKind.CREATE, tracks[tok].creator, tok)
-        amounts[key] = amount
-        s = latest[tok]
-        reasons[key] = f"created token {tok}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
-    return RuleShares(amounts, reasons, budget - sum(shares.values()))
+
+    def reason(s: ScoreRec) -> str:
+        return f"created token {s.token_id}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
+
+    return _rule_shares(
+        budget,
+        (
+            ((PayoutKind.CREATE, tracks[tok].creator, tok), amount, reason(latest[tok]))
+            for tok, amount in split_exact(budget, weights).items()
+        ),
+    )
 
 
 def listen_to_earn(
@@ -100,19 +112,19 @@ def listen_to_earn(
     uncapped = split_exact(budget, weights)
     shares = cap_groups(uncapped, farms, reward_cap)
     size = farm_sizes(farms)
-    amounts: dict[PayoutKey, int] = {}
-    reasons: dict[PayoutKey, str] = {}
-    for wallet, amount in shares.items():
-        key: PayoutKey = (PayoutKind.LISTEN, wallet, None)
-        amounts[key] = amount
+
+    def reason(wallet: str, amount: int) -> str:
         capped = " (capped)" if amount < uncapped[wallet] else ""
         farm = f", in a farm of {size[farms[wallet]]}" if wallet in farms else ""
         used = min(wallet_credits[wallet], credits_cap)
-        reasons[key] = (
+        return (
             f"listened to {wallet_tracks[wallet]} tracks: {used} credits,"
             f" trust {_trust(trust, wallet) / 100:.0f}%{farm}{capped}"
         )
-    return RuleShares(amounts, reasons, budget - sum(shares.values()))
+
+    return _rule_shares(
+        budget, (((PayoutKind.LISTEN, w, None), amount, reason(w, amount)) for w, amount in shares.items())
+    )
 
 
 def _reach(listens: Iterable[ListenRec], trust: Mapping[str, int]) -> dict[int, int]:
@@ -150,14 +162,13 @@ def discovery(
             if at[0] < start_block:
                 weights[wallet] += growth * _trust(trust, wallet) // FULL_TRUST
                 found[wallet].append(tok)
-    shares = split_exact(budget, weights)
-    amounts: dict[PayoutKey, int] = {}
-    reasons: dict[PayoutKey, str] = {}
-    for wallet, amount in shares.items():
-        key: PayoutKey = (PayoutKind.DISCOVERY, wallet, None)
-        amounts[key] = amount
-        reasons[key] = f"early listener of growing tracks {sorted(found[wallet])}"
-    return RuleShares(amounts, reasons, budget - sum(shares.values()))
+    return _rule_shares(
+        budget,
+        (
+            ((PayoutKind.DISCOVERY, w, None), amount, f"early listener of growing tracks {sorted(found[w])}")
+            for w, amount in split_exact(budget, weights).items()
+        ),
+    )
 
 
 def engagement(
@@ -195,14 +206,17 @@ def engagement(
             adopted[curator] += sum(_trust(trust, a) for a in adopters)
             curated[curator].add(tok)
     weights = {c: isqrt(v * FULL_TRUST) * _trust(trust, c) // FULL_TRUST for c, v in adopted.items()}
-    shares = split_exact(budget, weights)
-    amounts: dict[PayoutKey, int] = {}
-    reasons: dict[PayoutKey, str] = {}
-    for curator, amount in shares.items():
-        key: PayoutKey = (PayoutKind.ENGAGEMENT, curator, None)
-        amounts[key] = amount
-        reasons[key] = f"curated tracks {sorted(curated[curator])} that others adopted"
-    return RuleShares(amounts, reasons, budget - sum(shares.values()))
+    return _rule_shares(
+        budget,
+        (
+            (
+                (PayoutKind.ENGAGEMENT, c, None),
+                amount,
+                f"curated tracks {sorted(curated[c])} that others adopted",
+            )
+            for c, amount in split_exact(budget, weights).items()
+        ),
+    )
 
 
 def royalties(
@@ -220,15 +234,21 @@ def royalties(
     token_w: dict[int, int] = defaultdict(int)
     for (wallet, tok), c in credits.items():
         token_w[tok] += c * _trust(trust, wallet) // FULL_TRUST
-    pools = split_exact(budget, token_w)
-    amounts: dict[PayoutKey, int] = {}
-    reasons: dict[PayoutKey, str] = {}
-    for tok, pool in sorted(pools.items()):
+
+    def token_royalties(tok: int, pool: int) -> list[tuple[PayoutKey, int, str]]:
         splits: dict[str, int] = defaultdict(int)
         for acc, bp in tracks[tok].royalty_splits:
             splits[acc] += bp
-        for acc, amount in split_exact(pool, splits).items():
-            key: PayoutKey = (PayoutKind.ROYALTY, acc, tok)
-            amounts[key] = amount
-            reasons[key] = f"royalty {splits[acc]}bp of token {tok}'s listen pool {pool}"
-    return RuleShares(amounts, reasons, budget - sum(amounts.values()))
+        return [
+            (
+                (PayoutKind.ROYALTY, acc, tok),
+                amount,
+                f"royalty {splits[acc]}bp of token {tok}'s listen pool {pool}",
+            )
+            for acc, amount in split_exact(pool, splits).items()
+        ]
+
+    pools = split_exact(budget, token_w)
+    return _rule_shares(
+        budget, (p for tok, pool in sorted(pools.items()) for p in token_royalties(tok, pool))
+    )

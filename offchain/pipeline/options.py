@@ -6,14 +6,11 @@ deadlines, polling) exist only here. `WorkerOptions.from_settings` is how the da
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from offchain.config import DEFAULTS, WorkerSettings
 from offchain.economics import PolicyParams
-from pallets_spec.vocabulary import PayoutKind
 
-_CAPS = DEFAULTS.caps
 # The knobs that are settings fields of the same name.
 _FROM_SETTINGS = (
     "epoch_blocks",
@@ -33,14 +30,7 @@ class WorkerOptions:
     """The pipeline's knobs (see offchain/config.py for the meaning of those the settings have)."""
 
     epoch_blocks: int = DEFAULTS.epoch_blocks
-    budgets: Mapping[PayoutKind, int] = field(default_factory=DEFAULTS.budgets.by_kind)
-    listen_reward_per_wallet: int = _CAPS.listen_reward_per_wallet
-    listen_credits_per_wallet: int = _CAPS.listen_credits_per_wallet
-    min_listen_seconds: int = _CAPS.min_listen_seconds
-    min_quality_bp: int = _CAPS.min_quality_bp
-    sybil_group_min_size: int = _CAPS.sybil_group_min_size
-    discovery_early_listeners: int = _CAPS.discovery_early_listeners
-    adoption_trust: bool = _CAPS.adoption_trust
+    policy: PolicyParams = field(default_factory=DEFAULTS.policy)
     max_audio_bytes: int = DEFAULTS.max_audio_bytes
     block_queue_size: int = DEFAULTS.block_queue_size
     scoring_queue_size: int = DEFAULTS.scoring_queue_size
@@ -69,20 +59,4 @@ class WorkerOptions:
 
     @classmethod
     def from_settings(cls, s: WorkerSettings) -> WorkerOptions:
-        return cls(
-            budgets=s.budgets.by_kind(),
-            **s.caps.model_dump(),
-            **{name: getattr(s, name) for name in _FROM_SETTINGS},
-        )
-
-    def policy(self) -> PolicyParams:
-        return PolicyParams(
-            budgets=dict(self.budgets),
-            listen_reward_per_wallet=self.listen_reward_per_wallet,
-            listen_credits_per_wallet=self.listen_credits_per_wallet,
-            min_listen_seconds=self.min_listen_seconds,
-            min_quality_bp=self.min_quality_bp,
-            sybil_group_min_size=self.sybil_group_min_size,
-            discovery_early_listeners=self.discovery_early_listeners,
-            adoption_trust=self.adoption_trust,
-        )
+        return cls(policy=s.policy(), **{name: getattr(s, name) for name in _FROM_SETTINGS})

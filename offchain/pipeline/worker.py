@@ -229,7 +229,7 @@ class Worker(ScoringLanes):
                 ext = await asyncio.to_thread(self.trust, inp)
                 if ext is not None:
                     inp = type(inp)(**{**inp.__dict__, "external_trust": ext})
-            settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy())
+            settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy)
             if await self.store.save_settlement(settlement, inp.start_block, inp.end_block):
                 self.metrics.epochs_settled.inc()
                 log.info(

@@ -60,15 +60,13 @@ async def real_worker(world: World, scorer: Any, timeout: float = 30.0) -> Async
     ).open()
     options = WorkerOptions(
         epoch_blocks=EPOCH_BLOCKS,
-        budgets=dict(POLICY.budgets),
-        listen_reward_per_wallet=POLICY.listen_reward_per_wallet,
-        min_listen_seconds=POLICY.min_listen_seconds,
+        policy=POLICY,
         scoring_workers=1,
         poll_s=0.02,
         backoff_initial_s=0.01,
         backoff_max_s=0.05,
     )
-    assert options.policy() == POLICY  # the validator resettles under exactly this policy
+    assert options.policy == POLICY  # the validator resettles under exactly this policy
     worker = Worker(
         store,
         ChainBlockSource(world.port, world.contracts, retry_delay_s=0.01),

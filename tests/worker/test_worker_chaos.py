@@ -197,7 +197,7 @@ async def _truth(
             opts = WorkerOptions.from_settings(WorkerSettings(epoch_blocks=EPOCH))
             expected: dict[str, tuple[str, int]] = {}
             for e in epochs:
-                s = settle_epoch(await store.epoch_input(e, EPOCH), opts.policy())
+                s = settle_epoch(await store.epoch_input(e, EPOCH), opts.policy)
                 expected.update({"0x" + p.payout_id.hex(): (p.account, p.amount) for p in s.payouts})
         finally:
             await store.close()

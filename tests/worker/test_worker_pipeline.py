@@ -10,6 +10,7 @@ from waiting import Calls, until
 from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 from worker_process import running, serving_http
 
+from offchain.economics import PolicyParams
 from offchain.pipeline.worker import Worker, WorkerOptions
 from offchain.store import WorkerStore
 from pallets_spec.vocabulary import PayoutKind
@@ -21,14 +22,16 @@ SPLITS = [("C1", 7000), ("P1", 3000)]
 def options() -> WorkerOptions:
     return WorkerOptions(
         epoch_blocks=10,
-        budgets={
-            PayoutKind.CREATE: 1000,
-            PayoutKind.LISTEN: 900,
-            PayoutKind.ENGAGEMENT: 100,
-            PayoutKind.ROYALTY: 100,
-        },
-        listen_reward_per_wallet=500,
-        min_listen_seconds=30,
+        policy=PolicyParams(
+            budgets={
+                PayoutKind.CREATE: 1000,
+                PayoutKind.LISTEN: 900,
+                PayoutKind.ENGAGEMENT: 100,
+                PayoutKind.ROYALTY: 100,
+            },
+            listen_reward_per_wallet=500,
+            min_listen_seconds=30,
+        ),
         max_audio_bytes=100,
         backoff_initial_s=0.01,
         backoff_max_s=0.05,
