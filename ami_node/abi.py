@@ -18,6 +18,7 @@ from typing import Any
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
+import pallets_spec
 from ami_node.port import CallError, ContractReverted
 from pallets_spec.vocabulary import SS58_FORMAT
 
@@ -56,8 +57,6 @@ class EventSpec:
 
 def metadata_dir() -> Path:
     """Where pallets_spec keeps the contracts' ink! metadata files."""
-    import pallets_spec
-
     return Path(pallets_spec.__file__).resolve().parent / "metadata"
 
 

@@ -37,6 +37,8 @@ from ami_node.port import (
     RawEvent,
     SignedTx,
 )
+from pallets_spec import runtime
+from pallets_spec.abi import SpecAbi
 
 __all__ = ["DEV_BALANCE", "MemoryCall", "MemoryChainPort"]
 
@@ -111,10 +113,7 @@ class MemoryChainPort:
 
     def deploy(self, name: str, owner: str) -> str:
         """Instantiate model `name` ("ami_nft", "ami_rewards") owned by `owner`; returns its address."""
-        from pallets_spec import runtime
-        from pallets_spec.abi import SpecAbi as ReferenceAbi
-
-        ctor = ReferenceAbi(name).encode_constructor("new")
+        ctor = SpecAbi(name).encode_constructor("new")
         state, outcome = runtime.instantiate(name, ctor, _account(owner))
         if state is None:
             raise ChainError(f"instantiating {name} failed: {outcome.error}")
@@ -197,8 +196,6 @@ class MemoryChainPort:
 
     def _execute(self, call: MemoryCall, signer: str, number: int,
                  emitted: list[tuple[str, bytes, tuple[bytes, ...]]]) -> None:
-        from pallets_spec import runtime
-
         p = call.params
         if call.pallet == "Balances":
             amount = int(p["value"])
@@ -298,8 +295,6 @@ class MemoryChainPort:
         return MemoryCall(pallet, function, dict(params))
 
     async def contract_dry_run(self, contract: str, data: bytes, origin: str, value: int = 0) -> DryRun:
-        from pallets_spec import runtime
-
         self._check()
         state = self.contracts.get(contract)
         if state is None:

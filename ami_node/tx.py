@@ -24,6 +24,7 @@ from ami_node.port import (
     BlockRef,
     ChainError,
     ChainPort,
+    ContractReverted,
     PoolRejected,
     RawEvent,
     SignedTx,
@@ -257,8 +258,6 @@ async def contract_tx(
 ) -> ContractTxResult:
     """Dry-run `message` on the contract at `address`; if it would revert raise ContractReverted with the
     decoded error (nothing is sent); else submit it with the dry run's gas (plus a margin) and wait."""
-    from ami_node.port import ContractReverted
-
     data = abi.encode_call(message, **args)
     dry = await port.contract_dry_run(address, data, keypair.address, value)
     if not dry.success:

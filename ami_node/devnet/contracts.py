@@ -9,6 +9,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from pallets_spec import runtime
+
 
 class CodeRejected(ValueError):
     """The uploaded code is not a Wasm module naming a known AMI model."""
@@ -32,21 +34,15 @@ class Ctx:
 
 def model_of(code: bytes) -> str:
     """The model id (e.g. `ami_nft@1`) that a Wasm blob names in its `ami-model` custom section."""
-    rt = _runtime()
+    rt = runtime
     try:
         return str(rt.model_id_of(bytes(code)))
     except rt.UnknownModel as exc:
         raise CodeRejected(str(exc)) from exc
 
 
-def _runtime() -> Any:
-    from pallets_spec import runtime
-
-    return runtime
-
-
 def _ctx(ctx: Ctx) -> Any:
-    return _runtime().ExecContext(block_number=ctx.block_number, timestamp=ctx.timestamp, address=ctx.address)
+    return runtime.ExecContext(block_number=ctx.block_number, timestamp=ctx.timestamp, address=ctx.address)
 
 
 def _outcome(res: Any) -> Outcome:
@@ -61,7 +57,7 @@ def _outcome(res: Any) -> Outcome:
 
 def instantiate(code: bytes, data: bytes, caller: bytes, ctx: Ctx, value: int = 0) -> tuple[Any, Outcome]:
     """Run a constructor; the state is None when it reverted or trapped."""
-    rt = _runtime()
+    rt = runtime
     try:
         state, res = rt.instantiate(bytes(code), data, caller, _ctx(ctx), value)
     except rt.UnknownModel as exc:
@@ -71,12 +67,12 @@ def instantiate(code: bytes, data: bytes, caller: bytes, ctx: Ctx, value: int = 
 
 def call(state: Any, data: bytes, caller: bytes, value: int, ctx: Ctx) -> Outcome:
     """Execute a message; `state` changes in place only when the outcome is not reverted."""
-    return _outcome(_runtime().call(state, data, caller, value, _ctx(ctx)))
+    return _outcome(runtime.call(state, data, caller, value, _ctx(ctx)))
 
 
 def dry_run(state: Any, data: bytes, caller: bytes, value: int, ctx: Ctx) -> Outcome:
     """Execute a message without changing `state`."""
-    return _outcome(_runtime().dry_run(state, data, caller, value, _ctx(ctx)))
+    return _outcome(runtime.dry_run(state, data, caller, value, _ctx(ctx)))
 
 
 def copy_state(state: Any) -> Any:
@@ -84,8 +80,8 @@ def copy_state(state: Any) -> Any:
 
 
 def state_to_json(state: Any) -> Any:
-    return _runtime().dump_state(state)
+    return runtime.dump_state(state)
 
 
 def state_from_json(data: Any) -> Any:
-    return _runtime().load_state(data)
+    return runtime.load_state(data)

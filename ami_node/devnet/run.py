@@ -8,9 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
+from substrateinterface import Keypair
+
 from ami_node.devnet.chain import Devnet
 from ami_node.devnet.server import DevnetServer
 from ami_node.devnet.state import DEV_SEEDS
+from ami_node.devnet.store import SqliteStore, StoreError
 
 
 class StartError(RuntimeError):
@@ -24,10 +27,6 @@ def _say(line: str) -> None:
 
 
 async def _main(port: int, block_time_ms: int, finality_lag: int, state: Path | None) -> None:
-    from substrateinterface import Keypair
-
-    from ami_node.devnet.store import SqliteStore, StoreError
-
     try:
         store = SqliteStore(state) if state is not None else None
         chain = Devnet(finality_lag=finality_lag, store=store)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ami_node.devnet.chain import Devnet, Faults
 from ami_node.devnet.rpc_methods import MAX_DEV_BLOCKS
 from ami_node.devnet.server import DevnetServer
+from ami_node.devnet.store import SqliteStore
 
 T = TypeVar("T")
 
@@ -49,8 +50,6 @@ class DevnetHandle:
         return self
 
     async def _start(self) -> str:
-        from ami_node.devnet.store import SqliteStore
-
         store = SqliteStore(self._state_dir) if self._state_dir is not None else None
         chain = Devnet(finality_lag=self._finality_lag, store=store)
         self.server = DevnetServer(chain, port=self._port, block_time_ms=self._block_time_ms)
