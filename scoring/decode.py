@@ -168,6 +168,152 @@ def _format_name(info_format: str, subtype: str) -> str | None:
     return _ACCEPTED.get((info_format, subtype)) or _ACCEPTED.get((info_format, None))
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """What an opened stream's header says: format name, channels, rate, declared frames (<= 0 or huge when
+    the container does not know)."""
+
+    source_format: str
+    channels: int
+    rate: int
+    declared: int
+
+    @property
+    def unknown_length(self) -> bool:
+        return self.declared <= 0 or self.declared >= 2**62
+
+
+def _sniff_accepted(data: bytes, max_bytes: int) -> str:
+    """The sniffed container of `data`, or the error that refuses it before anything is opened."""
+    if len(data) > max_bytes:
+        raise TooLarge(f"file is {len(data)} bytes; at most {max_bytes} bytes are accepted")
+    if len(data) == 0:
+        raise UnsupportedFormat(f"empty input; send a {ACCEPTED_FORMATS} file")
+    sniffed = _sniff(data)
+    if sniffed == "ogg-other":
+        raise UnsupportedFormat(f"Ogg stream with a codec other than Vorbis or Opus; send {ACCEPTED_FORMATS}")
+    if sniffed is None:
+        raise UnsupportedFormat(
+            f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}"
+        )
+    return sniffed
+
+
+def _check_header(handle: sf.SoundFile, data: bytes) -> _Stream:
+    """The accepted `_Stream` of an opened file: format, channel count, rate, and a whole container."""
+    source_format = _format_name(handle.format, handle.subtype)
+    if source_format is None:
+        raise UnsupportedFormat(
+            f"format {handle.format}/{handle.subtype} is not accepted; send {ACCEPTED_FORMATS}"
+        )
+    stream = _Stream(source_format, handle.channels, handle.samplerate, handle.frames)
+    if not 1 <= stream.channels <= MAX_CHANNELS:
+        raise UnsupportedFormat(f"{stream.channels} channels; 1 to {MAX_CHANNELS} channels are accepted")
+    if not MIN_SOURCE_RATE <= stream.rate <= MAX_SOURCE_RATE:
+        raise UnsupportedFormat(
+            f"sample rate {stream.rate} Hz; {MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz are accepted"
+        )
+    if source_format == "wav":
+        _check_wav_complete(data)
+    elif source_format in ("ogg-vorbis", "opus"):
+        _check_ogg_complete(data)
+    return stream
+
+
+def _check_declared_size(stream: _Stream, size: int, max_seconds: float) -> None:
+    """Refuse by the declared length and decoded size before decoding anything: 8 channels at 384 kHz for
+    899 s is a 4.5 MB FLAC that decodes to gigabytes while every other limit holds."""
+    if stream.unknown_length:
+        return
+    declared, channels, rate = stream.declared, stream.channels, stream.rate
+    if declared > int(max_seconds * rate) + 1:
+        ratio = declared * channels * 2 / size
+        if ratio > BOMB_RATIO:
+            raise DecompressionBomb(
+                f"{size}-byte file declares {declared / rate:.1f} s of {channels}-channel audio "
+                f"({ratio:.0f}x expansion); at most {max_seconds:g} s are accepted"
+            )
+        raise TooLong(f"audio lasts {declared / rate:.1f} s; at most {max_seconds:g} s are accepted")
+    if declared * channels > MAX_DECODED_SAMPLES:
+        raise DecodedTooLarge(
+            f"{channels} channels x {rate} Hz x {declared / rate:.1f} s = {declared * channels} samples "
+            f"to decode; at most {MAX_DECODED_SAMPLES} (e.g. 15 min of 96 kHz stereo) are accepted"
+        )
+
+
+def _overrun(stream: _Stream, got: int, size: int, max_seconds: float) -> AudioError:
+    """The error for a stream that decodes past the hard cap after `got` frames."""
+    declared, rate = stream.declared, stream.rate
+    if stream.unknown_length and got * stream.channels * 2 / size <= BOMB_RATIO:
+        return TooLong(
+            f"stream of undeclared length runs past {max_seconds:g} s; at most {max_seconds:g} s are accepted"
+        )
+    if stream.unknown_length:
+        return DecompressionBomb(
+            f"{size}-byte stream of undeclared length decodes past {max_seconds:g} s "
+            f"(over {BOMB_RATIO:g}x expansion); at most {max_seconds:g} s are accepted"
+        )
+    if got > declared + int(_LENGTH_SLACK_S * rate):
+        return DecompressionBomb(
+            f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
+            f"send a valid {ACCEPTED_FORMATS} file"
+        )
+    return TooLong(f"audio runs past {max_seconds:g} s; at most {max_seconds:g} s are accepted")
+
+
+def _read_mono(handle: sf.SoundFile, stream: _Stream, size: int, max_seconds: float) -> np.ndarray:
+    """Decode block by block to mono float64, never past the declared length (plus slack) or the limit."""
+    cap_frames = int(max_seconds * stream.rate) + 1
+    if stream.unknown_length:
+        hard_cap, first = cap_frames, _BLOCK_FRAMES
+    else:
+        hard_cap = min(cap_frames, stream.declared + int(_LENGTH_SLACK_S * stream.rate))
+        first = stream.declared
+    mono = np.empty(min(hard_cap, first), dtype=np.float64)
+    filled = 0
+    try:
+        while True:
+            block = handle.read(_BLOCK_FRAMES, dtype="float64", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            if filled + block.shape[0] > hard_cap:
+                raise _overrun(stream, filled + block.shape[0], size, max_seconds)
+            if filled + block.shape[0] > mono.shape[0]:
+                mono = np.resize(mono, min(hard_cap, max(2 * mono.shape[0], filled + block.shape[0])))
+            mono[filled : filled + block.shape[0]] = block.mean(axis=1)
+            filled += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise CorruptAudio(
+            f"damaged {stream.source_format} stream ({exc}); send a valid {ACCEPTED_FORMATS} file"
+        ) from exc
+    return mono[:filled]
+
+
+def _check_decoded(mono: np.ndarray, stream: _Stream, min_seconds: float, max_seconds: float) -> None:
+    """Refuse a decoded signal that is truncated, not finite, too short or long, out of range or silent."""
+    filled, rate, declared = mono.shape[0], stream.rate, stream.declared
+    if not stream.unknown_length:
+        tolerance = max(_TRUNCATION_SLACK_S * rate, _TRUNCATION_SLACK_REL * declared)
+        if filled < declared - tolerance:
+            raise CorruptAudio(
+                f"truncated {stream.source_format} stream: decoded {filled / rate:.2f} s of the declared "
+                f"{declared / rate:.2f} s; send the complete file"
+            )
+    if not np.all(np.isfinite(mono)):
+        raise CorruptAudio("stream holds NaN or infinite samples; send finite PCM")
+    duration = filled / rate
+    if duration < min_seconds:
+        raise TooShort(f"audio lasts {duration:.2f} s; at least {min_seconds:g} s are required")
+    if duration > max_seconds:
+        raise TooLong(f"audio lasts {duration:.1f} s; at most {max_seconds:g} s are accepted")
+    peak = float(np.max(np.abs(mono))) if filled else 0.0
+    if peak > MAX_PEAK:
+        raise CorruptAudio(f"float samples reach {peak:.3g}; samples within +-{MAX_PEAK:g} are accepted")
+    if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
+        level = f"{20 * np.log10(peak):.1f} dBFS" if peak > 0 else "digital silence"
+        raise SilentAudio(f"peak level is {level}; a signal above {SILENCE_PEAK_DBFS:g} dBFS is required")
+
+
 def decode_bytes(
     data: bytes,
     *,
@@ -187,130 +333,27 @@ def decode_bytes(
         TooLarge, UnsupportedFormat, CorruptAudio, DecompressionBomb, TooLong, TooShort, SilentAudio
         (all subclasses of `scoring.errors.AudioError`).
     """
-    if len(data) > max_bytes:
-        raise TooLarge(f"file is {len(data)} bytes; at most {max_bytes} bytes are accepted")
-    if len(data) == 0:
-        raise UnsupportedFormat(f"empty input; send a {ACCEPTED_FORMATS} file")
-    sniffed = _sniff(data)
-    if sniffed == "ogg-other":
-        raise UnsupportedFormat(f"Ogg stream with a codec other than Vorbis or Opus; send {ACCEPTED_FORMATS}")
-    if sniffed is None:
-        raise UnsupportedFormat(
-            f"not a recognised audio file (magic bytes {data[:4]!r}); send {ACCEPTED_FORMATS}"
-        )
-
+    sniffed = _sniff_accepted(data, max_bytes)
     try:
         handle = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise CorruptAudio(
             f"cannot open the {sniffed} stream ({exc}); send a valid {ACCEPTED_FORMATS} file"
         ) from exc
-
     with handle:
-        source_format = _format_name(handle.format, handle.subtype)
-        if source_format is None:
-            raise UnsupportedFormat(
-                f"format {handle.format}/{handle.subtype} is not accepted; send {ACCEPTED_FORMATS}"
-            )
-        channels, rate, declared = handle.channels, handle.samplerate, handle.frames
-        if not 1 <= channels <= MAX_CHANNELS:
-            raise UnsupportedFormat(f"{channels} channels; 1 to {MAX_CHANNELS} channels are accepted")
-        if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
-            raise UnsupportedFormat(
-                f"sample rate {rate} Hz; {MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz are accepted"
-            )
-        if source_format == "wav":
-            _check_wav_complete(data)
-        elif source_format in ("ogg-vorbis", "opus"):
-            _check_ogg_complete(data)
-
-        cap_frames = int(max_seconds * rate) + 1
-        unknown_length = declared <= 0 or declared >= 2**62
-        if not unknown_length and declared > cap_frames:
-            ratio = declared * channels * 2 / len(data)
-            if ratio > BOMB_RATIO:
-                raise DecompressionBomb(
-                    f"{len(data)}-byte file declares {declared / rate:.1f} s of {channels}-channel audio "
-                    f"({ratio:.0f}x expansion); at most {max_seconds:g} s are accepted"
-                )
-            raise TooLong(f"audio lasts {declared / rate:.1f} s; at most {max_seconds:g} s are accepted")
-        # Refuse by decoded size before decoding anything: 8 channels at 384 kHz for 899 s is a 4.5 MB FLAC
-        # that decodes to gigabytes while every other limit holds.
-        if not unknown_length and declared * channels > MAX_DECODED_SAMPLES:
-            raise DecodedTooLarge(
-                f"{channels} channels x {rate} Hz x {declared / rate:.1f} s = {declared * channels} samples "
-                f"to decode; at most {MAX_DECODED_SAMPLES} (e.g. 15 min of 96 kHz stereo) are accepted"
-            )
-
-        # Hard cap on what we will ever decode: the declared length (plus estimate slack) and the limit.
-        hard_cap = cap_frames if unknown_length else min(cap_frames, declared + int(_LENGTH_SLACK_S * rate))
-        mono = np.empty(min(hard_cap, declared if not unknown_length else _BLOCK_FRAMES), dtype=np.float64)
-        filled = 0
-        try:
-            while True:
-                block = handle.read(_BLOCK_FRAMES, dtype="float64", always_2d=True)
-                if block.shape[0] == 0:
-                    break
-                if filled + block.shape[0] > hard_cap:
-                    got = filled + block.shape[0]
-                    if unknown_length and got * channels * 2 / len(data) <= BOMB_RATIO:
-                        raise TooLong(
-                            f"stream of undeclared length runs past {max_seconds:g} s; "
-                            f"at most {max_seconds:g} s are accepted"
-                        )
-                    if unknown_length:
-                        raise DecompressionBomb(
-                            f"{len(data)}-byte stream of undeclared length decodes past {max_seconds:g} s "
-                            f"(over {BOMB_RATIO:g}x expansion); at most {max_seconds:g} s are accepted"
-                        )
-                    if got > declared + int(_LENGTH_SLACK_S * rate):
-                        raise DecompressionBomb(
-                            f"stream decodes past its declared {declared / rate:.1f} s; the header lies; "
-                            f"send a valid {ACCEPTED_FORMATS} file"
-                        )
-                    limit = f"at most {max_seconds:g} s are accepted"
-                    raise TooLong(f"audio runs past {max_seconds:g} s; {limit}")
-                if filled + block.shape[0] > mono.shape[0]:
-                    mono = np.resize(mono, min(hard_cap, max(2 * mono.shape[0], filled + block.shape[0])))
-                mono[filled : filled + block.shape[0]] = block.mean(axis=1)
-                filled += block.shape[0]
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise CorruptAudio(
-                f"damaged {source_format} stream ({exc}); send a valid {ACCEPTED_FORMATS} file"
-            ) from exc
-
-    mono = mono[:filled]
-    if not unknown_length:
-        tolerance = max(_TRUNCATION_SLACK_S * rate, _TRUNCATION_SLACK_REL * declared)
-        if filled < declared - tolerance:
-            raise CorruptAudio(
-                f"truncated {source_format} stream: decoded {filled / rate:.2f} s of the declared "
-                f"{declared / rate:.2f} s; send the complete file"
-            )
-    if not np.all(np.isfinite(mono)):
-        raise CorruptAudio("stream holds NaN or infinite samples; send finite PCM")
-
-    duration = filled / rate
-    if duration < min_seconds:
-        raise TooShort(f"audio lasts {duration:.2f} s; at least {min_seconds:g} s are required")
-    if duration > max_seconds:
-        raise TooLong(f"audio lasts {duration:.1f} s; at most {max_seconds:g} s are accepted")
-    peak = float(np.max(np.abs(mono))) if filled else 0.0
-    if peak > MAX_PEAK:
-        raise CorruptAudio(f"float samples reach {peak:.3g}; samples within +-{MAX_PEAK:g} are accepted")
-    if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
-        level = f"{20 * np.log10(peak):.1f} dBFS" if peak > 0 else "digital silence"
-        raise SilentAudio(f"peak level is {level}; a signal above {SILENCE_PEAK_DBFS:g} dBFS is required")
-
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality=SOXR_QUALITY)
+        stream = _check_header(handle, data)
+        _check_declared_size(stream, len(data), max_seconds)
+        mono = _read_mono(handle, stream, len(data), max_seconds)
+    _check_decoded(mono, stream, min_seconds, max_seconds)
+    if stream.rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, stream.rate, SAMPLE_RATE, quality=SOXR_QUALITY)
     pcm = np.ascontiguousarray(mono, dtype=np.float32)
     return CanonicalAudio(
         pcm=pcm,
         sample_rate=SAMPLE_RATE,
         sha256=pcm_sha256(pcm),
         duration_s=pcm.shape[0] / SAMPLE_RATE,
-        source_format=source_format,
+        source_format=stream.source_format,
     )
 
 
