@@ -34,6 +34,16 @@ _POSITION_FIELDS = {"block_number", "block_hash", "event_index", "contract"}
 
 Row = tuple[Any, ...]
 
+# The columns of the tables both ledgers fill with the same rows (`Rows.scores`, `Rows.paid`): the worker's
+# chain_scores and paid_events, the validator's scores and paid.
+SCORE_COLUMNS = """
+    block_number INTEGER NOT NULL, event_index INTEGER NOT NULL, token_id INTEGER NOT NULL,
+    novelty_bp INTEGER NOT NULL, quality_bp INTEGER NOT NULL, model_version INTEGER NOT NULL,
+    oracle TEXT NOT NULL, commitment TEXT NOT NULL, PRIMARY KEY (block_number, event_index)"""
+PAID_COLUMNS = """
+    payout_id TEXT PRIMARY KEY, account TEXT NOT NULL, amount TEXT NOT NULL, kind INTEGER NOT NULL,
+    epoch INTEGER NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL"""
+
 
 @dataclass(frozen=True)
 class BlockData:

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import ClassVar, Self
 
 import aiosqlite
 
@@ -90,6 +91,40 @@ async def open_database(
             raise error(f"{path}: not a usable SQLite database: {exc}") from exc
         raise
     return conn
+
+
+class SqliteFile:
+    """A daemon's SQLite file (its schema, version and migrations as class attributes); one instance per
+    process owns the connection."""
+
+    SCHEMA: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+    MIGRATIONS: ClassVar[Mapping[int, str]]
+    ERROR: ClassVar[type[Exception]]
+    OWNER: ClassVar[str]  # the program, as messages name it ("worker", "validator")
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Self:
+        """Open (creating or upgrading) the file with `open_database`, then `_prepare` it."""
+        path = Path(path)
+        conn = await open_database(path, cls.SCHEMA, cls.SCHEMA_VERSION, cls.ERROR, cls.OWNER, cls.MIGRATIONS)
+        try:
+            await cls._prepare(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    async def _prepare(cls, conn: aiosqlite.Connection) -> None:
+        """Additive, idempotent changes made on every open (none by default)."""
+
+    async def close(self) -> None:
+        await self._db.close()
 
 
 @asynccontextmanager

@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import aiosqlite
 
 from offchain.audit.model import SubjectAudit
 from offchain.audit.rescore import Rescored
-from offchain.projection import BlockData, project
-from offchain.sqlite import hex_text, open_database, transaction
+from offchain.projection import PAID_COLUMNS, SCORE_COLUMNS, BlockData, project
+from offchain.sqlite import SqliteFile, hex_text, transaction
 from offchain.store.ledger import blocks_after, read_checkpoint, write_checkpoint
 
 SCHEMA_VERSION = 1
@@ -27,19 +24,14 @@ SCHEMA_VERSION = 1
 # (offchain/sqlite.py runs each step in one transaction; tests/operator/test_state.py opens every version).
 MIGRATIONS: dict[int, str] = {}
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS checkpoint (
     id INTEGER PRIMARY KEY CHECK (id = 1), block_number INTEGER NOT NULL, block_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS mints (
     token_id INTEGER PRIMARY KEY, creator TEXT NOT NULL, audio_cid TEXT NOT NULL, metadata_cid TEXT NOT NULL,
     splits TEXT NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS scores (
-    block_number INTEGER NOT NULL, event_index INTEGER NOT NULL, token_id INTEGER NOT NULL,
-    novelty_bp INTEGER NOT NULL, quality_bp INTEGER NOT NULL, model_version INTEGER NOT NULL,
-    oracle TEXT NOT NULL, commitment TEXT NOT NULL, PRIMARY KEY (block_number, event_index)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS paid (
-    payout_id TEXT PRIMARY KEY, account TEXT NOT NULL, amount TEXT NOT NULL, kind INTEGER NOT NULL,
-    epoch INTEGER NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scores ({SCORE_COLUMNS}) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paid ({PAID_COLUMNS});
 CREATE INDEX IF NOT EXISTS paid_epoch ON paid (epoch);
 CREATE TABLE IF NOT EXISTS batches (
     epoch INTEGER NOT NULL, batch INTEGER NOT NULL, count INTEGER NOT NULL, total TEXT NOT NULL,
@@ -108,21 +100,14 @@ class ChallengeRow:
     evidence_cid: str | None  # the canonical evidence document on IPFS (its blake2b-256 is `evidence`)
 
 
-class ValidatorDb:
+class ValidatorDb(SqliteFile):
     """Async access to the validator's SQLite file; one instance per process owns the connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self._db = conn
-        self.path = path
-
-    @classmethod
-    async def open(cls, path: Path | str) -> ValidatorDb:
-        path = Path(path)
-        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, ValidatorDbError, "validator", MIGRATIONS)
-        return cls(conn, path)
-
-    async def close(self) -> None:
-        await self._db.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    MIGRATIONS = MIGRATIONS
+    ERROR = ValidatorDbError
+    OWNER = "validator"
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return list(await (await self._db.execute(sql, args)).fetchall())

@@ -7,11 +7,9 @@ projected into rows, with the checkpoint, in one transaction), `tracks` (the sco
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiosqlite
 
-from offchain.sqlite import open_database
+from offchain.sqlite import SqliteFile
 from offchain.store.ledger import GapError, IngestResult, Ledger
 from offchain.store.outbox import OutboxPayout, PayoutOutbox
 from offchain.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, add_retry_columns
@@ -35,26 +33,18 @@ class StoreError(Exception):
     """The database is unusable (wrong schema version, corrupt file, ...)."""
 
 
-class WorkerStore(Ledger, TrackQueue, SettlementReads, PayoutOutbox):
+class WorkerStore(SqliteFile, Ledger, TrackQueue, SettlementReads, PayoutOutbox):
     """Async access to the worker's SQLite file. One instance per process; it owns the connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self._db = conn
-        self.path = path
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    MIGRATIONS = MIGRATIONS
+    ERROR = StoreError
+    OWNER = "worker"
 
     @classmethod
-    async def open(cls, path: Path | str) -> WorkerStore:
-        path = Path(path)
-        conn = await open_database(path, SCHEMA, SCHEMA_VERSION, StoreError, "worker", MIGRATIONS)
-        try:
-            await add_retry_columns(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn, path)
-
-    async def close(self) -> None:
-        await self._db.close()
+    async def _prepare(cls, conn: aiosqlite.Connection) -> None:
+        await add_retry_columns(conn)
 
     async def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

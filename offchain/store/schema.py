@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import aiosqlite
 
+from offchain.projection import PAID_COLUMNS, SCORE_COLUMNS
+
 SCHEMA_VERSION = 1
 # A schema change bumps SCHEMA_VERSION to N and adds MIGRATIONS[N - 1]: the SQL taking a version N-1 file to N
 # (offchain/sqlite.py runs each step in one transaction; tests/operator/test_state.py opens every version).
 MIGRATIONS: dict[int, str] = {}
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint (
     id INTEGER PRIMARY KEY CHECK (id = 1), block_number INTEGER NOT NULL, block_hash TEXT NOT NULL);
@@ -33,10 +35,7 @@ CREATE TABLE IF NOT EXISTS curations (
     PRIMARY KEY (block_number, event_index)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS playlists (
     playlist_id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chain_scores (
-    block_number INTEGER NOT NULL, event_index INTEGER NOT NULL, token_id INTEGER NOT NULL,
-    novelty_bp INTEGER NOT NULL, quality_bp INTEGER NOT NULL, model_version INTEGER NOT NULL,
-    oracle TEXT NOT NULL, commitment TEXT NOT NULL, PRIMARY KEY (block_number, event_index)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chain_scores ({SCORE_COLUMNS}) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS epochs (
     epoch INTEGER PRIMARY KEY, start_block INTEGER NOT NULL, end_block INTEGER NOT NULL,
     policy_version TEXT NOT NULL, record TEXT NOT NULL, payout_count INTEGER NOT NULL);
@@ -45,9 +44,7 @@ CREATE TABLE IF NOT EXISTS payouts (
     token_id INTEGER, amount TEXT NOT NULL, reason TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
     paid_block INTEGER);
 CREATE INDEX IF NOT EXISTS payouts_status ON payouts (status, epoch);
-CREATE TABLE IF NOT EXISTS paid_events (
-    payout_id TEXT PRIMARY KEY, account TEXT NOT NULL, amount TEXT NOT NULL, kind INTEGER NOT NULL,
-    epoch INTEGER NOT NULL, block_number INTEGER NOT NULL, event_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS paid_events ({PAID_COLUMNS});
 """
 
 
