@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from scoring.errors import ScoringError
 
@@ -130,8 +131,8 @@ def find_soundfont() -> Path:
 def _prepare_score(
     piece: SamplePiece, quarters: float | None, transpose: int, tempo_scale: float, program: int | None
 ):  # type: ignore[no-untyped-def]
-    # music21 is slow to import; only the renderer needs it.
-    from music21 import bar, corpus, instrument, key, meter, repeat, spanner, stream, tempo
+    # music21 is slow to import (seconds); only the renderer needs it, so it is imported here.
+    from music21 import corpus, stream
 
     parsed = (
         corpus.parse(piece.corpus_path, number=piece.number)
@@ -140,27 +141,43 @@ def _prepare_score(
     )
     score = parsed.scores[0] if isinstance(parsed, stream.Opus) else parsed
     if quarters is not None and score.highestTime > quarters:
-        # Cutting in the score (not only the audio) keeps MIDI export fast for long movements.
-        first = score.parts[0].getElementsByClass(stream.Measure)
-        last_number = None
-        for measure in first:
-            last_number = measure.number
-            if measure.offset >= quarters:
-                break
-        if last_number is not None:
-            score = score.measures(0, last_number)
-            # A cut can leave a repeat without its end; MIDI export would refuse to expand it.
-            for measure in score.recurse().getElementsByClass(stream.Measure):
-                if isinstance(measure.leftBarline, bar.Repeat):
-                    measure.leftBarline = None
-                if isinstance(measure.rightBarline, bar.Repeat):
-                    measure.rightBarline = None
-            for element in list(
-                score.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))
-            ):
-                element.activeSite.remove(element)
-    # music21's ABC reader can put one TimeSignature/KeySignature object into several measures; MIDI export
-    # then refuses to insert it twice into its conductor track, so every repeat gets its own copy.
+        score = _cut_score(score, quarters)
+    _own_signature_copies(score)
+    if transpose:
+        score = score.transpose(transpose)
+    _set_tempo_and_programs(score, piece, tempo_scale, program)
+    return score
+
+
+def _cut_score(score, quarters: float):  # type: ignore[no-untyped-def]
+    """The measures up to the one starting at `quarters`; cutting in the score (not only the audio) keeps
+    MIDI export fast for long movements."""
+    from music21 import bar, repeat, spanner, stream  # slow to import: see _prepare_score
+
+    last_number = None
+    for measure in score.parts[0].getElementsByClass(stream.Measure):
+        last_number = measure.number
+        if measure.offset >= quarters:
+            break
+    if last_number is None:
+        return score
+    score = score.measures(0, last_number)
+    # A cut can leave a repeat without its end; MIDI export would refuse to expand it.
+    for measure in score.recurse().getElementsByClass(stream.Measure):
+        if isinstance(measure.leftBarline, bar.Repeat):
+            measure.leftBarline = None
+        if isinstance(measure.rightBarline, bar.Repeat):
+            measure.rightBarline = None
+    for element in list(score.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))):
+        element.activeSite.remove(element)
+    return score
+
+
+def _own_signature_copies(score) -> None:  # type: ignore[no-untyped-def]
+    """music21's ABC reader can put one TimeSignature/KeySignature object into several measures; MIDI export
+    then refuses to insert it twice into its conductor track, so every repeat gets its own copy."""
+    from music21 import key, meter, stream  # slow to import: see _prepare_score
+
     seen: set[int] = set()
     for measure in score.recurse().getElementsByClass(stream.Measure):
         for element in list(measure.getElementsByClass((meter.TimeSignature, key.KeySignature))):
@@ -168,21 +185,46 @@ def _prepare_score(
                 measure.replace(element, copy.deepcopy(element))
             else:
                 seen.add(id(element))
-    if transpose:
-        score = score.transpose(transpose)
-    marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
-    base_qpm = piece.qpm
-    for mark in marks:
+
+
+def _set_tempo_and_programs(  # type: ignore[no-untyped-def]
+    score, piece: SamplePiece, tempo_scale: float, program: int | None
+) -> None:
+    """One metronome mark (the piece's tempo times `tempo_scale`) and one GM program per part."""
+    from music21 import instrument, tempo  # slow to import: see _prepare_score
+
+    for mark in list(score.recurse().getElementsByClass(tempo.MetronomeMark)):
         mark.activeSite.remove(mark)
-    first_part = score.parts[0]
-    first_part.insert(0, tempo.MetronomeMark(number=base_qpm * tempo_scale))
+    score.parts[0].insert(0, tempo.MetronomeMark(number=piece.qpm * tempo_scale))
     for index, part in enumerate(score.parts):
         for old in list(part.recurse().getElementsByClass(instrument.Instrument)):
             old.activeSite.remove(old)
         inst = instrument.Instrument()
         inst.midiProgram = program if program is not None else piece.programs[index % len(piece.programs)]
         part.insert(0, inst)
-    return score
+
+
+def _renderer(soundfont: str | Path | None) -> tuple[str, Path]:
+    """(FluidSynth executable, SoundFont path), or RenderError naming what to install."""
+    fluidsynth = shutil.which("fluidsynth")
+    if fluidsynth is None:
+        raise RenderError("fluidsynth not found on PATH (install Debian package fluidsynth)")
+    font = find_soundfont() if soundfont is None else Path(soundfont)
+    if not font.is_file():
+        raise RenderError(f"SoundFont {font} not found")
+    return fluidsynth, font
+
+
+def _write_peak_normalised(audio: np.ndarray, out_path: str | Path, rate: int, what: str) -> Path:
+    """Write `audio` as a 16-bit WAV peak-normalised to -1 dBFS (parent folders created); RenderError when it
+    is silent."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0.0:
+        raise RenderError(f"{what} rendered to silence")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out), audio * (10 ** (-1.0 / 20.0) / peak), rate, subtype="PCM_16")
+    return out
 
 
 def _fluidsynth_raw(
@@ -268,19 +310,12 @@ def render_piece(
     Raises:
         RenderError: unknown piece, missing FluidSynth/SoundFont, or FluidSynth failed.
     """
-    import soundfile as sf
-
     piece = find_piece(name_or_style)
     if program is not None and not 0 <= program <= 127:
         raise RenderError(f"GM program must be 0..127, got {program}")
     if tempo_scale <= 0:
         raise RenderError(f"tempo_scale must be positive, got {tempo_scale}")
-    fluidsynth = shutil.which("fluidsynth")
-    if fluidsynth is None:
-        raise RenderError("fluidsynth not found on PATH (install Debian package fluidsynth)")
-    soundfont = find_soundfont() if soundfont is None else Path(soundfont)
-    if not soundfont.is_file():
-        raise RenderError(f"SoundFont {soundfont} not found")
+    fluidsynth, font = _renderer(soundfont)
     qpm = piece.qpm * tempo_scale
     # Some slack so the cut lands in audio, not in the score.
     quarters = None if seconds is None else seconds * qpm / 60.0 + 8.0
@@ -288,22 +323,14 @@ def render_piece(
     score_seconds = float(score.highestTime) * 60.0 / qpm + 2.0
     want_seconds = score_seconds if seconds is None else min(seconds, score_seconds)
     want_bytes = int(round(want_seconds * sample_rate)) * 4
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ami-render-") as tmp:
         midi_path = Path(tmp) / "piece.mid"
         score.write("midi", fp=str(midi_path))
-        raw = _fluidsynth_raw(fluidsynth, soundfont, midi_path, sample_rate, want_bytes)
+        raw = _fluidsynth_raw(fluidsynth, font, midi_path, sample_rate, want_bytes)
     audio = np.frombuffer(raw, dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768.0
-    rate = sample_rate
     if seconds is not None:
-        audio = audio[: int(round(seconds * rate))]
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak <= 0.0:
-        raise RenderError(f"piece {piece.name} rendered to silence")
-    audio = audio * (10 ** (-1.0 / 20.0) / peak)
-    sf.write(str(out), audio, rate, subtype="PCM_16")
-    return out
+        audio = audio[: int(round(seconds * sample_rate))]
+    return _write_peak_normalised(audio, out_path, sample_rate, f"piece {piece.name}")
 
 
 def render_midi(
@@ -329,21 +356,8 @@ def render_midi(
     Raises:
         RenderError: missing FluidSynth/SoundFont, FluidSynth failed, or the MIDI file renders to silence.
     """
-    import soundfile as sf
-
-    fluidsynth = shutil.which("fluidsynth")
-    if fluidsynth is None:
-        raise RenderError("fluidsynth not found on PATH (install Debian package fluidsynth)")
-    font = find_soundfont() if soundfont is None else Path(soundfont)
-    if not font.is_file():
-        raise RenderError(f"SoundFont {font} not found")
+    fluidsynth, font = _renderer(soundfont)
     want_bytes = int(round(seconds * sample_rate)) * 4
     raw = _fluidsynth_raw(fluidsynth, font, Path(midi_path), sample_rate, want_bytes)
     audio = np.frombuffer(raw, dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768.0
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak <= 0.0:
-        raise RenderError(f"{Path(midi_path).name} rendered to silence")
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out), audio * (10 ** (-1.0 / 20.0) / peak), sample_rate, subtype="PCM_16")
-    return out
+    return _write_peak_normalised(audio, out_path, sample_rate, Path(midi_path).name)
