@@ -162,6 +162,63 @@ def _progression_song(
     return out
 
 
+def _melody_piece(
+    rng: np.random.Generator, arpeggio: bool, tonic: float, beat: float, seconds: float, sr: int
+) -> np.ndarray:
+    """A scale melody (or an arpeggio of a random figure) over a bass note every two beats."""
+    scale = _SCALES[int(rng.integers(0, len(_SCALES)))]
+    harm = int(rng.integers(1, 7))
+    step = beat / (int(rng.integers(2, 5)) if arpeggio else 1)
+    cell = rng.permutation(len(scale))[: int(rng.integers(3, len(scale) + 1))]  # the arpeggio's figure
+    x = np.zeros(int(round(seconds * sr)))
+    k = 0
+    while k * step < seconds:
+        if arpeggio:
+            note = tonic + 12 + scale[int(cell[k % len(cell)])] + 12 * ((k // len(cell)) % 2)
+        else:
+            note = tonic + 12 + scale[int(rng.integers(0, len(scale)))]
+        _place(x, tone((note,), step, sr, 0.5, harm, step * rng.uniform(0.3, 1.5)), k * step, sr)
+        k += 1
+    for b in np.arange(0.0, seconds, 2 * beat):
+        _place(x, tone((tonic - 12 + scale[int(rng.integers(0, 3)) * 2],), 2 * beat, sr, 0.3, 3), b, sr)
+    return x
+
+
+def _groove_piece(
+    rng: np.random.Generator, seed: int, tonic: float, bpm: float, seconds: float, sr: int
+) -> np.ndarray:
+    """A drum groove: clicks, a kick every two beats, tuned toms on a random 16th-note pattern."""
+    beat = 60.0 / bpm
+    x = click_track(bpm, seconds, sr, amp=0.5, noise=float(rng.uniform(0.0, 0.05)), seed=seed)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = 0.8 * np.sin(2 * np.pi * rng.uniform(45.0, 70.0) * t) * np.exp(-t / 0.05)
+    for b in np.arange(0.0, seconds, 2 * beat):
+        _place(x, kick, b, sr)
+    # tuned toms on a random 16th-note pattern, so that grooves differ in pitch and rhythm
+    toms = [tonic - 12 + float(d) for d in rng.choice(12, 3, replace=False)]
+    pattern = rng.random(16) < 0.35
+    for k in range(int(seconds / (beat / 4)) + 1):
+        if pattern[k % 16]:
+            note = toms[int(rng.integers(0, 3))]
+            _place(x, tone((note,), beat / 2, sr, 0.5, 2, beat / 6), k * beat / 4, sr)
+    return x
+
+
+def _pad_piece(rng: np.random.Generator, seed: int, tonic: float, seconds: float, sr: int) -> np.ndarray:
+    """One to three sustained chords with a slow swell and a little noise."""
+    scale = _SCALES[int(rng.integers(0, 2))]
+    x = np.zeros(int(round(seconds * sr)))
+    span = seconds / int(rng.integers(1, 4))
+    for at in np.arange(0.0, seconds, span):
+        degrees = rng.choice(7, int(rng.integers(2, 5)), replace=False)
+        chord = tuple(tonic + scale[d] + 12 * int(rng.integers(0, 2)) for d in degrees)
+        _place(x, tone(chord, span, sr, 0.5, int(rng.integers(2, 8))), at, sr)
+    t = np.arange(x.shape[0]) / sr
+    x *= 1 - rng.uniform(0.1, 0.6) * (0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t))
+    x += white_noise(seconds, sr, 0.01, seed=seed)[: x.shape[0]]
+    return x
+
+
 def varied_music(count: int, seconds: float = 6.0, sr: int = SAMPLE_RATE, seed: int = 0) -> list[np.ndarray]:
     """``count`` short pieces of varied synthetic music (float64 mono in [-1, 1]), deterministic in ``seed``.
 
@@ -185,49 +242,11 @@ def varied_music(count: int, seconds: float = 6.0, sr: int = SAMPLE_RATE, seed: 
             last_song = (song_seed, tonic, bpm)
             x = _progression_song(np.random.default_rng(song_seed), tonic, bpm, seconds, sr)
         elif kind in (2, 3):
-            scale = _SCALES[int(rng.integers(0, len(_SCALES)))]
-            harm = int(rng.integers(1, 7))
-            step = beat / (1 if kind == 2 else int(rng.integers(2, 5)))
-            cell = rng.permutation(len(scale))[
-                : int(rng.integers(3, len(scale) + 1))
-            ]  # the arpeggio's figure
-            x = np.zeros(n)
-            k = 0
-            while k * step < seconds:
-                if kind == 2:
-                    note = tonic + 12 + scale[int(rng.integers(0, len(scale)))]
-                else:
-                    note = tonic + 12 + scale[int(cell[k % len(cell)])] + 12 * ((k // len(cell)) % 2)
-                _place(x, tone((note,), step, sr, 0.5, harm, step * rng.uniform(0.3, 1.5)), k * step, sr)
-                k += 1
-            for b in np.arange(0.0, seconds, 2 * beat):
-                _place(
-                    x, tone((tonic - 12 + scale[int(rng.integers(0, 3)) * 2],), 2 * beat, sr, 0.3, 3), b, sr
-                )
+            x = _melody_piece(rng, kind == 3, tonic, beat, seconds, sr)
         elif kind == 4:
-            x = click_track(bpm, seconds, sr, amp=0.5, noise=float(rng.uniform(0.0, 0.05)), seed=i)
-            t = np.arange(int(0.15 * sr)) / sr
-            kick = 0.8 * np.sin(2 * np.pi * rng.uniform(45.0, 70.0) * t) * np.exp(-t / 0.05)
-            for b in np.arange(0.0, seconds, 2 * beat):
-                _place(x, kick, b, sr)
-            # tuned toms on a random 16th-note pattern, so that grooves differ in pitch and rhythm
-            toms = [tonic - 12 + float(d) for d in rng.choice(12, 3, replace=False)]
-            pattern = rng.random(16) < 0.35
-            for k in range(int(seconds / (beat / 4)) + 1):
-                if pattern[k % 16]:
-                    note = toms[int(rng.integers(0, 3))]
-                    _place(x, tone((note,), beat / 2, sr, 0.5, 2, beat / 6), k * beat / 4, sr)
+            x = _groove_piece(rng, i, tonic, bpm, seconds, sr)
         elif kind == 5:
-            scale = _SCALES[int(rng.integers(0, 2))]
-            x = np.zeros(n)
-            span = seconds / int(rng.integers(1, 4))  # one to three sustained chords
-            for at in np.arange(0.0, seconds, span):
-                degrees = rng.choice(7, int(rng.integers(2, 5)), replace=False)
-                chord = tuple(tonic + scale[d] + 12 * int(rng.integers(0, 2)) for d in degrees)
-                _place(x, tone(chord, span, sr, 0.5, int(rng.integers(2, 8))), at, sr)
-            t = np.arange(x.shape[0]) / sr
-            x *= 1 - rng.uniform(0.1, 0.6) * (0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t))
-            x += white_noise(seconds, sr, 0.01, seed=i)[: x.shape[0]]
+            x = _pad_piece(rng, i, tonic, seconds, sr)
         elif kind == 6:
             x = out[i - 6] * rng.uniform(0.4, 0.9)
         else:
