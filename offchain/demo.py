@@ -60,6 +60,26 @@ DEMO_GENRES = {
     "haydn_op74no1_m1": "String quartet",
 }
 HONEST = ("//Ann", "//Ben", "//Cat", "//Dan")
+# What the honest listeners play in each epoch: (listener, piece, seconds).
+EPOCH_LISTENS: tuple[tuple[tuple[str, str, int], ...], ...] = (
+    # Epoch 0: early listeners find the Bach chorale and the folk song.
+    (("//Ann", "bach_bwv66_6", 120), ("//Ben", "bach_bwv66_6", 95), ("//Ann", "folk_altdeu10_1", 60)),
+    # Epoch 1: more listening; a too-short listen earns nothing.
+    (
+        ("//Ann", "bach_bwv66_6", 130),
+        ("//Cat", "haydn_op74no1_m1", 80),
+        ("//Dan", "bach_bwv66_6", 40),
+        ("//Ben", "haydn_op74no1_m1", 10),
+    ),
+    # Epoch 2: the folk song catches on (discovery for its early listener, engagement for the curator).
+    (
+        ("//Ben", "folk_altdeu10_1", 70),
+        ("//Cat", "folk_altdeu10_1", 65),
+        ("//Dan", "folk_altdeu10_1", 90),
+        ("//Ann", "haydn_op74no1_m1", 45),
+        ("//Dan", "haydn_op74no1_m1", 50),
+    ),
+)
 CURATOR = "//Kim"
 FARM = tuple(f"//Farm{i}" for i in range(1, 9))
 FUNDER = "//Ferdie"
@@ -257,7 +277,8 @@ async def _drive(
 ) -> dict[str, Any]:
     store = a.worker.store
     toks = sorted(minted)
-    t_bach, t_folk, t_rag, t_haydn = toks[:4]
+    _, t_folk, t_rag, t_haydn = toks[:4]
+    piece = dict(zip((name for name, _, _ in DEMO_PIECES), toks, strict=False))
 
     async def scored_all() -> bool:
         return all(t.status in ("published", "rejected") for t in await store.tracks()) and len(
@@ -285,39 +306,28 @@ async def _drive(
 
         await _until(f"epoch {e} settled", settled, 120)
 
+    async def honest_listens(e: int) -> None:
+        await asyncio.gather(*(listen(who, piece[name], s) for who, name, s in EPOCH_LISTENS[e]))
+
     async def farm(token: int) -> None:
         # The farm: 8 wallets with the same script (same track, same count, same seconds).
         await asyncio.gather(*(listen(w, token, 31) for w in FARM))
         await asyncio.gather(*(listen(w, token, 31) for w in FARM))
 
-    # Epoch 0: early listeners find the Bach chorale and the folk song; the curator tags the folk song.
-    await asyncio.gather(
-        listen("//Ann", t_bach, 120), listen("//Ben", t_bach, 95), listen("//Ann", t_folk, 60)
-    )
+    # Epoch 0: the curator tags the folk song after its first listen.
+    await honest_listens(0)
     await chain.nft_tx(actor[CURATOR], "tag", token_id=t_folk, tag="folk-revival")
     await farm(t_rag)
     await end_epoch(0)
     _say("epoch 0 settled")
-    # Epoch 1: more listening; the curator makes a playlist; a too-short listen earns nothing.
+    # Epoch 1: the curator makes a playlist of the quartet before the listens.
     pl = await chain.nft_tx(actor[CURATOR], "create_playlist", name="demo picks")
     await chain.nft_tx(actor[CURATOR], "add_to_playlist", playlist_id=int(pl), token_id=t_haydn)
-    await asyncio.gather(
-        listen("//Ann", t_bach, 130),
-        listen("//Cat", t_haydn, 80),
-        listen("//Dan", t_bach, 40),
-        listen("//Ben", t_haydn, 10),
-    )
+    await honest_listens(1)
     await farm(t_rag)
     await end_epoch(1)
     _say("epoch 1 settled")
-    # Epoch 2: the folk song catches on (discovery for its early listener, engagement for the curator).
-    await asyncio.gather(
-        listen("//Ben", t_folk, 70),
-        listen("//Cat", t_folk, 65),
-        listen("//Dan", t_folk, 90),
-        listen("//Ann", t_haydn, 45),
-        listen("//Dan", t_haydn, 50),
-    )
+    await honest_listens(2)
     await farm(t_rag)
     await end_epoch(2)
     _say("epoch 2 settled; waiting for the payouts to be confirmed in finalized blocks...")

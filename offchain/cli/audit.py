@@ -19,12 +19,13 @@ from offchain.audit import service
 from offchain.audit.model import AuditReport
 from offchain.audit.service import ValidatorMetrics, ValidatorSetupError, start_validator_http
 from offchain.audit.validator import ContractChallenger
+from offchain.cli.exits import EXIT_INPUT, EXIT_UNREACHABLE, fail_with
 from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
-from offchain.config import ConfigError, load_settings
+from offchain.cli.settings import worker_settings
 from offchain.logging import configure_logging
 from offchain.sqlite import DatabaseLocked, instance_lock
 
-EXIT_MISMATCH, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_MISMATCH = 1  # `ami audit`: something audited does not match
 
 ConfigOpt = Annotated[
     Path | None,
@@ -45,19 +46,6 @@ GraceOpt = Annotated[
         help="Blocks after an epoch's end before unpaid payouts count as missing (default: one epoch).",
     ),
 ]
-
-
-def _settings(config: Path | None, url: str | None = None) -> Any:
-    try:
-        return load_settings(config, **({"node_url": url} if url else {}))
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_INPUT) from None
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _print_table(report: AuditReport) -> None:
@@ -101,8 +89,8 @@ def audit_cmd(
     3 when the node is unreachable. Never sends a transaction.
     """
     if to_block is not None and to_block < from_block:
-        _fail(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
-    settings = _settings(config, url)
+        fail_with(f"--to-block {to_block} is before --from-block {from_block}", EXIT_INPUT)
+    settings = worker_settings(config, node_url=url or None)
     configure_logging("warning", settings.log_json)  # logs go to stderr; stdout is the report
     report = _run(_audit(settings, db, grace_blocks, token, from_block, to_block, epoch))
     if as_json:
@@ -137,7 +125,7 @@ def validate_cmd(
     The key (by the scheme of every command: --key-file, env AMI_KEY, a prompt) must be a validator of
     the rewards contract.
     """
-    settings = _settings(config, url)
+    settings = worker_settings(config, node_url=url or None)
     keypair = resolve_keypair(key, key_file, settings.node_url, password_file)
     configure_logging(settings.log_level, settings.log_json)
     try:
@@ -145,7 +133,7 @@ def validate_cmd(
         with instance_lock(db / "validator.sqlite", "ami validate"):
             _run(_validate(settings, db, grace_blocks, keypair, http_port))
     except DatabaseLocked as exc:
-        _fail(str(exc), EXIT_INPUT)
+        fail_with(str(exc), EXIT_INPUT)
 
 
 def register(app: typer.Typer) -> None:
@@ -158,11 +146,11 @@ def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except ValidatorSetupError as exc:
-        _fail(str(exc), EXIT_INPUT)
+        fail_with(str(exc), EXIT_INPUT)
     except ChainUnavailable as exc:
-        _fail(f"{exc} (is the node running? see --config / AMI_NODE_URL)", EXIT_UNREACHABLE)
+        fail_with(f"{exc} (is the node running? see --config / AMI_NODE_URL)", EXIT_UNREACHABLE)
     except NonCanonicalBlock as exc:
-        _fail(f"{exc}; the validator database follows another chain: use another --db", EXIT_INPUT)
+        fail_with(f"{exc}; the validator database follows another chain: use another --db", EXIT_INPUT)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from offchain.audit.db import SCHEMA_VERSION as VALIDATOR_VERSION
-from offchain.config import ConfigError, load_settings
+from offchain.cli.exits import exit_on
+from offchain.cli.settings import worker_settings
 from offchain.sqlite import BackupError, backup_database, restore_database
 from offchain.store import SCHEMA_VERSION as WORKER_VERSION
-
-EXIT_INPUT = 2
 
 ConfigOpt = Annotated[
     Path | None,
@@ -33,26 +30,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 def _database(config: Path | None, db: Path | None) -> Path:
     if db is not None:
         return db
-    try:
-        return Path(load_settings(config).db_path)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_INPUT) from None
+    return Path(worker_settings(config).db_path)
 
 
 def _known_version() -> int:
     """The newest schema this node can open, over all its databases."""
     return max(WORKER_VERSION, VALIDATOR_VERSION)
-
-
-@contextmanager
-def _refused() -> Iterator[None]:
-    """A BackupError inside (a file that exists, a daemon running, a newer schema) is bad input: exit 2."""
-    try:
-        yield
-    except BackupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INPUT) from None
 
 
 def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -67,7 +50,7 @@ def backup_cmd(
 ) -> None:
     """Copy the worker's database (or --db) to DEST; safe while `ami run` or `ami validate` runs."""
     source = _database(config, db)
-    with _refused():
+    with exit_on(BackupError):
         size = backup_database(source, dest)
     data = {"source": str(source), "backup": str(dest), "bytes": size}
     _emit(as_json, data, f"backed up {source} to {dest} ({size:,} bytes)")
@@ -81,7 +64,7 @@ def restore_cmd(
 ) -> None:
     """Replace the worker's database (or --db) with BACKUP. Refused while a daemon runs on it."""
     dest = _database(config, db)
-    with _refused():
+    with exit_on(BackupError):
         version = restore_database(backup, dest, "ami daemon", _known_version())
     data = {"backup": str(backup), "database": str(dest), "schema_version": version}
     _emit(as_json, data, f"restored {dest} from {backup} (schema version {version})")

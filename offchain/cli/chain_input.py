@@ -11,7 +11,8 @@ from ami_node.abi import ContractAbi
 from ami_node.argtypes import ArgumentError, check_contract_args, check_no_floats
 from ami_node.keys import KeyLoadError, address_info
 from offchain.chain_actions import Contracts
-from offchain.cli.chain_session import EXIT_INPUT, fail, failing_on, one_line
+from offchain.cli.chain_session import fail, failing_on, one_line
+from offchain.cli.exits import EXIT_INPUT
 from offchain.ipfs.cid import parse_cid
 from offchain.ipfs.errors import InvalidCid
 

@@ -9,24 +9,14 @@ import typer
 
 from ami_node.abi import ContractAbi
 from ami_node.tx import ContractTxResult, TxReceipt, decode_contract_events
+from offchain.projection import jsonable
 
 MINT_DECIMALS = 0  # the rewards contract's MINT has no decimals: a balance is a count of whole MINT
 
 
-def plain(v: Any) -> Any:
-    """JSON-able data: bytes as 0x-hex, tuples as lists, keys as strings."""
-    if isinstance(v, bytes | bytearray):
-        return "0x" + bytes(v).hex()
-    if isinstance(v, dict):
-        return {str(k): plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [plain(x) for x in v]
-    return v
-
-
 def show(value: Any) -> str:
     """`value` as one line of JSON."""
-    return json.dumps(plain(value), default=str)
+    return json.dumps(jsonable(value), default=str)
 
 
 def receipt_data(receipt: TxReceipt, contracts: dict[str, ContractAbi] | None = None) -> dict[str, Any]:
@@ -38,10 +28,10 @@ def receipt_data(receipt: TxReceipt, contracts: dict[str, ContractAbi] | None = 
             if decoded:
                 label, fields = decoded[0]
                 events.append(
-                    {"contract": contracts[e.contract].name, "event": label, "fields": plain(fields)}
+                    {"contract": contracts[e.contract].name, "event": label, "fields": jsonable(fields)}
                 )
                 continue
-        events.append({"pallet": e.pallet, "event": e.name, "fields": plain(e.attributes)})
+        events.append({"pallet": e.pallet, "event": e.name, "fields": jsonable(e.attributes)})
     return {
         "block": receipt.block.number,
         "block_hash": str(receipt.block.hash),
@@ -55,7 +45,7 @@ def receipt_data(receipt: TxReceipt, contracts: dict[str, ContractAbi] | None = 
 
 def contract_result(result: ContractTxResult, contracts: dict[str, ContractAbi]) -> dict[str, Any]:
     """A contract call's receipt (its events decoded with `contracts`, address -> ABI) and returned value."""
-    return {"receipt": receipt_data(result.receipt, contracts), "value": plain(result.value)}
+    return {"receipt": receipt_data(result.receipt, contracts), "value": jsonable(result.value)}
 
 
 def _print_receipt(data: dict[str, Any]) -> None:

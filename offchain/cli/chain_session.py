@@ -27,11 +27,11 @@ from ami_node.port import CallError, ChainPort, ChainUnavailable, ContractRevert
 from ami_node.substrate import SubstrateChainPort
 from ami_node.tx import TxDispatchFailed, TxExpired, TxReceipt, TxTimeout, TxUsurped
 from offchain.chain_actions import ContractTrapped, runtime_metadata
+from offchain.cli.exits import EXIT_INPUT, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_UNEXPECTED, EXIT_UNREACHABLE
 
 T = TypeVar("T")
 
 DEFAULT_URL = "ws://127.0.0.1:9944"
-EXIT_UNEXPECTED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_TIMEOUT = 1, 2, 3, 4, 5
 
 
 class CliError(Exception):

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from offchain.cli.exits import exit_on
 from offchain.dashboard.pages import DashboardConfig, serve_dashboard
 from offchain.dashboard.sources import DashboardError, resolve_source
 
@@ -36,11 +37,8 @@ def dashboard_cmd(
     ] = None,
 ) -> None:
     """Serve the dashboard (tracks, epochs, accounts, map, distributions, findings) until Ctrl-C."""
-    try:
+    with exit_on(DashboardError, prefix="ami dashboard: "):
         source = resolve_source(db, validator)
-    except DashboardError as exc:
-        typer.echo(f"ami dashboard: {exc}", err=True)
-        raise typer.Exit(2) from None
     config = DashboardConfig(source, epoch_blocks=epoch_blocks, ipfs_api_url=ipfs_api_url)
 
     async def main() -> None:
@@ -56,11 +54,8 @@ def dashboard_cmd(
             lambda p: typer.echo(f"dashboard: http://{host}:{p}/", err=False),
         )
 
-    try:
+    with exit_on(DashboardError, prefix="ami dashboard: "):
         asyncio.run(main())
-    except DashboardError as exc:
-        typer.echo(f"ami dashboard: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import typer
 
+from offchain.cli.exits import EXIT_INPUT, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_UNREACHABLE, fail_with
 from offchain.ipfs import errors as e
 from offchain.ipfs.cid import compute_cid
 from offchain.ipfs.client import IpfsClient
@@ -36,21 +37,16 @@ def register(app: typer.Typer) -> None:
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of the bare CID.")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=code)
-
-
 def _exit_code(exc: BaseException) -> int:
     """The README's exit codes: 3 node unreachable, 5 timed out, 4 refused (not found, content that fails its
     CID), 2 bad input (a bad CID, content over the cap, a bad option)."""
     if isinstance(exc, e.IpfsUnavailable):
-        return 3
+        return EXIT_UNREACHABLE
     if isinstance(exc, e.IpfsTimeout):
-        return 5
+        return EXIT_TIMEOUT
     if isinstance(exc, e.IpfsNotFound | e.CidMismatch):
-        return 4
-    return 2
+        return EXIT_REFUSED
+    return EXIT_INPUT
 
 
 def _on_node(api: str, call: Callable[[IpfsClient], Awaitable[T]]) -> T:
@@ -63,7 +59,7 @@ def _on_node(api: str, call: Callable[[IpfsClient], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except (IpfsError, ValueError) as exc:
-        raise _fail(str(exc), _exit_code(exc)) from None
+        fail_with(str(exc), _exit_code(exc))
 
 
 def _print_cid(cid: str, as_json: bool, **fields: object) -> None:
@@ -128,11 +124,11 @@ def check_metadata_command(
 ) -> None:
     """Validate a track metadata document and print its canonical CID (CIDv1)."""
     if file.stat().st_size > MAX_METADATA_BYTES:
-        raise _fail(f"{file} is larger than {MAX_METADATA_BYTES} bytes")
+        fail_with(f"{file} is larger than {MAX_METADATA_BYTES} bytes")
     try:
         meta = TrackMetadata.from_json(file.read_bytes())
     except MetadataError as exc:
-        raise _fail(str(exc)) from None
+        fail_with(str(exc))
     _print_cid(compute_cid(meta.to_json(), 1), as_json, valid=True)
 
 
@@ -145,4 +141,4 @@ def node_command(
     try:
         run_foreground(repo, port)
     except IpfsNodeError as exc:
-        raise _fail(str(exc), 1) from None
+        fail_with(str(exc), 1)

@@ -34,8 +34,8 @@ from ami_node.keys import (
     key_info,
     load_keypair,
 )
+from offchain.cli.exits import fail_with
 
-EXIT_INPUT = 2
 KEY_ENV = "AMI_KEY"
 PASSWORD_ENV = "AMI_KEY_PASSWORD"
 DEV_KEY = "//Alice"
@@ -57,11 +57,6 @@ PasswordFileOpt = typer.Option(
     "--password-file",
     help="File holding the keystore password (else env AMI_KEY_PASSWORD or a prompt).",
 )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_INPUT)
 
 
 def _warn(message: str) -> None:
@@ -91,13 +86,13 @@ def _password(password_file: Path | None, origin: str) -> str:
         try:
             return password_file.read_text(encoding="utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read --password-file {str(password_file)!r}: {type(exc).__name__}")
+            fail_with(f"cannot read --password-file {str(password_file)!r}: {type(exc).__name__}")
     env = os.environ.get(PASSWORD_ENV)
     if env is not None:
         return env
     if sys.stdin.isatty():
         return str(typer.prompt(f"password for {origin}", hide_input=True))
-    _fail(f"{origin} is an encrypted keystore: give --password-file or set {PASSWORD_ENV}")
+    fail_with(f"{origin} is an encrypted keystore: give --password-file or set {PASSWORD_ENV}")
     raise AssertionError("unreachable")
 
 
@@ -109,7 +104,7 @@ def load_with_password(source: str | Path, password_file: Path | None, origin: s
         except PasswordRequired:
             return load_keypair(source, password=_password(password_file, origin))
     except KeyLoadError as exc:
-        _fail(f"{exc} ({origin}: a dev URI like //Alice, a mnemonic, a 0x seed or a keystore JSON file)")
+        fail_with(f"{exc} ({origin}: a dev URI like //Alice, a mnemonic, a 0x seed or a keystore JSON file)")
     raise AssertionError("unreachable")
 
 
@@ -122,7 +117,7 @@ def resolve_keypair(
     """The signing key by the scheme in this module's docstring; exits 2 with a message when there is none."""
     if key_file is not None:
         if not key_file.is_file():
-            _fail(f"--key-file {str(key_file)!r} does not exist")
+            fail_with(f"--key-file {str(key_file)!r} does not exist")
         warning = key_file_warning(key_file)
         if warning:
             _warn(warning)
@@ -146,7 +141,9 @@ def resolve_keypair(
     if sys.stdin.isatty():
         secret = str(typer.prompt("signing key (dev URI, mnemonic or 0x seed)", hide_input=True))
         return load_with_password(secret, password_file, "the prompt")
-    _fail(f"no signing key: give --key-file PATH or set {KEY_ENV} (a dev URI, a mnemonic or a key file path)")
+    fail_with(
+        f"no signing key: give --key-file PATH or set {KEY_ENV} (a dev URI, a mnemonic or a key file path)"
+    )
     raise AssertionError("unreachable")
 
 
@@ -179,86 +176,83 @@ def _write_private(path: Path, text: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        _fail(f"{str(path)!r} already exists; refusing to overwrite a key")
+        fail_with(f"{str(path)!r} already exists; refusing to overwrite a key")
     except OSError as exc:
-        _fail(f"cannot create {str(path)!r}: {exc.strerror}")
+        fail_with(f"cannot create {str(path)!r}: {exc.strerror}")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def generate_cmd(
+    words: Annotated[int, typer.Option("--words", help="Mnemonic length: 12, 15, 18, 21 or 24.")] = 12,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the key to this new file (mode 600) instead of printing it."),
+    ] = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt",
+            help="With --out: write an encrypted polkadot-js keystore JSON (asks a password).",
+        ),
+    ] = False,
+    password_file: Path | None = PasswordFileOpt,
+    ss58_format: Annotated[int, typer.Option("--ss58-format", min=0, max=16383)] = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Generate a new sr25519 key from a random mnemonic. Without --out the phrase is printed: keep it."""
+    if words not in MNEMONIC_WORD_COUNTS:
+        fail_with(f"--words must be one of 12, 15, 18, 21, 24, not {words}")
+    if encrypt and out is None:
+        fail_with("--encrypt needs --out FILE")
+    phrase = generate_mnemonic(words)
+    keypair = load_keypair(phrase)
+    info = key_info(keypair, ss58_format)
+    if out is None:
+        _print_info(info, as_json, {"mnemonic": phrase})
+        return
+    if encrypt:
+        password = _password(password_file, "the new keystore")
+        if not password:
+            fail_with("an empty password does not protect the keystore")
+        _write_private(out, json.dumps(keypair.export_keystore(password)))
+    else:
+        _write_private(out, phrase + "\n")
+    _print_info(info, as_json, {"written_to": str(out)})
+
+
+def inspect_cmd(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="An SS58 address or 0x public key (with --public); else the key is taken as every "
+            "command takes it (--key-file, AMI_KEY, prompt).",
+            show_default=False,
+        ),
+    ] = None,
+    public: Annotated[bool, typer.Option("--public", help="SOURCE is a 0x public key, not a seed.")] = False,
+    key_file: Path | None = KeyFileOpt,
+    password_file: Path | None = PasswordFileOpt,
+    ss58_format: Annotated[int, typer.Option("--ss58-format", min=0, max=16383)] = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print a key's SS58 address, public key and account id (never its secret)."""
+    if source is not None:
+        text = source.strip()
+        if public or not (text.startswith(("0x", "//")) or " " in text or _is_file(Path(text).expanduser())):
+            # One token that is no dev URI, seed, mnemonic or file: a public address.
+            try:
+                _print_info(address_info(text, ss58_format), as_json)
+            except KeyLoadError as exc:
+                fail_with(f"{exc}; SOURCE is an SS58 address, a dev URI, a mnemonic, a 0x seed or a key file")
+            return
+    keypair = resolve_keypair(source, key_file, None, password_file)
+    _print_info(key_info(keypair, ss58_format), as_json)
 
 
 def register(app: typer.Typer) -> None:
     """Add `ami key generate` and `ami key inspect`."""
     key_app = typer.Typer(help="Signing keys: generate one, or show a key's address.", no_args_is_help=True)
-
-    @key_app.command("generate")
-    def generate_cmd(
-        words: Annotated[int, typer.Option("--words", help="Mnemonic length: 12, 15, 18, 21 or 24.")] = 12,
-        out: Annotated[
-            Path | None,
-            typer.Option("--out", help="Write the key to this new file (mode 600) instead of printing it."),
-        ] = None,
-        encrypt: Annotated[
-            bool,
-            typer.Option(
-                "--encrypt",
-                help="With --out: write an encrypted polkadot-js keystore JSON (asks a password).",
-            ),
-        ] = False,
-        password_file: Path | None = PasswordFileOpt,
-        ss58_format: Annotated[int, typer.Option("--ss58-format", min=0, max=16383)] = 42,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Generate a new sr25519 key from a random mnemonic. Without --out the phrase is printed: keep it."""
-        if words not in MNEMONIC_WORD_COUNTS:
-            _fail(f"--words must be one of 12, 15, 18, 21, 24, not {words}")
-        if encrypt and out is None:
-            _fail("--encrypt needs --out FILE")
-        phrase = generate_mnemonic(words)
-        keypair = load_keypair(phrase)
-        info = key_info(keypair, ss58_format)
-        if out is None:
-            _print_info(info, as_json, {"mnemonic": phrase})
-            return
-        if encrypt:
-            password = _password(password_file, "the new keystore")
-            if not password:
-                _fail("an empty password does not protect the keystore")
-            _write_private(out, json.dumps(keypair.export_keystore(password)))
-        else:
-            _write_private(out, phrase + "\n")
-        _print_info(info, as_json, {"written_to": str(out)})
-
-    @key_app.command("inspect")
-    def inspect_cmd(
-        source: Annotated[
-            str | None,
-            typer.Argument(
-                help="An SS58 address or 0x public key (with --public); else the key is taken as every "
-                "command takes it (--key-file, AMI_KEY, prompt).",
-                show_default=False,
-            ),
-        ] = None,
-        public: Annotated[
-            bool, typer.Option("--public", help="SOURCE is a 0x public key, not a seed.")
-        ] = False,
-        key_file: Path | None = KeyFileOpt,
-        password_file: Path | None = PasswordFileOpt,
-        ss58_format: Annotated[int, typer.Option("--ss58-format", min=0, max=16383)] = 42,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Print a key's SS58 address, public key and account id (never its secret)."""
-        if source is not None:
-            text = source.strip()
-            if public or not (
-                text.startswith(("0x", "//")) or " " in text or _is_file(Path(text).expanduser())
-            ):
-                # One token that is no dev URI, seed, mnemonic or file: a public address.
-                try:
-                    _print_info(address_info(text, ss58_format), as_json)
-                except KeyLoadError as exc:
-                    _fail(f"{exc}; SOURCE is an SS58 address, a dev URI, a mnemonic, a 0x seed or a key file")
-                return
-        keypair = resolve_keypair(source, key_file, None, password_file)
-        _print_info(key_info(keypair, ss58_format), as_json)
-
+    key_app.command("generate")(generate_cmd)
+    key_app.command("inspect")(inspect_cmd)
     app.add_typer(key_app, name="key")

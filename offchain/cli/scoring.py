@@ -14,6 +14,7 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
+from offchain.cli.exits import EXIT_UNEXPECTED, exit_on
 from scoring.catalog import Catalogue
 from scoring.decode import decode_file
 from scoring.errors import ScoringError
@@ -53,16 +54,6 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: progress.advance(task, n)
     finally:
         progress.stop()
-
-
-@contextmanager
-def _usage_errors() -> Iterator[None]:
-    """A ScoringError inside (no catalogue, an unknown genre) prints one line and exits 2."""
-    try:
-        yield
-    except ScoringError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _error_line(file: str, exc: Exception) -> dict[str, Any]:
@@ -108,7 +99,7 @@ def _unique_id(name: str, taken: set[str]) -> str:
 
 def _open_for_scoring(folder: Path, genre: str | None) -> tuple[Catalogue, GenreReference]:
     """The catalogue in `folder` and the genre reference, `genre` checked against it; exit 2 if wrong."""
-    with _usage_errors():
+    with exit_on(ScoringError):  # no catalogue, an unknown genre
         cat = _engine().open_catalogue(str(folder))
         ref = load_reference()
         if genre is not None and genre not in ref.genres:
@@ -186,7 +177,7 @@ def score(
     if add:
         cat.save(folder)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_UNEXPECTED)
 
 
 def _stderr_json(obj: dict[str, Any]) -> None:
@@ -223,7 +214,7 @@ def _catalogue_chunk(
 
 
 def _add_files(folder: Path, paths: list[Path], genre: str | None, fresh: bool, device: str | None) -> None:
-    with _usage_errors():
+    with exit_on(ScoringError):  # no catalogue, an unknown genre
         cat = _engine().new_catalogue() if fresh else _engine().open_catalogue(str(folder))
     files = _collect(paths)
     taken = set(cat.ids)
@@ -236,7 +227,7 @@ def _add_files(folder: Path, paths: list[Path], genre: str | None, fresh: bool, 
     cat.save(folder)
     typer.echo(json.dumps(cat.stats(), sort_keys=True))
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_UNEXPECTED)
 
 
 def build(
@@ -261,7 +252,7 @@ def add_cmd(
 
 def stats(catalog: Path | None = CatalogOpt) -> None:
     """Print entry count, dimensions, root hash and label counts as JSON."""
-    with _usage_errors():
+    with exit_on(ScoringError):  # no catalogue, an unknown genre
         cat = Catalogue.load(catalog or default_catalog_dir())
     typer.echo(json.dumps(cat.stats(), sort_keys=True))
 

@@ -18,7 +18,8 @@ from offchain.chain_actions import Minted, call_contract, mint_track
 from offchain.cli import chain_input
 from offchain.cli.chain_options import Signer, with_signer
 from offchain.cli.chain_output import contract_result
-from offchain.cli.chain_session import EXIT_INPUT, CliError, fail, failing_on
+from offchain.cli.chain_session import CliError, fail, failing_on
+from offchain.cli.exits import EXIT_INPUT
 from offchain.ipfs.metadata import MetadataError
 from offchain.ipfs.upload import TrackFileError, UnresolvedCid, audio_format, audio_seconds
 

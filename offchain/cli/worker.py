@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from offchain.config import ConfigError, load_settings
+from offchain.cli.exits import EXIT_INPUT, EXIT_UNEXPECTED, exit_on
+from offchain.cli.settings import worker_settings
 from offchain.daemon import DaemonError, outbox_failures, outbox_path, requeue, run_daemon
 from offchain.demo import DemoError, run_demo
 from offchain.logging import configure_logging
@@ -26,14 +27,6 @@ ConfigOpt = Annotated[
 ]
 
 
-def _settings(config: Path | None, **overrides: Any) -> Any:
-    try:
-        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-
-
 def run_cmd(
     config: ConfigOpt = None,
     url: Annotated[
@@ -41,22 +34,20 @@ def run_cmd(
     ] = None,
 ) -> None:
     """Run the off-chain worker daemon until SIGTERM/SIGINT (scores, rewards, royalties, payouts)."""
-    settings = _settings(config, node_url=url)
+    settings = worker_settings(config, node_url=url)
     configure_logging(settings.log_level, settings.log_json)
-    try:
-        # One daemon per database: a second `ami run` on the same file stops here, before any work.
-        with instance_lock(settings.db_path, "ami run"):
-            asyncio.run(run_daemon(settings))
-    except (DatabaseLocked, DaemonError) as exc:
-        # Both are the setup's fault (deployment, key, database): bad input, exit 2 as documented.
-        typer.echo(f"ami run: {exc}", err=True)
-        raise typer.Exit(2) from None
+    # Both are the setup's fault (deployment, key, database): bad input, exit 2 as documented.
+    # One daemon per database: a second `ami run` on the same file stops here, before any work.
+    with (
+        exit_on((DatabaseLocked, DaemonError), EXIT_INPUT, "ami run: "),
+        instance_lock(settings.db_path, "ami run"),
+    ):
+        asyncio.run(run_daemon(settings))
 
 
 def config_cmd(config: ConfigOpt = None) -> None:
     """Print the effective worker configuration as JSON (secrets masked), or what makes it invalid."""
-    settings = _settings(config)
-    typer.echo(json.dumps(settings.redacted(), indent=2))
+    typer.echo(json.dumps(worker_settings(config).redacted(), indent=2))
 
 
 def _table(title: str, headers: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> Table:
@@ -112,10 +103,10 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show the worker database: checkpoint, tracks, epochs and payouts (reads only)."""
-    settings = _settings(config)
+    settings = worker_settings(config)
     if not settings.db_path.exists():
         typer.echo(f"no worker database at {settings.db_path} (has `ami run` started?)", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INPUT)
     data = asyncio.run(_status(settings))
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -126,12 +117,8 @@ def status_cmd(
 def requeue_cmd(config: ConfigOpt = None) -> None:
     """Send again every payout and score submission that failed on chain (e.g. NotOracle before the
     role was granted): the running `ami run` picks them up. Each payout is still paid exactly once."""
-    settings = _settings(config)
-    try:
-        out = asyncio.run(requeue(settings))
-    except DaemonError as exc:
-        typer.echo(f"ami requeue: {exc}", err=True)
-        raise typer.Exit(1) from None
+    with exit_on(DaemonError, EXIT_UNEXPECTED, "ami requeue: "):
+        out = asyncio.run(requeue(worker_settings(config)))
     for item in out["payouts"]:
         typer.echo(f"payout {item['id']}: was {item['error']}")
     for item in out["calls"]:
@@ -157,7 +144,7 @@ def demo_cmd(
 ) -> None:
     """Run the whole platform locally: devnet + IPFS, contracts, sample tracks, listeners (and a sybil
     farm), the worker for three epochs; then print each track's scores and each account's pay, and why."""
-    try:
+    with exit_on(DemoError, EXIT_UNEXPECTED, "ami demo: "):
         report = run_demo(
             workdir=workdir,
             epoch_blocks=epoch_blocks,
@@ -165,9 +152,6 @@ def demo_cmd(
             to_stderr=as_json,
             serve=serve,
         )
-    except DemoError as exc:
-        typer.echo(f"ami demo: {exc}", err=True)
-        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
 

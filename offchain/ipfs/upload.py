@@ -25,12 +25,7 @@ class TrackFileError(ValueError):
 
 
 class UnresolvedCid(IpfsError):
-    """A CID given as is that the IPFS node cannot find (`reason` says what the node answered)."""
-
-    def __init__(self, cid: str, reason: str) -> None:
-        super().__init__(f"{cid} does not resolve on the IPFS node: {reason}")
-        self.cid = cid
-        self.reason = reason
+    """A CID given as is that the IPFS node cannot find; the message names it and what the node answered."""
 
 
 def decodable_formats() -> list[str]:
@@ -62,7 +57,7 @@ async def _resolves(store: ContentStore, cid: str) -> None:
     try:
         await store.stat(cid)
     except IpfsError as exc:
-        raise UnresolvedCid(cid, str(exc)) from None
+        raise UnresolvedCid(f"{cid} does not resolve on the IPFS node: {exc}") from None
 
 
 async def store_track_files(
