@@ -14,10 +14,26 @@ from typing import Any
 
 import structlog
 
+from ami_node.abi import ContractAbi
+from ami_node.deployment import Deployment, DeploymentError
+from ami_node.keys import load_keypair
+from ami_node.port import ChainError
+from ami_node.submitter import Submitter, SubmitterError
+from ami_node.substrate import SubstrateChainPort
 from offchain.config import WorkerSettings
+from offchain.http import bound_port, start_http
+from offchain.ipfs.client import IpfsClient
 from offchain.metrics import WorkerMetrics
+from offchain.pipeline.adapters import (
+    ChainBlockSource,
+    IpfsContentFetcher,
+    SubmitterPayoutSink,
+    SubmitterScorePublisher,
+)
 from offchain.pipeline.options import WorkerOptions
+from offchain.pipeline.scoring import EngineTrackScorer
 from offchain.pipeline.worker import Worker
+from offchain.store import StoreError, WorkerStore
 
 log = structlog.get_logger("ami.daemon")
 
@@ -43,8 +59,6 @@ class Assembled:
 
 def default_scorer(settings: WorkerSettings, worker_store: Any) -> Any:
     """The scoring stage's TrackScorer (scoring engine in a process pool): offchain/pipeline/scoring.py."""
-    from offchain.pipeline.scoring import EngineTrackScorer
-
     return EngineTrackScorer(settings.db_path.parent / "catalogue", device=settings.device)
 
 
@@ -56,20 +70,6 @@ async def assemble(
     metrics: WorkerMetrics | None = None,
 ) -> AsyncIterator[Assembled]:
     """Open every resource the worker needs, yield them wired together, close them all on exit."""
-    from ami_node.abi import ContractAbi
-    from ami_node.deployment import Deployment, DeploymentError
-    from ami_node.keys import load_keypair
-    from ami_node.submitter import Submitter
-    from ami_node.substrate import SubstrateChainPort
-    from offchain.ipfs.client import IpfsClient
-    from offchain.pipeline.adapters import (
-        ChainBlockSource,
-        IpfsContentFetcher,
-        SubmitterPayoutSink,
-        SubmitterScorePublisher,
-    )
-    from offchain.store import StoreError, WorkerStore
-
     try:
         deployment = Deployment.load(settings.deployment)
     except (DeploymentError, OSError, ValueError) as exc:
@@ -118,8 +118,6 @@ async def assemble(
 
 async def run_worker(a: Assembled, settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Run worker + submitter + HTTP until `stop` is set; then let the in-flight batch finish."""
-    from offchain.http import bound_port, start_http
-
     runner = await start_http(a.worker, settings.http_host, settings.http_port)
     log.info("daemon.http", host=settings.http_host, port=bound_port(runner))
     sub_stop = asyncio.Event()
@@ -182,10 +180,6 @@ async def requeue(settings: WorkerSettings) -> dict[str, Any]:
     """`ami requeue`: put every failed payout and contract call of the worker's outbox back to pending, so
     that the running (or next) `ami run` sends it again. The contract refuses a payout id it has already
     paid, and the submitter closes a row only on its finalized event, so each is paid exactly once."""
-    from ami_node.keys import load_keypair
-    from ami_node.submitter import Submitter, SubmitterError
-    from ami_node.substrate import SubstrateChainPort
-
     path = outbox_path(settings)
     if not path.exists():
         raise DaemonError(f"no outbox at {path} (has `ami run` started with this configuration?)")
@@ -225,8 +219,6 @@ async def run_daemon(settings: WorkerSettings) -> None:
 
 async def check_chain(a: Assembled) -> None:
     """Refuse to start on another chain than the deployment's (an unreachable node is waited out later)."""
-    from ami_node.port import ChainError
-
     try:
         genesis = await a.port.block_hash(0)
     except ChainError as exc:
@@ -242,9 +234,6 @@ async def check_chain(a: Assembled) -> None:
 async def check_oracle(a: Assembled) -> None:
     """Refuse to start when the signing key is no oracle of the rewards contract: every score and payout it
     sent would revert with NotOracle. An unreachable node is waited out later, as for the genesis check."""
-    from ami_node.abi import ContractAbi
-    from ami_node.port import ChainError
-
     abi = ContractAbi.load("ami_rewards")
     data = abi.encode_call("is_oracle", account=a.account)
     try:

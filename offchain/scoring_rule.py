@@ -26,8 +26,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:
-    from scoring.catalog import Catalogue
+from offchain.ipfs.metadata import MetadataError, TrackMetadata
+from scoring.catalog import Catalogue
+from scoring.errors import AudioError, ScoringError
+
+if TYPE_CHECKING:  # types only: the engine and the genre references are heavy, imported where they run
     from scoring.engine import PublishedScore
     from scoring.novelty import GenreReference
 
@@ -52,8 +55,6 @@ class DeclaredGenre:
 
 def declared_genre(metadata: bytes) -> DeclaredGenre:
     """The declared genre of a metadata document read from IPFS; malformed metadata gives None and why."""
-    from offchain.ipfs.metadata import MetadataError, TrackMetadata
-
     try:
         return DeclaredGenre(TrackMetadata.from_json(metadata).genre)
     except MetadataError as exc:
@@ -103,8 +104,6 @@ class RuleOutcome:
 
 
 def _prefix(cat: Catalogue, pos: int) -> Catalogue:
-    from scoring.catalog import Catalogue
-
     prefix = Catalogue(cat.dim, cat.c2d_dim)
     if pos:
         prefix.add(
@@ -133,10 +132,9 @@ def apply_rule(
     The catalogue grows by this track unless it is already there (crash replay) or was rejected before
     scoring. Raises nothing for a bad track; the genre reference failing to load raises `ScoringError`.
     """
-    from scoring.decode import decode_bytes
-    from scoring.engine import TrackInput, score_batch
-    from scoring.errors import AudioError, ScoringError
-    from scoring.novelty import load_reference
+    from scoring.decode import decode_bytes  # the audio decoding stack: heavy, loaded on first use
+    from scoring.engine import TrackInput, score_batch  # the scoring engine: heavy (torch), on first use
+    from scoring.novelty import load_reference  # the genre references: heavy, loaded on first use
 
     if not isinstance(declared, DeclaredGenre):
         declared = DeclaredGenre(declared)

@@ -11,18 +11,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
-from ami_node.keys import Keypair
+from ami_node.abi import ContractAbi
+from ami_node.deployment import Deployment, DeploymentError
+from ami_node.keys import KeyLoadError, Keypair, load_keypair
+from ami_node.substrate import SubstrateChainPort
 from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
 from offchain.audit.rescore import RescoreError, Rescorer
 from offchain.audit.validator import ContractChallenger, Validator
-
-if TYPE_CHECKING:
-    from offchain.config import WorkerSettings
+from offchain.config import WorkerSettings
+from offchain.ipfs.client import IpfsClient
+from offchain.metrics import add_standard_collectors
+from offchain.store import StoreError, WorkerStore
 
 log = structlog.get_logger("ami.audit")
 
@@ -74,11 +80,6 @@ async def open_validator(
     `key` (a Keypair, or a key string for `load_keypair`) None builds an audit-only validator that never
     challenges.
     """
-    from ami_node.abi import ContractAbi
-    from ami_node.deployment import Deployment, DeploymentError
-    from ami_node.keys import KeyLoadError, load_keypair
-    from offchain.store import StoreError, WorkerStore
-
     try:
         deployment = Deployment.load(settings.deployment)
     except DeploymentError as exc:
@@ -97,13 +98,9 @@ async def open_validator(
         rescorers = {v: TimedRescorer(r, metrics.rescore_seconds) for v, r in rescorers.items()}
     own_port = port is None
     if own_port:
-        from ami_node.substrate import SubstrateChainPort
-
         port = SubstrateChainPort(settings.node_url)
     own_content = content is None
     if own_content:
-        from offchain.ipfs.client import IpfsClient
-
         content = IpfsClient(settings.ipfs_api_url)
     closers: list[Any] = []
     try:
@@ -144,10 +141,6 @@ class ValidatorMetrics:
     """The validator's Prometheus metrics (`ami_validator_*`), refreshed from its state at each scrape."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, Histogram
-
-        from offchain.metrics import add_standard_collectors
-
         self.registry = r = CollectorRegistry()
         self.processed_head = Gauge(
             "ami_validator_processed_head", "Last finalized block the validator audited up to", registry=r
@@ -204,9 +197,6 @@ class TimedRescorer:
 def make_validator_app(validator: Validator, metrics: ValidatorMetrics | None = None) -> Any:
     """/healthz (the loop answers), /readyz (no failing pass), /metrics: the worker's endpoints, for
     `ami validate`."""
-    from aiohttp import web
-    from prometheus_client import generate_latest
-
     m = metrics or ValidatorMetrics()
 
     async def healthz(_: web.Request) -> web.Response:
@@ -247,8 +237,6 @@ async def start_validator_http(
     validator: Validator, host: str, port: int, metrics: ValidatorMetrics | None = None
 ) -> Any:
     """Serve make_validator_app on host:port (0 picks a free port); returns the aiohttp AppRunner."""
-    from aiohttp import web
-
     runner = web.AppRunner(make_validator_app(validator, metrics), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

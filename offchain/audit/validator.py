@@ -13,18 +13,19 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
+from ami_node.abi import ContractAbi
+from ami_node.follower import BlockFollower, NonCanonicalBlock
+from ami_node.keys import Keypair
+from ami_node.port import BlockRef, ChainPort, ContractReverted
+from ami_node.tx import contract_tx
 from offchain.audit.auditor import Auditor
 from offchain.audit.model import Status, SubjectAudit, canonical_json, score_subject
+from offchain.pipeline.adapters import to_block_data
 from offchain.projection import BlockData
-
-if TYPE_CHECKING:
-    from ami_node.abi import ContractAbi
-    from ami_node.keys import Keypair
-    from ami_node.port import ChainPort
 
 log = structlog.get_logger("ami.validate")
 
@@ -58,8 +59,6 @@ class ContractChallenger:
     def __init__(
         self, port: ChainPort, keypair: Keypair, rewards: str, abi: ContractAbi | None = None
     ) -> None:
-        from ami_node.abi import ContractAbi
-
         self.port = port
         self.keypair = keypair
         self.rewards = rewards
@@ -72,9 +71,6 @@ class ContractChallenger:
         return bool(self.abi.decode_return("is_validator", dry.output)) if dry.success else False
 
     async def challenge(self, token_id: int, evidence: bytes) -> ChallengeSent:
-        from ami_node.port import ContractReverted
-        from ami_node.tx import contract_tx
-
         try:
             res = await contract_tx(
                 self.port,
@@ -125,10 +121,6 @@ class Validator:
         await self.auditor.ingest(blocks)
 
     async def _follow(self, until: int | None) -> None:
-        from ami_node.follower import BlockFollower
-        from ami_node.port import BlockRef
-        from offchain.pipeline.adapters import to_block_data
-
         cp = await self.auditor.checkpoint()
         if until is not None and cp is not None and cp[0] >= until:
             return
@@ -267,8 +259,6 @@ class Validator:
 
     async def run(self) -> None:
         """Follow and audit until stop(); outages are waited out with backoff, a foreign chain is fatal."""
-        from ami_node.follower import NonCanonicalBlock
-
         delay = self.retry_delay_s
         while not self._stop.is_set():
             task = asyncio.create_task(self._follow(None))

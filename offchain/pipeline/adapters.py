@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ami_node.abi import ContractAbi
+from ami_node.follower import BlockFollower, FollowedBlock
+from ami_node.port import BlockRef, ChainPort
+from ami_node.submitter import Payout, Submitter
+from offchain.ipfs import errors as e
+from offchain.ipfs.cid import NotAFile
+from offchain.ipfs.client import IpfsClient
 from offchain.pipeline.ports import (
     ContentInvalid,
     ContentMismatch,
@@ -17,12 +24,6 @@ from offchain.pipeline.ports import (
 from offchain.projection import BlockData
 from offchain.store import OutboxPayout
 
-if TYPE_CHECKING:
-    from ami_node.abi import ContractAbi
-    from ami_node.follower import FollowedBlock
-    from ami_node.port import ChainPort
-    from ami_node.submitter import Submitter
-    from offchain.ipfs.client import IpfsClient
 
 def to_block_data(fb: FollowedBlock) -> BlockData:
     """A followed block as the stores take it: its number, hash and typed domain events."""
@@ -40,9 +41,6 @@ class ChainBlockSource:
         self.retry_delay_s = retry_delay_s
 
     async def blocks(self, start_after: tuple[int, str] | None) -> AsyncIterator[BlockData]:
-        from ami_node.follower import BlockFollower
-        from ami_node.port import BlockRef
-
         ref = BlockRef(start_after[0], start_after[1]) if start_after else None
         follower = BlockFollower(self.port, self.contracts, start_after=ref, retry_delay_s=self.retry_delay_s)
         async for fb in follower.blocks():
@@ -59,9 +57,6 @@ class IpfsContentFetcher:
         self.client = client
 
     async def fetch(self, cid: str, max_bytes: int) -> bytes:
-        from offchain.ipfs import errors as e
-        from offchain.ipfs.cid import NotAFile
-
         try:
             return await self.client.cat(cid, max_bytes=max_bytes)
         except NotAFile as exc:
@@ -87,8 +82,6 @@ class SubmitterPayoutSink:
         self.submitter = submitter
 
     async def enqueue_payouts(self, epoch: int, payouts: Sequence[OutboxPayout]) -> int:
-        from ami_node.submitter import Payout
-
         items = [Payout(**p.on_chain().abi_fields()) for p in payouts]
         return await self.submitter.enqueue_payouts(epoch, items)
 
@@ -97,8 +90,6 @@ class SubmitterScorePublisher:
     """ScorePublisher: `submit_score` queued in the submitter under the key score:<token>:<model version>."""
 
     def __init__(self, submitter: Submitter, rewards: str, abi: Any | None = None) -> None:
-        from ami_node.abi import ContractAbi
-
         self.submitter = submitter
         self.rewards = rewards
         self.abi = abi or ContractAbi.load("ami_rewards")

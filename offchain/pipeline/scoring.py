@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from offchain import scoring_rule
 from offchain.pipeline.ports import (
     ScoreOutcome,
     ScorerCrashed,
@@ -42,6 +43,7 @@ from offchain.pipeline.ports import (
     TrackRejected,
 )
 from offchain.scoring_rule import DeclaredGenre
+from scoring.catalog import Catalogue
 
 log = structlog.get_logger("ami.scorer")
 
@@ -67,8 +69,7 @@ def _init(catalogue_dir: str, device: str) -> None:
 
 
 def _catalogue() -> Any:
-    from scoring.catalog import Catalogue
-    from scoring.features import EMBEDDING_DIM
+    from scoring.features import EMBEDDING_DIM  # the feature extractor: heavy (torch), loaded on first use
 
     if _STATE.get("catalogue") is None:
         _STATE["catalogue"] = Catalogue.open_or_create(_STATE["dir"], EMBEDDING_DIM, 12 * 38)
@@ -81,10 +82,8 @@ def score_in_process(token_id: int, audio: bytes, declared: DeclaredGenre | None
     The decision is `offchain.scoring_rule.apply_rule`'s (shared with the validator); this only saves the
     catalogue when the track entered it and shapes the answer for the worker.
     """
-    from offchain.scoring_rule import apply_rule
-
     cat = _catalogue()
-    out = apply_rule(cat, token_id, audio, declared, device=_STATE["device"])
+    out = scoring_rule.apply_rule(cat, token_id, audio, declared, device=_STATE["device"])
     if out.added:
         cat.save(_STATE["dir"])
     if not out.publishable or out.score is None:
