@@ -25,13 +25,25 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scoring.errors import ScoringError
+from scoring.catalog_root import chain_root, pcm_hash_hex, root_step
+from scoring.errors import CatalogError
+from scoring.knn import Neighbour, exact_topk, pick_device, stored_rows, unit_rows
+
+__all__ = [
+    "CATALOG_VERSION",
+    "CatalogError",
+    "Catalogue",
+    "Neighbour",
+    "chain_root",
+    "exact_topk",
+    "stored_rows",
+    "unit_rows",
+]
 
 CATALOG_VERSION = "ami-catalog/2"
 """Version of the storage layout and of the root hash recipe (2: identity root over (id, pcm_sha256))."""
@@ -41,120 +53,6 @@ LAYOUT_VERSION = 3
 MAX_SEGMENTS = 64
 """Past this many segments a save rewrites everything as one (bounds the number of files)."""
 _ARRAYS = ("embeddings", "chroma_2dft", "fp_lengths", "fp_items", "steps_lengths", "steps_items")
-
-DEFAULT_BLOCK_ROWS = 65536
-
-
-class CatalogError(ScoringError):
-    """The catalogue folder is missing, damaged, or an entry does not fit (wrong shape, duplicate id)."""
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    """One search hit: catalogue position, entry id, and inner product with the query."""
-
-    index: int
-    id: str
-    score: float
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm, computed in float64 and rounded once to float32 (zero rows stay zero).
-
-    The one normalisation used for stored embeddings and for queries, so that every path gets the same float32
-    bits from the same raw vector.
-    """
-    a = np.asarray(x, dtype=np.float64)
-    a2 = a.reshape(1, -1) if a.ndim == 1 else a
-    norms = np.linalg.norm(a2, axis=1, keepdims=True)
-    out = np.where(norms > 0, a2 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
-    return out.reshape(a.shape)
-
-
-UNIT_TOLERANCE = 1e-6
-
-
-def stored_rows(x: np.ndarray) -> np.ndarray:
-    """Exactly the float32 rows `Catalogue.add` stores for raw rows ``x``.
-
-    A row whose float64 norm is within `UNIT_TOLERANCE` of 1 is kept bit for bit; any other row goes through
-    `unit_rows`. The map is idempotent (its outputs are unit within the tolerance), so re-adding stored
-    embeddings (a catalogue prefix, a validator's replay) reproduces the same bits.
-    """
-    a = np.asarray(x, dtype=np.float32)
-    a2 = a.reshape(1, -1) if a.ndim == 1 else a
-    norms = np.linalg.norm(a2.astype(np.float64), axis=1)
-    keep = np.abs(norms - 1.0) <= UNIT_TOLERANCE
-    out = np.where(keep[:, None], a2, unit_rows(a2)).astype(np.float32)
-    return out.reshape(a.shape)
-
-
-def _pick_device(device: str | None) -> str:
-    import torch
-
-    if device is not None:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def exact_topk(
-    database: Any,
-    queries: np.ndarray,
-    k: int,
-    device: str | None = None,
-    block_rows: int = DEFAULT_BLOCK_ROWS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact maximum-inner-product search.
-
-    ``score[q, j] = <queries[q], database[idx[q, j]]>``, the k largest per query in descending order (tie
-    order is not guaranteed across devices; scores agree to float32 rounding).
-
-    Args:
-        database: [N, D] float32 numpy array, or a float32 torch tensor already resident on its device (then
-            ``device`` is ignored; used to keep a large catalogue on the GPU between searches).
-        queries: [Q, D] float32.
-        k: neighbours per query; clipped to N.
-        device: torch device string; None picks CUDA when available.
-        block_rows: database rows per matmul block (memory: block_rows x Q floats).
-
-    Returns:
-        (scores [Q, k'] float32, indices [Q, k'] int64) with k' = min(k, N).
-    """
-    import torch
-
-    qs = np.ascontiguousarray(queries, dtype=np.float32)
-    if isinstance(database, torch.Tensor):
-        db_t: torch.Tensor = database
-        dev = db_t.device
-    else:
-        db_np = np.ascontiguousarray(database, dtype=np.float32)
-        db_t = torch.from_numpy(db_np)
-        dev = torch.device(_pick_device(device))
-    if qs.ndim != 2 or db_t.ndim != 2 or qs.shape[1] != db_t.shape[1]:
-        raise CatalogError(f"query shape {qs.shape} does not match catalogue shape {tuple(db_t.shape)}")
-    n = int(db_t.shape[0])
-    kk = min(int(k), n)
-    if kk <= 0 or qs.shape[0] == 0:
-        return np.zeros((qs.shape[0], 0), np.float32), np.zeros((qs.shape[0], 0), np.int64)
-    with torch.inference_mode():
-        q = torch.from_numpy(qs).to(dev)
-        best_s: torch.Tensor | None = None
-        best_i: torch.Tensor | None = None
-        for start in range(0, n, block_rows):
-            block = db_t[start : start + block_rows].to(dev)
-            sims = q @ block.T
-            kb = min(kk, sims.shape[1])
-            s, i = torch.topk(sims, kb, dim=1)
-            i = i + start
-            if best_s is None or best_i is None:
-                best_s, best_i = s, i
-            else:
-                cat_s = torch.cat([best_s, s], dim=1)
-                cat_i = torch.cat([best_i, i], dim=1)
-                s2, pos = torch.topk(cat_s, kk, dim=1)
-                best_s, best_i = s2, torch.gather(cat_i, 1, pos)
-        assert best_s is not None and best_i is not None
-        return best_s.cpu().numpy(), best_i.cpu().numpy().astype(np.int64)
 
 
 class Catalogue:
@@ -291,7 +189,7 @@ class Catalogue:
             raise CatalogError("ids and chroma steps differ in length")
         if len(fps) != len(ids) or len(labs) != len(ids) or len(pcm_sha256) != len(ids):
             raise CatalogError("ids, fingerprints, labels and PCM hashes differ in length")
-        pcms = [_pcm_hash(h) for h in pcm_sha256]
+        pcms = [pcm_hash_hex(h) for h in pcm_sha256]
         seen = set(self._index)
         for track_id in ids:
             if not isinstance(track_id, str) or not track_id:
@@ -302,7 +200,7 @@ class Catalogue:
         root = self._root
         roots = []
         for track_id, pcm in zip(ids, pcms, strict=True):
-            root = _chain(root, track_id, pcm)
+            root = root_step(root, track_id, pcm)
             roots.append(root)
         start = len(self.ids)
         self._reserve(start + len(ids))
@@ -338,7 +236,7 @@ class Catalogue:
     def _device_matrix(self, device: str | None) -> Any:
         """The embeddings as numpy on CPU, or as a tensor kept resident on an accelerator between searches
         (rebuilt when the catalogue grows), so a GPU search does not copy the whole catalogue each time."""
-        dev = _pick_device(device)
+        dev = pick_device(device)
         if dev == "cpu":
             return self._emb
         import torch
@@ -538,39 +436,6 @@ def _steps_u8(x: np.ndarray) -> np.ndarray:
     else:
         out = np.rint(np.clip(a.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8).reshape(-1, 12)
     return np.ascontiguousarray(out)
-
-
-def chain_root(prev_hex: str, track_id: str, pcm_sha256: str) -> str:
-    """The root hash after appending entry (``track_id``, ``pcm_sha256``) to a catalogue whose root is
-    ``prev_hex`` (the recipe of `Catalogue.root_hash`).
-
-    Raises:
-        CatalogError: ``prev_hex`` or ``pcm_sha256`` is not 32 bytes of hex, or the id is empty.
-    """
-    if not isinstance(track_id, str) or not track_id:
-        raise CatalogError(f"entry id must be a non-empty string, got {track_id!r}")
-    return _chain(bytes.fromhex(_pcm_hash(prev_hex)), track_id, _pcm_hash(pcm_sha256)).hex()
-
-
-def _pcm_hash(value: object) -> str:
-    """``value`` as lower-case hex of 32 bytes, or a CatalogError saying what it is instead."""
-    if isinstance(value, str) and len(value) == 64:
-        try:
-            bytes.fromhex(value)
-        except ValueError:
-            pass
-        else:
-            return value.lower()
-    raise CatalogError(f"expected a SHA-256 as 64 hex digits, got {value!r}")
-
-
-def _chain(prev: bytes, track_id: str, pcm_sha256: str) -> bytes:
-    h = hashlib.sha256(prev)
-    raw_id = track_id.encode()
-    h.update(len(raw_id).to_bytes(4, "little"))
-    h.update(raw_id)
-    h.update(bytes.fromhex(pcm_sha256))
-    return h.digest()
 
 
 def _segment_digest(*arrays: np.ndarray) -> str:

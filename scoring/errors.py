@@ -47,3 +47,7 @@ class DecodedTooLarge(DecompressionBomb):
 
 class FeatureError(ScoringError):
     """Input to `scoring.features.extract_features` is not usable PCM (shape, dtype, NaN, length, rate)."""
+
+
+class CatalogError(ScoringError):
+    """The catalogue folder is missing, damaged, or an entry does not fit (wrong shape, duplicate id)."""
