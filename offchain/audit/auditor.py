@@ -6,8 +6,9 @@ Inputs come from the chain (the validator's own ledger of finalized events) and 
 recomputed with the model version recorded on chain (a version this validator does not run is reported as
 unverifiable, never as wrong); an epoch is resettled with the worker's own pure policy
 (`offchain.economics.settle_epoch`) over an `EpochInput` that the worker's own store code derives from the
-same chain events (`offchain.store.WorkerStore.epoch_input`, on a ledger file of the validator's, fed from the
-chain): the rules are reused, never restated, so an honest worker and a validator cannot drift apart.
+same chain events (`WorkerStore.epoch_input` in `offchain.store.settlement`, on a ledger file of the
+validator's, fed from the chain): the rules are reused, never restated, so an honest worker and a validator
+cannot drift apart.
 
 A recomputed score is compared with the published one under the agreement rule (`scoring.agreement`,
 ami-agreement/1, docs/verification.md): tolerances, an exact commitment, a guard band around the duplicate
