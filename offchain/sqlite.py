@@ -1,9 +1,10 @@
 """The daemons' SQLite files: opening (WAL, versioned schema migrations), one instance per file, backups.
 
-`open_database` upgrades an older file step by step (`migrations[v]` takes version v to v+1, each step in
-one transaction, after a backup copy `<file>.v<old>.bak`) and refuses a newer one. `instance_lock` keeps a
-second daemon off a file another one is running on. `backup_database` / `restore_database` copy a file with
-SQLite's online backup API, consistent while a daemon writes to it.
+`SqliteFile` is the base of the worker store and the validator db (open, close); `transaction` is one write
+transaction. `open_database` upgrades an older file step by step (`migrations[v]` takes version v to v+1,
+each step in one transaction, after a backup copy `<file>.v<old>.bak`) and refuses a newer one.
+`instance_lock` keeps a second daemon off a file another one is running on. `backup_database` /
+`restore_database` copy a file with SQLite's online backup API, consistent while a daemon writes to it.
 """
 
 from __future__ import annotations
