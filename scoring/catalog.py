@@ -239,7 +239,7 @@ class Catalogue:
         dev = pick_device(device)
         if dev == "cpu":
             return self._emb
-        import torch
+        import torch  # heavy: only a GPU search needs it (see scoring.knn.pick_device)
 
         key = (dev, len(self))
         if self._resident is None or self._resident[0] != key:

@@ -22,7 +22,6 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,13 +29,17 @@ from scoring import derivative
 from scoring.catalog import Catalogue, chain_root, stored_rows, unit_rows
 from scoring.decode import CanonicalAudio
 from scoring.errors import ScoringError
+from scoring.features import (
+    CHROMA_2DFT_SHAPE,
+    EMBEDDING_DIM,
+    FEATURE_VERSION,
+    TrackFeatures,
+    extract_features,
+)
 from scoring.fingerprint import fingerprint_pcm, similarity
 from scoring.novelty import GenreReference, load_reference, novelty
 from scoring.quality import quality_bp, quality_components, quality_measures
 from scoring.versions import MODEL_VERSION, SCORE_VERSION, versions
-
-if TYPE_CHECKING:
-    from scoring.features import TrackFeatures
 
 DUPLICATE_FP = 0.95
 CANDIDATES = 10
@@ -252,8 +255,6 @@ def score_batch(
     Raises:
         ScoringError: duplicate ids, unknown genre, reference built for other features, fpcalc failure.
     """
-    from scoring.features import FEATURE_VERSION, extract_features
-
     ref = reference if reference is not None else load_reference()
     if ref.feature_version != FEATURE_VERSION:
         raise ScoringError(
@@ -366,8 +367,6 @@ def add_tracks(
     Raises:
         ScoringError: an id repeats or is already present (nothing is added then).
     """
-    from scoring.features import extract_features
-
     if not items:
         return
     ids = [it.track_id for it in items]
@@ -388,15 +387,11 @@ def add_tracks(
 
 def new_catalogue() -> Catalogue:
     """An empty catalogue with the current feature dimensions."""
-    from scoring.features import CHROMA_2DFT_SHAPE, EMBEDDING_DIM
-
     return Catalogue(EMBEDDING_DIM, CHROMA_2DFT_SHAPE[0] * CHROMA_2DFT_SHAPE[1])
 
 
 def open_catalogue(folder: str | None) -> Catalogue:
     """The catalogue saved in ``folder`` (empty when the folder holds none; None gives an empty one)."""
-    from scoring.features import CHROMA_2DFT_SHAPE, EMBEDDING_DIM
-
     if folder is None:
         return new_catalogue()
     return Catalogue.open_or_create(folder, EMBEDDING_DIM, CHROMA_2DFT_SHAPE[0] * CHROMA_2DFT_SHAPE[1])

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from scoring.catalog import CATALOG_VERSION
+from scoring.decode import DECODER_VERSION
+from scoring.features import FEATURE_VERSION
+from scoring.fingerprint import FINGERPRINT_VERSION
+from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_reference
+from scoring.quality import QUALITY_VERSION
+from scoring.structure import harmony_model_digest
+
 MODEL_VERSION: int = 2
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate)."""
@@ -12,15 +20,7 @@ SCORE_VERSION = "ami-score/2"
 
 
 def versions() -> dict[str, str]:
-    """Every component version, as strings, keyed by stage (imports kept here so one place lists them)."""
-    from scoring.catalog import CATALOG_VERSION
-    from scoring.decode import DECODER_VERSION
-    from scoring.features import FEATURE_VERSION
-    from scoring.fingerprint import FINGERPRINT_VERSION
-    from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_reference
-    from scoring.quality import QUALITY_VERSION
-    from scoring.structure import harmony_model_digest
-
+    """Every component version, as strings, keyed by stage."""
     return {
         "model": str(MODEL_VERSION),
         "score": SCORE_VERSION,
