@@ -69,36 +69,29 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     import librosa
 
     y32 = y.astype(np.float32)
+    # What each librosa call is given: the waveform (straightforward) or a spectrogram computed once.
+    mag: dict[str, np.ndarray] = {"y": y32}
+    power: dict[str, np.ndarray] = {"y": y32}
+    mel_db: dict[str, np.ndarray] = {"y": y32}
     if shared_stft:
         spec = np.abs(librosa.stft(y32, n_fft=2048, hop_length=512))
-        power = spec**2
-        log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
-        mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=20)
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr)
-        onset = librosa.onset.onset_strength(S=log_mel, sr=sr)
-        chroma_power = librosa.feature.chroma_stft(S=power, sr=sr, norm=None)
-        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr)
-        onsets = librosa.onset.onset_detect(onset_envelope=onset, sr=sr)
-        spectral = [
-            librosa.feature.spectral_centroid(S=spec, sr=sr),
-            librosa.feature.spectral_flatness(S=spec),
-            librosa.feature.spectral_rolloff(S=spec, sr=sr, roll_percent=0.99),
-            librosa.feature.rms(S=spec),
-        ]
+        mag, power = {"S": spec}, {"S": spec**2}
+        mel_db = {"S": librosa.power_to_db(librosa.feature.melspectrogram(**power, sr=sr))}
     else:
         librosa.feature.melspectrogram(y=y32, sr=sr)
-        mfcc = librosa.feature.mfcc(y=y32, sr=sr, n_mfcc=20)
-        chroma = librosa.feature.chroma_stft(y=y32, sr=sr)
-        onset = librosa.onset.onset_strength(y=y32, sr=sr)
-        chroma_power = librosa.feature.chroma_stft(y=y32, sr=sr, norm=None)
-        tempo, beats = librosa.beat.beat_track(y=y32, sr=sr)
-        onsets = librosa.onset.onset_detect(y=y32, sr=sr)
-        spectral = [
-            librosa.feature.spectral_centroid(y=y32, sr=sr),
-            librosa.feature.spectral_flatness(y=y32),
-            librosa.feature.spectral_rolloff(y=y32, sr=sr, roll_percent=0.99),
-            librosa.feature.rms(y=y32),
-        ]
+    mfcc = librosa.feature.mfcc(**mel_db, sr=sr, n_mfcc=20)
+    chroma = librosa.feature.chroma_stft(**power, sr=sr)
+    onset = librosa.onset.onset_strength(**mel_db, sr=sr)
+    chroma_power = librosa.feature.chroma_stft(**power, sr=sr, norm=None)
+    pulse: dict[str, np.ndarray] = {"onset_envelope": onset} if shared_stft else {"y": y32}
+    tempo, beats = librosa.beat.beat_track(**pulse, sr=sr)
+    onsets = librosa.onset.onset_detect(**pulse, sr=sr)
+    spectral = [
+        librosa.feature.spectral_centroid(**mag, sr=sr),
+        librosa.feature.spectral_flatness(**mag),
+        librosa.feature.spectral_rolloff(**mag, sr=sr, roll_percent=0.99),
+        librosa.feature.rms(**mag),
+    ]
     out = _common_tail(y, sr, chroma, mfcc, beats)
     out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
     # Model 2's structure (chord steps, information content, repetition, rhythm): librosa has no function for
