@@ -20,8 +20,8 @@ from offchain.audit.model import AuditReport
 from offchain.audit.service import ValidatorMetrics, ValidatorSetupError, start_validator_http
 from offchain.audit.validator import ContractChallenger
 from offchain.cli.exits import EXIT_INPUT, EXIT_UNREACHABLE, fail_with
-from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
 from offchain.cli.settings import worker_settings
+from offchain.cli.signing import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
 from offchain.logging import configure_logging
 from offchain.sqlite import DatabaseLocked, instance_lock
 

@@ -40,7 +40,7 @@ from offchain.cli.chain_options import (
 )
 from offchain.cli.chain_output import MINT_DECIMALS, contract_result, emit, format_amount, receipt_data, show
 from offchain.cli.chain_session import run_on_chain
-from offchain.cli.key import resolve_keypair
+from offchain.cli.signing import resolve_keypair
 
 
 def tx_cmd(

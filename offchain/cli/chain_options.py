@@ -23,7 +23,7 @@ from ami_node.port import ChainPort
 from offchain.chain_actions import Contracts
 from offchain.cli.chain_output import emit
 from offchain.cli.chain_session import DEFAULT_URL, failing_on, run_on_chain
-from offchain.cli.key import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
+from offchain.cli.signing import KeyFileOpt, KeyOpt, PasswordFileOpt, resolve_keypair
 
 T = TypeVar("T")
 
