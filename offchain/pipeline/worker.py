@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import sqlite3
 import time
@@ -228,7 +229,7 @@ class Worker(ScoringLanes):
             if self.trust is not None:
                 ext = await asyncio.to_thread(self.trust, inp)
                 if ext is not None:
-                    inp = type(inp)(**{**inp.__dict__, "external_trust": ext})
+                    inp = dataclasses.replace(inp, external_trust=ext)
             settlement = await asyncio.to_thread(settle_epoch, inp, self.opt.policy)
             if await self.store.save_settlement(settlement, inp.start_block, inp.end_block):
                 self.metrics.epochs_settled.inc()
