@@ -142,22 +142,6 @@ async def read_contract(
     return abi.decode_return(message, dry.output)
 
 
-async def call_contract(
-    port: ChainPort,
-    keypair: Keypair,
-    contracts: Contracts,
-    which: str,
-    message: str,
-    args: dict[str, Any],
-    *,
-    timeout: float = 120.0,
-    value: int = 0,
-) -> ContractTxResult:
-    """Sign and submit `message` of contract `which` ("nft" or "rewards"), dry-run first; wait until final."""
-    abi, address = contracts.pick(which)
-    return await contract_tx(port, keypair, abi, address, message, args, timeout_s=timeout, value=value)
-
-
 @dataclass(frozen=True)
 class Minted:
     """A minted track: its CIDs, its token id and the mint call's result."""
@@ -185,6 +169,8 @@ async def mint_track(
     metadata document and must resolve on the IPFS node."""
     audio_cid, meta_cid = await store_track_files(audio, fields, ipfs, metadata_cid=metadata_cid)
     args = {"audio_cid": audio_cid, "metadata_cid": meta_cid, "royalty_splits": royalty_splits}
-    result = await call_contract(port, keypair, contracts, "nft", "mint", args, timeout=timeout)
+    result = await contract_tx(
+        port, keypair, contracts.nft, contracts.deployment.nft, "mint", args, timeout_s=timeout
+    )
     minted = next((f for label, f in result.events if label == "Minted"), None)
     return Minted(audio_cid, meta_cid, minted["token_id"] if minted else result.value, result)

@@ -33,8 +33,8 @@ from ami_node.deploy import default_bundles, deploy
 from ami_node.devnet.testing import running_devnet
 from ami_node.keys import load_keypair
 from ami_node.substrate import SubstrateChainPort
-from ami_node.tx import send_call
-from offchain.chain_actions import Contracts, call_contract, read_contract
+from ami_node.tx import contract_tx, send_call
+from offchain.chain_actions import Contracts, read_contract
 from offchain.config import load_settings
 from offchain.daemon import assemble, run_worker
 from offchain.ipfs.client import IpfsClient
@@ -120,7 +120,7 @@ class DemoChain:
         self.rewards = self.contracts.rewards
 
     async def nft_tx(self, who: Actor, message: str, **args: Any) -> Any:
-        res = await call_contract(self.port, who.keypair, self.contracts, "nft", message, args, timeout=120)
+        res = await contract_tx(self.port, who.keypair, self.nft, self.dep.nft, message, args, timeout_s=120)
         return res.value
 
     async def query(self, contract: str, message: str, origin: Actor, **args: Any) -> Any:

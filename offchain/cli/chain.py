@@ -18,12 +18,11 @@ from ami_node.deploy import Roles, default_bundles, deploy
 from ami_node.deployment import Deployment, DeploymentError
 from ami_node.keys import load_keypair
 from ami_node.port import ChainPort
-from ami_node.tx import ContractTxResult, TxReceipt
+from ami_node.tx import ContractTxResult, TxReceipt, contract_tx
 from offchain.chain_actions import (
     Balances,
     Contracts,
     balances,
-    call_contract,
     contract_abis,
     read_contract,
     submit_call,
@@ -127,14 +126,14 @@ def call_cmd(
     args = chain_input.message_args(args_json, '\'{"account": "5F..."}\'')
     contracts = signer.contracts()
     which = chain_input.contract_by_name(contract, contracts)
-    abi, _ = contracts.pick(which)
+    abi, address = contracts.pick(which)
     chain_input.known_message(abi, message)
     checked = chain_input.checked_args(abi, message, args)
     keypair = signer.keypair()
 
     async def body(port: ChainPort) -> ContractTxResult:
-        return await call_contract(
-            port, keypair, contracts, which, message, checked, timeout=signer.timeout, value=value
+        return await contract_tx(
+            port, keypair, abi, address, message, checked, timeout_s=signer.timeout, value=value
         )
 
     result = contract_result(signer.run(body), contracts.by_address())

@@ -13,8 +13,8 @@ from typing import Any
 import typer
 
 from ami_node.port import ChainPort
-from ami_node.tx import ContractTxResult
-from offchain.chain_actions import Minted, call_contract, mint_track
+from ami_node.tx import ContractTxResult, contract_tx
+from offchain.chain_actions import Minted, mint_track
 from offchain.cli import chain_input
 from offchain.cli.chain_options import Signer, with_signer
 from offchain.cli.chain_output import contract_result
@@ -33,7 +33,8 @@ def _nft_call(signer: Signer, message: str, args: dict[str, Any]) -> dict[str, A
     checked = chain_input.checked_args(contracts.nft, message, args)
 
     async def body(port: ChainPort) -> ContractTxResult:
-        return await call_contract(port, keypair, contracts, "nft", message, checked, timeout=signer.timeout)
+        abi, address = contracts.pick("nft")
+        return await contract_tx(port, keypair, abi, address, message, checked, timeout_s=signer.timeout)
 
     return contract_result(signer.run(body), contracts.by_address())
 
