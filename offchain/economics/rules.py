@@ -9,9 +9,10 @@ a wallet not in the trust map counts as fully trusted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from math import isqrt
+from typing import TypeVar
 
 from offchain.economics.records import CurationRec, ListenRec, ScoreRec, TrackInfo
 from offchain.economics.split import cap_groups, split_exact
@@ -21,6 +22,7 @@ from pallets_spec.vocabulary import PayoutKind
 CREDITS_PER_LISTEN = 1_000
 
 PayoutKey = tuple[PayoutKind, str, int | None]  # (kind, account, token or None)
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class RuleShares:
 
 def _trust(trust: Mapping[str, int], account: str) -> int:
     return trust.get(account, FULL_TRUST)
+
+
+def _split_shares(
+    budget: int, weights: Mapping[K, int], payee: Callable[[K], tuple[PayoutKey, str]]
+) -> RuleShares:
+    """`split_exact(budget, weights)`, the share of each k paid as `payee(k)` = (payout key, reason)."""
+    paid = []
+    for k, amount in split_exact(budget, weights).items():
+        key, reason = payee(k)
+        paid.append((key, amount, reason))
+    return _rule_shares(budget, paid)
 
 
 def _rule_shares(budget: int, paid: Iterable[tuple[PayoutKey, int, str]]) -> RuleShares:
@@ -76,16 +89,12 @@ def create_to_earn(
         if tok in tracks and s.quality_bp >= min_quality_bp
     }
 
-    def reason(s: ScoreRec) -> str:
-        return f"created token {s.token_id}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
+    def payee(tok: int) -> tuple[PayoutKey, str]:
+        s = latest[tok]
+        reason = f"created token {tok}: novelty {s.novelty_bp}bp x quality {s.quality_bp}bp"
+        return (PayoutKind.CREATE, tracks[tok].creator, tok), reason
 
-    return _rule_shares(
-        budget,
-        (
-            ((PayoutKind.CREATE, tracks[tok].creator, tok), amount, reason(latest[tok]))
-            for tok, amount in split_exact(budget, weights).items()
-        ),
-    )
+    return _split_shares(budget, weights, payee)
 
 
 def listen_to_earn(
@@ -162,12 +171,10 @@ def discovery(
             if at[0] < start_block:
                 weights[wallet] += growth * _trust(trust, wallet) // FULL_TRUST
                 found[wallet].append(tok)
-    return _rule_shares(
+    return _split_shares(
         budget,
-        (
-            ((PayoutKind.DISCOVERY, w, None), amount, f"early listener of growing tracks {sorted(found[w])}")
-            for w, amount in split_exact(budget, weights).items()
-        ),
+        weights,
+        lambda w: ((PayoutKind.DISCOVERY, w, None), f"early listener of growing tracks {sorted(found[w])}"),
     )
 
 
@@ -206,15 +213,12 @@ def engagement(
             adopted[curator] += sum(_trust(trust, a) for a in adopters)
             curated[curator].add(tok)
     weights = {c: isqrt(v * FULL_TRUST) * _trust(trust, c) // FULL_TRUST for c, v in adopted.items()}
-    return _rule_shares(
+    return _split_shares(
         budget,
-        (
-            (
-                (PayoutKind.ENGAGEMENT, c, None),
-                amount,
-                f"curated tracks {sorted(curated[c])} that others adopted",
-            )
-            for c, amount in split_exact(budget, weights).items()
+        weights,
+        lambda c: (
+            (PayoutKind.ENGAGEMENT, c, None),
+            f"curated tracks {sorted(curated[c])} that others adopted",
         ),
     )
 
