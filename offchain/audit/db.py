@@ -59,6 +59,8 @@ class ValidatorDbError(Exception):
 
 @dataclass(frozen=True)
 class MintRow:
+    """A `Minted` event as the validator keeps it: what to fetch and rescore, and where it was minted."""
+
     token_id: int
     creator: str
     audio_cid: str
@@ -69,6 +71,8 @@ class MintRow:
 
 @dataclass(frozen=True)
 class ScoreRow:
+    """A published score (`ScoreSubmitted`): the subject of a score audit."""
+
     token_id: int
     novelty_bp: int
     quality_bp: int
@@ -80,6 +84,8 @@ class ScoreRow:
 
 @dataclass(frozen=True)
 class PaidRow:
+    """A payout the contract made (`Paid`), compared with the resettled epoch's payouts."""
+
     payout_id: str
     account: str
     amount: int
@@ -90,6 +96,8 @@ class PaidRow:
 
 @dataclass(frozen=True)
 class ChallengeRow:
+    """A challenge this validator decided on, and where sending it stands."""
+
     subject: str
     token_id: int
     evidence: str

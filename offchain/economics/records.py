@@ -25,6 +25,8 @@ class PolicyParams:
 
 @dataclass(frozen=True)
 class TrackInfo:
+    """A minted track as the policy sees it: who created it, its royalty splits, where it was minted."""
+
     token_id: int
     creator: str
     royalty_splits: tuple[tuple[str, int], ...]
@@ -33,6 +35,8 @@ class TrackInfo:
 
 @dataclass(frozen=True)
 class ScoreRec:
+    """A score landed on chain (basis points): create-to-earn's weight."""
+
     token_id: int
     novelty_bp: int
     quality_bp: int
@@ -41,6 +45,8 @@ class ScoreRec:
 
 @dataclass(frozen=True)
 class ListenRec:
+    """One `Listened` event: who listened to which token, for how long (seconds), where."""
+
     token_id: int
     listener: str
     seconds: int
@@ -49,6 +55,8 @@ class ListenRec:
 
 @dataclass(frozen=True)
 class CurationRec:
+    """One curation (a tag or a playlist add) of a token: engagement's subject."""
+
     token_id: int
     curator: str
     kind: str  # "tag" or "playlist"
