@@ -9,22 +9,37 @@ their `Paid` events, settle transactions (included, dispatch failed, expired, us
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
-from ami_node.port import Block, BlockRef, dispatch_error_text
-
-if TYPE_CHECKING:
-    from ami_node.submitter import Submitter  # the submitter calls this module; typing only
+from ami_node.nonce import NonceManager
+from ami_node.outbox import Outbox
+from ami_node.port import Block, BlockRef, ChainPort, dispatch_error_text
+from ami_node.submit_codec import SubmitterCodec
 
 log = structlog.get_logger("ami_node.submitter")
+
+
+class ConfirmingSubmitter(Protocol):
+    """What the scan uses of `ami_node.submitter.Submitter`: chain, outbox, rewards contract, counters."""
+
+    port: ChainPort
+    address: str
+    rewards: str | None
+    outbox: Outbox
+    nonces: NonceManager
+    stats: dict[str, int]
+
+    @property
+    def codec(self) -> SubmitterCodec: ...
+
 
 Live = dict[str, tuple[int, int]]
 """Transactions in flight: hash -> (outbox tx id, era death block)."""
 
 
-async def scan(sub: Submitter) -> None:
+async def scan(sub: ConfirmingSubmitter) -> None:
     """Walk finalized blocks after the cursor: confirm payouts by Paid events, settle transactions."""
     outbox = sub.outbox
     head = await sub.port.finalized_head()
@@ -50,7 +65,7 @@ async def scan(sub: Submitter) -> None:
         await _release_usurped(sub, live, nonce_of, head)
 
 
-async def _expire(sub: Submitter, number: int, live: Live) -> None:
+async def _expire(sub: ConfirmingSubmitter, number: int, live: Live) -> None:
     for tx_hash, (tx_id, era_death) in list(live.items()):
         if number >= era_death:
             # The era is over in finalized blocks and the transaction is not in any of them: it can
@@ -62,7 +77,9 @@ async def _expire(sub: Submitter, number: int, live: Live) -> None:
             log.info("submitter.expired", tx=tx_hash, block=number)
 
 
-async def _release_usurped(sub: Submitter, live: Live, nonce_of: dict[str, int], head: BlockRef) -> None:
+async def _release_usurped(
+    sub: ConfirmingSubmitter, live: Live, nonce_of: dict[str, int], head: BlockRef
+) -> None:
     """A transaction in no finalized block up to `head` whose nonce `head`'s state has used can never
     land (another process signing with this key took the nonce): release its work now, without waiting
     for its era to end (an instant-seal node may never get there)."""
@@ -77,7 +94,7 @@ async def _release_usurped(sub: Submitter, live: Live, nonce_of: dict[str, int],
     await sub.outbox.commit()
 
 
-async def apply_block(sub: Submitter, block: Block, live: Live) -> None:
+async def apply_block(sub: ConfirmingSubmitter, block: Block, live: Live) -> None:
     """Confirm what finalized `block` settles: payouts by `Paid`, our transactions by their outcome."""
     outbox = sub.outbox
     number = block.ref.number

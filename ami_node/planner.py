@@ -11,20 +11,42 @@ import asyncio
 import json
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
-from ami_node.outbox import SubmitterError
+from ami_node.keys import Keypair
+from ami_node.nonce import NonceManager
+from ami_node.outbox import Outbox, SubmitterError
 from ami_node.payouts import Payout
-from ami_node.port import CallError, ChainUnavailable, DryRun, PoolRejected
-
-if TYPE_CHECKING:
-    from ami_node.submitter import Submitter  # the submitter calls this module; typing only
+from ami_node.port import CallError, ChainPort, ChainUnavailable, DryRun, PoolRejected
+from ami_node.submit_codec import SubmitterCodec
 
 log = structlog.get_logger("ami_node.submitter")
 
 RUNTIME = "runtime"  # the `abi` of queued non-contract calls
+
+
+class PlanningSubmitter(Protocol):
+    """What the planner uses of `ami_node.submitter.Submitter`: its key, chain, outbox and settings."""
+
+    port: ChainPort
+    keypair: Keypair
+    address: str
+    rewards: str | None
+    outbox: Outbox
+    nonces: NonceManager
+    stats: dict[str, int]
+    era_period: int
+    payouts_per_call: int
+    max_calls_per_tx: int
+    weight_fill: float
+    gas_margin: float
+    submit_attempts: int
+    max_weight: tuple[int, int] | None
+
+    @property
+    def codec(self) -> SubmitterCodec: ...
 
 
 @dataclass
@@ -43,7 +65,7 @@ class PlannedCall:
     runtime_call: Any = None  # an already composed non-contract call (enqueue_runtime_call)
 
 
-async def plan_and_submit(sub: Submitter) -> None:
+async def plan_and_submit(sub: PlanningSubmitter) -> None:
     items = await _dry_run_calls(sub) + await _dry_run_payouts(sub)
     if not items:
         return
@@ -51,14 +73,14 @@ async def plan_and_submit(sub: Submitter) -> None:
         await _submit_group(sub, group)
 
 
-async def _weight_limit(sub: Submitter) -> tuple[int, int]:
+async def _weight_limit(sub: PlanningSubmitter) -> tuple[int, int]:
     if sub.max_weight is None:
         sub.max_weight = await sub.port.max_extrinsic_weight()
     ref, proof = sub.max_weight
     return int(ref * sub.weight_fill), int(proof * sub.weight_fill)
 
 
-def _gas(sub: Submitter, dry: DryRun, boost: float = 1.0) -> tuple[int, int]:
+def _gas(sub: PlanningSubmitter, dry: DryRun, boost: float = 1.0) -> tuple[int, int]:
     # A dry run sees the state before the batch; later calls in a batch_all run on a bigger state and may
     # need more. Unused gas is refunded, so the margin costs only packing room.
     margin = sub.gas_margin * boost
@@ -70,7 +92,7 @@ def _is_retry(error: Any) -> bool:
     return str(error or "").startswith("dispatch failed")
 
 
-async def _dry_run_calls(sub: Submitter) -> list[PlannedCall]:
+async def _dry_run_calls(sub: PlanningSubmitter) -> list[PlannedCall]:
     items: list[PlannedCall] = []
     for key, contract, abi, message, data, value, error in await sub.outbox.pending_calls():
         retry = _is_retry(error)
@@ -95,7 +117,7 @@ async def _dry_run_calls(sub: Submitter) -> list[PlannedCall]:
     return items
 
 
-async def _dry_run_payouts(sub: Submitter) -> list[PlannedCall]:
+async def _dry_run_payouts(sub: PlanningSubmitter) -> list[PlannedCall]:
     if sub.rewards is None:
         return []
     # Payouts whose last transaction failed on chain go in separate chunks, sent alone with more gas.
@@ -113,7 +135,7 @@ async def _dry_run_payouts(sub: Submitter) -> list[PlannedCall]:
 
 
 async def _chunk_item(
-    sub: Submitter, epoch: int, chunk: list[Payout], retry: bool = False
+    sub: PlanningSubmitter, epoch: int, chunk: list[Payout], retry: bool = False
 ) -> list[PlannedCall]:
     """Dry-run one distribute call; sort out already-paid ids and used batch numbers; record reverts."""
     assert sub.rewards is not None
@@ -147,7 +169,7 @@ async def _chunk_item(
     raise SubmitterError(f"could not find an unused batch number for epoch {epoch}")
 
 
-async def _pack(sub: Submitter, items: list[PlannedCall]) -> list[list[PlannedCall]]:
+async def _pack(sub: PlanningSubmitter, items: list[PlannedCall]) -> list[list[PlannedCall]]:
     """Greedy packing: as many calls per extrinsic as the weight budget and max_calls_per_tx allow."""
     limit_ref, limit_proof = await _weight_limit(sub)
     groups: list[list[PlannedCall]] = []
@@ -171,7 +193,7 @@ async def _pack(sub: Submitter, items: list[PlannedCall]) -> list[list[PlannedCa
     return groups
 
 
-async def _compose(sub: Submitter, group: list[PlannedCall]) -> Any:
+async def _compose(sub: PlanningSubmitter, group: list[PlannedCall]) -> Any:
     calls = [
         i.runtime_call
         if i.runtime_call is not None
@@ -181,7 +203,7 @@ async def _compose(sub: Submitter, group: list[PlannedCall]) -> Any:
     return calls[0] if len(calls) == 1 else await sub.port.batch_all(calls)
 
 
-async def _submit_group(sub: Submitter, group: list[PlannedCall]) -> None:
+async def _submit_group(sub: PlanningSubmitter, group: list[PlannedCall]) -> None:
     call = await _compose(sub, group)
     if len(group) > 1:
         max_ref, max_proof = await sub.port.max_extrinsic_weight()
@@ -207,7 +229,7 @@ async def _submit_group(sub: Submitter, group: list[PlannedCall]) -> None:
     await sub.outbox.commit()
 
 
-async def _sign_and_submit(sub: Submitter, call: Any, tx_id: int) -> PoolRejected | None:
+async def _sign_and_submit(sub: PlanningSubmitter, call: Any, tx_id: int) -> PoolRejected | None:
     """Sign `call` with the next nonce and submit it, retrying transient pool refusals with a fresh nonce;
     None once the pool took it, else the last refusal."""
     last: PoolRejected | None = None

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
-if TYPE_CHECKING:
-    from ami_node.devnet.server import DevnetServer  # the server creates connections; typing only
+from ami_node.devnet.chain import Devnet
 
 log = logging.getLogger("ami.devnet")
 
@@ -29,10 +28,18 @@ MAX_QUEUED_BYTES = 16 * 1024 * 1024
 SLOW_CONSUMER_CLOSE = 1008  # policy violation, with a reason the client can log
 
 
+class ConnectionOwner(Protocol):
+    """What a connection uses of its server (`server.DevnetServer`): the chain and the queue statistics."""
+
+    chain: Devnet
+    peak_queued_bytes: int
+    slow_consumers_closed: int
+
+
 class Connection:
     """A client's websocket, its queue of outgoing messages (in order) and its subscriptions by id."""
 
-    def __init__(self, ws: ServerConnection, server: DevnetServer) -> None:
+    def __init__(self, ws: ServerConnection, server: ConnectionOwner) -> None:
         self.ws = ws
         self.server = server
         self.out: asyncio.Queue[str | None] = asyncio.Queue()

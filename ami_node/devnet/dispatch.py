@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ami_node.devnet import contracts as cx
 from ami_node.devnet.extrinsic import encode_unsigned
@@ -27,14 +27,12 @@ from ami_node.devnet.state import (
     CONTRACT_BASE_DEPOSIT,
     EXISTENTIAL_DEPOSIT,
     MAX_NORMAL_TOTAL,
+    ChainCore,
     ContractRecord,
     DispatchFailure,
     PoolTx,
     WorldState,
 )
-
-if TYPE_CHECKING:
-    from ami_node.devnet.chain import Devnet
 
 log = logging.getLogger("ami.devnet")
 Handler = Callable[[bytes | None, dict[str, Any]], None]
@@ -45,7 +43,7 @@ class BlockBuilder:
 
     Each supported call has its handler in `calls`, keyed by (pallet, call); `origin` None is Root."""
 
-    def __init__(self, chain: Devnet, number: int) -> None:
+    def __init__(self, chain: ChainCore, number: int) -> None:
         self.chain = chain
         self.rt = chain.rt
         self.number = number

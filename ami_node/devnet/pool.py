@@ -7,8 +7,6 @@ one, and stale transactions (era over) purged and banned after each block.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ami_node.devnet.extrinsic import Extrinsic, MalformedExtrinsic, parse_extrinsic
 from ami_node.devnet.fees import call_weight, decode_call, fee_for
 from ami_node.devnet.meta import hexstr
@@ -24,20 +22,18 @@ from ami_node.devnet.state import (
     OUTDATED,
     POOL_LIMIT,
     TOO_LOW_PRIORITY,
+    ChainCore,
     PoolTx,
     RpcError,
     Weight,
     invalid_tx,
 )
 
-if TYPE_CHECKING:
-    from ami_node.devnet.chain import Devnet
-
 
 class TxPool:
     """The pooled transactions of one chain: `by_signer[who][nonce]` and `by_hash`, plus recent bans."""
 
-    def __init__(self, chain: Devnet) -> None:
+    def __init__(self, chain: ChainCore) -> None:
         self.chain = chain
         self.by_signer: dict[bytes, dict[int, PoolTx]] = {}
         self.by_hash: dict[bytes, PoolTx] = {}

@@ -4,7 +4,7 @@ the devnet's own dev_* / devnet_* controls. A method `rpc_<name>` answers the JS
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ami_node.devnet import runtime_api
 from ami_node.devnet.chain import Block, Devnet
@@ -13,9 +13,6 @@ from ami_node.devnet.extrinsic import parse_extrinsic
 from ami_node.devnet.fees import fee_for
 from ami_node.devnet.meta import account_bytes, blake2_256, hexstr, unhex
 from ami_node.devnet.state import RpcError
-
-if TYPE_CHECKING:
-    from ami_node.devnet.server import DevnetServer  # the server owns its methods; typing only
 
 EXTRA_METHODS = [
     "dev_newBlock",
@@ -31,10 +28,31 @@ MAX_DEV_BLOCKS = 256  # dev_newBlock / devnet_reorg: blocks per call (~0.6 s: ea
 MAX_ADVANCE_MS = 10 * 365 * 24 * 3600 * 1000  # devnet_advanceTime: at most ten years per call
 
 
+class RpcServer(Protocol):
+    """What the methods use of their server (`server.DevnetServer`): subscriptions, watchers, production."""
+
+    chain: Devnet
+    conns: set[Connection]
+    watchers: dict[bytes, list[tuple[Connection, str]]]
+    block_time_ms: int
+
+    def subscribe(self, conn: Connection, kind: str, data: Any = None) -> str: ...
+
+    def unsubscribe(self, conn: Connection, sub_id: Any) -> bool: ...
+
+    def drop_watcher(self, tx_hash: bytes, conn: Connection, sub_id: str) -> None: ...
+
+    def produce(self) -> Block | None: ...
+
+    def schedule_produce(self, delay: float = 0.0) -> None: ...
+
+    def drop_connections(self) -> int: ...
+
+
 class NodeRpc:
     """The RPC methods of one server's chain; subscriptions and block production go through the server."""
 
-    def __init__(self, server: DevnetServer) -> None:
+    def __init__(self, server: RpcServer) -> None:
         self.server = server
         self.chain: Devnet = server.chain
 

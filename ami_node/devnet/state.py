@@ -6,13 +6,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ami_node.devnet import contracts as cx
 from ami_node.devnet.extrinsic import Extrinsic
-from ami_node.devnet.meta import hexstr
+from ami_node.devnet.meta import Runtime, hexstr
 
 DEV_SEEDS = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")
 DEV_BALANCE = 1 << 60  # what substrate-contracts-node --dev endows
@@ -205,3 +205,23 @@ class Faults(BaseModel):
 
 
 Listener = Callable[[str, Any], None]
+
+
+class ChainCore(Protocol):
+    """What the pool and the block builder use of the chain (`chain.Devnet`): its state, blocks and clock."""
+
+    rt: Runtime
+    state: WorldState
+    blocks: list[Block]
+    faults: Faults
+    clock: Callable[[], float]
+
+    @property
+    def best(self) -> Block: ...
+
+    @property
+    def genesis_hash(self) -> bytes: ...
+
+    def emit(self, kind: str, payload: Any) -> None: ...
+
+    def module_error(self, pallet: str, name: str) -> DispatchFailure: ...
