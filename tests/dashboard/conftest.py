@@ -98,77 +98,70 @@ def embeddings() -> tuple[list[int], np.ndarray]:
     return toks, np.array(rows)
 
 
+def _chain_events(score: bool) -> dict[int, list[DomainEvent]]:
+    """The contract events of the story, by block: mints, published scores (when `score`), listens of an
+    honest crowd and of a farm, a tag and a challenge."""
+    blocks: dict[int, list[DomainEvent]] = {}
+
+    def ev(block: int, kind: str, **fields: Any) -> None:
+        evs = blocks.setdefault(block, [])
+        evs.append(typed_event(kind, len(evs), fields))
+
+    for tok, (blk, c, co, _g, _s) in TRACKS.items():
+        splits = [(CREATORS[c], 10000)] if co is None else [(CREATORS[c], 7000), (CREATORS[co], 3000)]
+        ev(
+            blk,
+            "Minted",
+            token_id=tok,
+            creator=CREATORS[c],
+            audio_cid=_cid(tok, "audio"),
+            metadata_cid=_cid(tok, "meta"),
+            royalty_splits=splits,
+        )
+    for tok, (blk, *_rest, status) in TRACKS.items():
+        if score and status == "scored" and tok != 7:  # token 7's score is still waiting to be published
+            n, q = bp(tok)
+            ev(blk + 1, "ScoreSubmitted", token_id=tok, novelty_bp=n, quality_bp=q, model_version=1,
+               oracle=ORACLE, commitment="0x" + f"{tok:02x}" * 32)
+    # Epoch 0: honest listens and a farm of identical wallets; epoch 1: listens to the new tracks.
+    for i, who in enumerate(HONEST):
+        ev(6, "Listened", token_id=1 + i, listener=who, seconds=90 + 10 * i)
+    for who in FARM:
+        ev(7, "Listened", token_id=3, listener=who, seconds=31)
+    ev(8, "Tagged", token_id=2, curator=CURATOR, tag="folk-revival")
+    for i, who in enumerate(HONEST):
+        ev(15 + i, "Listened", token_id=6 + i % 2, listener=who, seconds=120)
+        ev(15 + i, "Listened", token_id=2, listener=who, seconds=60)
+    ev(25, "Challenged", challenge_id=0, token_id=2, validator=ORACLE, evidence="0x" + "ee" * 32)
+    return blocks
+
+
+async def _record_verdict(store: WorkerStore, tok: int) -> None:
+    """What the worker records for a minted track: its score (submitted), or its rejection."""
+    status = TRACKS[tok][4]
+    if status == "scored":
+        await store.record_score(tok, *bp(tok), 1, bytes([tok]) * 32, score_details(tok))
+        await store.mark_score_submitted(tok)
+    elif status == "duplicate":
+        await store.record_rejection(tok, "duplicate", "duplicate of token:1")
+    else:
+        await store.record_rejection(tok, "undecodable", "CorruptAudio: truncated WAV")
+
+
 async def _build_worker(folder: Path, score: bool = True) -> Path:
     path = folder / "worker.sqlite"
     store = await WorkerStore.open(path)
     try:
-        blocks: dict[int, list[DomainEvent]] = {}
-
-        def ev(block: int, kind: str, **fields: Any) -> None:
-            evs = blocks.setdefault(block, [])
-            evs.append(typed_event(kind, len(evs), fields))
-
-        for tok, (blk, c, co, _g, _s) in TRACKS.items():
-            splits = [(CREATORS[c], 10000)] if co is None else [(CREATORS[c], 7000), (CREATORS[co], 3000)]
-            ev(
-                blk,
-                "Minted",
-                token_id=tok,
-                creator=CREATORS[c],
-                audio_cid=_cid(tok, "audio"),
-                metadata_cid=_cid(tok, "meta"),
-                royalty_splits=splits,
-            )
-        if score:
-            for tok, (blk, *_rest, status) in TRACKS.items():
-                if status == "scored" and tok != 7:  # token 7's score is still waiting to be published
-                    n, q = bp(tok)
-                    ev(
-                        blk + 1,
-                        "ScoreSubmitted",
-                        token_id=tok,
-                        novelty_bp=n,
-                        quality_bp=q,
-                        model_version=1,
-                        oracle=ORACLE,
-                        commitment="0x" + f"{tok:02x}" * 32,
-                    )
-        # Epoch 0: honest listens and a farm of identical wallets; epoch 1: listens to the new tracks.
-        for i, who in enumerate(HONEST):
-            ev(6, "Listened", token_id=1 + i, listener=who, seconds=90 + 10 * i)
-        for who in FARM:
-            ev(7, "Listened", token_id=3, listener=who, seconds=31)
-        ev(8, "Tagged", token_id=2, curator=CURATOR, tag="folk-revival")
-        for i, who in enumerate(HONEST):
-            ev(15 + i, "Listened", token_id=6 + i % 2, listener=who, seconds=120)
-            ev(15 + i, "Listened", token_id=2, listener=who, seconds=60)
-        ev(25, "Challenged", challenge_id=0, token_id=2, validator=ORACLE, evidence="0x" + "ee" * 32)
         # Block by block, as the worker does: a minted track is scored (or rejected) before the next block,
         # whose ScoreSubmitted event then marks it published.
-        for b, evs in sorted(blocks.items()):
+        for b, evs in sorted(_chain_events(score).items()):
             await store.ingest([BlockData(b, f"0x{b:064x}", tuple(evs))])
             for e in evs:
-                if e.label != "Minted" or not score:
-                    continue
-                tok = int(e.token_id)
-                status = TRACKS[tok][4]
-                if status == "scored":
-                    await store.record_score(tok, *bp(tok), 1, bytes([tok]) * 32, score_details(tok))
-                    await store.mark_score_submitted(tok)
-                elif status == "duplicate":
-                    await store.record_rejection(tok, "duplicate", "duplicate of token:1")
-                else:
-                    await store.record_rejection(tok, "undecodable", "CorruptAudio: truncated WAV")
-        params = PolicyParams(
-            budgets={
-                PayoutKind.CREATE: 400_000,
-                PayoutKind.LISTEN: 300_000,
-                PayoutKind.DISCOVERY: 100_000,
-                PayoutKind.ENGAGEMENT: 100_000,
-                PayoutKind.ROYALTY: 100_000,
-            },
-            listen_reward_per_wallet=60_000,
-        )
+                if e.label == "Minted" and score:
+                    await _record_verdict(store, int(e.token_id))
+        budgets = {PayoutKind.CREATE: 400_000, PayoutKind.LISTEN: 300_000, PayoutKind.DISCOVERY: 100_000,
+                   PayoutKind.ENGAGEMENT: 100_000, PayoutKind.ROYALTY: 100_000}
+        params = PolicyParams(budgets=budgets, listen_reward_per_wallet=60_000)
         if score:
             for epoch in (0, 1):
                 s = settle_epoch(await store.epoch_input(epoch, E), params)
