@@ -31,7 +31,7 @@ from offchain.ipfs.cid import (
     normalize_cid,
     parse_cid,
 )
-from offchain.ipfs.dag_check import max_dag_blocks, verify_dag
+from offchain.ipfs.dag_check import verify_dag
 from offchain.ipfs.errors import (
     CidMismatch,
     InvalidCid,
@@ -54,7 +54,6 @@ __all__ = [
     "IpfsTooLarge",
     "IpfsUnavailable",
     "NotAFile",
-    "max_dag_blocks",
 ]
 
 T = TypeVar("T")
