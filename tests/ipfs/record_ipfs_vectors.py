@@ -1,4 +1,5 @@
-"""Record CID test vectors from the real local IPFS node into cid_vectors.json (run by hand, not by pytest).
+"""The CID test vectors: recorded from the real local IPFS node into cid_vectors.json (run by hand, not by
+pytest), and read back by the tests (`load_vectors`, `content`).
 
     .venv/bin/python tests/ipfs/record_ipfs_vectors.py
 
@@ -40,7 +41,13 @@ CASES: list[tuple[int, int | None]] = [
 
 
 def content(seed: str, size: int) -> bytes:
+    """A vector's bytes: the first `size` bytes of shake_128(`seed`)."""
     return hashlib.shake_128(seed.encode()).digest(size)
+
+
+def load_vectors() -> list[dict[str, object]]:
+    """The recorded vectors: seed, size, chunk_size, cid_version, cid, dag_size, root_links."""
+    return list(json.loads(OUT.read_text())["vectors"])
 
 
 async def record(api_url: str) -> list[dict[str, object]]:

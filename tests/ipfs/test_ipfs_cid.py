@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from record_ipfs_vectors import content, load_vectors
 
 from offchain.ipfs.cid import (
     build_dag,
@@ -22,18 +21,14 @@ from offchain.ipfs.cid import (
 )
 from offchain.ipfs.errors import InvalidCid, IpfsError
 
-VECTORS = json.loads((Path(__file__).with_name("cid_vectors.json")).read_text())["vectors"]
-
-
-def _content(seed: str, size: int) -> bytes:
-    return hashlib.shake_128(seed.encode()).digest(size)
+VECTORS: list[dict[str, Any]] = load_vectors()
 
 
 @pytest.mark.parametrize(
     "vector", VECTORS, ids=[f"{v['size']}-c{v['chunk_size']}-v{v['cid_version']}" for v in VECTORS]
 )
 def test_cid_matches_the_node(vector: dict) -> None:
-    data = _content(vector["seed"], vector["size"])
+    data = content(vector["seed"], vector["size"])
     info = build_dag(data, vector["cid_version"], vector["chunk_size"] or 262144)
     assert info.cid == vector["cid"]
     assert info.dag_size == vector["dag_size"]

@@ -4,14 +4,15 @@ caps, pins, a tampering proxy, node restarts and a node that is down."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from record_ipfs_vectors import content, load_vectors
 
 from offchain.ipfs.cid import compute_cid
 from offchain.ipfs.client import IpfsClient
@@ -31,10 +32,6 @@ MIB = 1 << 20
 ABSENT = compute_cid(b"content that no test ever adds")
 
 
-def _content(seed: str, size: int) -> bytes:
-    return hashlib.shake_128(seed.encode()).digest(size)
-
-
 @pytest.mark.parametrize(
     ("size", "version"),
     [
@@ -44,7 +41,7 @@ def _content(seed: str, size: int) -> bytes:
     ],
 )
 async def test_round_trip_and_cid_agreement(ipfs: IpfsClient, size: int, version: int) -> None:
-    data = _content(f"round-trip-{size}-{version}", size)
+    data = content(f"round-trip-{size}-{version}", size)
     # verify=False: the node's answer alone is compared with the pure-Python CID here
     cid = await ipfs.add(data, cid_version=version, verify=False)
     assert cid == compute_cid(data, version)
@@ -57,7 +54,7 @@ async def test_round_trip_and_cid_agreement(ipfs: IpfsClient, size: int, version
 @pytest.mark.parametrize("version", [0, 1])
 async def test_multi_level_tree_agreement_and_verified_read(ipfs: IpfsClient, version: int) -> None:
     # 64-byte chunks: 175 leaves need two levels of links, as > 174 chunks of 256 KiB would
-    data = _content("two-levels", 174 * 64 + 1)
+    data = content("two-levels", 174 * 64 + 1)
     cid = await ipfs.add(data, cid_version=version, chunker="size-64", verify=False)
     assert cid == compute_cid(data, version, 64)
     assert (await ipfs.stat(cid)).blocks == 2
@@ -66,7 +63,7 @@ async def test_multi_level_tree_agreement_and_verified_read(ipfs: IpfsClient, ve
 
 
 async def test_cidv1_with_dag_pb_leaves(ipfs: IpfsClient) -> None:
-    data = _content("dag-pb leaves", 600_000)
+    data = content("dag-pb leaves", 600_000)
     cid = await ipfs.add(data, cid_version=1, raw_leaves=False)
     assert cid == compute_cid(data, 1, raw_leaves=False) != compute_cid(data, 1)
     assert await ipfs.cat(cid, max_bytes=len(data)) == data
@@ -75,12 +72,12 @@ async def test_cidv1_with_dag_pb_leaves(ipfs: IpfsClient) -> None:
 
 
 async def test_recorded_vectors_still_match_the_node(ipfs: IpfsClient) -> None:
-    vectors = json.loads(Path(__file__).with_name("cid_vectors.json").read_text())["vectors"]
+    vectors: list[dict[str, Any]] = load_vectors()
     small = [v for v in vectors if v["size"] <= 2 * MIB and v["chunk_size"] in (None, 64)]
     assert len(small) >= 10
     for vector in small:
         chunker = f"size-{vector['chunk_size']}" if vector["chunk_size"] else None
-        data = _content(vector["seed"], vector["size"])
+        data = content(vector["seed"], vector["size"])
         version = vector["cid_version"]
         cid = await ipfs.add(data, cid_version=version, chunker=chunker, pin=False, verify=False)
         assert cid == vector["cid"], vector
@@ -91,7 +88,7 @@ async def test_cap_is_enforced(ipfs: IpfsClient) -> None:
     assert await ipfs.cat(small, max_bytes=1000) == b"y" * 1000
     with pytest.raises(IpfsTooLarge):
         await ipfs.cat(small, max_bytes=999)
-    big = await ipfs.add(_content("capped", 5 * MIB))
+    big = await ipfs.add(content("capped", 5 * MIB))
     with pytest.raises(IpfsTooLarge):
         await ipfs.cat(big, max_bytes=MIB)
 
@@ -186,9 +183,9 @@ async def proxy(ipfs_node: LocalIpfsNode) -> AsyncIterator[_Proxy]:
 async def test_tampered_reads_are_detected(proxy: _Proxy) -> None:
     async with IpfsClient(proxy.url, retries=0) as client:
         one_block = await client.add(b"a genuine track")
-        many_blocks = await client.add(_content("tamper", 600_000), cid_version=0)
-        odd_chunks = await client.add(_content("tamper-odd", 5000), chunker="size-100")
-        assert await client.cat(many_blocks, max_bytes=MIB) == _content("tamper", 600_000)
+        many_blocks = await client.add(content("tamper", 600_000), cid_version=0)
+        odd_chunks = await client.add(content("tamper-odd", 5000), chunker="size-100")
+        assert await client.cat(many_blocks, max_bytes=MIB) == content("tamper", 600_000)
         for mode in ("flip", "truncate"):
             proxy.mode = mode
             for cid in (one_block, many_blocks, odd_chunks):
@@ -238,7 +235,7 @@ async def test_node_down_is_unavailable() -> None:
 
 
 async def test_node_restart_is_survived(ipfs_node: LocalIpfsNode) -> None:
-    data = _content("survives restarts", 300_000)
+    data = content("survives restarts", 300_000)
     async with IpfsClient(ipfs_node.api_url, retries=15, backoff_max=1.0) as client:
         cid = await client.add(data)
         assert await client.cat(cid, max_bytes=len(data)) == data  # leaves a kept-alive connection behind
