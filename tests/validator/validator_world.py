@@ -34,17 +34,9 @@ from scoring.agreement import NOVELTY_TOLERANCE_BP
 
 MODEL_VERSION = 7
 EPOCH_BLOCKS = 20
-POLICY = PolicyParams(
-    budgets={
-        PayoutKind.CREATE: 40_000,
-        PayoutKind.LISTEN: 30_000,
-        PayoutKind.DISCOVERY: 10_000,
-        PayoutKind.ENGAGEMENT: 10_000,
-        PayoutKind.ROYALTY: 10_000,
-    },
-    listen_reward_per_wallet=9_000,
-    min_listen_seconds=30,
-)
+BUDGETS = {PayoutKind.CREATE: 40_000, PayoutKind.LISTEN: 30_000, PayoutKind.DISCOVERY: 10_000,
+           PayoutKind.ENGAGEMENT: 10_000, PayoutKind.ROYALTY: 10_000}
+POLICY = PolicyParams(budgets=BUDGETS, listen_reward_per_wallet=9_000, min_listen_seconds=30)
 
 
 def _key(name: str) -> Keypair:
