@@ -7,13 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,90 +19,11 @@ from ami_node.submitter import Submitter
 from ami_node.substrate import SubstrateChainPort
 from offchain.cli import app
 
-HERE = Path(__file__).resolve().parent
-CHOPSTICKS = HERE / "node_modules" / ".bin" / "chopsticks"
 ALICE = load_keypair("//Alice")
 BOB = load_keypair("//Bob").address
 CHARLIE = load_keypair("//Charlie").address
 
 pytestmark = [pytest.mark.slow]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _installed() -> None:
-    """chopsticks comes with scripts/setup.sh (npm ci here); without it this is a failure, not a skip."""
-    if not CHOPSTICKS.exists():
-        pytest.fail("chopsticks is not installed: run ./scripts/setup.sh")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rpc(url: str, method: str, params: list[object]) -> object:
-    import websocket
-
-    ws = websocket.create_connection(url, timeout=30)
-    try:
-        ws.send(json.dumps({"id": 1, "jsonrpc": "2.0", "method": method, "params": params}))
-        reply = json.loads(ws.recv())
-    finally:
-        ws.close()
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-@pytest.fixture(scope="module")
-def chopsticks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("chopsticks")
-    spec = tmp / "rococo_asset_hub.json"
-    script = (
-        "process.stdout.write(require('@substrate/connect-known-chains/rococo_v2_2_asset_hub').chainSpec)"
-    )
-    spec.write_bytes(subprocess.run(["node", "-e", script], cwd=HERE, check=True, capture_output=True).stdout)
-    log = tmp / "chopsticks.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(CHOPSTICKS),
-                f"--genesis={spec}",
-                "--host=127.0.0.1",
-                f"--port={_free_port()}",
-                "--build-block-mode=Instant",
-            ],
-            cwd=tmp,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = None
-        deadline = time.monotonic() + 120
-        while url is None:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, (
-                "chopsticks did not start in 120 s:\n" + log.read_text()[-3000:]
-            )
-            m = re.search(r"listening on .* and (ws://127\.0\.0\.1:\d+)", log.read_text())
-            url = m.group(1) if m else None
-            time.sleep(0.5)
-        # like a dev chain: give //Alice funds (a real runtime's genesis has none for her)
-        free = str(10**18)
-        _rpc(
-            url,
-            "dev_setStorage",
-            [{"System": {"Account": [[[ALICE.address], {"providers": 1, "data": {"free": free}}]]}}],
-        )
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _free(url: str, who: str) -> int:
