@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from processes import http_get
 from waiting import until
+from worker_fakes import FakeChain, FakeIpfs, FakeScorer
 from worker_process import running, serving_http
 
 from offchain.dashboard import DashboardConfig, dashboard_app
 from offchain.dashboard.sources import resolve_source
 from offchain.pipeline.ports import ContentMismatch
 from tests.dashboard.conftest import Served, address, serve, stop
-from tests.worker.worker_fakes import FakeChain, FakeIpfs, FakeScorer
 
 
 def get(url: str) -> tuple[int, str]:

@@ -18,17 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from waiting import until
+from worker_fakes import FakeChain, FakeIpfs
+from worker_process import running
 
 from offchain.pipeline.ports import ScorerCrashed, ScoringTimedOut, TrackRejected
 from offchain.pipeline.scoring import EngineTrackScorer
 from offchain.pipeline.worker import Worker, WorkerOptions
 from offchain.store import WorkerStore
-
-# The worker tests' in-memory chain and IPFS fakes.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
-from waiting import until  # noqa: E402
-from worker_fakes import FakeChain, FakeIpfs  # noqa: E402
-from worker_process import running  # noqa: E402
 
 
 def _flac(seconds: float, rate: int = 48_000, channels: int = 2, quiet: bool = False) -> bytes:

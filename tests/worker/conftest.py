@@ -1,16 +1,13 @@
-"""Fixtures of the worker tests: a fresh store on a temp file and the in-memory fakes."""
+"""Fixtures of the worker tests: a fresh store on a temp file (the fakes are in tests/worker_fakes.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from offchain.store import WorkerStore  # noqa: E402
+from offchain.store import WorkerStore
 
 
 @pytest.fixture
