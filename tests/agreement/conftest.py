@@ -9,21 +9,13 @@ the CPU in every run, so they are computed once per track and reused (nothing pe
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-
-from scoring.decode import CanonicalAudio, pcm_sha256
-from scoring.testsignals import varied_music
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from agreement_world import (  # noqa: E402
+from agreement_world import (
     N_TRACKS,
     SECONDS,
     Noise,
@@ -32,6 +24,9 @@ from agreement_world import (  # noqa: E402
     scipy_rfft,
     score_run,
 )
+
+from scoring.decode import CanonicalAudio, pcm_sha256
+from scoring.testsignals import varied_music
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from validator_world import World  # noqa: E402
+from validator_world import World
 
 
 @pytest.fixture(autouse=True)
