@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from scalecodec.base import ScaleBytes
 from substrateinterface import SubstrateInterface
+from waiting import until
 
 from ami_node.abi import ContractAbi, metadata_dir
 from ami_node.devnet.testing import DevnetHandle
@@ -60,7 +61,12 @@ async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(dn: D
         revert = await port.contract_call(nft, NFT.encode_call("add_oracle", account=BOB.address), GAS)
         with pytest.raises(Exception):  # noqa: B017 - the failure's type belongs to tx.py; its events matter here
             await send_call(port, BOB, await port.batch_all([revert]), timeout_s=30)
-        await asyncio.sleep(0.2)
+        best = (await port.best_head()).number
+
+        async def finalized_to_best() -> bool:
+            return (await port.finalized_head()).number >= best
+
+        await until(finalized_to_best, "finality reaching the failed batch's block")
         head = await port.finalized_head()
         blocks = [await port.block(n) for n in range(0, head.number + 1)]
     reference = await asyncio.to_thread(_reference, dn.url, [b.ref.hash for b in blocks])

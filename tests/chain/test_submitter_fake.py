@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import until
 
 from ami_node.keys import Keypair, load_keypair
 from ami_node.port import (
@@ -620,10 +621,11 @@ async def test_run_loop_survives_node_errors_and_stops_on_request(tmp_path: Path
         await sub.enqueue_payouts(1, ps)
         stop = asyncio.Event()
         runner = asyncio.create_task(sub.run(stop))
-        for _ in range(200):
-            if (await sub.counts()).confirmed == 10:
-                break
-            await asyncio.sleep(0.05)
+
+        async def all_confirmed() -> bool:
+            return (await sub.counts()).confirmed == 10
+
+        await until(all_confirmed, "ten payouts confirmed", interval=0.05)
         stop.set()
         await asyncio.wait_for(runner, 5)
     assert not failures and chain.balances == expected_balances(ps)
