@@ -37,14 +37,17 @@ class DroppingPool(MemoryChainPort):
 
 
 @contextlib.asynccontextmanager
-async def producing(chain: MemoryChainPort) -> AsyncIterator[None]:
-    """Author a block whenever the pool holds something (instant seal: no transactions, no blocks)."""
+async def producing(
+    chain: MemoryChainPort, every_s: float = 0.01, empty: bool = False
+) -> AsyncIterator[None]:
+    """Author a block every `every_s` while the block runs: only when the pool holds something (instant seal:
+    no transactions, no blocks), or, with `empty`, always (blocks go on whatever the pool does)."""
 
     async def loop() -> None:
         while True:
-            if chain.pool:
+            if empty or chain.pool:
                 chain.produce_block()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(every_s)
 
     task = asyncio.create_task(loop())
     try:
@@ -103,19 +106,9 @@ async def test_every_era_over_is_reported_as_expired_not_as_may_land() -> None:
     chain = BlackHole(instant=False)
     before = chain.balances[BOB]
 
-    async def blocks() -> None:
-        while True:
-            chain.produce_block()
-            await asyncio.sleep(0.005)
-
-    producer = asyncio.create_task(blocks())
-    try:
+    async with producing(chain, every_s=0.005, empty=True):
         call = await chain.compose_call("Balances", "transfer_keep_alive", {"dest": BOB, "value": 5})
         with pytest.raises(TxExpired, match="not included before its era ended") as info:
             await send_call(chain, ALICE, call, era_period=4, max_attempts=2, timeout_s=30, poll_s=0.01)
-    finally:
-        producer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await producer
     assert "may still land" not in str(info.value) and "2 attempts" in str(info.value)
     assert chain.balances[BOB] == before
