@@ -1,0 +1,114 @@
+"""Same-style negative probe sets: distinct pieces of one style that must not be taken for derivatives."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from scoring.probes.cache import ProbeCache, _cache
+from scoring.probes.instruments import ORGAN, VIOLIN
+from scoring.probes.probe import Probe, _attempt
+from scoring.probes.renders import CorpusWork, render_work
+from scoring.probes.soundtracks import drascula_tracks, soundtrack_excerpt
+
+
+def _soprano_signature(corpus_path: str) -> str:
+    """The first 16 melodic intervals of a chorale's top part: equal for two harmonisations of one tune."""
+    from music21 import corpus  # slow to import; only this set needs it
+
+    score = corpus.parse(corpus_path)
+    pitches = [n.pitch.midi for n in score.parts[0].recurse().notes if n.isNote][:17]
+    return ",".join(str(b - a) for a, b in zip(pitches, pitches[1:], strict=False))
+
+
+def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> list[str]:
+    """Corpus paths of the first ``n`` Bach chorales (music21 iterator order) with distinct melodies.
+
+    Many chorale tunes were harmonised by Bach more than once; two harmonisations of one tune are the same
+    composition to a listener, so only the first of each melody is kept. Signatures are cached as JSON.
+    """
+    from music21 import corpus  # slow to import; only this set needs it
+
+    c = _cache(cache)
+    index_path = c.root / "chorale_signatures.json"
+    index: dict[str, str] = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    seen: set[str] = set()
+    out: list[str] = []
+    changed = False
+    for path in corpus.chorales.Iterator(returnType="filename"):
+        if len(out) >= n:
+            break
+        if path not in index:
+            try:
+                index[path] = _soprano_signature(path)
+            except Exception:  # an unparsable chorale is left out of the set, not fatal
+                index[path] = ""
+            changed = True
+        sig = index[path]
+        if sig and sig not in seen:
+            seen.add(sig)
+            out.append(path)
+    if changed:
+        index_path.parent.mkdir(parents=True, exist_ok=True)
+        index_path.write_text(json.dumps(index, sort_keys=True))
+    return out
+
+
+def folk_tunes(n: int) -> list[str]:
+    """Corpus paths of ``n`` reels and jigs from Ryan's Mammoth Collection in music21, alternating reel/jig in
+    name order (distinct titles)."""
+    from music21 import corpus  # slow to import; only this set needs it
+
+    names = sorted(
+        str(p).split("/corpus/")[1].rsplit(".", 1)[0]
+        for p in corpus.corpora.CoreCorpus().getPaths()
+        if "ryansMammoth" in str(p)
+    )
+    reels = [x for x in names if x.endswith("Reel")]
+    jigs = [x for x in names if x.endswith("Jig")]
+    out: list[str] = []
+    for r, j in zip(reels, jigs, strict=False):
+        out += [r, j]
+    return out[:n]
+
+
+def negative_probes(
+    kind: str,
+    n: int,
+    *,
+    seconds: float = 30.0,
+    cache: ProbeCache | str | Path | None = None,
+    skipped: list[str] | None = None,
+) -> list[Probe]:
+    """``n`` distinct same-style pieces rendered or cut the same way: ``kind`` is "bach_chorales" (organ,
+    80 qpm), "folk_tunes" (violin, 110 qpm, a tune played again until 20 s) or "game_soundtrack" (pieces of
+    the Drascula soundtrack of at least 20 s, a ``seconds`` excerpt from 25 % in). Label = ``kind``."""
+    makers: list[tuple[str, Callable[[], np.ndarray]]]
+    if kind == "game_soundtrack":
+        makers = [(t.name, partial(soundtrack_excerpt, t, seconds, cache=cache)) for t in drascula_tracks()]
+    elif kind in ("bach_chorales", "folk_tunes"):
+        # Candidates beyond n stand in for the few scores music21 cannot expand (badly formed repeats).
+        spare = n + 10 + n // 5
+        works = (
+            [
+                CorpusWork(p.replace("/", "_"), kind, p, None, (ORGAN,), 80)
+                for p in distinct_chorales(spare, cache)
+            ]
+            if kind == "bach_chorales"
+            else [CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2) for p in folk_tunes(spare)]
+        )
+        makers = [(w.name, partial(render_work, w, seconds, cache=cache)) for w in works]
+    else:
+        raise ValueError(f"unknown negative set {kind!r}; known: bach_chorales, folk_tunes, game_soundtrack")
+    out: list[Probe] = []
+    for name, make in makers:
+        if len(out) >= n:
+            break
+        pcm = _attempt(make, skipped)
+        if pcm is not None:
+            out.append(Probe(f"negative/{kind}/{name}", "negative", kind, pcm))
+    return out

@@ -1,0 +1,159 @@
+"""Human-made game soundtracks shipped by Debian packages, and canonical PCM excerpts of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoring.decode import decode_bytes
+from scoring.errors import AudioError
+from scoring.probes.cache import ProbeCache, _cache
+from scoring.probes.ffmpeg import decode_stereo, wav_bytes
+from scoring.probes.probe import ProbeUnavailable
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """A human-made game music file shipped by a Debian package, with a rough genre label."""
+
+    name: str
+    package: str
+    path: Path
+    genre: str
+
+    @property
+    def lossless(self) -> bool:
+        """True for a file whose decode is the music as made (tracker modules, FLAC, WAV); False for a lossy
+        file (Ogg Vorbis, MP3), whose "original" has already been through a codec."""
+        return self.path.suffix.lower() in LOSSLESS_SUFFIXES
+
+
+LOSSLESS_SUFFIXES = frozenset({".it", ".mod", ".xm", ".s3m", ".flac", ".wav"})
+
+
+def _st(name: str, package: str, path: str, genre: str) -> Soundtrack:
+    return Soundtrack(name, package, Path(path), genre)
+
+
+_DRAS = "/usr/share/scummvm/drascula/audio"
+_HYPER = "/usr/share/hyperrogue/music"
+_PINGUS = "/usr/share/games/pingus/data/music"
+_LINC = "/usr/share/games/lincity-ng/music/default"
+SOUNDTRACKS: tuple[Soundtrack, ...] = (
+    _st("asc_frontiers", "asc-music", "/usr/share/games/asc/music/frontiers.mp3", "rock"),
+    _st(
+        "fb_mainzik_1p",
+        "frozen-bubble-data",
+        "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg",
+        "electronic",
+    ),
+    _st("hyper_caves", "hyperrogue-music", f"{_HYPER}/hr3-caves.ogg", "ambient"),
+    _st("pingus_4", "pingus-data", f"{_PINGUS}/pingus-4.it", "chiptune"),
+    _st("lincity_city_blues", "lincity-ng-data", f"{_LINC}/02 - Robert van Herk - City Blues.ogg", "blues"),
+    _st("drascula_track1", "drascula-music", f"{_DRAS}/track1.ogg", "orchestral"),
+    _st("asc_machine_wars", "asc-music", "/usr/share/games/asc/music/machine_wars.mp3", "rock"),
+    _st("fb_introzik", "frozen-bubble-data", "/usr/share/games/frozen-bubble/snd/introzik.ogg", "electronic"),
+    _st("hyper_graveyard", "hyperrogue-music", f"{_HYPER}/hr3-graveyard.ogg", "ambient"),
+    _st("pingus_goin_march", "pingus-data", f"{_PINGUS}/goin_march.it", "chiptune"),
+    _st("lincity_pronobozo", "lincity-ng-data", f"{_LINC}/01 - pronobozo - lincity.ogg", "electronic"),
+    _st("drascula_track2", "drascula-music", f"{_DRAS}/track2.ogg", "orchestral"),
+    _st("asc_time_to_strike", "asc-music", "/usr/share/games/asc/music/time_to_strike.mp3", "rock"),
+    _st("hyper_laboratory", "hyperrogue-music", f"{_HYPER}/hr3-laboratory.ogg", "ambient"),
+    _st("pingus_6", "pingus-data", f"{_PINGUS}/pingus-6.it", "chiptune"),
+    _st(
+        "lincity_architectural",
+        "lincity-ng-data",
+        f"{_LINC}/03 - Robert van Herk - Architectural Contemplations.ogg",
+        "ambient",
+    ),
+    _st("hyper_hell", "hyperrogue-music", f"{_HYPER}/hr3-hell.ogg", "orchestral"),
+    _st("pingus_3", "pingus-data", f"{_PINGUS}/pingus-3.it", "chiptune"),
+)
+"""Real soundtracks across genres (the order mixes genres; the benchmark takes the first n available).
+Licences (each package's copyright file): asc-music GPL-2+, frozen-bubble-data GPL-2, hyperrogue-music
+CC BY-SA / CC BY, pingus-data GPL-2, lincity-ng-data GPL-2 / CC BY-SA 2.0, drascula-music Drascula licence
+(free redistribution, Debian main). Genre labels are rough: they say what the set spans, not ground truth."""
+
+SOUNDTRACK_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(s.package for s in SOUNDTRACKS))
+
+
+def missing_soundtrack_packages() -> list[str]:
+    """Debian packages of `SOUNDTRACKS` (and of the drascula set) none of whose files are installed here."""
+    have = {s.package for s in SOUNDTRACKS if s.path.is_file()}
+    if Path(_DRAS).is_dir():
+        have.add("drascula-music")
+    return [p for p in SOUNDTRACK_PACKAGES if p not in have]
+
+
+def active_span(x: np.ndarray, rate: int, floor_db: float = -40.0, window_s: float = 0.5) -> tuple[int, int]:
+    """(first, last) sample of the part of ``x`` (mono or [n, channels]) whose 0.5 s windows have an RMS
+    within ``floor_db`` of the loudest window: some decoders pad tracker modules with minutes of silence."""
+    mono = x.mean(axis=1) if x.ndim == 2 else x
+    w = max(int(window_s * rate), 1)
+    n = len(mono) // w
+    if n == 0:
+        return 0, 0
+    rms = np.sqrt(np.mean(np.asarray(mono[: n * w], np.float64).reshape(n, w) ** 2, axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (floor_db / 20.0)) if rms.max() > 0 else np.array([], int)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0] * w), int((loud[-1] + 1) * w)
+
+
+def soundtrack_excerpt(
+    track: Soundtrack,
+    seconds: float,
+    *,
+    start_fraction: float = 0.25,
+    min_seconds: float = 20.0,
+    cache: ProbeCache | str | Path | None = None,
+) -> np.ndarray:
+    """Canonical PCM of an excerpt of a soundtrack file (cached).
+
+    ffmpeg decodes the file (tracker modules through libopenmpt) to 44.1 kHz stereo; leading and trailing
+    silence is dropped (`active_span`); the excerpt is written as a 16-bit WAV, which
+    `scoring.decode.decode_bytes` turns into canonical PCM, the path every upload takes.
+
+    Args:
+        track: the file.
+        seconds: excerpt length in seconds (the whole active part when shorter).
+        start_fraction: where the excerpt starts, as a fraction of the active part (skips intros), moved
+            earlier when the excerpt would run past the end.
+        min_seconds: files whose active part is shorter than this are refused (jingles, not pieces).
+
+    Raises:
+        ProbeUnavailable: the package is not installed, the file is too short, near-silent (peak under
+            -40 dBFS) or cannot be decoded.
+    """
+    if not track.path.is_file():
+        raise ProbeUnavailable(f"{track.name}: {track.path} missing (install Debian package {track.package})")
+    recipe: dict[str, object] = {"path": str(track.path), "seconds": seconds, "start": start_fraction}
+
+    def make() -> np.ndarray:
+        stereo = decode_stereo(track.path)
+        if float(np.max(np.abs(stereo))) < 0.01:
+            raise ProbeUnavailable(f"{track.name} decodes near-silent here (peak under -40 dBFS)")
+        a, b = active_span(stereo, 44100)
+        if (b - a) / 44100 < min_seconds:
+            raise ProbeUnavailable(
+                f"{track.name} has {(b - a) / 44100:.1f} s of sound, under {min_seconds} s"
+            )
+        n = min(int(round(seconds * 44100)), b - a)
+        start = a + max(0, min(int((b - a) * start_fraction), b - a - n))
+        try:
+            return decode_bytes(wav_bytes(stereo[start : start + n], 44100)).pcm
+        except AudioError as exc:
+            raise ProbeUnavailable(f"{track.name}: the excerpt was refused by the decoder: {exc}") from exc
+
+    return _cache(cache).get("soundtrack", f"{track.name}.{seconds:g}s", recipe, make)
+
+
+def drascula_tracks() -> list[Soundtrack]:
+    """Every piece of the Drascula soundtrack installed here (one game, one composer: a same-style set)."""
+    folder = Path(_DRAS)
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.glob("track*.ogg"), key=lambda p: int(p.stem.removeprefix("track") or 0))
+    return [_st(f"drascula_{p.stem}", "drascula-music", str(p), "orchestral") for p in files]
