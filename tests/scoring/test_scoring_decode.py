@@ -12,18 +12,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from scoring import decode
+from scoring import decode, errors
 from scoring.decode import SAMPLE_RATE, CanonicalAudio, decode_bytes, decode_file, pcm_sha256
-from scoring.errors import (
-    AudioError,
-    CorruptAudio,
-    DecompressionBomb,
-    SilentAudio,
-    TooLarge,
-    TooLong,
-    TooShort,
-    UnsupportedFormat,
-)
 from scoring.testsignals import chord_song
 
 SOURCE_RATE = 44100
@@ -115,7 +105,7 @@ def test_decoder_version_names_the_pinned_path() -> None:
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg-vorbis", "opus", "mp3"])
 def test_truncated_files_are_corrupt(fmt: str, encoded: dict[str, Path]) -> None:
     data = encoded[fmt].read_bytes()
-    with pytest.raises(CorruptAudio, match="truncated|damaged"):
+    with pytest.raises(errors.CorruptAudio, match="truncated|damaged"):
         decode_bytes(data[: len(data) // 2])
 
 
@@ -124,13 +114,13 @@ def test_damaged_flac_is_corrupt(encoded: dict[str, Path]) -> None:
     rng = np.random.default_rng(0)
     mid = len(data) // 2
     data[mid : mid + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
-    with pytest.raises(CorruptAudio):
+    with pytest.raises(errors.CorruptAudio):
         decode_bytes(bytes(data))
 
 
 def test_header_only_files_are_corrupt(encoded: dict[str, Path]) -> None:
     for fmt in ("wav", "flac", "ogg-vorbis"):
-        with pytest.raises(CorruptAudio):
+        with pytest.raises(errors.CorruptAudio):
             decode_bytes(encoded[fmt].read_bytes()[:60])
 
 
@@ -139,13 +129,13 @@ def test_header_only_files_are_corrupt(encoded: dict[str, Path]) -> None:
     [b"", b"hello world, this is not audio at all" * 10, b"%PDF-1.7\n" + bytes(2000), bytes(range(256)) * 20],
 )
 def test_non_audio_is_unsupported(data: bytes) -> None:
-    with pytest.raises(UnsupportedFormat, match="WAV, FLAC"):
+    with pytest.raises(errors.UnsupportedFormat, match="WAV, FLAC"):
         decode_bytes(data)
 
 
 def test_other_containers_are_unsupported(tmp_path: Path, stereo: np.ndarray) -> None:
     sf.write(tmp_path / "a.aiff", stereo, SOURCE_RATE, format="AIFF")
-    with pytest.raises(UnsupportedFormat):
+    with pytest.raises(errors.UnsupportedFormat):
         decode_file(tmp_path / "a.aiff")
     wav = tmp_path / "a.wav"
     sf.write(wav, stereo, SOURCE_RATE)
@@ -154,20 +144,20 @@ def test_other_containers_are_unsupported(tmp_path: Path, stereo: np.ndarray) ->
         ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "flac", "-f", "ogg", str(oga)],
         check=True,
     )
-    with pytest.raises(UnsupportedFormat, match="Ogg stream with a codec other than Vorbis or Opus"):
+    with pytest.raises(errors.UnsupportedFormat, match="Ogg stream with a codec other than Vorbis or Opus"):
         decode_file(oga)
 
 
 def test_silence_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(SilentAudio, match="digital silence"):
+    with pytest.raises(errors.SilentAudio, match="digital silence"):
         decode_file(_write_wav(tmp_path, np.zeros(SAMPLE_RATE * 6)))
     quiet = chord_song(seconds=6.0) * 10 ** (-70 / 20)
-    with pytest.raises(SilentAudio, match="-60"):
+    with pytest.raises(errors.SilentAudio, match="-60"):
         decode_file(_write_wav(tmp_path, quiet, subtype="FLOAT"))
 
 
 def test_too_short(tmp_path: Path) -> None:
-    with pytest.raises(TooShort, match="at least 5 s"):
+    with pytest.raises(errors.TooShort, match="at least 5 s"):
         decode_file(_write_wav(tmp_path, chord_song(seconds=3.0)))
 
 
@@ -181,24 +171,24 @@ def test_too_long_declared_before_decoding(tmp_path: Path, monkeypatch: pytest.M
         raise AssertionError("samples were decoded although the header already exceeds the limit")
 
     monkeypatch.setattr(sf.SoundFile, "read", no_decoding)
-    with pytest.raises(TooLong, match="at most 900 s"):
+    with pytest.raises(errors.TooLong, match="at most 900 s"):
         decode_file(path)
 
 
 def test_too_long_with_small_limit(tmp_path: Path) -> None:
-    with pytest.raises(TooLong, match="at most 6 s"):
+    with pytest.raises(errors.TooLong, match="at most 6 s"):
         decode_file(_write_wav(tmp_path, chord_song(seconds=8.0)), max_seconds=6.0)
 
 
 def test_too_large_bytes_and_sparse_file(tmp_path: Path) -> None:
     data = _write_wav(tmp_path, chord_song(seconds=6.0)).read_bytes()
-    with pytest.raises(TooLarge, match="at most 1000 bytes"):
+    with pytest.raises(errors.TooLarge, match="at most 1000 bytes"):
         decode_bytes(data, max_bytes=1000)
     sparse = tmp_path / "huge.wav"
     with sparse.open("wb") as fh:
         fh.write(data[:44])
         fh.truncate(200 * 2**20 + 1)
-    with pytest.raises(TooLarge, match="209715201 bytes"):
+    with pytest.raises(errors.TooLarge, match="209715201 bytes"):
         decode_file(sparse)
 
 
@@ -210,7 +200,7 @@ def test_decompression_bomb_flac(tmp_path: Path) -> None:
     path = tmp_path / "bomb.flac"
     sf.write(path, x, sr, subtype="PCM_16")
     assert path.stat().st_size < 200_000
-    with pytest.raises(DecompressionBomb, match="expansion"):
+    with pytest.raises(errors.DecompressionBomb, match="expansion"):
         decode_file(path)
 
 
@@ -230,28 +220,36 @@ def test_stream_longer_than_declared_is_capped(tmp_path: Path) -> None:
 def test_non_finite_float_samples_are_corrupt(tmp_path: Path) -> None:
     x = chord_song(seconds=6.0).astype(np.float32)
     x[1000] = np.nan
-    with pytest.raises(CorruptAudio, match="NaN"):
+    with pytest.raises(errors.CorruptAudio, match="NaN"):
         decode_file(_write_wav(tmp_path, x, subtype="FLOAT"))
 
 
 def test_missing_file_is_an_audio_error(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="cannot read"):
+    with pytest.raises(errors.AudioError, match="cannot read"):
         decode_file(tmp_path / "nope.wav")
 
 
 def test_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.wav"
     os.mkfifo(fifo)  # nobody ever writes: opening it for reading would block forever
-    with pytest.raises(AudioError, match="not a regular file"):
+    with pytest.raises(errors.AudioError, match="not a regular file"):
         decode_file(fifo)
-    with pytest.raises(AudioError, match="not a regular file"):
+    with pytest.raises(errors.AudioError, match="not a regular file"):
         decode_file(tmp_path)
 
 
 def test_every_error_is_typed_and_explains_what_is_accepted() -> None:
-    for cls in (UnsupportedFormat, CorruptAudio, TooShort, TooLong, TooLarge, SilentAudio, DecompressionBomb):
-        assert issubclass(cls, AudioError)
-    with pytest.raises(AudioError) as info:
+    for cls in (
+        errors.UnsupportedFormat,
+        errors.CorruptAudio,
+        errors.TooShort,
+        errors.TooLong,
+        errors.TooLarge,
+        errors.SilentAudio,
+        errors.DecompressionBomb,
+    ):
+        assert issubclass(cls, errors.AudioError)
+    with pytest.raises(errors.AudioError) as info:
         decode_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     assert "WAV, FLAC, Ogg Vorbis, Opus or MP3" in str(info.value)
 
@@ -270,7 +268,7 @@ def test_mutated_files_never_crash(fmt: str, encoded: dict[str, Path]) -> None:
             damaged[pos] = int(rng.integers(0, 256))
         try:
             audio = decode_bytes(bytes(damaged))
-        except AudioError as exc:
+        except errors.AudioError as exc:
             assert str(exc)
             outcomes.add(type(exc).__name__)
         else:
@@ -285,5 +283,5 @@ def test_mutated_files_never_crash(fmt: str, encoded: dict[str, Path]) -> None:
 def test_valid_magic_with_garbage_is_typed(magic: bytes) -> None:
     rng = np.random.default_rng(len(magic))
     for size in (0, 10, 1000, 100_000):
-        with pytest.raises(AudioError):
+        with pytest.raises(errors.AudioError):
             decode_bytes(magic + rng.integers(0, 256, size, dtype=np.uint8).tobytes())

@@ -6,19 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offchain.economics import (
-    CurationRec,
-    EpochInput,
-    EpochSettlement,
-    ListenRec,
-    PolicyParams,
-    ScoreRec,
-    TrackInfo,
-    cap_groups,
-    payout_id,
-    settle_epoch,
-    split_exact,
-)
+from offchain.economics import EpochSettlement, PolicyParams, payout_id, settle_epoch
+from offchain.economics.records import CurationRec, EpochInput, ListenRec, ScoreRec, TrackInfo
+from offchain.economics.split import cap_groups, split_exact
 from pallets_spec.vocabulary import PayoutKind
 
 T1 = TrackInfo(1, "C1", (("C1", 7000), ("P1", 3000)), (1, 0))
