@@ -23,6 +23,8 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
+import random
 import resource
 import sys
 import tempfile
@@ -30,7 +32,34 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scalecodec.utils.ss58 import ss58_encode
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ami_node.abi import ContractAbi  # noqa: E402
+from ami_node.deploy import default_bundles, deploy  # noqa: E402
+from ami_node.devnet.testing import running_devnet  # noqa: E402
+from ami_node.events import decode_block  # noqa: E402
+from ami_node.follower import FollowedBlock  # noqa: E402
+from ami_node.keys import load_keypair  # noqa: E402
+from ami_node.port import Block, BlockRef, RawEvent  # noqa: E402
+from ami_node.submit_codec import AbiCodec  # noqa: E402
+from ami_node.submitter import Payout, Submitter  # noqa: E402
+from ami_node.substrate import SubstrateChainPort  # noqa: E402
+from ami_node.tx import send_call  # noqa: E402
+from offchain.config import load_settings  # noqa: E402
+from offchain.daemon import assemble, run_worker  # noqa: E402
+from offchain.demo import Actor, DemoChain  # noqa: E402
+from offchain.economics import EpochInput, ListenRec, PolicyParams, ScoreRec, TrackInfo, settle_epoch  # noqa: E402
+from offchain.ipfs.client import IpfsClient  # noqa: E402
+from offchain.ipfs.node import LocalIpfsNode  # noqa: E402
+from offchain.logging import configure_logging  # noqa: E402
+from offchain.pipeline.adapters import ChainBlockSource, SubmitterPayoutSink, to_block_data  # noqa: E402
+from offchain.pipeline.worker import Worker, WorkerOptions  # noqa: E402
+from offchain.store import WorkerStore  # noqa: E402
+from pallets_spec.abi import SpecAbi  # noqa: E402
+from pallets_spec.vocabulary import PayoutKind  # noqa: E402
+from scoring.corpus import SAMPLE_PIECES, render_piece  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -42,9 +71,6 @@ def rss_mb() -> float:
 
 
 def encoded_blocks(n_events: int, per_block: int, contract: str) -> list[Any]:
-    from ami_node.port import Block, BlockRef, RawEvent
-    from pallets_spec.abi import SpecAbi
-
     spec = SpecAbi("ami_nft")
     ev = spec.contract.event("Listened")
     blocks = []
@@ -84,10 +110,6 @@ class EncodedSource:
         self.abis = abis
 
     async def blocks(self, start_after: tuple[int, str] | None) -> Any:
-        from ami_node.events import decode_block
-        from ami_node.follower import FollowedBlock
-        from offchain.pipeline.adapters import to_block_data
-
         for b in self.raw:
             if start_after and b.ref.number <= start_after[0]:
                 continue
@@ -99,35 +121,39 @@ class EncodedSource:
         return len(self.raw)
 
 
-async def bench_encoded(n_events: int) -> dict[str, Any]:
-    from ami_node.abi import ContractAbi
-    from ami_node.events import decode_block
-    from ami_node.follower import FollowedBlock
-    from offchain.pipeline.adapters import to_block_data
-    from offchain.pipeline.worker import Worker, WorkerOptions
-    from offchain.store import WorkerStore
+def ingest_worker(store: WorkerStore, source: Any, **options: Any) -> Worker:
+    """A Worker that only ingests ``source``'s blocks into ``store``: no IPFS, scorer, chain writer or payout
+    sink, and an epoch that never ends."""
+    return Worker(
+        store,
+        source,
+        None,
+        None,
+        None,
+        None,  # type: ignore[arg-type]
+        WorkerOptions(epoch_blocks=10**9, scoring_workers=1, **options),
+    )
 
+
+async def until_block(store: WorkerStore, number: int, poll_s: float) -> None:
+    """Return once ``store``'s checkpoint has reached block ``number`` (polled every ``poll_s`` seconds)."""
+    while True:
+        cp = await store.checkpoint()
+        if cp and cp[0] >= number:
+            return
+        await asyncio.sleep(poll_s)
+
+
+async def bench_encoded(n_events: int) -> dict[str, Any]:
     contract = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
     abis = {contract: ContractAbi.load("ami_nft")}
     blocks = encoded_blocks(n_events, 500, contract)
     with tempfile.TemporaryDirectory() as tmp:
         store = await WorkerStore.open(Path(tmp) / "a.sqlite")
-        worker = Worker(
-            store,
-            EncodedSource(blocks, abis),
-            None,
-            None,
-            None,
-            None,  # type: ignore[arg-type]
-            WorkerOptions(epoch_blocks=10**9, scoring_workers=1, poll_s=0.05),
-        )
+        worker = ingest_worker(store, EncodedSource(blocks, abis), poll_s=0.05)
         t0 = time.perf_counter()
         task = asyncio.create_task(worker.run())
-        while True:
-            cp = await store.checkpoint()
-            if cp and cp[0] >= len(blocks):
-                break
-            await asyncio.sleep(0.02)
+        await until_block(store, len(blocks), 0.02)
         full = time.perf_counter() - t0
         rss = rss_mb()
         worker.stop()
@@ -153,16 +179,6 @@ async def bench_encoded(n_events: int) -> dict[str, Any]:
 
 
 async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
-    from ami_node.deploy import default_bundles, deploy
-    from ami_node.devnet.testing import running_devnet
-    from ami_node.keys import load_keypair
-    from ami_node.substrate import SubstrateChainPort
-    from ami_node.tx import send_call
-    from offchain.demo import Actor, DemoChain
-    from offchain.pipeline.adapters import ChainBlockSource
-    from offchain.pipeline.worker import Worker, WorkerOptions
-    from offchain.store import WorkerStore
-
     alice, bob = load_keypair("//Alice"), load_keypair("//Bob")
     with running_devnet() as dn, tempfile.TemporaryDirectory() as tmp:
         port = SubstrateChainPort(dn.url)
@@ -195,22 +211,10 @@ async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
         fetch_s = time.perf_counter() - t0
 
         store = await WorkerStore.open(Path(tmp) / "w.sqlite")
-        worker = Worker(
-            store,
-            ChainBlockSource(port, abis),
-            None,
-            None,
-            None,
-            None,  # type: ignore[arg-type]
-            WorkerOptions(epoch_blocks=10**9, scoring_workers=1),
-        )
+        worker = ingest_worker(store, ChainBlockSource(port, abis))
         t0 = time.perf_counter()
         task = asyncio.create_task(worker.run())
-        while True:
-            cp = await store.checkpoint()
-            if cp and cp[0] >= head:
-                break
-            await asyncio.sleep(0.05)
+        await until_block(store, head, 0.05)
         ingest_s = time.perf_counter() - t0
         listens = (await store.counts())["listens"]
         worker.stop()
@@ -230,16 +234,9 @@ async def bench_devnet(n_listens: int, batch: int = 250) -> dict[str, Any]:
 
 def settlement_input(n_accounts: int) -> Any:
     """An epoch with `n_accounts` honest listeners over 50 scored tracks (1..3 listens each)."""
-    from scalecodec.utils.ss58 import ss58_encode
-
-    from ami_node.keys import load_keypair
-    from offchain.economics import EpochInput, ListenRec, ScoreRec, TrackInfo
-
     creator = load_keypair("//Bob").address
     tracks = {t: TrackInfo(t, creator, ((creator, 10000),), (1, t)) for t in range(1, 51)}
     scores = tuple(ScoreRec(t, 3000 + t * 50, 4000 + t * 40, (2, t)) for t in tracks)
-    import random
-
     rng = random.Random(7)
     listens = []
     for i in range(n_accounts):
@@ -253,18 +250,6 @@ def settlement_input(n_accounts: int) -> Any:
 
 async def bench_settlement(n_accounts: int) -> dict[str, Any]:
     """Settle an epoch paying `n_accounts` listeners; pay it on the devnet through the Submitter."""
-    import math
-
-    from ami_node.deploy import default_bundles, deploy
-    from ami_node.devnet.testing import running_devnet
-    from ami_node.keys import load_keypair
-    from ami_node.submitter import Submitter
-    from ami_node.substrate import SubstrateChainPort
-    from offchain.economics import PolicyParams, settle_epoch
-    from offchain.pipeline.adapters import SubmitterPayoutSink
-    from offchain.store import WorkerStore
-    from pallets_spec.vocabulary import PayoutKind
-
     inp = settlement_input(n_accounts)
     params = PolicyParams(
         budgets={PayoutKind.CREATE: 10**12, PayoutKind.LISTEN: 10**12, PayoutKind.ROYALTY: 10**11},
@@ -285,9 +270,6 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
         sub = Submitter(port, alice, Path(tmp) / "outbox.sqlite", rewards=dep.rewards)
         await sub.open()
         # The block-weight floor: the weight of all distribute calls over the most one extrinsic may use.
-        from ami_node.submit_codec import AbiCodec
-        from ami_node.submitter import Payout
-
         codec = AbiCodec()
         sample = [Payout(id=r.payout_id, to=r.account, amount=r.amount, kind=int(r.kind)) for r in rows[:100]]
         dry = await port.contract_dry_run(dep.rewards, codec.encode_distribute(0, 0, sample), alice.address)
@@ -316,17 +298,6 @@ async def bench_settlement(n_accounts: int) -> dict[str, Any]:
 
 async def bench_latency(n_tracks: int, seconds: float) -> dict[str, Any]:
     """Mint-to-published-score latency with the real scoring engine, devnet and IPFS node."""
-    from ami_node.deploy import default_bundles, deploy
-    from ami_node.devnet.testing import running_devnet
-    from ami_node.keys import load_keypair
-    from ami_node.substrate import SubstrateChainPort
-    from offchain.config import load_settings
-    from offchain.daemon import assemble, run_worker
-    from offchain.demo import Actor, DemoChain
-    from offchain.ipfs.client import IpfsClient
-    from offchain.ipfs.node import LocalIpfsNode
-    from scoring.corpus import SAMPLE_PIECES, render_piece
-
     with tempfile.TemporaryDirectory() as tmp_s, running_devnet() as dn:
         tmp = Path(tmp_s)
         audio = []
@@ -392,8 +363,6 @@ def main() -> None:
     ap.add_argument("--settle-accounts", type=int, default=10_000)
     ap.add_argument("--latency-tracks", type=int, default=6)
     args = ap.parse_args()
-    from offchain.logging import configure_logging
-
     configure_logging("error")
     out: dict[str, Any] = {}
     if args.devnet_listens > 0:
