@@ -41,6 +41,7 @@ from offchain.ipfs.client import IpfsClient
 from offchain.ipfs.metadata import store_track
 from offchain.ipfs.node import LocalIpfsNode
 from offchain.logging import configure_logging
+from pallets_spec.vocabulary import PAYOUT_KIND_LABELS
 from scoring.corpus import RenderError, render_piece
 
 log = structlog.get_logger("ami.demo")
@@ -84,7 +85,6 @@ CURATOR = "//Kim"
 FARM = tuple(f"//Farm{i}" for i in range(1, 9))
 FUNDER = "//Ferdie"
 WORKER_KEY = "//Alice"
-KIND_NAMES = {0: "create", 1: "listen", 2: "discovery", 3: "engagement", 4: "royalty"}
 
 
 # Where progress and tables go: stdout, or stderr when the caller prints JSON on stdout (`ami demo --json`).
@@ -395,7 +395,7 @@ async def _report(
         pay.add_row(
             str(p.epoch),
             who,
-            KIND_NAMES[int(p.kind)],
+            PAYOUT_KIND_LABELS[int(p.kind)],
             "-" if p.token_id is None else str(p.token_id),
             f"{p.amount:,}",
             p.reason,
