@@ -10,17 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scripted_worker import ScriptedWorker, Tamper, nudge, run_scenario
 from typer.testing import CliRunner
-from validator_world import (
-    MODEL_VERSION,
-    POLICY,
-    HashRescorer,
-    ScriptedWorker,
-    Tamper,
-    World,
-    nudge,
-    run_scenario,
-)
+from validator_world import MODEL_VERSION, POLICY, HashRescorer, World
 
 from ami_node.deployment import Deployment
 from offchain.audit import service

@@ -7,19 +7,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from scripted_worker import AUDIO, ScriptedWorker, Tamper, nudge, run_scenario
 from typer.testing import CliRunner
-from validator_world import (
-    AUDIO,
-    EPOCH_BLOCKS,
-    MODEL_VERSION,
-    HashRescorer,
-    ScriptedWorker,
-    Tamper,
-    World,
-    close_validator,
-    nudge,
-    run_scenario,
-)
+from validator_world import EPOCH_BLOCKS, MODEL_VERSION, HashRescorer, World, close_validator
 from waiting import Calls, until
 
 from ami_node.port import ChainUnavailable

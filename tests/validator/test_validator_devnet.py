@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 
 from processes import ami_process
-from validator_world import AUDIO, MODEL_VERSION, HashRescorer
+from scripted_worker import AUDIO
+from validator_world import MODEL_VERSION, HashRescorer
 
 from ami_node.abi import ContractAbi
 from ami_node.devnet.testing import running_devnet

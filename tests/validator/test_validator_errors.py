@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from validator_world import MODEL_VERSION, HashRescorer, ScriptedWorker, Tamper, World, run_scenario
+from scripted_worker import ScriptedWorker, Tamper, run_scenario
+from validator_world import MODEL_VERSION, HashRescorer, World
 
 from offchain.audit.model import Status
 from offchain.audit.rescore import Rescored, RescoreError

@@ -8,9 +8,10 @@ import io
 
 import numpy as np
 import soundfile as sf
+from scripted_worker import ScriptedWorker, run_scenario
 from validator_realworker import real_worker
 from validator_world import MODEL_VERSION as HASH_VERSION
-from validator_world import ScriptedWorker, World, run_scenario
+from validator_world import World
 
 from offchain.audit.engine import EngineRescorer
 from offchain.audit.model import Status

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from validator_world import ScriptedWorker, World, run_scenario
+from scripted_worker import ScriptedWorker, run_scenario
+from validator_world import World
 
 from offchain.audit.model import Status
 

@@ -6,17 +6,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from validator_world import (
-    MODEL_VERSION,
-    HashRescorer,
-    ScriptedWorker,
-    Tamper,
-    World,
-    close_validator,
-    commit,
-    nudge,
-    run_scenario,
-)
+from scripted_worker import ScriptedWorker, Tamper, nudge, run_scenario
+from validator_world import MODEL_VERSION, HashRescorer, World, close_validator, commit
 
 from offchain.audit.model import EPOCH_SUBJECT_BASE, SubjectAudit, evidence_commitment
 from offchain.audit.rescore import Rescored

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from scripted_worker import run_scenario
 from validator_realworker import RealWorker, real_worker
-from validator_world import MODEL_VERSION, HashRescorer, World, run_scenario
+from validator_world import MODEL_VERSION, HashRescorer, World
 
 from offchain.audit.model import Status
 from offchain.pipeline.ports import ScoreOutcome, TrackRejected
