@@ -10,15 +10,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from offchain.economics import CurationRec, ListenRec, ScoreRec, TrackInfo
-from offchain.economics.rules import (
-    create_to_earn,
-    discovery,
-    engagement,
-    listen_credits,
-    listen_to_earn,
-    royalties,
-)
+from offchain.economics import CurationRec, ListenRec, ScoreRec, TrackInfo, rules
 from pallets_spec.vocabulary import PayoutKind
 
 
@@ -47,7 +39,7 @@ def test_listen_credits_are_a_thousand_times_the_square_root_of_the_count() -> N
     listens += [ListenRec(2, "A", 60, (3, i)) for i in range(2)]
     listens += [ListenRec(1, "B", 60, (4, i)) for i in range(3)]
     # floor(1000 * sqrt(c)): c = 4 -> 2000, c = 2 -> 1414.21, c = 3 -> 1732.05
-    assert listen_credits(listens) == {("A", 1): 2000, ("A", 2): 1414, ("B", 1): 1732}
+    assert rules.listen_credits(listens) == {("A", 1): 2000, ("A", 2): 1414, ("B", 1): 1732}
 
 
 def test_create_to_earn() -> None:
@@ -58,7 +50,7 @@ def test_create_to_earn() -> None:
         ScoreRec(3, 9000, 999, (4, 1)),  # quality under 1000 bp: nothing
         ScoreRec(99, 5000, 5000, (4, 2)),  # never minted: nothing
     ]
-    got = create_to_earn(scores, TRACKS, 1001, min_quality_bp=1000)
+    got = rules.create_to_earn(scores, TRACKS, 1001, min_quality_bp=1000)
     # w1 = 5000 * 6000 = 30e6, w2 = 3000 * 7000 = 21e6: quotas 1001 * 30/51 = 588 + 42/51 and 1001 * 21/51
     # = 412 + 9/51; the unit left goes to token 1 (42/51 > 9/51).
     w = {1: 30_000_000, 2: 21_000_000}
@@ -67,14 +59,14 @@ def test_create_to_earn() -> None:
     assert by_account(got.amounts) == {("C1", 1): 589, ("C2", 2): 412}
     assert got.unallocated == 0
     assert got.reasons[(PayoutKind.CREATE, "C1", 1)] == "created token 1: novelty 5000bp x quality 6000bp"
-    assert create_to_earn(scores[3:], TRACKS, 1001, min_quality_bp=1000).unallocated == 1001
+    assert rules.create_to_earn(scores[3:], TRACKS, 1001, min_quality_bp=1000).unallocated == 1001
 
 
 def test_listen_to_earn() -> None:
     credits = {("A", 1): 2000, ("A", 2): 1000, ("B", 1): 1414, ("F1", 1): 1000, ("F2", 1): 1000}
     trust = {"A": 10_000, "B": 5000, "F1": 5000, "F2": 5000}
     farms = {"F1": "farm:F1", "F2": "farm:F1"}
-    got = listen_to_earn(credits, trust, farms, budget=1000, credits_cap=2500, reward_cap=200)
+    got = rules.listen_to_earn(credits, trust, farms, budget=1000, credits_cap=2500, reward_cap=200)
     # weights: A min(3000, 2500) * 1 = 2500; B 1414 * 1/2 = 707; F1, F2 1000 * 1/2 = 500 each (W = 4207)
     w = {"A": 2500, "B": 707, "F1": 500, "F2": 500}
     uncapped = largest_remainder(1000, w)
@@ -103,7 +95,7 @@ def test_discovery() -> None:
     now += [ListenRec(2, "Y", 60, (13, 1))]
     before = [ListenRec(1, "E1", 60, (2, 0)), ListenRec(2, "Y", 60, (3, 0)), ListenRec(2, "Z", 60, (4, 0))]
     trust = {"X": 5000, "E2": 3333}
-    got = discovery(now, before, first, start_block=10, trust=trust, budget=100, early_listeners=2)
+    got = rules.discovery(now, before, first, start_block=10, trust=trust, budget=100, early_listeners=2)
     # token 1: reach now N + E1 + X/2 = 25000, before E1 = 10000: growth 15000. Its first two listeners E1 and
     # E2 heard it before block 10: E1 15000 * 1, E2 floor(15000 * 0.3333) = 4999. Token 2 shrank (10000 vs
     # 20000): nothing.
@@ -132,7 +124,7 @@ def test_engagement() -> None:
     ]
     tracks = {1: TRACKS[1], 2: TRACKS[2]}
     trust = {"B": 2500, "K2": 4000}
-    got = engagement(listens, curations, tracks, (10, 19), trust, budget=1000)
+    got = rules.engagement(listens, curations, tracks, (10, 19), trust, budget=1000)
     # adopters' trust: K (t1 at 11.0) <- A, J, B = 1 + 1 + 1/4 -> 22500; J (t1 at 13.0) <- B, K (15.0)
     # = 12500; OLD (t1 at 2.0) <- Z, A, J, B, K = 42500; K2 (t2 at 11.1) <- W = 10000.
     # weights isqrt(A * 10000) * own trust: K 15000, J 11180, OLD 20615, K2 10000 * 0.4 = 4000.
@@ -156,7 +148,7 @@ def test_engagement() -> None:
 
 def test_royalties() -> None:
     credits = {("A", 1): 2000, ("B", 1): 1000, ("B", 2): 1000, ("F", 2): 1000}
-    got = royalties(credits, TRACKS, {"F": 2500}, budget=1001)
+    got = rules.royalties(credits, TRACKS, {"F": 2500}, budget=1001)
     # pools by trust-weighted credits: token 1 = 2000 + 1000 = 3000, token 2 = 1000 + 1000/4 = 1250;
     # quotas 706.59 and 294.41 -> 707 / 294.
     assert largest_remainder(1001, {1: 3000, 2: 1250}) == {1: 707, 2: 294}
