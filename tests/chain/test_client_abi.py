@@ -186,14 +186,11 @@ def test_event_decode_rejects_unknown_topic_and_trailing_bytes() -> None:
 def test_load_errors_are_typed(tmp_path: Any) -> None:
     with pytest.raises(AbiError, match="does not exist"):
         ContractAbi.load(tmp_path / "missing.json")
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(AbiError, match="not valid JSON"):
-        ContractAbi.load(bad)
-    v4 = tmp_path / "v4.json"
-    v4.write_text('{"version": "4"}')
-    with pytest.raises(AbiError, match="version"):
-        ContractAbi.load(v4)
+    bad_files = (("bad.json", "{not json", "not valid JSON"), ("v4.json", '{"version": "4"}', "version"))
+    for name, text, says in bad_files:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(AbiError, match=says):
+            ContractAbi.load(tmp_path / name)
 
 
 def test_bundle_carries_the_wasm() -> None:
