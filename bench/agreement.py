@@ -38,6 +38,16 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
+import torch  # noqa: E402
+
+from scoring.agreement import compare_runs, library_differences  # noqa: E402
+from scoring.catalog import exact_topk  # noqa: E402
+from scoring.fingerprint import fingerprint_pcm  # noqa: E402
+from scoring.testsignals import varied_music  # noqa: E402
+
+# scoring.decode and scoring.engine (which imports it) need soundfile and soxr, optional here: imported
+# inside the functions below, after `stand_in_decoders` has put stand-ins where those are missing.
+
 REALTIME_GOAL = 2000.0
 KNN_GOAL_QPS = 20_000.0
 
@@ -60,7 +70,7 @@ def stand_in_decoders() -> list[str]:
 
 def score_run(tracks: list[Any], device: str, fingerprints: dict[str, np.ndarray], chunk: int) -> list[Any]:
     """`score_batch` in mint order, `chunk` tracks at a time, against a catalogue that grows as it goes."""
-    import scoring.engine as engine
+    import scoring.engine as engine  # after stand_in_decoders (see the note at the imports)
 
     engine.fingerprint_pcm = lambda pcm, sr, *a, **k: fingerprints[engine_hash(pcm)]  # type: ignore[assignment]
     cat = engine.new_catalogue()
@@ -71,24 +81,18 @@ def score_run(tracks: list[Any], device: str, fingerprints: dict[str, np.ndarray
 
 
 def engine_hash(pcm: np.ndarray) -> str:
-    from scoring.decode import pcm_sha256
+    from scoring.decode import pcm_sha256  # after stand_in_decoders (see the note at the imports)
 
     return pcm_sha256(pcm)
 
 
 def sync(device: str) -> None:
-    import torch
-
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
 def knn_rate(rows: int, dim: int, device: str, queries: int = 1024, k: int = 10) -> float:
     """Exact top-k queries/s with the catalogue resident on `device` (best of 3 after a warm-up)."""
-    import torch
-
-    from scoring.catalog import exact_topk
-
     gen = torch.Generator(device="cpu").manual_seed(0)
     db = torch.randn(rows, dim, generator=gen, dtype=torch.float32)
     db = torch.nn.functional.normalize(db, dim=1).to(device)
@@ -116,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
 
-    import torch
-
     figures: dict[str, Any] = {"torch": torch.__version__, "cuda": torch.cuda.is_available()}
     if torch.cuda.is_available():
         figures["gpu"] = torch.cuda.get_device_name(0)
@@ -131,11 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             " DECODER_VERSION reads 'absent' on both sides"
         )
     figures["missing"] = list(missing)
-    try:
-        from scoring.agreement import compare_runs, library_differences
+    try:  # after stand_in_decoders (see the note at the imports)
         from scoring.decode import CanonicalAudio, pcm_sha256
         from scoring.engine import TrackInput
-        from scoring.testsignals import varied_music
     except ImportError as exc:
         say(f"CANNOT RUN on this machine: scoring does not import ({exc})")
         return 2
@@ -158,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         figures["missing"].append("fpcalc")
         fingerprints = {t.audio.sha256: np.zeros(0, np.uint32) for t in tracks}
     else:
-        from scoring.fingerprint import fingerprint_pcm
-
         t0 = time.perf_counter()
         fingerprints = {t.audio.sha256: fingerprint_pcm(t.audio.pcm, 22050) for t in tracks}
         figures["fpcalc_realtime_x"] = round(audio_s / (time.perf_counter() - t0), 1)

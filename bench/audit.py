@@ -23,11 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
+from scalecodec.utils.ss58 import ss58_encode
+
 # `python bench/audit.py` puts bench/ first on sys.path, where bench/scoring.py would shadow the scoring
 # package; the tests' helpers (the hash stand-in scorer) come from tests/validator.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent / "tests" / "validator"))
+
+from validator_world import HashRescorer  # noqa: E402
 
 from offchain.audit.auditor import AuditOptions, Auditor  # noqa: E402
 from offchain.audit.db import ValidatorDb  # noqa: E402
@@ -45,8 +51,6 @@ POLICY = PolicyParams(budgets={k: 100_000 for k in PayoutKind})
 
 
 def _account(i: int) -> str:
-    from scalecodec.utils.ss58 import ss58_encode
-
     return str(ss58_encode(hashlib.blake2b(f"acct{i}".encode(), digest_size=32).digest(), 42))
 
 
@@ -58,17 +62,12 @@ def _rescorer(kind: str) -> tuple[str, type[Any] | None]:
         except RescoreError as exc:
             if kind == "engine":
                 raise SystemExit(f"--scorer engine: {exc}") from None
-    from validator_world import HashRescorer
-
     return "hash", HashRescorer
 
 
 def _audio(i: int, engine: bool) -> bytes:
     if not engine:
         return f"track {i} ".encode() * 2000
-    import numpy as np
-    import soundfile as sf
-
     sr, seconds = 22_050, 20
     t = np.arange(sr * seconds) / sr
     rng = np.random.default_rng(i)

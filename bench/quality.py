@@ -36,6 +36,7 @@ from scoring import probes  # noqa: E402
 from scoring import quality as Q  # noqa: E402
 from scoring.corpus import render_piece  # noqa: E402
 from scoring.decode import SAMPLE_RATE, decode_bytes, decode_file  # noqa: E402
+from scoring.features import extract_features  # noqa: E402
 
 PIECES = (("bach", "bach_bwv66_6"), ("mozart", "mozart_k155_m1"), ("joplin", "joplin_maple_leaf"))
 
@@ -110,7 +111,6 @@ def report(label: str, ladders: dict[str, list[np.ndarray]]) -> tuple[int, int, 
 
 def timing(pcm: np.ndarray) -> None:
     """CPU and wall seconds of quality_measures vs extract_features on the same track (best of 3)."""
-    from scoring.features import extract_features
 
     def best(fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         runs = []

@@ -22,6 +22,10 @@ import numpy as np
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
+import torch  # noqa: E402
+
+from scoring.catalog import exact_topk  # noqa: E402
+
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int, chunk: int = 100_000) -> np.ndarray:
     out = np.empty((n, dim), np.float32)
@@ -56,10 +60,7 @@ def run(
         dict with n_vectors, dim, n_queries, k, torch_cpu_qps, faiss_cpu_qps, ratio_torch_over_faiss,
         same_neighbours (fraction of identical index lists), thread counts, and torch_cuda_qps with CUDA.
     """
-    import faiss
-    import torch
-
-    from scoring.catalog import exact_topk
+    import faiss  # heavy optional dependency (faiss-cpu, the baseline only): loaded when the benchmark runs
 
     rng = np.random.default_rng(seed)
     db = _unit_rows(rng, n_vectors, dim)

@@ -24,8 +24,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from substrateinterface import SubstrateInterface
+from substrateinterface.contracts import ContractInstance
+
+from ami_node.abi import metadata_dir
+from ami_node.deploy import default_bundles, deploy
 from ami_node.keys import load_keypair
 from ami_node.submitter import Payout, Submitter
+from ami_node.substrate import SubstrateChainPort
 
 RECIPIENTS = ["//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"]
 
@@ -45,11 +51,6 @@ def _payouts(epoch: int, n: int) -> list[Payout]:
 
 def baseline(url: str, rewards: str, n: int) -> float:
     """One payout per extrinsic through substrate-interface's ContractInstance.exec; returns payouts/s."""
-    from substrateinterface import SubstrateInterface
-    from substrateinterface.contracts import ContractInstance
-
-    from ami_node.abi import metadata_dir
-
     si = SubstrateInterface(url=url, ss58_format=42)
     contract = ContractInstance.create_from_address(
         contract_address=rewards, metadata_file=str(metadata_dir() / "ami_rewards.json"), substrate=si
@@ -77,8 +78,6 @@ def baseline(url: str, rewards: str, n: int) -> float:
 
 async def with_submitter(url: str, rewards: str, n: int, db: Path) -> tuple[float, int]:
     """All payouts through the Submitter; returns (payouts/s, extrinsics used)."""
-    from ami_node.substrate import SubstrateChainPort
-
     port = SubstrateChainPort(url)
     try:
         async with Submitter(port, load_keypair("//Alice"), db, rewards=rewards, poll_s=0.05) as sub:
@@ -94,9 +93,6 @@ async def with_submitter(url: str, rewards: str, n: int, db: Path) -> tuple[floa
 
 
 async def _deploy(url: str) -> str:
-    from ami_node.deploy import default_bundles, deploy
-    from ami_node.substrate import SubstrateChainPort
-
     port = SubstrateChainPort(url)
     try:
         dep = await deploy(port, load_keypair("//Alice"), url, default_bundles(), 120)

@@ -42,7 +42,7 @@ class EngineScorer:
 
     def alone(self, pcm: np.ndarray) -> PublishedScore:
         """`score_batch` of this one probe against an empty catalogue (memoised by PCM hash)."""
-        from scoring.engine import TrackInput, new_catalogue, score_batch  # torch: only when not injected
+        from scoring.engine import TrackInput, new_catalogue, score_batch  # heavy (torch): unless injected
 
         audio = canonical(pcm)
         if audio.sha256 not in self._alone:
@@ -65,7 +65,7 @@ class EngineScorer:
     ) -> tuple[list[Verdict], list[Verdict]]:
         """`GateFn` on the engine: one `score_batch` in mint order (added to a new catalogue), then one
         `score_batch` per query against that catalogue."""
-        from scoring.engine import TrackInput, new_catalogue, score_batch  # torch: only when not injected
+        from scoring.engine import TrackInput, new_catalogue, score_batch  # heavy (torch): unless injected
 
         cat = new_catalogue()
         items = [TrackInput(i, canonical(p)) for i, p in minted]
