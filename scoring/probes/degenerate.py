@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from scipy import signal
 
 from scoring.probes.cache import ProbeCache
 from scoring.probes.instruments import CHOIR, CLARINET, FLUTE, GUITAR, ORGAN, PIANO, STRINGS, VIBES
-from scoring.probes.probe import SR, Probe, ProbeUnavailable, _attempt
+from scoring.probes.probe import SR, Probe, ProbeUnavailable
 from scoring.probes.renders import REAL_WORKS, render_notes, render_work
 from scoring.probes.soundtracks import SOUNDTRACKS, soundtrack_excerpt
 from scoring.testsignals import sine, tone, white_noise
@@ -157,6 +156,74 @@ def noise_probes(seconds: float = 30.0, seed: int = 7) -> list[Probe]:
     return out
 
 
+_PROGRAMS = (PIANO, ORGAN, STRINGS, FLUTE, GUITAR, VIBES, CLARINET, CHOIR)
+"""The GM programs the degenerate renders cycle through."""
+
+
+def _loop_probe(i: int, seconds: float, cache: ProbeCache | str | Path | None) -> Probe:
+    """Loop ``i``: for even ``i`` a 2-chord loop on a GM program, for odd ``i`` 1, 2 or 4 bars of a real
+    render repeated; ``seconds`` long."""
+    if i % 2 == 0:
+        prog = _PROGRAMS[(i // 2) % len(_PROGRAMS)]
+        pcm = two_chord_loop(seconds, prog, cache=cache)
+        return Probe(
+            f"degenerate/loops/2chord.{prog}",
+            "degenerate",
+            "loops",
+            pcm,
+            meta={"kind": "2-chord", "program": prog},
+        )
+    work = REAL_WORKS[(i // 2) % len(REAL_WORKS)]
+    src = render_work(work, 30.0, cache=cache)
+    bars = (1, 2, 4)[(i // 2) % 3]
+    bar_s = work.beats_per_bar * 60.0 / work.qpm
+    pcm = loop_audio(src, 2 * bar_s, bars * bar_s, seconds)
+    return Probe(
+        f"degenerate/loops/{work.name}.{bars}bar",
+        "degenerate",
+        "loops",
+        pcm,
+        source=f"real/{work.name}",
+        meta={"kind": "bars", "bars": bars},
+    )
+
+
+def _shuffle_probe(i: int, seconds: float, cache: ProbeCache | str | Path | None) -> Probe:
+    """Shuffle ``i``: for even ``i`` a render cut into beats, for odd ``i`` a soundtrack excerpt cut into
+    random 0.25-1 s slices; the slices randomly permuted."""
+    if i % 2 == 0:
+        work = REAL_WORKS[(i // 2) % len(REAL_WORKS)]
+        src = render_work(work, seconds, cache=cache)
+        pcm, order = shuffle_slices(src, 60.0 / work.qpm, seed=100 + i)
+        src_name = f"real/{work.name}"
+    else:
+        track = SOUNDTRACKS[(i // 2) % len(SOUNDTRACKS)]
+        src = soundtrack_excerpt(track, seconds, cache=cache)
+        pcm, order = shuffle_slices(src, (0.25, 1.0), seed=100 + i)
+        src_name = f"real/{track.name}"
+    return Probe(
+        f"degenerate/shuffles/{src_name.split('/')[1]}.{i}",
+        "degenerate",
+        "shuffles",
+        pcm,
+        source=src_name,
+        meta={"slices": len(order)},
+    )
+
+
+def _random_notes_probe(i: int, seconds: float, cache: ProbeCache | str | Path | None) -> Probe:
+    """Random notes ``i``: `random_notes` with seed 200 + ``i`` on the ``i``-th program of `_PROGRAMS`."""
+    prog = _PROGRAMS[i % len(_PROGRAMS)]
+    notes = random_notes(seconds, prog, seed=200 + i, cache=cache)
+    return Probe(
+        f"degenerate/random_notes/{prog}.{i}",
+        "degenerate",
+        "random_notes",
+        notes,
+        meta={"program": prog, "seed": 200 + i},
+    )
+
+
 def degenerate_probes(
     n: int = 4,
     *,
@@ -174,84 +241,13 @@ def degenerate_probes(
     - tones, noise: `tone_probes`, `noise_probes` (at most 4 of each exist; ``n`` caps them).
     """
     out: list[Probe] = []
-    programs = [PIANO, ORGAN, STRINGS, FLUTE, GUITAR, VIBES, CLARINET, CHOIR]
-
-    def note_skip(exc: Exception) -> None:
-        if skipped is not None:
-            skipped.append(str(exc))
-
-    loops: list[Probe] = []
-    for i in range(n):
-        try:
-            if i % 2 == 0:
-                prog = programs[(i // 2) % len(programs)]
-                pcm = two_chord_loop(seconds, prog, cache=cache)
-                loops.append(
-                    Probe(
-                        f"degenerate/loops/2chord.{prog}",
-                        "degenerate",
-                        "loops",
-                        pcm,
-                        meta={"kind": "2-chord", "program": prog},
-                    )
-                )
-            else:
-                work = REAL_WORKS[(i // 2) % len(REAL_WORKS)]
-                src = render_work(work, 30.0, cache=cache)
-                bars = (1, 2, 4)[(i // 2) % 3]
-                bar_s = work.beats_per_bar * 60.0 / work.qpm
-                pcm = loop_audio(src, 2 * bar_s, bars * bar_s, seconds)
-                loops.append(
-                    Probe(
-                        f"degenerate/loops/{work.name}.{bars}bar",
-                        "degenerate",
-                        "loops",
-                        pcm,
-                        source=f"real/{work.name}",
-                        meta={"kind": "bars", "bars": bars},
-                    )
-                )
-        except ProbeUnavailable as exc:
-            note_skip(exc)
-    out += loops
-    for i in range(n):
-        try:
-            if i % 2 == 0:
-                work = REAL_WORKS[(i // 2) % len(REAL_WORKS)]
-                src = render_work(work, seconds, cache=cache)
-                pcm, order = shuffle_slices(src, 60.0 / work.qpm, seed=100 + i)
-                src_name = f"real/{work.name}"
-            else:
-                track = SOUNDTRACKS[(i // 2) % len(SOUNDTRACKS)]
-                src = soundtrack_excerpt(track, seconds, cache=cache)
-                pcm, order = shuffle_slices(src, (0.25, 1.0), seed=100 + i)
-                src_name = f"real/{track.name}"
-            out.append(
-                Probe(
-                    f"degenerate/shuffles/{src_name.split('/')[1]}.{i}",
-                    "degenerate",
-                    "shuffles",
-                    pcm,
-                    source=src_name,
-                    meta={"slices": len(order)},
-                )
-            )
-        except ProbeUnavailable as exc:
-            note_skip(exc)
-    for i in range(n):
-        prog = programs[i % len(programs)]
-        notes = _attempt(partial(random_notes, seconds, prog, seed=200 + i, cache=cache), skipped)
-        if notes is None:
-            continue
-        out.append(
-            Probe(
-                f"degenerate/random_notes/{prog}.{i}",
-                "degenerate",
-                "random_notes",
-                notes,
-                meta={"program": prog, "seed": 200 + i},
-            )
-        )
+    for make in (_loop_probe, _shuffle_probe, _random_notes_probe):
+        for i in range(n):
+            try:
+                out.append(make(i, seconds, cache))
+            except ProbeUnavailable as exc:
+                if skipped is not None:
+                    skipped.append(str(exc))
     out += tone_probes(seconds)[:n]
     out += noise_probes(seconds)[:n]
     return out
