@@ -41,8 +41,8 @@ if str(_HERE.parent) not in sys.path:
 import torch  # noqa: E402
 
 from scoring.agreement import compare_runs, library_differences  # noqa: E402
-from scoring.catalog import exact_topk  # noqa: E402
 from scoring.fingerprint import fingerprint_pcm  # noqa: E402
+from scoring.knn import exact_topk  # noqa: E402
 from scoring.testsignals import varied_music  # noqa: E402
 
 # scoring.decode and scoring.engine (which imports it) need soundfile and soxr, optional here: imported

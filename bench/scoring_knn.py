@@ -1,4 +1,4 @@
-"""Exact kNN benchmark: scoring.catalog.exact_topk (torch) vs faiss-cpu IndexFlatIP, measured in the same run.
+"""Exact kNN benchmark: scoring.knn.exact_topk (torch) vs faiss-cpu IndexFlatIP, measured in the same run.
 
 Prints one JSON object: queries/s of both on the same random unit vectors and queries, their ratio (target on
 CPU: >= 0.8), the agreement of the returned neighbours, and, when CUDA is present, the torch GPU rate with the
@@ -24,7 +24,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import torch  # noqa: E402
 
-from scoring.catalog import exact_topk  # noqa: E402
+from scoring.knn import exact_topk  # noqa: E402
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int, chunk: int = 100_000) -> np.ndarray:
