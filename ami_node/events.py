@@ -20,26 +20,8 @@ from ami_node.port import Block
 from pallets_spec.events import EVENTS, event_fields, model_type, python_name
 from pallets_spec.typeexpr import TypeExpr
 
-__all__ = [
-    "EVENT_TYPES",
-    "BatchDistributed",
-    "Challenged",
-    "DomainEvent",
-    "Listened",
-    "Minted",
-    "OracleAdded",
-    "OracleRemoved",
-    "Paid",
-    "PlaylistAdded",
-    "PlaylistCreated",
-    "ScoreSubmitted",
-    "Tagged",
-    "Transfer",
-    "Transferred",
-    "ValidatorAdded",
-    "ValidatorRemoved",
-    "decode_block",
-]
+# The event classes (`Minted`, `Paid`, ...) are served by `__getattr__` from EVENT_TYPES, by label.
+__all__ = ["EVENT_TYPES", "DomainEvent", "decode_block", *EVENTS]
 
 log = structlog.get_logger(__name__)
 
@@ -88,16 +70,13 @@ def _domain_class(label: str) -> type[DomainEvent]:
 EVENT_TYPES: dict[str, type[DomainEvent]] = {label: _domain_class(label) for label in EVENTS}
 """The domain class of every contract event, by label."""
 
-_E: dict[str, Any] = dict(EVENT_TYPES)
-Minted, Transferred, Listened, Tagged, PlaylistCreated, PlaylistAdded = (
-    _E[label] for label in ("Minted", "Transferred", "Listened", "Tagged", "PlaylistCreated", "PlaylistAdded")
-)
-OracleAdded, OracleRemoved, ValidatorAdded, ValidatorRemoved = (
-    _E[label] for label in ("OracleAdded", "OracleRemoved", "ValidatorAdded", "ValidatorRemoved")
-)
-ScoreSubmitted, Paid, BatchDistributed, Challenged, Transfer = (
-    _E[label] for label in ("ScoreSubmitted", "Paid", "BatchDistributed", "Challenged", "Transfer")
-)
+
+def __getattr__(name: str) -> Any:
+    """`Minted`, `Paid`, ...: the domain class of the event with that label, as declared once."""
+    try:
+        return EVENT_TYPES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -260,13 +260,7 @@ class KeyInfo:
     crypto: str = "sr25519"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ss58_address": self.ss58_address,
-            "public_key": self.public_key,
-            "account_id": self.account_id,
-            "ss58_format": self.ss58_format,
-            "crypto": self.crypto,
-        }
+        return asdict(self)
 
 
 def _info(public: bytes, ss58_format: int) -> KeyInfo:

@@ -261,6 +261,11 @@ class Outbox:
         await db.commit()
         return True
 
+    async def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one query."""
+        async with self.db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
     # ------------------------------------------------------------------ status
 
     async def counts(self) -> SubmitterCounts:
@@ -306,19 +311,17 @@ class Outbox:
 
     async def pending_calls(self) -> list[Any]:
         """(key, contract, abi, message, data, value, error) of pending calls, oldest first."""
-        async with self.db.execute(
-            "SELECT key, contract, abi, message, data, value, error FROM calls WHERE state = 'pending' "
-            "ORDER BY seq"
-        ) as cur:
-            return list(await cur.fetchall())
+        return await self._rows(
+            "SELECT key, contract, abi, message, data, value, error FROM calls"
+            " WHERE state = 'pending' ORDER BY seq"
+        )
 
     async def pending_payouts(self) -> list[Any]:
         """(id, epoch, to, amount, kind, error) of pending payouts, by epoch then age."""
-        async with self.db.execute(
-            "SELECT id, epoch, to_addr, amount, kind, error FROM payouts WHERE state = 'pending' "
-            "ORDER BY epoch, seq"
-        ) as cur:
-            return list(await cur.fetchall())
+        return await self._rows(
+            "SELECT id, epoch, to_addr, amount, kind, error FROM payouts"
+            " WHERE state = 'pending' ORDER BY epoch, seq"
+        )
 
     async def fail_call(self, key: str, error: str) -> None:
         """Fail one call and commit."""
@@ -394,10 +397,9 @@ class Outbox:
 
     async def txs_in(self, states: str) -> list[Any]:
         """(id, hash, data, nonce, era_birth, era_death) of transactions in `states`, e.g. "('signed')"."""
-        async with self.db.execute(
+        return await self._rows(
             f"SELECT id, hash, data, nonce, era_birth, era_death FROM txs WHERE state IN {states}"
-        ) as cur:
-            return list(await cur.fetchall())
+        )
 
     async def planned_tx_ids(self) -> list[int]:
         async with self.db.execute("SELECT id FROM txs WHERE state = 'planned'") as cur:
@@ -468,7 +470,4 @@ class Outbox:
 
     async def live_txs(self) -> list[Any]:
         """(id, hash, era_death, nonce) of transactions signed or submitted, not yet settled."""
-        async with self.db.execute(
-            f"SELECT id, hash, era_death, nonce FROM txs WHERE state IN {_LIVE}"
-        ) as cur:
-            return list(await cur.fetchall())
+        return await self._rows(f"SELECT id, hash, era_death, nonce FROM txs WHERE state IN {_LIVE}")

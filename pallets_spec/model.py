@@ -78,13 +78,8 @@ class TokenInfo:
     royalty_splits: tuple[tuple[bytes, int], ...]
 
     def to_abi(self) -> dict[str, Any]:
-        return {
-            "creator": self.creator,
-            "owner": self.owner,
-            "audio_cid": self.audio_cid,
-            "metadata_cid": self.metadata_cid,
-            "royalty_splits": [tuple(s) for s in self.royalty_splits],
-        }
+        fields_ = {f.name: getattr(self, f.name) for f in fields(self)}
+        return fields_ | {"royalty_splits": [tuple(s) for s in self.royalty_splits]}
 
 
 @dataclass(frozen=True)

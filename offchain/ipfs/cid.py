@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, ParamSpec
 
 from multiformats import CID
 
 from offchain.ipfs.errors import InvalidCid
+
+P = ParamSpec("P")
 
 DEFAULT_CHUNK_SIZE = 262144
 """kubo's default chunker (`size-262144`), in bytes."""
@@ -233,19 +235,21 @@ def build_dag(
     return builder.finish()
 
 
-def compute_cid(
-    data: bytes | BinaryIO,
-    cid_version: int = 1,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    *,
-    raw_leaves: bool | None = None,
-    max_links: int = DEFAULT_MAX_LINKS,
-) -> str:
-    """The CID kubo's `ipfs add` gives `data` (see `build_dag` for the arguments), as a string.
+def _cid_of(build: Callable[P, DagInfo]) -> Callable[P, str]:
+    """`build`, answering only its root CID string."""
 
-    CIDv0 is base58btc (`Qm...`), CIDv1 base32 (`bafk...` for a single raw leaf, `bafy...` for a DAG).
-    """
-    return build_dag(data, cid_version, chunk_size, raw_leaves=raw_leaves, max_links=max_links).cid
+    def cid(*args: P.args, **kwargs: P.kwargs) -> str:
+        return build(*args, **kwargs).cid
+
+    return cid
+
+
+compute_cid = _cid_of(build_dag)
+compute_cid.__name__ = compute_cid.__qualname__ = "compute_cid"
+compute_cid.__doc__ = """The CID kubo's `ipfs add` gives `data` (the arguments of `build_dag`), as a string.
+
+CIDv0 is base58btc (`Qm...`), CIDv1 base32 (`bafk...` for a single raw leaf, `bafy...` for a DAG).
+"""
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
