@@ -4,6 +4,7 @@ the devnet's own dev_* / devnet_* controls. A method `rpc_<name>` answers the JS
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ami_node.devnet import runtime_api
@@ -140,29 +141,34 @@ class NodeRpc:
             return None
         return self._block(at).block_json()
 
-    def rpc_chain_subscribeNewHeads(self, conn: Connection) -> str:
-        sub_id = self.server.subscribe(conn, "newHeads")
-        raise Deferred(sub_id, lambda: conn.notify(sub_id, self.chain.best.header_json()))
+    # -- subscriptions: each answers its id, then notifies the current value (`Deferred`) and every change
+    def _subscribe(self, conn: Connection, kind: str, current: Callable[[], Any]) -> str:
+        sub_id = self.server.subscribe(conn, kind)
+        raise Deferred(sub_id, lambda: conn.notify(sub_id, current()))
 
-    rpc_chain_subscribeNewHead = rpc_chain_subscribeNewHeads
-
-    def rpc_chain_subscribeAllHeads(self, conn: Connection) -> str:
-        sub_id = self.server.subscribe(conn, "allHeads")
-        raise Deferred(sub_id, lambda: conn.notify(sub_id, self.chain.best.header_json()))
-
-    def rpc_chain_subscribeFinalizedHeads(self, conn: Connection) -> str:
-        sub_id = self.server.subscribe(conn, "finalizedHeads")
-        raise Deferred(sub_id, lambda: conn.notify(sub_id, self.chain.finalized.header_json()))
-
-    rpc_chain_subscribeFinalisedHeads = rpc_chain_subscribeFinalizedHeads
-
-    def rpc_chain_unsubscribeNewHeads(self, conn: Connection, sub_id: Any) -> bool:
+    def _unsubscribe(self, conn: Connection, sub_id: Any) -> bool:
         return self.server.unsubscribe(conn, sub_id)
 
-    rpc_chain_unsubscribeNewHead = rpc_chain_unsubscribeNewHeads
-    rpc_chain_unsubscribeAllHeads = rpc_chain_unsubscribeNewHeads
-    rpc_chain_unsubscribeFinalizedHeads = rpc_chain_unsubscribeNewHeads
-    rpc_chain_unsubscribeFinalisedHeads = rpc_chain_unsubscribeNewHeads
+    def rpc_chain_subscribeNewHeads(self, conn: Connection) -> str:
+        return self._subscribe(conn, "newHeads", lambda: self.chain.best.header_json())
+
+    def rpc_chain_subscribeAllHeads(self, conn: Connection) -> str:
+        return self._subscribe(conn, "allHeads", lambda: self.chain.best.header_json())
+
+    def rpc_chain_subscribeFinalizedHeads(self, conn: Connection) -> str:
+        return self._subscribe(conn, "finalizedHeads", lambda: self.chain.finalized.header_json())
+
+    def rpc_state_subscribeRuntimeVersion(self, conn: Connection) -> str:
+        return self._subscribe(conn, "runtimeVersion", lambda: self.chain.rt.runtime_version_json())
+
+    rpc_chain_subscribeNewHead = rpc_chain_subscribeNewHeads
+    rpc_chain_subscribeFinalisedHeads = rpc_chain_subscribeFinalizedHeads
+    rpc_chain_subscribeRuntimeVersion = rpc_state_subscribeRuntimeVersion
+    rpc_chain_unsubscribeNewHeads = rpc_chain_unsubscribeNewHead = _unsubscribe
+    rpc_chain_unsubscribeAllHeads = _unsubscribe
+    rpc_chain_unsubscribeFinalizedHeads = rpc_chain_unsubscribeFinalisedHeads = _unsubscribe
+    rpc_state_unsubscribeRuntimeVersion = rpc_chain_unsubscribeRuntimeVersion = _unsubscribe
+    rpc_state_unsubscribeStorage = _unsubscribe
 
     # -- state
     def rpc_state_getRuntimeVersion(self, conn: Connection, at: Any = None) -> dict[str, Any]:
@@ -230,19 +236,6 @@ class NodeRpc:
 
         raise Deferred(sub_id, first)
 
-    def rpc_state_unsubscribeStorage(self, conn: Connection, sub_id: Any) -> bool:
-        return self.server.unsubscribe(conn, sub_id)
-
-    def rpc_state_subscribeRuntimeVersion(self, conn: Connection) -> str:
-        sub_id = self.server.subscribe(conn, "runtimeVersion")
-        raise Deferred(sub_id, lambda: conn.notify(sub_id, self.chain.rt.runtime_version_json()))
-
-    rpc_chain_subscribeRuntimeVersion = rpc_state_subscribeRuntimeVersion
-
-    def rpc_state_unsubscribeRuntimeVersion(self, conn: Connection, sub_id: Any) -> bool:
-        return self.server.unsubscribe(conn, sub_id)
-
-    rpc_chain_unsubscribeRuntimeVersion = rpc_state_unsubscribeRuntimeVersion
 
     def rpc_state_call(self, conn: Connection, method: str, data: str, at: Any = None) -> str:
         block = self._block(at)
