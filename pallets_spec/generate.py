@@ -317,14 +317,8 @@ def build_abi(c: Contract) -> dict[str, Any]:
     ]
     lang_error = _type_ref(reg, parse_type("LangError"), ["ink", "LangError"])
     env: dict[str, Any] = {}
-    for key, ty in (
-        ("accountId", "AccountId"),
-        ("balance", "Balance"),
-        ("hash", "Hash"),
-        ("timestamp", "Timestamp"),
-        ("blockNumber", "BlockNumber"),
-    ):
-        env[key] = _type_ref(reg, parse_type(ty), [ty])
+    for ty in ("AccountId", "Balance", "Hash", "Timestamp", "BlockNumber"):
+        env[ty[0].lower() + ty[1:]] = _type_ref(reg, parse_type(ty), [ty])  # "AccountId" -> "accountId"
     nce, _ = reg._new(("chain_extension",))
     reg._set(nce, {"def": {"variant": {}}, "path": ["ink_env", "types", "NoChainExtension"]})
     env["chainExtension"] = {"displayName": ["ChainExtension"], "type": nce}
