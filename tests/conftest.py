@@ -1,14 +1,24 @@
 """Shared pytest configuration for the whole suite: one real js-ipfs node per session, shared by every folder
-that needs one (IPFS client, hostile inputs, dashboard audio), and a client of it."""
+that needs one (IPFS client, hostile inputs, dashboard audio), a client of it, and structlog put back after
+every test."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import structlog
 
 from offchain.ipfs.client import IpfsClient
 from offchain.ipfs.node import JSNODE_DIR, LocalIpfsNode
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """CLI commands configure structlog onto the stream CliRunner swaps in (and closes): undo it after every
+    test, so that a later test in any folder does not log into a closed file."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

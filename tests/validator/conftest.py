@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import structlog
 from validator_world import World
-
-
-@pytest.fixture(autouse=True)
-def _structlog_defaults() -> Iterator[None]:
-    """CLI commands configure structlog onto the stream CliRunner swaps in (and closes): undo it after."""
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture
