@@ -103,7 +103,7 @@ async def assemble(
             SubmitterScorePublisher(submitter, deployment.rewards),
             SubmitterPayoutSink(submitter),
             WorkerOptions.from_settings(settings),
-            metrics=metrics,
+            metrics=metrics or WorkerMetrics(),
         )
         yield Assembled(worker, submitter, port, ipfs, deployment, keypair.address)
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -87,27 +87,21 @@ class ContractChallenger:
         return ChallengeSent(res.receipt.hash, res.receipt.block.number)
 
 
+@dataclass(eq=False, repr=False)
 class Validator:
     """See the module docstring. `contracts` maps the NFT and rewards addresses to their ABIs."""
 
-    def __init__(
-        self,
-        port: ChainPort,
-        contracts: Mapping[str, ContractAbi],
-        auditor: Auditor,
-        challenger: Challenger | None,
-        *,
-        batch_blocks: int = 64,
-        retry_delay_s: float = 1.0,
-        backoff_max_s: float = 30.0,
-    ) -> None:
-        self.port = port
-        self.contracts = dict(contracts)
-        self.auditor = auditor
-        self.challenger = challenger
-        self.batch_blocks = batch_blocks
-        self.retry_delay_s = retry_delay_s
-        self.backoff_max_s = backoff_max_s
+    port: ChainPort
+    contracts: Mapping[str, ContractAbi]
+    auditor: Auditor
+    challenger: Challenger | None
+    _: KW_ONLY
+    batch_blocks: int = 64
+    retry_delay_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.contracts = dict(self.contracts)
         self._stop = asyncio.Event()
         # Held while writing the databases or auditing: stop() never cancels in the middle of either (a cancel
         # landing on a COMMIT's await would report a failure for a write that happened).

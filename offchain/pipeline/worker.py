@@ -40,30 +40,22 @@ _STOP = object()
 TrustProvider = Callable[[Any], Mapping[str, int] | None]
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class Worker(ScoringLanes):
     """Runs the pipeline until `stop()`; every stage is restart-safe because its state lives in the store."""
 
-    def __init__(
-        self,
-        store: WorkerStore,
-        source: BlockSource,
-        fetcher: ContentFetcher,
-        scorer: TrackScorer,
-        publisher: ScorePublisher,
-        payouts: PayoutSink,
-        options: WorkerOptions | None = None,
-        metrics: WorkerMetrics | None = None,
-        trust: TrustProvider | None = None,
-    ) -> None:
-        self.store = store
-        self.source = source
-        self.fetcher = fetcher
-        self.scorer = scorer
-        self.publisher = publisher
-        self.payout_sink = payouts
+    store: WorkerStore
+    source: BlockSource
+    fetcher: ContentFetcher
+    scorer: TrackScorer
+    publisher: ScorePublisher
+    payouts: PayoutSink
+    options: dataclasses.InitVar[WorkerOptions | None] = None
+    metrics: WorkerMetrics = dataclasses.field(default_factory=WorkerMetrics)
+    trust: TrustProvider | None = None
+
+    def __post_init__(self, options: WorkerOptions | None) -> None:
         self.opt = options or WorkerOptions()
-        self.metrics = metrics or WorkerMetrics()
-        self.trust = trust
         self._stop = asyncio.Event()
         self._blocks: asyncio.Queue[BlockData] = asyncio.Queue(self.opt.block_queue_size)
         self._init_lanes()
@@ -267,7 +259,7 @@ class Worker(ScoringLanes):
             for i in range(0, len(rows), self.opt.payout_batch_size):
                 chunk = rows[i : i + self.opt.payout_batch_size]
                 try:
-                    await self.payout_sink.enqueue_payouts(epoch, chunk)
+                    await self.payouts.enqueue_payouts(epoch, chunk)
                 except Exception:
                     self.metrics.submit_failures.labels("payouts").inc()
                     raise
