@@ -12,6 +12,7 @@ Accounts are 32-byte `bytes`; token, playlist and challenge ids start at 1.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -23,6 +24,7 @@ from pallets_spec.description import (
     MAX_NAME_LEN,
     MAX_SPLITS,
     MAX_TAG_LEN,
+    Contract,
 )
 from pallets_spec.events import EVENT_CLASSES, EVENT_TYPES, ContractEvent
 from pallets_spec.vocabulary import U128_MAX, Payout, PayoutKind
@@ -136,9 +138,16 @@ def _b(s: str) -> bytes:
 class _OwnedState:
     """What both contracts' storage has: an owner and an oracle set, managed by the owner."""
 
+    MODEL_ID: ClassVar[str]
+    CONTRACT: ClassVar[str]
     ERROR: ClassVar[type[ContractError]] = ContractError
     owner: bytes
     oracles: set[bytes]
+
+    def __init_subclass__(cls, *, contract: Contract, error: type[ContractError], **kw: Any) -> None:
+        """`class NftState(_OwnedState, contract=AMI_NFT, error=NftError)`: whose storage it is."""
+        super().__init_subclass__(**kw)
+        cls.MODEL_ID, cls.CONTRACT, cls.ERROR = contract.model_id, contract.name, error
 
     def clone(self: _S) -> _S:
         """An independent copy (what a dry run executes on)."""
@@ -150,14 +159,10 @@ class _OwnedState:
         return cls(owner=caller)  # type: ignore[call-arg]
 
     def add_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.add(account)
-        return None, [OracleAdded(account)]
+        return self._edit_role(caller, self.oracles.add, account, OracleAdded)
 
     def remove_oracle(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.oracles.discard(account)
-        return None, [OracleRemoved(account)]
+        return self._edit_role(caller, self.oracles.discard, account, OracleRemoved)
 
     def is_oracle(self, account: bytes) -> bool:
         return account in self.oracles
@@ -169,18 +174,26 @@ class _OwnedState:
         if caller != self.owner:
             raise self.ERROR("NotContractOwner")
 
+    def _edit_role(
+        self,
+        caller: bytes,
+        edit: Callable[[bytes], None],
+        account: bytes,
+        event: Callable[[bytes], ContractEvent],
+    ) -> tuple[None, list[ContractEvent]]:
+        """An owner-only change of a role set (`edit` is the set's add or discard), and its event."""
+        self._only_owner(caller)
+        edit(account)
+        return None, [event(account)]
+
 
 _S = TypeVar("_S", bound=_OwnedState)
 
 
 # -- ami_nft --
 @dataclass
-class NftState(_OwnedState):
+class NftState(_OwnedState, contract=AMI_NFT, error=NftError):
     """Storage of `ami_nft` (mirrors the `AmiNft` storage struct)."""
-
-    MODEL_ID: ClassVar[str] = AMI_NFT.model_id
-    CONTRACT: ClassVar[str] = AMI_NFT.name
-    ERROR: ClassVar[type[ContractError]] = NftError
 
     owner: bytes
     next_token_id: int = 1
@@ -320,12 +333,8 @@ class NftState(_OwnedState):
 
 # -- ami_rewards --
 @dataclass
-class RewardsState(_OwnedState):
+class RewardsState(_OwnedState, contract=AMI_REWARDS, error=RewardsError):
     """Storage of `ami_rewards` (mirrors the `AmiRewards` storage struct)."""
-
-    MODEL_ID: ClassVar[str] = AMI_REWARDS.model_id
-    CONTRACT: ClassVar[str] = AMI_REWARDS.name
-    ERROR: ClassVar[type[ContractError]] = RewardsError
 
     owner: bytes
     total_supply_: int = 0
@@ -412,14 +421,10 @@ class RewardsState(_OwnedState):
         return None, [Transfer(caller, to, amount)]
 
     def add_validator(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.validators.add(account)
-        return None, [ValidatorAdded(account)]
+        return self._edit_role(caller, self.validators.add, account, ValidatorAdded)
 
     def remove_validator(self, caller: bytes, account: bytes) -> tuple[None, list[ContractEvent]]:
-        self._only_owner(caller)
-        self.validators.discard(account)
-        return None, [ValidatorRemoved(account)]
+        return self._edit_role(caller, self.validators.discard, account, ValidatorRemoved)
 
     # queries
     def balance_of(self, account: bytes) -> int:
