@@ -15,6 +15,7 @@ from typing import Any
 
 from offchain.audit.model import SubjectAudit
 from offchain.audit.rescore import Rescored
+from offchain.economics.records import ScoreRec, TrackInfo
 from offchain.projection import PAID_COLUMNS, SCORE_COLUMNS, BlockData, project
 from offchain.sqlite import SqliteFile, hex_text, transaction
 from offchain.store.ledger import blocks_after, read_checkpoint, write_checkpoint
@@ -58,28 +59,20 @@ class ValidatorDbError(Exception):
 
 
 @dataclass(frozen=True)
-class MintRow:
-    """A `Minted` event as the validator keeps it: what to fetch and rescore, and where it was minted."""
+class MintRow(TrackInfo):
+    """A `Minted` event as the validator keeps it: the minted track, and the content to fetch and rescore."""
 
-    token_id: int
-    creator: str
     audio_cid: str
     metadata_cid: str
-    splits: tuple[tuple[str, int], ...]
-    at: tuple[int, int]
 
 
 @dataclass(frozen=True)
-class ScoreRow:
-    """A published score (`ScoreSubmitted`): the subject of a score audit."""
+class ScoreRow(ScoreRec):
+    """A published score (`ScoreSubmitted`) with its provenance: the subject of a score audit."""
 
-    token_id: int
-    novelty_bp: int
-    quality_bp: int
     model_version: int
     oracle: str
     commitment: str
-    at: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -161,12 +154,12 @@ class ValidatorDb(SqliteFile):
         )
         return [
             MintRow(
-                int(r[0]),
-                r[1],
-                r[2],
-                r[3],
-                tuple((a, int(b)) for a, b in json.loads(r[4])),
-                (int(r[5]), int(r[6])),
+                token_id=int(r[0]),
+                creator=r[1],
+                audio_cid=r[2],
+                metadata_cid=r[3],
+                royalty_splits=tuple((a, int(b)) for a, b in json.loads(r[4])),
+                minted_at=(int(r[5]), int(r[6])),
             )
             for r in rows
         ]
@@ -178,7 +171,15 @@ class ValidatorDb(SqliteFile):
             (from_block, to_block if to_block is not None else 2**62),
         )
         return [
-            ScoreRow(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], r[5], (int(r[6]), int(r[7])))
+            ScoreRow(
+                token_id=int(r[0]),
+                novelty_bp=int(r[1]),
+                quality_bp=int(r[2]),
+                at=(int(r[6]), int(r[7])),
+                model_version=int(r[3]),
+                oracle=r[4],
+                commitment=r[5],
+            )
             for r in rows
         ]
 

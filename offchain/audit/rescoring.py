@@ -104,7 +104,7 @@ class RescoreWalk:
             for mint in mints:
                 if mint.token_id in have:
                     continue
-                settled = mint.token_id in scored or head - mint.at[0] < self.opt.grace
+                settled = mint.token_id in scored or head - mint.minted_at[0] < self.opt.grace
                 result = await self._rescore_one(
                     rescorer, mint, wait_for_content=settled, published=mint.token_id in scored
                 )
