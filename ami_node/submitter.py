@@ -22,6 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ log = structlog.get_logger(__name__)
 U32_MAX = 2**32 - 1
 
 
+@dataclass(eq=False, repr=False)
 class Submitter:
     """The single owner of one key's nonce, with a persistent outbox.
 
@@ -67,42 +69,30 @@ class Submitter:
     per key and per database at a time.
     """
 
-    def __init__(
-        self,
-        port: ChainPort,
-        keypair: Keypair,
-        db_path: Path | str,
-        *,
-        rewards: str | None,
-        codec: SubmitterCodec | None = None,
-        era_period: int = 64,
-        payouts_per_call: int = 100,
-        max_calls_per_tx: int = 64,
-        weight_fill: float = 0.75,
-        gas_margin: float = 2.0,
-        submit_attempts: int = 6,
-        poll_s: float = 0.2,
-    ) -> None:
-        if not 4 <= era_period <= 65536:
+    port: ChainPort
+    keypair: Keypair
+    db_path: Path | str
+    _: KW_ONLY
+    rewards: str | None
+    codec: SubmitterCodec = field(default_factory=AbiCodec)
+    era_period: int = 64
+    payouts_per_call: int = 100
+    max_calls_per_tx: int = 64
+    weight_fill: float = 0.75
+    gas_margin: float = 2.0
+    submit_attempts: int = 6
+    poll_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.era_period <= 65536:
             raise SubmitterError("era_period must be between 4 and 65536 blocks")
-        if payouts_per_call < 1 or max_calls_per_tx < 1:
+        if self.payouts_per_call < 1 or self.max_calls_per_tx < 1:
             raise SubmitterError("payouts_per_call and max_calls_per_tx must be at least 1")
-        if not 0.0 < weight_fill <= 1.0:
+        if not 0.0 < self.weight_fill <= 1.0:
             raise SubmitterError("weight_fill must be in (0, 1]")
-        self.port = port
-        self.keypair = keypair
-        self.address = keypair.address
-        self.db_path = Path(db_path)
-        self.rewards = rewards
-        self._codec = codec
-        self.era_period = era_period
-        self.payouts_per_call = payouts_per_call
-        self.max_calls_per_tx = max_calls_per_tx
-        self.weight_fill = weight_fill
-        self.gas_margin = gas_margin
-        self.submit_attempts = submit_attempts
-        self.poll_s = poll_s
-        self.nonces = NonceManager(port, self.address)
+        self.address = self.keypair.address
+        self.db_path = Path(self.db_path)
+        self.nonces = NonceManager(self.port, self.address)
         self.outbox = Outbox(self.db_path, self.address)
         self._recovered = False
         self.max_weight: tuple[int, int] | None = None  # the chain's, read once
@@ -131,12 +121,6 @@ class Submitter:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def codec(self) -> SubmitterCodec:
-        if self._codec is None:
-            self._codec = AbiCodec()
-        return self._codec
 
     # ------------------------------------------------------------------ enqueue
 
