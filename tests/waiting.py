@@ -1,5 +1,5 @@
 """Waiting in tests without fixed sleeps: `until` a condition holds (`wait_until` without an event loop);
-`Calls` to see a method called again.
+`Calls` to see a method called again; `finalized_block_with` a transaction.
 
 A negative ("nothing happened") is proven by waiting for the event after which it would have happened: e.g.
 the follower asked the node for the finalized head once more after a block was produced, so a block it was
@@ -15,6 +15,8 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from ami_node.port import Block, ChainPort
 
 
 async def until(
@@ -75,3 +77,19 @@ class Calls:
         """Return once `n` more calls have started than had when this was called."""
         target = self.count + n
         await until(lambda: self.count >= target, f"{n} more call(s) of {self.name}", timeout, interval=0.005)
+
+
+async def finalized_block_with(port: ChainPort, tx_hash: str, timeout: float = 30.0) -> Block:
+    """The finalized block that includes `tx_hash`, found by walking block numbers as the worker does,
+    from two below the finalized head at the call (a node building instantly may have finalized it)."""
+    n = max(1, (await port.finalized_head()).number - 2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head = await port.finalized_head()
+        while n <= head.number:
+            block = await port.block(n)
+            if tx_hash in block.extrinsic_hashes:
+                return block
+            n += 1
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{tx_hash} not finalized within {timeout} s")

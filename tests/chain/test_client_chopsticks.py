@@ -7,29 +7,17 @@ errors, Utility.batch_all, weights, and a clear CallError for a pallet the runti
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
+from waiting import finalized_block_with
 
 from ami_node.keys import load_keypair
-from ami_node.port import Block, CallError, PoolRejected
+from ami_node.port import CallError, PoolRejected
 from ami_node.substrate import SubstrateChainPort
 
 ALICE = load_keypair("//Alice")
 BOB = load_keypair("//Bob")
 
 pytestmark = [pytest.mark.slow]
-
-
-async def _landed(port: SubstrateChainPort, tx_hash: str) -> Block:
-    for _ in range(200):
-        head = await port.finalized_head()
-        for n in range(max(1, head.number - 2), head.number + 1):
-            block = await port.block(n)
-            if tx_hash in block.extrinsic_hashes:
-                return block
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{tx_hash} did not land")
 
 
 async def test_real_runtime_transfer_batch_and_errors(chopsticks: str) -> None:
@@ -45,7 +33,7 @@ async def test_real_runtime_transfer_batch_and_errors(chopsticks: str) -> None:
         nonce = await port.account_next_index(ALICE.address)
         tx = await port.sign(call, ALICE, nonce, era_period=64)
         assert await port.submit(tx) == tx.hash
-        block = await _landed(port, tx.hash)
+        block = await finalized_block_with(port, tx.hash)
         xt = block.extrinsic_hashes.index(tx.hash)
         mine = [(e.pallet, e.name) for e in block.events if e.extrinsic_index == xt]
         assert ("Balances", "Transfer") in mine and mine[-1] == ("System", "ExtrinsicSuccess")
@@ -60,7 +48,7 @@ async def test_real_runtime_transfer_batch_and_errors(chopsticks: str) -> None:
         assert 0 < used[0] < limit[0]
         btx = await port.sign(batch, ALICE, await port.account_next_index(ALICE.address))
         await port.submit(btx)
-        bblock = await _landed(port, btx.hash)
+        bblock = await finalized_block_with(port, btx.hash)
         bxt = bblock.extrinsic_hashes.index(btx.hash)
         names = [e.name for e in bblock.events if e.extrinsic_index == bxt]
         assert names.count("ItemCompleted") == 2 and "BatchCompleted" in names

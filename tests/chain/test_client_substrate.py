@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from waiting import Calls
+from waiting import Calls, finalized_block_with
 
 from ami_node.abi import ContractAbi, metadata_dir
 from ami_node.devnet.testing import DevnetHandle, running_devnet
@@ -38,26 +38,10 @@ def port(dn: DevnetHandle) -> Iterator[SubstrateChainPort]:
     asyncio.run(p.close())
 
 
-async def _wait_for(port: SubstrateChainPort, tx_hash: str, timeout: float = 10.0) -> Block:
-    """The finalized block that includes `tx_hash`, found by scanning numbers as the worker does."""
-    start = (await port.finalized_head()).number
-    deadline = asyncio.get_running_loop().time() + timeout
-    n = max(1, start)
-    while asyncio.get_running_loop().time() < deadline:
-        head = await port.finalized_head()
-        while n <= head.number:
-            block = await port.block(n)
-            if tx_hash in block.extrinsic_hashes:
-                return block
-            n += 1
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{tx_hash} not finalized within {timeout} s")
-
-
 async def _send(port: SubstrateChainPort, call: Any, key: Any = ALICE) -> Block:
     tx = await port.sign(call, key, await port.account_next_index(key.address))
     assert await port.submit(tx) == tx.hash
-    return await _wait_for(port, tx.hash)
+    return await finalized_block_with(port, tx.hash)
 
 
 async def _deploy_nft(port: SubstrateChainPort) -> str:
@@ -89,7 +73,7 @@ async def test_transfer_lands_with_events_and_pool_aware_nonces(port: SubstrateC
     tx = await port.sign(call, ALICE, n0, era_period=32)
     assert tx.era_death - tx.era_birth == 32 and tx.signer == ALICE.address and tx.nonce == n0
     await port.submit(tx)
-    block = await _wait_for(port, tx.hash)
+    block = await finalized_block_with(port, tx.hash)
     xt = block.extrinsic_hashes.index(tx.hash)
     mine = [e for e in block.events if e.extrinsic_index == xt]
     assert ("Balances", "Transfer") in {(e.pallet, e.name) for e in mine}
@@ -158,7 +142,7 @@ async def test_pool_rejections_are_typed(dn: DevnetHandle, port: SubstrateChainP
         await port.submit(tx)
     assert low.value.code == 1014 and low.value.transient
     await port.submit(tx)  # the same bytes go through once the fault is spent
-    await _wait_for(port, tx.hash)
+    await finalized_block_with(port, tx.hash)
     with pytest.raises(PoolRejected) as again:  # its nonce is used now
         await port.submit(await port.sign(call, ALICE, tx.nonce))
     assert again.value.code == 1010 and again.value.transient
@@ -274,7 +258,7 @@ async def test_signing_anchors_on_best_when_finality_lags(dn: DevnetHandle, port
         await port.submit(tx)
     finally:
         dn.set_faults(hold_finality=False)
-    await _wait_for(port, tx.hash)
+    await finalized_block_with(port, tx.hash)
 
 
 async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from ami_node.abi import ContractAbi
 from ami_node.deployment import Deployment
@@ -305,7 +306,9 @@ async def test_reorgs_and_dropped_connections_never_double_pay(
     ps = make_payouts("reorg", 60)
     async with SubstrateChainPort(dn.url, timeout_s=10) as port:
         since = (await port.finalized_head()).number
-        dn.set_faults(finality_lag=3)
+        # Finality is held while the faults are injected, so none of the payouts can confirm before every
+        # reorg and drop has happened to it; then blocks finalize three behind the head until all confirm.
+        dn.set_faults(finality_lag=3, hold_finality=True)
         try:
             async with Submitter(
                 port,
@@ -319,25 +322,26 @@ async def test_reorgs_and_dropped_connections_never_double_pay(
                 await sub.enqueue_payouts(9, ps)
                 stop = asyncio.Event()
                 task = asyncio.create_task(sub.run(stop))
-                reorgs = drops = 0
+                await until(lambda: dn.chain.best.number - dn.chain.finalized_number >= 2,
+                            "two unfinalized blocks holding payouts", timeout=30)
+                for fault in ["reorg", "drop", "reorg", "drop", "reorg"]:
+                    if fault == "reorg":
+                        dn.reorg(2)  # the last two unfinalized blocks are replaced; their txs re-queued
+                    else:
+                        dn.drop_connections()
+                    dn.new_block()
+                    await asyncio.sleep(0.15)  # the submitter runs between faults (a pace, not a wait)
+                assert (await sub.counts()).confirmed == 0
+                dn.set_faults(hold_finality=False)
                 deadline = time.monotonic() + 90
                 while (await sub.counts()).confirmed < 60:
                     assert time.monotonic() < deadline, await sub.counts()
+                    dn.new_block()
                     await asyncio.sleep(0.15)
-                    chain = dn.chain
-                    if chain.best.number - chain.finalized_number >= 2 and reorgs < 3:
-                        dn.reorg(2)  # the last two unfinalized blocks are replaced; their txs re-queued
-                        reorgs += 1
-                    elif drops < 2 and reorgs >= 1:
-                        dn.drop_connections()
-                        drops += 1
-                    else:
-                        dn.new_block()
                 stop.set()
                 await asyncio.wait_for(task, 30)
-                assert reorgs >= 1 and drops >= 1
         finally:
-            dn.set_faults(finality_lag=0)
+            dn.set_faults(finality_lag=0, hold_finality=False)
         assert await mint_balances(port, rewards) == expected(ps)
         ids = await paid_events(port, rewards, since)
     assert sorted(ids) == sorted(p.id for p in ps)
