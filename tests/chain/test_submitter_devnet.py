@@ -217,7 +217,7 @@ async def test_expired_mortal_transaction_is_signed_again(
 CHILD = textwrap.dedent(
     """
     import asyncio, hashlib, sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {tests_root!r}]  # this module, and tests/waiting.py that it imports
     from test_submitter_devnet import make_payouts
     from ami_node.keys import load_keypair
     from ami_node.submitter import Submitter
@@ -255,7 +255,8 @@ async def test_sigkilled_submitter_pays_every_payout_exactly_once(
 ) -> None:
     dn, rewards = fresh_rewards
     db = tmp_path / "outbox.db"
-    code = CHILD.format(tests=str(Path(__file__).parent), url=dn.url, db=str(db), rewards=rewards)
+    here = Path(__file__).parent
+    code = CHILD.format(tests=str(here), tests_root=str(here.parent), url=dn.url, db=str(db), rewards=rewards)
     async with SubstrateChainPort(dn.url) as port:
         since = (await port.finalized_head()).number
     dn.set_faults(finality_lag=2)  # keeps transactions in flight (included, not final) for a while
