@@ -35,12 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scoring import dsp, melody, structure  # noqa: E402
 from scoring import quality as q  # noqa: E402
-from scoring import structure  # noqa: E402
 from scoring import testsignals as ts  # noqa: E402
 from scoring.decode import SAMPLE_RATE  # noqa: E402
 
 SR = SAMPLE_RATE
+_SEMITONES = dsp.semitone_filterbank(SR, 2048, melody.LOWEST_BANK, melody.HIGHEST_BANK)
 
 
 def make_tracks(n: int, seconds: float) -> list[np.ndarray]:
@@ -94,9 +95,12 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     ]
     out = _common_tail(y, sr, chroma, mfcc, beats)
     out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
-    # Model 2's structure (chord steps, information content, repetition, rhythm): librosa has no function for
-    # these, so both sides run the same numpy code, here on librosa's chroma and onset envelope.
+    # The structure (chord steps, information content, repetition, rhythm) and the melodic motion: librosa has
+    # no function for these, so both sides run the same numpy code, here on librosa's chroma, onset envelope
+    # and a semitone spectrum folded from its STFT.
     out["structure"] = structure.describe(chroma_power, onset, sr / 512).vector
+    stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
+    out["melody"] = melody.melodic_motion(_SEMITONES @ stft_power, sr / 512)
     out["quality"] = librosa_quality(y32, sr, shared_stft)
     return out
 

@@ -95,6 +95,22 @@ def chroma_filterbank(
 
 
 @lru_cache(maxsize=4)
+def semitone_filterbank(sr: int, n_fft: int, lo_midi: int, hi_midi: int) -> np.ndarray:
+    """Rectangular pitch filterbank: FFT bin k (f_k > 20 Hz) goes wholly to the semitone nearest its centre,
+    MIDI ``round(69 + 12 log2(f_k / 440))``, when that lies in ``lo_midi..hi_midi``.
+
+    Returns:
+        [hi_midi - lo_midi + 1, 1 + n_fft // 2] float64 of 0/1 weights, row 0 = ``lo_midi``.
+    """
+    freqs = np.arange(1 + n_fft // 2) * (sr / n_fft)
+    bank = np.zeros((hi_midi - lo_midi + 1, freqs.size))
+    audible = np.nonzero(freqs > 20.0)[0]
+    midi = np.round(69.0 + 12.0 * np.log2(freqs[audible] / 440.0)).astype(np.int64)
+    keep = (midi >= lo_midi) & (midi <= hi_midi)
+    bank[midi[keep] - lo_midi, audible[keep]] = 1.0
+    return bank
+
+
 def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
     """Orthonormal DCT-II as a matrix: y = D @ x gives the first `n_out` coefficients, shape [n_out, n_in]."""
     n = np.arange(n_in)

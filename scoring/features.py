@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scoring import dsp, structure
+from scoring import dsp, melody, structure
 from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 from scoring.frame_stats import (
@@ -69,7 +69,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/2"
+FEATURE_VERSION: str = "ami-features/3"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0
@@ -344,6 +344,9 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         }
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
+        transitions, leaps = melody.melodic_motion(frames["semitone_power"], fps)
+        scalars["melodic_transitions"] = float(transitions)
+        scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
         emb = struct.vector.astype(np.float32)
         out.append(
             TrackFeatures(

@@ -36,7 +36,7 @@ from scoring.errors import ScoringError
 
 NOVELTY_VERSION = "ami-novelty/2"
 REFERENCE_VERSION = "ami-genre-ref/1"
-COHERENCE_VERSION = "ami-coherence/2"
+COHERENCE_VERSION = "ami-coherence/3"
 
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""
@@ -59,8 +59,11 @@ COHERENCE_FEATURES: tuple[str, ...] = (
     "tonal_clarity",
     "metrical_repetition",
     "log_events_per_s",
-    "voiced_ratio",
+    "melodic_leap",
 )
+"""The coherence model's inputs (`scoring.structure` and `scoring.melody`). The share of voiced steps is not
+one: silence says nothing about structure, and as an input it let gaps cut into random notes lift them to full
+novelty (coherence model 2)."""
 """Inputs of the coherence model, in order (see `coherence_inputs`)."""
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scoring import dsp
+from scoring import dsp, melody
 
 N_FFT = 2048
 HOP = 512
@@ -28,6 +28,7 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     """All per-frame spectral quantities from one STFT pass, computed in frame chunks to bound memory.
 
     Returns tensors over T = 1 + N // HOP frames: mel [B, 128, T] (power), chroma_raw [B, 12, T] (power),
+    semitone [B, S, T] (power per semitone, MIDI `melody.LOWEST_BANK`..`melody.HIGHEST_BANK`),
     centroid [B, T] (Hz, magnitude-weighted), flatness [B, T], rolloff [B, T] (Hz, 99 % of magnitude),
     rms [B, T], and energy [B] (sum of squares of each row, float64).
     """
@@ -36,14 +37,18 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     n_frames = 1 + n // HOP
     xp = F.pad(x.to(st), (N_FFT // 2, N_FFT // 2))
     window = torch.hann_window(N_FFT, periodic=True, dtype=st, device=dev)
-    # Mel and chroma filterbanks side by side: one product per chunk reads the power spectrum once.
-    banks_np = np.concatenate((dsp.mel_filterbank(sr, N_FFT, N_MELS), dsp.chroma_filterbank(sr, N_FFT))).T
+    # Mel, chroma and semitone filterbanks side by side: one product per chunk reads the power spectrum once.
+    semitones = dsp.semitone_filterbank(sr, N_FFT, melody.LOWEST_BANK, melody.HIGHEST_BANK)
+    banks_np = np.concatenate(
+        (dsp.mel_filterbank(sr, N_FFT, N_MELS), dsp.chroma_filterbank(sr, N_FFT), semitones)
+    ).T
     banks_fb = torch.as_tensor(np.ascontiguousarray(banks_np), dtype=st, device=dev)
     freqs = torch.linspace(0.0, sr / 2.0, N_FFT // 2 + 1, dtype=st, device=dev)
     freqs_ones = torch.stack((freqs, torch.ones_like(freqs)), dim=1)
     out = {
         "mel": torch.empty(b, N_MELS, n_frames, dtype=dt, device=dev),
         "chroma_raw": torch.empty(b, 12, n_frames, dtype=dt, device=dev),
+        "semitone": torch.empty(b, semitones.shape[0], n_frames, dtype=dt, device=dev),
         "centroid": torch.empty(b, n_frames, dtype=dt, device=dev),
         "flatness": torch.empty(b, n_frames, dtype=dt, device=dev),
         "rolloff": torch.empty(b, n_frames, dtype=dt, device=dev),
@@ -63,7 +68,8 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
         mag = power.sqrt()
         banks = power @ banks_fb
         out["mel"][:, :, t0:t1] = banks[..., :N_MELS].transpose(1, 2)
-        out["chroma_raw"][:, :, t0:t1] = banks[..., N_MELS:].transpose(1, 2)
+        out["chroma_raw"][:, :, t0:t1] = banks[..., N_MELS : N_MELS + 12].transpose(1, 2)
+        out["semitone"][:, :, t0:t1] = banks[..., N_MELS + 12 :].transpose(1, 2)
         moments = mag @ freqs_ones  # [..., 0] = sum f |X|, [..., 1] = sum |X|
         mag_sum = moments[..., 1]
         out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, moments[..., 0] / mag_sum.clamp_min(1e-30), 0.0)
@@ -167,8 +173,9 @@ def track_frames(
     """Frame-level features of row i of a batch, as float64 numpy arrays over its n_frames frames.
 
     mfcc [20, T]; onset_env [T] (mean positive log-mel difference, shifted by the centring delay as librosa
-    does); chroma [12, T] (per-frame max-normalised); tempogram_mean [384] (mean autocorrelation tempogram:
-    Hann-windowed 384-frame windows every 4 frames, each normalised at lag 0); the per-frame rows of
+    does); chroma [12, T] (per-frame max-normalised); chroma_power [12, T]; semitone_power [S, T];
+    tempogram_mean [384] (mean autocorrelation tempogram: Hann-windowed 384-frame windows every 4 frames, each
+    normalised at lag 0); the per-frame rows of
     `spectral_frames`; with keep_mel also mel [128, T] (power) and log_mel (dB, floored TOP_DB below the
     max).
     """
@@ -193,6 +200,7 @@ def track_frames(
         "onset_env": env_t,
         "chroma": chroma,
         "chroma_power": chroma_raw,
+        "semitone_power": spec["semitone"][i, :, :n_frames],
         "tempogram_mean": ac.mean(0),
     }
     for key in ("centroid", "flatness", "rolloff", "rms"):

@@ -10,9 +10,10 @@ from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_referenc
 from scoring.quality import QUALITY_VERSION
 from scoring.structure import harmony_model_digest
 
-MODEL_VERSION: int = 2
+MODEL_VERSION: int = 3
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
-(2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate)."""
+(2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
+3: features 3 with melodic motion, coherence model 3 without the voiced share)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;
