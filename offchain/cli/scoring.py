@@ -230,24 +230,23 @@ def _add_files(folder: Path, paths: list[Path], genre: str | None, fresh: bool, 
         raise typer.Exit(EXIT_UNEXPECTED)
 
 
-def build(
-    dirs: list[Path] = typer.Argument(..., help="folders (searched recursively) or files"),
-    genre: str | None = GenreLabelOpt,
-    catalog: Path | None = CatalogOpt,
-    device: str | None = DeviceOpt,
-) -> None:
-    """Build a new catalogue from audio files (replaces the one in the folder)."""
-    _add_files(catalog or default_catalog_dir(), dirs, genre, True, device)
+def _catalog_files_command(replace: bool, doc: str) -> Callable[..., None]:
+    """`ami catalog build` (replace=True) and `ami catalog add`: the same options, one difference."""
+
+    def command(
+        files: list[Path] = typer.Argument(..., help="audio files or folders (searched recursively)"),
+        genre: str | None = GenreLabelOpt,
+        catalog: Path | None = CatalogOpt,
+        device: str | None = DeviceOpt,
+    ) -> None:
+        _add_files(catalog or default_catalog_dir(), files, genre, replace, device)
+
+    command.__doc__ = doc
+    return command
 
 
-def add_cmd(
-    files: list[Path] = typer.Argument(..., help="audio files or folders"),
-    genre: str | None = GenreLabelOpt,
-    catalog: Path | None = CatalogOpt,
-    device: str | None = DeviceOpt,
-) -> None:
-    """Append audio files to the catalogue."""
-    _add_files(catalog or default_catalog_dir(), files, genre, False, device)
+build = _catalog_files_command(True, "Build a new catalogue from audio files (replacing the folder's).")
+add_cmd = _catalog_files_command(False, "Append audio files to the catalogue.")
 
 
 def stats(catalog: Path | None = CatalogOpt) -> None:
