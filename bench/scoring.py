@@ -4,7 +4,8 @@ Prints, all measured in this run on this machine:
   * tracks/s and real-time factor of what the scorer computes from PCM, `scoring.features.extract_features`
     (torch, batched; CPU unless a CUDA device is present or --device says otherwise) plus
     `scoring.quality.quality_measures`, vs a plain librosa/pyloudnorm/scipy implementation of the same set:
-    model 1's features, model 2's structure (the same numpy code on librosa's chroma and onset envelope) and
+    model 1's features, the structure (the same numpy code on librosa's chroma and onset envelope), the
+    melodic motion and the gate's salience steps (the same numpy code on a librosa STFT's semitones),
     quality measures (librosa STFTs, plain numpy MDCT products); "straightforward" calls every librosa
     feature on the waveform as its documentation shows, "shared-STFT" reuses one transform (hand-optimised);
     ratio target >= 5x the straightforward one on CPU;
@@ -35,13 +36,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scoring import dsp, melody, structure  # noqa: E402
+from scoring import dsp, melody, salience, structure  # noqa: E402
 from scoring import quality as q  # noqa: E402
 from scoring import testsignals as ts  # noqa: E402
 from scoring.decode import SAMPLE_RATE  # noqa: E402
 
 SR = SAMPLE_RATE
-_SEMITONES = dsp.semitone_filterbank(SR, 2048, melody.LOWEST_BANK, melody.HIGHEST_BANK)
+_SEMITONES = dsp.semitone_filterbank(SR, 2048, salience.BANK_LOW, salience.BANK_HIGH)
 
 
 def make_tracks(n: int, seconds: float) -> list[np.ndarray]:
@@ -95,12 +96,14 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     ]
     out = _common_tail(y, sr, chroma, mfcc, beats)
     out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
-    # The structure (chord steps, information content, repetition, rhythm) and the melodic motion: librosa has
-    # no function for these, so both sides run the same numpy code, here on librosa's chroma, onset envelope
-    # and a semitone spectrum folded from its STFT.
+    # The structure (chord steps, information content, repetition, rhythm), the melodic motion and the gate's
+    # salience steps: librosa has no function for these, so both sides run the same numpy code, here on
+    # librosa's chroma, onset envelope and a semitone spectrum folded from its STFT.
     out["structure"] = structure.describe(chroma_power, onset, sr / 512).vector
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
-    out["melody"] = melody.melodic_motion(_SEMITONES @ stft_power, sr / 512)
+    semitone_power = _SEMITONES @ stft_power
+    out["melody"] = melody.melodic_motion(semitone_power, sr / 512)
+    out["gate_steps"] = structure.chroma_steps(salience.salience_chroma(semitone_power))[0]
     out["quality"] = librosa_quality(y32, sr, shared_stft)
     return out
 

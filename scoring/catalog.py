@@ -45,8 +45,9 @@ __all__ = [
     "unit_rows",
 ]
 
-CATALOG_VERSION = "ami-catalog/2"
-"""Version of the storage layout and of the root hash recipe (2: identity root over (id, pcm_sha256))."""
+CATALOG_VERSION = "ami-catalog/3"
+"""Version of the stored contents and of the root hash recipe (2: identity root over (id, pcm_sha256); 3: the
+stored steps are salience pitch-class profiles, so a catalogue 2 cannot be matched against)."""
 
 LAYOUT_VERSION = 3
 """Storage layout: manifest.json (with the PCM hashes) plus append-only, digested segments of .npy arrays."""

@@ -3,9 +3,11 @@ instrumentation, or as an excerpt? Cover-song matching on chroma steps, plus an 
 landmarks.
 
 Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis & Poliner 2007):
-- both tracks' chroma steps (`scoring.structure.chroma_steps`) are smoothed over ~1 s, pooled to 0.46 s steps,
-  mean-centred per track (what every piece in a key shares is removed, so only the specific progression is
-  compared) and unit-normalised; timbre is absent from chroma, so another instrumentation matches;
+- both tracks' pitch-class steps (`scoring.features.TrackFeatures.chroma_steps`: the harmonic salience
+  of `scoring.salience`, which weighs notes rather than partials, folded to pitch classes) are smoothed
+  over ~1 s, pooled to 0.46 s steps, mean-centred per track (what every piece in a key shares is removed, so
+  only the specific progression is compared) and unit-normalised; timbre is absent from the profile, so
+  another instrumentation matches;
 - key: all 12 transpositions are tried at once (a circular cross-correlation over pitch classes; estimating
   the key from the profiles alone misleads when an instrument flattens the profile);
 - tempo: the query is resampled in time by every factor of `TEMPO_FACTORS` (0.78..1.28, 5 % apart);
@@ -32,7 +34,8 @@ import numpy as np
 
 from scoring import structure
 
-DERIVATIVE_VERSION = "ami-derivative/1"
+DERIVATIVE_VERSION = "ami-derivative/2"
+"""2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram."""
 THRESHOLD = 0.62
 """Window mean cosine similarity at or above which two tracks share a composition (see docs/scoring.md)."""
 WINDOW_S = 15.0

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scoring import dsp, melody, structure
+from scoring import dsp, melody, salience, structure
 from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 from scoring.frame_stats import (
@@ -100,8 +100,9 @@ class TrackFeatures:
         beat_chroma: [12, n_beats] float32 beat-synchronous chroma, each column max-normalised.
         boundaries_s: Foote novelty segment boundaries in seconds.
         beat_times_s: beat positions in seconds.
-        chroma_steps: [N, 12] float32 unit chroma steps every 0.232 s (`scoring.structure.chroma_steps`),
-            what the derivative gate aligns.
+        chroma_steps: [N, 12] float32 unit pitch-class steps every 0.232 s of the harmonic salience
+            (`scoring.salience.salience_chroma` through `scoring.structure.chroma_steps`), what the derivative
+            gate aligns and its landmarks are drawn from.
         voiced_steps: [N] bool, steps with signal.
     """
 
@@ -345,6 +346,7 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
         transitions, leaps = melody.melodic_motion(frames["semitone_power"], fps)
+        gate_steps, gate_voiced = structure.chroma_steps(salience.salience_chroma(frames["semitone_power"]))
         scalars["melodic_transitions"] = float(transitions)
         scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
         emb = struct.vector.astype(np.float32)
@@ -356,8 +358,8 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
                 beat_chroma=beat_chroma.astype(np.float32),
                 boundaries_s=boundaries,
                 beat_times_s=[float(t) for t in beat_times],
-                chroma_steps=struct.steps.astype(np.float32),
-                voiced_steps=struct.voiced,
+                chroma_steps=gate_steps.astype(np.float32),
+                voiced_steps=gate_voiced,
             )
         )
     return out

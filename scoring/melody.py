@@ -7,8 +7,8 @@ and one that notes with no musical intent lack: random notes from a two-octave s
 The measure is taken only where one pitch clearly dominates (monophonic passages, or a melody far above its
 accompaniment), so dense polyphony, where no single line can be followed from the spectrum, says little and
 the measure stays near its prior:
-- the spectrum is folded onto semitones (MIDI `LOWEST_BANK`..`HIGHEST_BANK`) and pooled to `POOL` hops
-  (46 ms);
+- the spectrum is folded onto semitones (`scoring.salience`; the bands from MIDI `LOWEST_F0` up are used) and
+  pooled to `POOL` hops (46 ms);
 - each candidate fundamental f0 (MIDI `LOWEST_F0`..`HIGHEST_F0`) gets a harmonic-sum salience
   ``s(f0) = sum_h a_h P(f0 + o_h)`` over the partials at +0, +12, +19, +24 semitones (`HARMONICS`);
 - a frame is a melody frame when it is within `ON_DB` of the loudest frame and its best candidate beats every
@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from scoring import salience
+
 LOWEST_F0 = 48
 HIGHEST_F0 = 96
 """Candidate fundamentals, MIDI C3..C7: where melodies are sung and played."""
 HARMONICS: tuple[tuple[int, float], ...] = ((0, 1.0), (12, 0.8), (19, 0.6), (24, 0.5))
 """(semitones above f0, weight) of the partials summed into a candidate's salience."""
-LOWEST_BANK = LOWEST_F0
-HIGHEST_BANK = HIGHEST_F0 + 24
-"""The semitone spectrum spans the candidates and their fourth partials (MIDI 48..120, 131 Hz..8.4 kHz)."""
 POOL = 2
 ON_DB = 35.0
 CLEAR_RATIO = 4.0
@@ -47,25 +46,17 @@ _RELATED = np.isin(_OFFSETS, (0, 1, 12, 19, 24))
 """[best, other]: candidates that may be the same note heard through its partials, or its neighbour."""
 
 
-def salience(semitone_power: np.ndarray) -> np.ndarray:
-    """Harmonic-sum salience [F0s, T] of every candidate fundamental from a semitone power spectrum
-    [`HIGHEST_BANK` - `LOWEST_BANK` + 1, T]."""
-    p = np.asarray(semitone_power, dtype=np.float64)
-    base = LOWEST_F0 - LOWEST_BANK
-    return sum(w * p[base + o : base + o + _N] for o, w in HARMONICS)  # type: ignore[return-value]
-
-
 def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
-    """(transitions, leaps) of the clearly heard melody of a semitone power spectrum [bands, T] at ``fps``
-    frames per second (see the module docstring)."""
+    """(transitions, leaps) of the clearly heard melody of a semitone power spectrum [bands, T] (MIDI
+    `salience.BANK_LOW`..`salience.BANK_HIGH`) at ``fps`` frames per second (see the module docstring)."""
     p = np.asarray(semitone_power, dtype=np.float64)
     t = (p.shape[1] // POOL) * POOL
     if t == 0:
         return 0, 0
     pooled = p[:, :t].reshape(p.shape[0], t // POOL, POOL).mean(axis=2)
-    level = 10.0 * np.log10(pooled.sum(axis=0) + 1e-12)
+    level = 10.0 * np.log10(pooled[LOWEST_F0 - salience.BANK_LOW :].sum(axis=0) + 1e-12)
     on = level > level.max() - ON_DB
-    sal = salience(pooled)  # [F0s, frames]
+    sal = salience.harmonic_salience(pooled, LOWEST_F0, HIGHEST_F0, HARMONICS)  # [F0s, frames]
     best = sal.argmax(axis=0)
     frames = np.arange(sal.shape[1])
     rival = np.where(_RELATED[best].T, 0.0, sal).max(axis=0)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scoring import dsp, melody
+from scoring import dsp, salience
 
 N_FFT = 2048
 HOP = 512
@@ -28,7 +28,7 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     """All per-frame spectral quantities from one STFT pass, computed in frame chunks to bound memory.
 
     Returns tensors over T = 1 + N // HOP frames: mel [B, 128, T] (power), chroma_raw [B, 12, T] (power),
-    semitone [B, S, T] (power per semitone, MIDI `melody.LOWEST_BANK`..`melody.HIGHEST_BANK`),
+    semitone [B, S, T] (power per semitone, MIDI `salience.BANK_LOW`..`salience.BANK_HIGH`),
     centroid [B, T] (Hz, magnitude-weighted), flatness [B, T], rolloff [B, T] (Hz, 99 % of magnitude),
     rms [B, T], and energy [B] (sum of squares of each row, float64).
     """
@@ -38,7 +38,7 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     xp = F.pad(x.to(st), (N_FFT // 2, N_FFT // 2))
     window = torch.hann_window(N_FFT, periodic=True, dtype=st, device=dev)
     # Mel, chroma and semitone filterbanks side by side: one product per chunk reads the power spectrum once.
-    semitones = dsp.semitone_filterbank(sr, N_FFT, melody.LOWEST_BANK, melody.HIGHEST_BANK)
+    semitones = dsp.semitone_filterbank(sr, N_FFT, salience.BANK_LOW, salience.BANK_HIGH)
     banks_np = np.concatenate(
         (dsp.mel_filterbank(sr, N_FFT, N_MELS), dsp.chroma_filterbank(sr, N_FFT), semitones)
     ).T

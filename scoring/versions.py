@@ -13,7 +13,8 @@ from scoring.structure import harmony_model_digest
 MODEL_VERSION: int = 3
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
-3: features 3 with melodic motion, coherence model 3 without the voiced share)."""
+3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
+share, catalogue 3)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;

@@ -23,7 +23,7 @@ def _pcm(ids: list[str], salt: str = "") -> list[str]:
 
 def _reference_root(entries: list[tuple[str, str]]) -> str:
     """docs/verification.md's recipe, written out independently of scoring.catalog."""
-    h = hashlib.sha256(b"ami-catalog/2").digest()
+    h = hashlib.sha256(b"ami-catalog/3").digest()
     for track_id, pcm in entries:
         raw = track_id.encode()
         h = hashlib.sha256(h + len(raw).to_bytes(4, "little") + raw + bytes.fromhex(pcm)).digest()
@@ -171,12 +171,12 @@ def test_load_detects_tampering(tmp_path) -> None:
     np.save(tmp_path / "embeddings.1.npy", cat.embeddings)
     # a catalogue of the previous recipe is refused with what to do
     old = json.loads(good)
-    old["version"] = "ami-catalog/1"
+    old["version"] = "ami-catalog/2"
     (tmp_path / "manifest.json").write_text(json.dumps(old))
     with pytest.raises(CatalogError, match="rebuild it from the audio"):
         Catalogue.load(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    manifest["version"] = "ami-catalog/2"
+    manifest["version"] = "ami-catalog/3"
     manifest["count"] = 5
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CatalogError, match="inconsistent"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring import dsp, melody
+from scoring import dsp, melody, salience
 from scoring import testsignals as ts
 from scoring.decode import SAMPLE_RATE
 from scoring.features import extract_features
@@ -26,7 +26,7 @@ def _motion(x: np.ndarray) -> tuple[int, int]:
     n = 1 + (x.size - 2048) // 512
     frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, melody.LOWEST_BANK, melody.HIGHEST_BANK)
+    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
     return melody.melodic_motion(bank @ power.T, SAMPLE_RATE / 512)
 
 

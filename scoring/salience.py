@@ -1,0 +1,49 @@
+"""Pitch salience from a semitone spectrum: harmonic sums that weigh notes rather than partials.
+
+A plain chromagram folds every partial onto its pitch class, so the same chord on a piano (strong low
+partials, fast decay) and on strings (rich upper partials, sustained) gives different pitch-class profiles.
+Summing each candidate fundamental's partials first (Klapuri 2006; the harmonic weighting of Gomez's HPCP,
+2006) moves the energy of a note's partials onto the note, so the profile depends less on who plays it. The
+derivative gate aligns these profiles (`scoring.features.TrackFeatures.chroma_steps`); `scoring.melody`
+follows the clearly heard melody through the same sums.
+
+The semitone spectrum spans MIDI `BANK_LOW`..`BANK_HIGH` (A1..C9, 55 Hz..8.4 kHz at 22,050 Hz): the lowest
+fundamental of a cello or a bass line, and the fourth partial of the highest candidate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BANK_LOW = 33
+BANK_HIGH = 120
+GATE_F0_LOW = 36
+GATE_F0_HIGH = 96
+"""Fundamentals the gate's pitch-class profile counts: MIDI C2..C7."""
+GATE_HARMONICS: tuple[tuple[int, float], ...] = ((0, 1.0), (12, 1 / 2), (19, 1 / 3), (24, 1 / 4))
+"""(semitones above f0, weight) of the partials summed for the gate: the first four, weighted 1/h."""
+
+
+def harmonic_salience(
+    semitone_power: np.ndarray, f0_low: int, f0_high: int, harmonics: tuple[tuple[int, float], ...]
+) -> np.ndarray:
+    """``s(f0, t) = sum_h a_h P(f0 + o_h, t)`` for f0 = ``f0_low``..``f0_high`` (MIDI) from a semitone power
+    spectrum [`BANK_HIGH` - `BANK_LOW` + 1, T]; partials above the bank are left out. Returns [F0s, T]."""
+    p = np.asarray(semitone_power, dtype=np.float64)
+    n = f0_high - f0_low + 1
+    base = f0_low - BANK_LOW
+    out = np.zeros((n, p.shape[1]))
+    for offset, weight in harmonics:
+        rows = p[base + offset : base + offset + n]
+        out[: rows.shape[0]] += weight * rows
+    return out
+
+
+def salience_chroma(semitone_power: np.ndarray) -> np.ndarray:
+    """Pitch-class profile per frame [12, T] (row 0 = C) of the gate's harmonic salience, folded over
+    octaves."""
+    sal = harmonic_salience(semitone_power, GATE_F0_LOW, GATE_F0_HIGH, GATE_HARMONICS)
+    out = np.zeros((12, sal.shape[1]))
+    for i in range(sal.shape[0]):
+        out[(GATE_F0_LOW + i) % 12] += sal[i]
+    return out
