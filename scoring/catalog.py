@@ -466,7 +466,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise CatalogError(
             f"catalogue manifest {path} is not a {CATALOG_VERSION} layout {LAYOUT_VERSION} one"
             f" (it says {manifest.get('version') if isinstance(manifest, dict) else None!r}); an older"
-            " catalogue has no PCM hashes to upgrade from: rebuild it from the audio (`ami catalog add`)"
+            " catalogue holds what an earlier scoring model stored (catalogue 1: no PCM hashes; 2: chromagram"
+            " steps) and cannot be upgraded in place: rebuild it from the audio (`ami catalog add`)"
         )
     return manifest
 
