@@ -39,11 +39,20 @@ def harmonic_salience(
     return out
 
 
+def _gate_matrix() -> np.ndarray:
+    """[12, bands]: `harmonic_salience` with the gate's partials, then the fold over octaves, as one linear
+    map of the semitone spectrum (both steps are linear, so one product does them)."""
+    bands = BANK_HIGH - BANK_LOW + 1
+    sal = harmonic_salience(np.eye(bands), GATE_F0_LOW, GATE_F0_HIGH, GATE_HARMONICS)  # [F0s, bands]
+    fold = np.zeros((12, sal.shape[0]))
+    fold[(GATE_F0_LOW + np.arange(sal.shape[0])) % 12, np.arange(sal.shape[0])] = 1.0
+    return fold @ sal
+
+
+_GATE = _gate_matrix()
+
+
 def salience_chroma(semitone_power: np.ndarray) -> np.ndarray:
     """Pitch-class profile per frame [12, T] (row 0 = C) of the gate's harmonic salience, folded over
     octaves."""
-    sal = harmonic_salience(semitone_power, GATE_F0_LOW, GATE_F0_HIGH, GATE_HARMONICS)
-    out = np.zeros((12, sal.shape[1]))
-    for i in range(sal.shape[0]):
-        out[(GATE_F0_LOW + i) % 12] += sal[i]
-    return out
+    return _GATE @ np.asarray(semitone_power, dtype=np.float64)
