@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scoring import dsp, melody, salience, structure  # noqa: E402
+from scoring import derivative, dsp, melody, salience, structure  # noqa: E402
 from scoring import quality as q  # noqa: E402
 from scoring import testsignals as ts  # noqa: E402
 from scoring.decode import SAMPLE_RATE  # noqa: E402
@@ -103,7 +103,7 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
     semitone_power = _SEMITONES @ stft_power
     out["melody"] = melody.melodic_motion(semitone_power, sr / 512)
-    out["gate_steps"] = structure.chroma_steps(salience.salience_chroma(semitone_power))[0]
+    out["gate_steps"] = derivative.gate_steps(salience.register_chroma(semitone_power))[0]
     out["quality"] = librosa_quality(y32, sr, shared_stft)
     return out
 

@@ -33,6 +33,7 @@ import numpy as np
 from scoring.catalog_root import chain_root, pcm_hash_hex, root_step
 from scoring.errors import CatalogError
 from scoring.knn import Neighbour, exact_topk, pick_device, stored_rows, unit_rows
+from scoring.salience import GATE_WIDTH as STEP_WIDTH
 
 __all__ = [
     "CATALOG_VERSION",
@@ -45,9 +46,10 @@ __all__ = [
     "unit_rows",
 ]
 
-CATALOG_VERSION = "ami-catalog/3"
+CATALOG_VERSION = "ami-catalog/4"
 """Version of the stored contents and of the root hash recipe (2: identity root over (id, pcm_sha256); 3: the
-stored steps are salience pitch-class profiles, so a catalogue 2 cannot be matched against)."""
+stored steps are salience pitch-class profiles, so a catalogue 2 cannot be matched against; 4: the steps
+hold a bass and a treble profile, `STEP_WIDTH` values)."""
 
 LAYOUT_VERSION = 3
 """Storage layout: manifest.json (with the PCM hashes) plus append-only, digested segments of .npy arrays."""
@@ -185,7 +187,8 @@ class Catalogue:
             else [np.asarray(f, dtype=np.uint32).reshape(-1) for f in fingerprints]
         )
         labs = [None] * len(ids) if labels is None else list(labels)
-        sts = [np.zeros((0, 12), np.uint8)] * len(ids) if steps is None else [_steps_u8(x) for x in steps]
+        empty = np.zeros((0, STEP_WIDTH), np.uint8)
+        sts = [empty] * len(ids) if steps is None else [_steps_u8(x) for x in steps]
         if len(sts) != len(ids):
             raise CatalogError("ids and chroma steps differ in length")
         if len(fps) != len(ids) or len(labs) != len(ids) or len(pcm_sha256) != len(ids):
@@ -336,7 +339,7 @@ class Catalogue:
             "fp_lengths": np.array([f.size for f in fps], dtype=np.int64),
             "fp_items": np.concatenate(fps) if fps else np.zeros(0, np.uint32),
             "steps_lengths": np.array([x.shape[0] for x in sts], dtype=np.int64),
-            "steps_items": np.concatenate(sts) if sts else np.zeros((0, 12), np.uint8),
+            "steps_items": np.concatenate(sts) if sts else np.zeros((0, STEP_WIDTH), np.uint8),
         }
         for name, arr in arrays.items():
             _atomic_write(root / f"{name}.{seg_id}.npy", lambda fh, a=arr: np.save(fh, a))
@@ -376,7 +379,7 @@ class Catalogue:
                     or lengths.shape != (n,)
                     or int(lengths.sum()) != items.size
                     or st_len.shape != (n,)
-                    or st_items.shape != (int(st_len.sum()), 12)
+                    or st_items.shape != (int(st_len.sum()), STEP_WIDTH)
                 ):
                     raise CatalogError(
                         f"catalogue in {root} is inconsistent (segment {sid} does not match the manifest)"
@@ -430,12 +433,20 @@ class Catalogue:
 
 
 def _steps_u8(x: np.ndarray) -> np.ndarray:
-    """Chroma steps as stored: uint8 [n, 12] (float input in [0, 1] is rounded half to even after x 255)."""
+    """Gate steps as stored: uint8 [n, `STEP_WIDTH`] (float input in [0, 1] is rounded half to even after
+    x 255).
+
+    Raises:
+        CatalogError: the steps do not hold `STEP_WIDTH` values each.
+    """
     a = np.asarray(x)
+    if a.size and (a.ndim != 2 or a.shape[1] != STEP_WIDTH):
+        raise CatalogError(f"chroma steps of shape {a.shape}; [n, {STEP_WIDTH}] are required")
     if a.dtype == np.uint8:
-        out = a.reshape(-1, 12)
+        out = a.reshape(-1, STEP_WIDTH)
     else:
-        out = np.rint(np.clip(a.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8).reshape(-1, 12)
+        out = np.rint(np.clip(a.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+        out = out.reshape(-1, STEP_WIDTH)
     return np.ascontiguousarray(out)
 
 

@@ -3,16 +3,20 @@ instrumentation, or as an excerpt? Cover-song matching on chroma steps, plus an 
 landmarks.
 
 Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis & Poliner 2007):
-- both tracks' pitch-class steps (`scoring.features.TrackFeatures.chroma_steps`: the harmonic salience
-  of `scoring.salience`, which weighs notes rather than partials, folded to pitch classes) are smoothed
-  over ~1 s, pooled to 0.46 s steps, mean-centred per track (what every piece in a key shares is removed, so
-  only the specific progression is compared) and unit-normalised; timbre is absent from the profile, so
+- both tracks' pitch-class steps (`scoring.features.TrackFeatures.chroma_steps`, made by `gate_steps`: the
+  harmonic salience of `scoring.salience`, which weighs notes rather than partials, folded to pitch
+  classes in a bass and a treble register) are smoothed over ~1 s, pooled to 0.46 s steps, mean-centred
+  per track (what every piece in a key shares is removed, so only the specific progression is compared)
+  and unit-normalised; timbre is absent from the profile, so
   another instrumentation matches;
 - key: all 12 transpositions are tried at once (a circular cross-correlation over pitch classes; estimating
   the key from the profiles alone misleads when an instrument flattens the profile);
 - tempo: the query is resampled in time by every factor of `TEMPO_FACTORS` (0.78..1.28, 5 % apart);
 - excerpt: every diagonal of the cross-similarity matrix is scanned with a window of `WINDOW_S` seconds (or
   the shorter track's length when that is shorter), so a 15 s excerpt from anywhere is found;
+- registers: a step holds one pitch-class profile per register (`scoring.salience.GATE_REGISTERS`), each
+  unit-normalised and scaled by 1/sqrt(registers), so the cosine of two steps is the mean of the
+  registers' cosines; the same transposition applies to every register;
 - the match score is the best window's mean cosine similarity; a derivative is a score >= `THRESHOLD`.
 
 Candidates (`LandmarkIndex`): every catalogued track's harmony landmarks, i.e. hashed runs of
@@ -34,8 +38,9 @@ import numpy as np
 
 from scoring import structure
 
-DERIVATIVE_VERSION = "ami-derivative/2"
-"""2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram."""
+DERIVATIVE_VERSION = "ami-derivative/3"
+"""2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram;
+3: one profile per register (bass, treble)."""
 THRESHOLD = 0.62
 """Window mean cosine similarity at or above which two tracks share a composition (see docs/scoring.md)."""
 WINDOW_S = 15.0
@@ -50,20 +55,50 @@ STOP_SHARE = 0.2
 """A landmark held by more than this share of a large index is too common to point at anything."""
 
 
+def gate_steps(register_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame register profiles [12 R, T] (`scoring.salience.register_chroma`) -> the gate's steps
+    [N, 12 R] and which steps are voiced [N].
+
+    Each register's block is `scoring.structure.chroma_steps` of that register alone (log-compressed relative
+    to its own strongest class, unit norm), scaled by 1/sqrt(R) so a step is a unit vector; a step is voiced
+    by the summed profile's energy.
+    """
+    p = np.asarray(register_power, dtype=np.float64)
+    regs = p.shape[0] // 12
+    blocks = [structure.chroma_steps(p[12 * r : 12 * r + 12])[0] for r in range(regs)]
+    _, voiced = structure.chroma_steps(p.reshape(regs, 12, -1).sum(axis=0))
+    return np.hstack(blocks) / math.sqrt(regs), voiced
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(norm > 1e-9, x / np.where(norm > 1e-9, norm, 1.0), 0.0)
+
+
+def _width(steps: np.ndarray) -> int:
+    x = np.asarray(steps)
+    width = x.shape[-1] if x.ndim == 2 else 12
+    if width % 12 or width == 0:
+        raise ValueError(f"gate steps hold {width} values per step; a multiple of 12 is required")
+    return width
+
+
 def prepare(steps: np.ndarray) -> np.ndarray:
-    """Chroma steps [n, 12] -> matching sequence [m, 12]: ~1 s moving average, pooled by `POOL`, mean-centred,
-    unit rows (all-zero rows stay zero)."""
-    x = np.asarray(steps, dtype=np.float64).reshape(-1, 12)
+    """Gate steps [n, 12 R] -> matching sequence [m, 12 R]: ~1 s moving average, pooled by `POOL`,
+    mean-centred, each register unit-normalised and scaled by 1/sqrt(R) (all-zero blocks stay zero)."""
+    width = _width(steps)
+    x = np.asarray(steps, dtype=np.float64).reshape(-1, width)
     if x.shape[0] == 0:
         return x
-    c = np.concatenate((np.zeros((1, 12)), np.cumsum(x, axis=0)))
+    c = np.concatenate((np.zeros((1, width)), np.cumsum(x, axis=0)))
     k = min(SMOOTH_STEPS, x.shape[0])
     sm = (c[k:] - c[:-k]) / k
     m = sm.shape[0] // POOL
-    pooled = sm[: m * POOL].reshape(m, POOL, 12).mean(axis=1) if m else sm.mean(axis=0, keepdims=True)
+    pooled = sm[: m * POOL].reshape(m, POOL, width).mean(axis=1) if m else sm.mean(axis=0, keepdims=True)
     pooled = pooled - pooled.mean(axis=0)
-    norm = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return np.where(norm > 1e-9, pooled / np.where(norm > 1e-9, norm, 1.0), 0.0)
+    regs = width // 12
+    blocks = [_unit_rows(pooled[:, 12 * r : 12 * r + 12]) for r in range(regs)]
+    return np.hstack(blocks) / math.sqrt(regs)
 
 
 def _step_seconds() -> float:
@@ -79,20 +114,22 @@ def _resample(x: np.ndarray, factor: float) -> np.ndarray:
     i1 = np.clip(i0 + 1, 0, n - 1)
     w = (pos - i0)[:, None]
     y = (1.0 - w) * x[i0] + w * x[i1]
-    norm = np.linalg.norm(y, axis=1, keepdims=True)
-    return np.where(norm > 1e-9, y / np.where(norm > 1e-9, norm, 1.0), 0.0)
+    regs = x.shape[1] // 12
+    return np.hstack([_unit_rows(y[:, 12 * r : 12 * r + 12]) for r in range(regs)]) / math.sqrt(regs)
 
 
 def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
     """For every transposition k (0..11), the largest mean of ``w`` consecutive diagonal entries of the
-    cross-similarity ``S_k[i, j] = sum_p q_i[(p + k) mod 12] r_j[p]`` (query k semitones above the
-    reference), over all diagonals: [12].
+    cross-similarity ``S_k[i, j] = sum_b sum_p q_i[b, (p + k) mod 12] r_j[b, p]`` (query k semitones above
+    the reference, the same k in every register b), over all diagonals: [12].
 
     All 12 transpositions come from one circular cross-correlation along the pitch-class axis (an FFT over the
     12 classes), so trying every key costs about as much as trying one.
     """
     nq, nr = q.shape[0], r.shape[0]
-    s = np.fft.irfft(np.fft.rfft(q, axis=1)[:, None, :] * np.conj(np.fft.rfft(r, axis=1))[None, :, :], n=12)
+    fq = np.fft.rfft(q.reshape(nq, -1, 12), axis=2)  # [nq, R, 7]
+    fr = np.conj(np.fft.rfft(r.reshape(nr, -1, 12), axis=2))
+    s = np.fft.irfft(np.einsum("ibf,jbf->ijf", fq, fr), n=12)
     offsets = np.arange(-(nq - w), nr - w + 1)
     if offsets.size == 0:
         return np.full(12, -1.0)
@@ -121,10 +158,18 @@ class Match:
 
 
 def match(query_steps: np.ndarray, ref_steps: np.ndarray) -> Match:
-    """Best `Match` of two tracks' chroma steps over every transposition, the tempo grid and every offset.
+    """Best `Match` of two tracks' gate steps (`gate_steps`; plain [n, 12] chroma steps work too) over every
+    transposition, the tempo grid and every offset.
 
     Tracks with less than `MIN_WINDOW_S` of material never match (score -1).
+
+    Raises:
+        ValueError: the two tracks' steps differ in width (made by different gate versions).
     """
+    if _width(query_steps) != _width(ref_steps):
+        raise ValueError(
+            f"gate steps of width {_width(query_steps)} and {_width(ref_steps)} cannot be compared"
+        )
     q0, r = prepare(query_steps), prepare(ref_steps)
     dt = _step_seconds()
     best = Match(-1.0, 0, 1.0, 0.0)
@@ -144,9 +189,10 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray) -> Match:
 
 def landmarks(steps: np.ndarray, voiced: np.ndarray | None = None) -> list[int]:
     """Harmony landmarks of a track: 64-bit hashes of every run of `LANDMARK_LENGTH` consecutive
-    key-invariant chord changes (sorted, unique). Tempo does not change the chord events, so neither does
-    it change these."""
-    x = np.asarray(steps, dtype=np.float64).reshape(-1, 12)
+    key-invariant chord changes (sorted, unique), from the gate steps with their registers summed. Tempo
+    does not change the chord events, so neither does it change these."""
+    width = _width(steps)
+    x = np.asarray(steps, dtype=np.float64).reshape(-1, width // 12, 12).sum(axis=1)
     v = np.ones(x.shape[0], bool) if voiced is None else np.asarray(voiced, bool)
     labels, _ = structure.chord_events(x, v)
     toks = [structure.transition_token(a, b) for a, b in zip(labels[:-1], labels[1:], strict=True)]

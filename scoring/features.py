@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scoring import dsp, melody, salience, structure
+from scoring import derivative, dsp, melody, salience, structure
 from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 from scoring.frame_stats import (
@@ -100,9 +100,10 @@ class TrackFeatures:
         beat_chroma: [12, n_beats] float32 beat-synchronous chroma, each column max-normalised.
         boundaries_s: Foote novelty segment boundaries in seconds.
         beat_times_s: beat positions in seconds.
-        chroma_steps: [N, 12] float32 unit pitch-class steps every 0.232 s of the harmonic salience
-            (`scoring.salience.salience_chroma` through `scoring.structure.chroma_steps`), what the derivative
-            gate aligns and its landmarks are drawn from.
+        chroma_steps: [N, 24] float32 unit steps every 0.232 s: pitch-class profiles of the harmonic
+            salience in a bass and a treble register (`scoring.salience.register_chroma` through
+            `scoring.derivative.gate_steps`), what the derivative gate aligns and its landmarks are drawn
+            from.
         voiced_steps: [N] bool, steps with signal.
     """
 
@@ -112,7 +113,7 @@ class TrackFeatures:
     beat_chroma: np.ndarray
     boundaries_s: list[float]
     beat_times_s: list[float] = field(default_factory=list)
-    chroma_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, 12), np.float32))
+    chroma_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, salience.GATE_WIDTH), np.float32))
     voiced_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def digest(self) -> str:
@@ -346,7 +347,7 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
         transitions, leaps = melody.melodic_motion(frames["semitone_power"], fps)
-        gate_steps, gate_voiced = structure.chroma_steps(salience.salience_chroma(frames["semitone_power"]))
+        gate_steps, gate_voiced = derivative.gate_steps(salience.register_chroma(frames["semitone_power"]))
         scalars["melodic_transitions"] = float(transitions)
         scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
         emb = struct.vector.astype(np.float32)

@@ -7,6 +7,12 @@ Summing each candidate fundamental's partials first (Klapuri 2006; the harmonic 
 derivative gate aligns these profiles (`scoring.features.TrackFeatures.chroma_steps`); `scoring.melody`
 follows the clearly heard melody through the same sums.
 
+The gate keeps two registers apart: fundamentals below middle C (the bass line) and from middle C up (the
+upper voices and the melody). Two pieces of one style share their pitch-class content but rarely how it
+is spread between bass and treble, while the same piece on another instrument keeps its notes where
+they are; so the registers separate distinct works of one style better than one fold over every octave, and
+an instrument's strong upper partials (a clarinet's twelfth) weigh less against the notes.
+
 The semitone spectrum spans MIDI `BANK_LOW`..`BANK_HIGH` (A1..C9, 55 Hz..8.4 kHz at 22,050 Hz): the lowest
 fundamental of a cello or a bass line, and the fourth partial of the highest candidate.
 """
@@ -19,7 +25,12 @@ BANK_LOW = 33
 BANK_HIGH = 120
 GATE_F0_LOW = 36
 GATE_F0_HIGH = 96
-"""Fundamentals the gate's pitch-class profile counts: MIDI C2..C7."""
+"""Fundamentals the gate's pitch-class profiles count: MIDI C2..C7."""
+GATE_REGISTERS: tuple[tuple[int, int], ...] = ((GATE_F0_LOW, 59), (60, GATE_F0_HIGH))
+"""(lowest, highest) fundamental, MIDI, of each register the gate folds on its own: bass C2..B3, treble
+C4..C7."""
+GATE_WIDTH = 12 * len(GATE_REGISTERS)
+"""Values per gate step: 12 pitch classes per register, bass first."""
 GATE_HARMONICS: tuple[tuple[int, float], ...] = ((0, 1.0), (12, 1 / 2), (19, 1 / 3), (24, 1 / 4))
 """(semitones above f0, weight) of the partials summed for the gate: the first four, weighted 1/h."""
 
@@ -40,19 +51,30 @@ def harmonic_salience(
 
 
 def _gate_matrix() -> np.ndarray:
-    """[12, bands]: `harmonic_salience` with the gate's partials, then the fold over octaves, as one linear
-    map of the semitone spectrum (both steps are linear, so one product does them)."""
+    """[`GATE_WIDTH`, bands]: `harmonic_salience` with the gate's partials, then the fold over the octaves of
+    each of `GATE_REGISTERS`, as one linear map of the semitone spectrum (both steps are linear, so one
+    product does them)."""
     bands = BANK_HIGH - BANK_LOW + 1
     sal = harmonic_salience(np.eye(bands), GATE_F0_LOW, GATE_F0_HIGH, GATE_HARMONICS)  # [F0s, bands]
-    fold = np.zeros((12, sal.shape[0]))
-    fold[(GATE_F0_LOW + np.arange(sal.shape[0])) % 12, np.arange(sal.shape[0])] = 1.0
+    f0 = GATE_F0_LOW + np.arange(sal.shape[0])
+    fold = np.zeros((GATE_WIDTH, sal.shape[0]))
+    for r, (low, high) in enumerate(GATE_REGISTERS):
+        inside = (f0 >= low) & (f0 <= high)
+        fold[12 * r + f0[inside] % 12, np.flatnonzero(inside)] = 1.0
     return fold @ sal
 
 
 _GATE = _gate_matrix()
 
 
-def salience_chroma(semitone_power: np.ndarray) -> np.ndarray:
-    """Pitch-class profile per frame [12, T] (row 0 = C) of the gate's harmonic salience, folded over
-    octaves."""
+def register_chroma(semitone_power: np.ndarray) -> np.ndarray:
+    """Pitch-class profiles per frame [`GATE_WIDTH`, T] of the gate's harmonic salience, folded over the
+    octaves of each register: rows 0..11 the bass (row 0 = C), 12..23 the treble."""
     return _GATE @ np.asarray(semitone_power, dtype=np.float64)
+
+
+def salience_chroma(semitone_power: np.ndarray) -> np.ndarray:
+    """Pitch-class profile per frame [12, T] (row 0 = C) of the harmonic salience over every gate
+    fundamental: the registers of `register_chroma` summed."""
+    reg = register_chroma(semitone_power)
+    return reg.reshape(len(GATE_REGISTERS), 12, -1).sum(axis=0)

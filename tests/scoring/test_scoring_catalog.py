@@ -23,7 +23,7 @@ def _pcm(ids: list[str], salt: str = "") -> list[str]:
 
 def _reference_root(entries: list[tuple[str, str]]) -> str:
     """docs/verification.md's recipe, written out independently of scoring.catalog."""
-    h = hashlib.sha256(b"ami-catalog/3").digest()
+    h = hashlib.sha256(b"ami-catalog/4").digest()
     for track_id, pcm in entries:
         raw = track_id.encode()
         h = hashlib.sha256(h + len(raw).to_bytes(4, "little") + raw + bytes.fromhex(pcm)).digest()
@@ -176,7 +176,7 @@ def test_load_detects_tampering(tmp_path) -> None:
     with pytest.raises(CatalogError, match="rebuild it from the audio"):
         Catalogue.load(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    manifest["version"] = "ami-catalog/3"
+    manifest["version"] = "ami-catalog/4"
     manifest["count"] = 5
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CatalogError, match="inconsistent"):
@@ -283,7 +283,7 @@ def test_save_appends_segments_and_rewrites_when_the_folder_diverges(tmp_path) -
 
 def test_chroma_steps_persist_at_their_stored_resolution(tmp_path) -> None:
     rng = np.random.default_rng(11)
-    steps = [rng.random((40, 12)), rng.random((7, 12)), np.zeros((0, 12))]
+    steps = [rng.random((40, 24)), rng.random((7, 24)), np.zeros((0, 24))]
     cat = Catalogue(8, c2d_dim=3)
     cat.add(
         ["a", "b", "c"],
@@ -303,3 +303,8 @@ def test_chroma_steps_persist_at_their_stored_resolution(tmp_path) -> None:
         assert np.array_equal(back.steps(i), cat.steps(i))
     with pytest.raises(CatalogError, match="chroma steps"):
         cat.add(["d"], _unit(rng, 1, 8), rng.random((1, 3)), pcm_sha256=_pcm(["d"]), steps=[])
+    # steps of the previous gate (one 12-class profile, no registers) are refused, not stored reshaped
+    with pytest.raises(CatalogError, match=r"\[n, 24\] are required"):
+        narrow = [rng.random((5, 12))]
+        cat.add(["d"], _unit(rng, 1, 8), rng.random((1, 3)), pcm_sha256=_pcm(["d"]), steps=narrow)
+    assert len(cat) == 3

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from scoring import derivative as dv
+from scoring import salience
 from scoring import structure as st
 from scoring.features import frame_features
 from scoring.testsignals import tone
@@ -87,3 +88,21 @@ def test_landmarks_are_key_and_tempo_invariant(pieces: dict[str, np.ndarray]) ->
     for variant in ("transposed", "slower", "faster"):
         shared = base & set(dv.landmarks(pieces[variant]))
         assert len(shared) >= 0.8 * len(base), variant
+
+
+def test_gate_steps_hold_one_unit_profile_per_register() -> None:
+    pcm = _render(PIECE_A, seconds=12.0)
+    steps, voiced = dv.gate_steps(salience.register_chroma(frame_features(pcm, SR)["semitone_power"]))
+    assert steps.shape[1] == 24 and voiced.shape == (steps.shape[0],) and voiced.all()
+    # each register's block is a unit vector scaled by 1/sqrt(2): the step is a unit vector
+    for block in (steps[:, :12], steps[:, 12:]):
+        np.testing.assert_allclose(np.linalg.norm(block, axis=1), np.sqrt(0.5), rtol=1e-9)
+    # the chords sit in C4..C5: the treble block's strongest class is a chord tone of the first chord (C E G)
+    assert int(np.argmax(steps[0, 12:])) in (0, 4, 7)
+
+
+def test_steps_of_another_width_are_refused(pieces: dict[str, np.ndarray]) -> None:
+    wide = np.hstack([pieces["source"], pieces["source"]]) / np.sqrt(2)
+    assert dv.match(wide, wide).score == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cannot be compared"):
+        dv.match(pieces["source"], wide)

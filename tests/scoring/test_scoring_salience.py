@@ -27,3 +27,19 @@ def test_partials_above_the_bank_are_left_out() -> None:
     sal = salience.harmonic_salience(p, 90, 100, ((0, 1.0), (24, 0.5)))
     # f0 90..96 have their +24 partial inside the bank (<= 120); 97..100 do not
     assert sal[:7, 0] == pytest.approx([1.5] * 7) and sal[7:, 0] == pytest.approx([1.0] * 4)
+
+
+def test_register_chroma_splits_the_same_sums_at_middle_c() -> None:
+    # The four bands of the first test, with each f0's sum counted in its own register:
+    #   bass (f0 36..59):   C: f0 36 -> 3/4, f0 48 -> 25/12 = 17/6;  F: f0 41, 53 -> 2/3;  G: f0 43, 55 -> 3/4
+    #   treble (f0 60..96): C: f0 60 -> 3/2, f0 72 -> 1 = 5/2;        G: f0 67 -> 1
+    p = np.zeros((salience.BANK_HIGH - salience.BANK_LOW + 1, 1))
+    for midi in (48, 60, 67, 72):
+        p[midi - salience.BANK_LOW, 0] = 1.0
+    expected = np.zeros(24)
+    expected[0], expected[5], expected[7] = 17 / 6, 2 / 3, 3 / 4
+    expected[12], expected[19] = 5 / 2, 1.0
+    reg = salience.register_chroma(p)[:, 0]
+    np.testing.assert_allclose(reg, expected, rtol=1e-12, atol=1e-12)
+    # the registers partition the fundamentals, so together they are the one-fold profile
+    np.testing.assert_allclose(reg[:12] + reg[12:], salience.salience_chroma(p)[:, 0], rtol=1e-12)
