@@ -64,7 +64,13 @@ from scoring.probes.ladders import (
     tanh_drive,
 )
 from scoring.probes.metrics import auc_mann_whitney, pitch_class_profile, spearman_rho
-from scoring.probes.negatives import distinct_chorales, folk_tunes, negative_probes
+from scoring.probes.negatives import (
+    SHARED_PHRASE_INTERVALS,
+    distinct_chorales,
+    folk_tunes,
+    longest_shared_run,
+    negative_probes,
+)
 from scoring.probes.probe import PROBES_VERSION, SR, Probe, ProbeUnavailable
 from scoring.probes.real import instrumentation_probes, real_probes
 from scoring.probes.renders import REAL_WORKS, CorpusWork, render_notes, render_work
@@ -95,6 +101,8 @@ __all__ = [
     "degrade",
     "derivative_probes",
     "distinct_chorales",
+    "longest_shared_run",
+    "SHARED_PHRASE_INTERVALS",
     "drascula_tracks",
     "encode_mp3",
     "FLUTE",

@@ -272,9 +272,19 @@ def test_unknown_names_get_clear_errors(cache: P.ProbeCache) -> None:
 def test_distinct_chorales_have_distinct_melodies(cache: P.ProbeCache) -> None:
     paths = P.distinct_chorales(6, cache)
     assert len(paths) == 6 and len(set(paths)) == 6
-    index = json.loads((cache.root / "chorale_signatures.json").read_text())
-    sigs = [index[p] for p in paths]
-    assert len(set(sigs)) == 6 and all(sigs)
+    index = json.loads((cache.root / "chorale_melodies.json").read_text())
+    for i, a in enumerate(paths):
+        assert index[a]
+        for b in paths[i + 1 :]:
+            assert P.longest_shared_run(index[a], index[b]) < P.SHARED_PHRASE_INTERVALS, (a, b)
+
+
+def test_longest_shared_run_on_worked_examples() -> None:
+    # "Werde munter": two settings' openings differ by one passing note, then run together for 5 intervals
+    assert P.longest_shared_run([2, 2, -1, -3, 1, 2, 2], [2, 1, 1, -1, -3, 1, 2, 2]) == 5
+    assert P.longest_shared_run([1, 2, 3], [4, 5]) == 0
+    assert P.longest_shared_run([], [1]) == 0
+    assert P.longest_shared_run([7, 7, 7], [7, 7]) == 2
 
 
 def test_negative_sets(cache: P.ProbeCache) -> None:
