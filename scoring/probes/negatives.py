@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -16,20 +16,21 @@ from scoring.probes.renders import CorpusWork, render_work
 from scoring.probes.soundtracks import drascula_tracks, soundtrack_excerpt
 
 SHARED_PHRASE_INTERVALS = 12
-"""Two chorale melodies are one tune when they share a run of this many consecutive melodic intervals
+"""Two melodies are one tune when they share a run of this many consecutive melodic intervals
 (repeated notes merged): about two chorale phrases note for note. In the 283 melodies whose first 16
 intervals differ, 149 of 39,903 pairs share such a run; they are harmonisations of one tune whose first
 notes differ by an upbeat or a passing note (e.g. bwv154.3, bwv55.5, bwv359 and bwv360, four settings of
 "Werde munter, mein Gemüte")."""
 
 
-def _soprano_intervals(corpus_path: str) -> list[int]:
-    """Melodic intervals of a chorale's top part, repeated notes merged (a held note re-struck in another
-    harmonisation is the same melody)."""
-    from music21 import corpus  # slow to import; only this set needs it
+def _melody_intervals(corpus_path: str) -> list[int]:
+    """Melodic intervals of a score's top part (a chorale's soprano, a fiddle tune's one line), repeated
+    notes merged (a held note re-struck in another setting is the same melody)."""
+    from music21 import corpus  # slow to import; only these sets need it
 
     score = corpus.parse(corpus_path)
-    pitches = [n.pitch.midi for n in score.parts[0].recurse().notes if n.isNote]
+    part = score.parts[0] if score.parts else score
+    pitches = [n.pitch.midi for n in part.recurse().notes if n.isNote]
     merged = [p for i, p in enumerate(pitches) if i == 0 or p != pitches[i - 1]]
     return [b - a for a, b in zip(merged, merged[1:], strict=False)]
 
@@ -49,27 +50,24 @@ def longest_shared_run(a: Sequence[int], b: Sequence[int]) -> int:
     return best
 
 
-def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> list[str]:
-    """Corpus paths of the first ``n`` Bach chorales (music21 iterator order) with distinct melodies.
-
-    Many chorale tunes were harmonised by Bach more than once; two harmonisations of one tune are the same
-    composition to a listener, so a chorale is kept only if its melody shares no run of
-    `SHARED_PHRASE_INTERVALS` intervals with one kept before it. Melodies are cached as JSON.
-    """
-    from music21 import corpus  # slow to import; only this set needs it
-
+def _distinct_melodies(
+    candidates: Iterable[str], n: int, index_name: str, cache: ProbeCache | str | Path | None
+) -> list[str]:
+    """The first ``n`` of ``candidates`` (corpus paths) whose melody shares no run of
+    `SHARED_PHRASE_INTERVALS` intervals with one kept before it; melodies are cached as JSON in
+    ``index_name``, an unparsable score is left out."""
     c = _cache(cache)
-    index_path = c.root / "chorale_melodies.json"
+    index_path = c.root / index_name
     index: dict[str, list[int] | None] = json.loads(index_path.read_text()) if index_path.is_file() else {}
     kept: list[tuple[str, list[int]]] = []
     changed = False
-    for path in corpus.chorales.Iterator(returnType="filename"):
+    for path in candidates:
         if len(kept) >= n:
             break
         if path not in index:
             try:
-                index[path] = _soprano_intervals(path)
-            except Exception:  # an unparsable chorale is left out of the set, not fatal
+                index[path] = _melody_intervals(path)
+            except Exception:  # an unparsable score is left out of the set, not fatal
                 index[path] = None
             changed = True
         melody = index[path]
@@ -83,9 +81,25 @@ def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> l
     return [path for path, _ in kept]
 
 
-def folk_tunes(n: int) -> list[str]:
+def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> list[str]:
+    """Corpus paths of the first ``n`` Bach chorales (music21 iterator order) with distinct melodies.
+
+    Many chorale tunes were harmonised by Bach more than once; two harmonisations of one tune are the same
+    composition to a listener, so a chorale is kept only if its melody shares no run of
+    `SHARED_PHRASE_INTERVALS` intervals with one kept before it.
+    """
+    from music21 import corpus  # slow to import; only this set needs it
+
+    return _distinct_melodies(
+        corpus.chorales.Iterator(returnType="filename"), n, "chorale_melodies.json", cache
+    )
+
+
+def folk_tunes(n: int, cache: ProbeCache | str | Path | None = None) -> list[str]:
     """Corpus paths of ``n`` reels and jigs from Ryan's Mammoth Collection in music21, alternating reel/jig in
-    name order (distinct titles)."""
+    name order, with distinct melodies: the collection prints some tunes twice under two names (ArbanaReel
+    and BenButlersReel share a run of 61 intervals), so a tune is kept only as `distinct_chorales` keeps a
+    chorale."""
     from music21 import corpus  # slow to import; only this set needs it
 
     names = sorted(
@@ -95,10 +109,8 @@ def folk_tunes(n: int) -> list[str]:
     )
     reels = [x for x in names if x.endswith("Reel")]
     jigs = [x for x in names if x.endswith("Jig")]
-    out: list[str] = []
-    for r, j in zip(reels, jigs, strict=False):
-        out += [r, j]
-    return out[:n]
+    alternating = [x for pair in zip(reels, jigs, strict=False) for x in pair]
+    return _distinct_melodies(alternating, n, "folk_melodies.json", cache)
 
 
 def negative_probes(
@@ -124,7 +136,10 @@ def negative_probes(
                 for p in distinct_chorales(spare, cache)
             ]
             if kind == "bach_chorales"
-            else [CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2) for p in folk_tunes(spare)]
+            else [
+                CorpusWork(p.split("/")[1], kind, p, None, (VIOLIN,), 110, 2)
+                for p in folk_tunes(spare, cache)
+            ]
         )
         makers = [(w.name, partial(render_work, w, seconds, cache=cache)) for w in works]
     else:

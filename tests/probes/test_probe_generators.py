@@ -12,6 +12,7 @@ import soundfile as sf
 from scipy import signal
 
 from scoring import probes as P
+from scoring.probes import negatives
 from scoring.testsignals import tone
 from tests.probes.conftest import FOLK
 
@@ -277,6 +278,15 @@ def test_distinct_chorales_have_distinct_melodies(cache: P.ProbeCache) -> None:
         assert index[a]
         for b in paths[i + 1 :]:
             assert P.longest_shared_run(index[a], index[b]) < P.SHARED_PHRASE_INTERVALS, (a, b)
+
+
+def test_a_tune_printed_twice_under_two_names_counts_once(cache: P.ProbeCache) -> None:
+    # Ryan's Mammoth prints one reel as ArbanaReel and as BenButlersReel (a shared run of 61 intervals)
+    reels = ["ryansMammoth/ArbanaReel", "ryansMammoth/BenButlersReel", "ryansMammoth/BellsOfLewistonReel"]
+    kept = negatives._distinct_melodies(reels, 3, "test_melodies.json", cache)
+    assert kept == ["ryansMammoth/ArbanaReel", "ryansMammoth/BellsOfLewistonReel"]
+    index = json.loads((cache.root / "test_melodies.json").read_text())
+    assert P.longest_shared_run(index[reels[0]], index[reels[1]]) >= P.SHARED_PHRASE_INTERVALS
 
 
 def test_longest_shared_run_on_worked_examples() -> None:
