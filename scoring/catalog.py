@@ -79,7 +79,7 @@ class Catalogue:
         self._emb_buf = np.zeros((0, self.dim), np.float32)
         self._c2d_buf = np.zeros((0, self.c2d_dim), np.float32)
         self._fps: list[np.ndarray] = []
-        # Chroma steps of each entry ([n, 12] uint8, value x 255) for the derivative gate's alignment.
+        # Chroma steps of each entry ([n, STEP_WIDTH] uint8, value x 255) for the derivative gate's alignment.
         self._steps: list[np.ndarray] = []
         self._index: dict[str, int] = {}
         self._root = hashlib.sha256(CATALOG_VERSION.encode()).digest()
@@ -127,7 +127,7 @@ class Catalogue:
         return self._fps[index]
 
     def steps(self, index: int) -> np.ndarray:
-        """Chroma steps of entry ``index`` as float32 [n, 12] in [0, 1] (stored at 1/255 resolution)."""
+        """Gate steps of entry ``index``: float32 [n, `STEP_WIDTH`] in [0, 1] (stored at 1/255 steps)."""
         return self._steps[index].astype(np.float32) / 255.0
 
     def position(self, track_id: str) -> int | None:
@@ -155,7 +155,8 @@ class Catalogue:
             labels: a label (genre) per entry, or None.
             pcm_sha256: hex SHA-256 of each entry's canonical PCM (`CanonicalAudio.sha256`); with the id it
                 is what the root hash commits to.
-            steps: chroma steps per entry ([n, 12] in [0, 1], or uint8 as `steps` returns x 255), or None.
+            steps: gate steps per entry ([n, `STEP_WIDTH`] in [0, 1], or uint8 as `steps` returns x 255),
+                or None.
 
         Raises:
             CatalogError: shapes do not match, an embedding is zero or non-finite, a PCM hash is not 32 bytes

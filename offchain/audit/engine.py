@@ -23,6 +23,7 @@ from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.scoring_rule import DeclaredGenre
 from scoring.agreement import AGREEMENT_VERSION, library_differences
 from scoring.errors import ScoringError
+from scoring.salience import GATE_WIDTH
 from scoring.versions import MODEL_VERSION
 
 
@@ -50,10 +51,10 @@ def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str, ste
         c2d=np.asarray(c2d, np.float32),
         fp=np.asarray(fp, np.uint32),
         pcm=np.frombuffer(bytes.fromhex(pcm_sha256), np.uint8),
-        # chroma steps as the catalogue stores them: uint8, value x 255 ([n, 12])
+        # gate steps as the catalogue stores them: uint8, value x 255 ([n, GATE_WIDTH])
         steps=np.rint(np.clip(np.asarray(steps, np.float64), 0.0, 1.0) * 255.0)
         .astype(np.uint8)
-        .reshape(-1, 12),
+        .reshape(-1, GATE_WIDTH),
     )
     return buf.getvalue()
 
@@ -70,7 +71,10 @@ def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.n
             pcm = bytes(z["pcm"].astype(np.uint8))
             if len(pcm) != 32:
                 raise ValueError(f"PCM hash of {len(pcm)} bytes")
-            return z["emb"], z["c2d"], z["fp"], pcm.hex(), z["steps"]
+            steps = z["steps"]
+            if steps.ndim != 2 or steps.shape[1] != GATE_WIDTH:
+                raise ValueError(f"gate steps of shape {steps.shape}, not [n, {GATE_WIDTH}]")
+            return z["emb"], z["c2d"], z["fp"], pcm.hex(), steps
     except (OSError, ValueError, KeyError) as exc:
         raise RescoreError(
             f"a stored catalogue entry is not a {_ENTRY_LAYOUT} one ({type(exc).__name__}: {exc});"

@@ -94,3 +94,22 @@ async def test_engine_worker_and_cpu_validator_agree(
             assert world.challenges_on_chain() == []
     finally:
         await scorer.close()
+
+
+def test_entries_of_an_older_gate_are_refused_with_what_to_do() -> None:
+    # a rescored catalogue entry as model 3 stored it: 12 pitch classes a step, no registers
+    from offchain.audit.engine import _pack
+    from offchain.audit.rescore import RescoreError
+
+    rng = np.random.default_rng(3)
+    steps12 = rng.random((40, 12))
+    r = EngineRescorer("cpu")
+    emb, c2d = rng.random(r.catalogue.dim), rng.random(r.catalogue.c2d_dim)
+    entry = _pack(emb / np.linalg.norm(emb), c2d, np.arange(5), "ab" * 32, np.hstack([steps12, steps12]))
+    r.restore([(1, entry)])  # the current width round-trips
+    assert r.catalogue.steps(0).shape == (40, 24)
+    old = io.BytesIO()
+    with np.load(io.BytesIO(entry)) as z:
+        np.savez(old, **{k: (z[k][:, :12] if k == "steps" else z[k]) for k in z.files})
+    with pytest.raises(RescoreError, match="rescore from scratch"):
+        r.restore([(1, old.getvalue())])
