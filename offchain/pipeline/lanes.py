@@ -152,9 +152,13 @@ class ScoringLanes:
             raise
         await self.store.mark_score_submitted(token_id)
 
-    async def _score_loop(self, retry_lane: bool) -> None:
+    async def _score_loop(self, retry_lane: bool, stage: str) -> None:
+        """One scoring lane, supervised as ``stage``: a store error stops it; its supervisor restarts it."""
         while not self._stop.is_set():
             token_id = await self._claim(retry_lane)
+            # The store answered again: the failure the supervisor recorded for this lane (a locked file, a
+            # full disk) is over, so /readyz must stop reporting it.
+            self.last_error.pop(stage, None)
             if token_id is None:
                 async with self._work:
                     with contextlib.suppress(TimeoutError):

@@ -89,7 +89,9 @@ class Worker(ScoringLanes):
             asyncio.create_task(self._supervise("scoring-feed", self._feed_scoring)),
             asyncio.create_task(self._supervise("payouts", self._dispatch_payouts)),
             *(
-                asyncio.create_task(self._supervise(f"scorer-{i}", functools.partial(self._score_loop, lane)))
+                asyncio.create_task(
+                    self._supervise(f"scorer-{i}", functools.partial(self._score_loop, lane, f"scorer-{i}"))
+                )
                 for i, lane in enumerate(self._lanes())
             ),
         ]

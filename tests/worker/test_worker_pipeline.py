@@ -244,3 +244,39 @@ async def _has(probe: Callable[[], object], line: str) -> bool:
 
 async def _is(probe: Callable[[], object], status: int) -> bool:
     return await probe() == status  # type: ignore[misc]
+
+
+async def test_a_scorer_lane_that_recovers_from_a_locked_store_is_ready_again(store: WorkerStore) -> None:
+    import sqlite3
+
+    from offchain.http import readiness
+
+    chain, ipfs = scenario()
+    worker = make(chain, store, ipfs)
+    real = store.fair_pending
+    failures = {"left": 1}
+
+    async def locked_once(*args: object, **kwargs: object) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    def lane_failures() -> float:
+        registry = worker.metrics.registry
+        samples = (
+            registry.get_sample_value("ami_worker_source_errors_total", {"source": f"scorer-{i}"})
+            for i in range(8)
+        )
+        return sum(v or 0.0 for v in samples)
+
+    async def ready() -> bool:
+        return (await readiness(worker))[0]
+
+    store.fair_pending = locked_once  # type: ignore[method-assign]
+    async with running(worker):
+        # one scorer lane hit the lock and its supervisor restarted it; once it claims again, /readyz stops
+        # reporting the old failure (it used to stay "not ready" until the daemon restarted)
+        await until(lambda: lane_failures() == 1.0, "a scorer lane to fail on the locked store")
+        await until(ready, "the worker to be ready again")
+        assert not any(k.startswith("scorer-") for k in worker.last_error)
