@@ -89,7 +89,7 @@ def one_fold(semitone_power: np.ndarray) -> np.ndarray:
 
 def registers(semitone_power: np.ndarray) -> np.ndarray:
     """The gate's steps now: a bass and a treble profile (`scoring.derivative.gate_steps`)."""
-    return derivative.gate_steps(salience.register_chroma(semitone_power))[0]
+    return derivative.gate_steps(semitone_power)[0]
 
 
 REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {

@@ -103,7 +103,7 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
     semitone_power = _SEMITONES @ stft_power
     out["melody"] = melody.melodic_motion(semitone_power, sr / 512)
-    out["gate_steps"] = derivative.gate_steps(salience.register_chroma(semitone_power))[0]
+    out["gate_steps"] = derivative.gate_steps(semitone_power)[0]
     out["quality"] = librosa_quality(y32, sr, shared_stft)
     return out
 

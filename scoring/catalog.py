@@ -37,11 +37,13 @@ from scoring.salience import GATE_WIDTH as STEP_WIDTH
 
 __all__ = [
     "CATALOG_VERSION",
+    "STEP_WIDTH",
     "CatalogError",
     "Catalogue",
     "Neighbour",
     "chain_root",
     "exact_topk",
+    "steps_u8",
     "stored_rows",
     "unit_rows",
 ]
@@ -189,7 +191,7 @@ class Catalogue:
         )
         labs = [None] * len(ids) if labels is None else list(labels)
         empty = np.zeros((0, STEP_WIDTH), np.uint8)
-        sts = [empty] * len(ids) if steps is None else [_steps_u8(x) for x in steps]
+        sts = [empty] * len(ids) if steps is None else [steps_u8(x) for x in steps]
         if len(sts) != len(ids):
             raise CatalogError("ids and chroma steps differ in length")
         if len(fps) != len(ids) or len(labs) != len(ids) or len(pcm_sha256) != len(ids):
@@ -433,7 +435,7 @@ class Catalogue:
         return cls(dim, c2d_dim)
 
 
-def _steps_u8(x: np.ndarray) -> np.ndarray:
+def steps_u8(x: np.ndarray) -> np.ndarray:
     """Gate steps as stored: uint8 [n, `STEP_WIDTH`] (float input in [0, 1] is rounded half to even after
     x 255).
 

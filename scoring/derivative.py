@@ -7,8 +7,7 @@ Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis &
   harmonic salience of `scoring.salience`, which weighs notes rather than partials, folded to pitch
   classes in a bass and a treble register) are smoothed over ~1 s, pooled to 0.46 s steps, mean-centred
   per track (what every piece in a key shares is removed, so only the specific progression is compared)
-  and unit-normalised; timbre is absent from the profile, so
-  another instrumentation matches;
+  and unit-normalised; timbre is absent from the profile, so another instrumentation matches;
 - key: all 12 transpositions are tried at once (a circular cross-correlation over pitch classes; estimating
   the key from the profiles alone misleads when an instrument flattens the profile);
 - tempo: the query is resampled in time by every factor of `TEMPO_FACTORS` (0.78..1.28, 5 % apart);
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring import structure
+from scoring import salience, structure
 
 DERIVATIVE_VERSION = "ami-derivative/3"
 """2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram;
@@ -55,24 +54,29 @@ STOP_SHARE = 0.2
 """A landmark held by more than this share of a large index is too common to point at anything."""
 
 
-def gate_steps(register_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame register profiles [12 R, T] (`scoring.salience.register_chroma`) -> the gate's steps
-    [N, 12 R] and which steps are voiced [N].
+def gate_steps(semitone_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A semitone spectrum [bands, T] (`scoring.salience.BANK_LOW`..`BANK_HIGH`) -> the gate's steps
+    [N, `scoring.salience.GATE_WIDTH`] and which steps are voiced [N].
 
-    Each register's block is `scoring.structure.chroma_steps` of that register alone (log-compressed relative
-    to its own strongest class, unit norm), scaled by 1/sqrt(R) so a step is a unit vector; a step is voiced
-    by the summed profile's energy.
+    Each register of `scoring.salience.register_chroma` becomes `scoring.structure.chroma_steps` of that
+    register alone (log-compressed relative to its own strongest class, unit norm), scaled by 1/sqrt(R) so a
+    step is a unit vector; a step is voiced by the summed profile's energy.
     """
-    p = np.asarray(register_power, dtype=np.float64)
+    p = salience.register_chroma(semitone_power)
     regs = p.shape[0] // 12
     blocks = [structure.chroma_steps(p[12 * r : 12 * r + 12])[0] for r in range(regs)]
     _, voiced = structure.chroma_steps(p.reshape(regs, 12, -1).sum(axis=0))
     return np.hstack(blocks) / math.sqrt(regs), voiced
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(norm > 1e-9, x / np.where(norm > 1e-9, norm, 1.0), 0.0)
+def _unit_registers(x: np.ndarray) -> np.ndarray:
+    """Rows [n, 12 R] with each register's 12 values unit-normalised and scaled by 1/sqrt(R) (all-zero blocks
+    stay zero), so a row's dot product with another is the mean of the registers' cosines."""
+    regs = x.shape[1] // 12
+    blocks = x.reshape(x.shape[0], regs, 12)
+    norm = np.linalg.norm(blocks, axis=2, keepdims=True)
+    unit = np.where(norm > 1e-9, blocks / np.where(norm > 1e-9, norm, 1.0), 0.0)
+    return unit.reshape(x.shape) / math.sqrt(regs)
 
 
 def _width(steps: np.ndarray) -> int:
@@ -95,10 +99,7 @@ def prepare(steps: np.ndarray) -> np.ndarray:
     sm = (c[k:] - c[:-k]) / k
     m = sm.shape[0] // POOL
     pooled = sm[: m * POOL].reshape(m, POOL, width).mean(axis=1) if m else sm.mean(axis=0, keepdims=True)
-    pooled = pooled - pooled.mean(axis=0)
-    regs = width // 12
-    blocks = [_unit_rows(pooled[:, 12 * r : 12 * r + 12]) for r in range(regs)]
-    return np.hstack(blocks) / math.sqrt(regs)
+    return _unit_registers(pooled - pooled.mean(axis=0))
 
 
 def _step_seconds() -> float:
@@ -113,9 +114,7 @@ def _resample(x: np.ndarray, factor: float) -> np.ndarray:
     i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
     i1 = np.clip(i0 + 1, 0, n - 1)
     w = (pos - i0)[:, None]
-    y = (1.0 - w) * x[i0] + w * x[i1]
-    regs = x.shape[1] // 12
-    return np.hstack([_unit_rows(y[:, 12 * r : 12 * r + 12]) for r in range(regs)]) / math.sqrt(regs)
+    return _unit_registers((1.0 - w) * x[i0] + w * x[i1])
 
 
 def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:

@@ -101,9 +101,8 @@ class TrackFeatures:
         boundaries_s: Foote novelty segment boundaries in seconds.
         beat_times_s: beat positions in seconds.
         chroma_steps: [N, 24] float32 unit steps every 0.232 s: pitch-class profiles of the harmonic
-            salience in a bass and a treble register (`scoring.salience.register_chroma` through
-            `scoring.derivative.gate_steps`), what the derivative gate aligns and its landmarks are drawn
-            from.
+            salience in a bass and a treble register (`scoring.derivative.gate_steps`), what the derivative
+            gate aligns and its landmarks are drawn from.
         voiced_steps: [N] bool, steps with signal.
     """
 
@@ -347,7 +346,7 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
         transitions, leaps = melody.melodic_motion(frames["semitone_power"], fps)
-        gate_steps, gate_voiced = derivative.gate_steps(salience.register_chroma(frames["semitone_power"]))
+        gate_steps, gate_voiced = derivative.gate_steps(frames["semitone_power"])
         scalars["melodic_transitions"] = float(transitions)
         scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
         emb = struct.vector.astype(np.float32)

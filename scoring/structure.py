@@ -380,14 +380,10 @@ class Structure:
             entropy_mean (bits), repetition_4s, repetition_16s, persistence_1 / _2 / _4 (lags of 1, 2, 4
             steps), tonal_clarity, tonal_strength (|DFT_5| of the profile), voiced_ratio.
         vector: the key-, tempo- and level-invariant structural vector (`structure_vector`).
-        steps: [N, 12] chroma steps (for the derivative gate).
-        voiced: [N] voiced steps.
     """
 
     scalars: dict[str, float]
     vector: np.ndarray
-    steps: np.ndarray
-    voiced: np.ndarray
 
 
 def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Structure:
@@ -418,7 +414,7 @@ def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Str
     vector = structure_vector(
         scalars, transition_histogram(labels), tonal, rhythm_scale_transform(onset_env, fps)
     )
-    return Structure(scalars, vector, steps, voiced)
+    return Structure(scalars, vector)
 
 
 _SCALAR_BLOCK = 9

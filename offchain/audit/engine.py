@@ -22,8 +22,8 @@ from offchain import scoring_rule
 from offchain.audit.rescore import Rescored, RescoreError, Rescorer
 from offchain.scoring_rule import DeclaredGenre
 from scoring.agreement import AGREEMENT_VERSION, library_differences
+from scoring.catalog import STEP_WIDTH, steps_u8
 from scoring.errors import ScoringError
-from scoring.salience import GATE_WIDTH
 from scoring.versions import MODEL_VERSION
 
 
@@ -51,10 +51,7 @@ def _pack(emb: np.ndarray, c2d: np.ndarray, fp: np.ndarray, pcm_sha256: str, ste
         c2d=np.asarray(c2d, np.float32),
         fp=np.asarray(fp, np.uint32),
         pcm=np.frombuffer(bytes.fromhex(pcm_sha256), np.uint8),
-        # gate steps as the catalogue stores them: uint8, value x 255 ([n, GATE_WIDTH])
-        steps=np.rint(np.clip(np.asarray(steps, np.float64), 0.0, 1.0) * 255.0)
-        .astype(np.uint8)
-        .reshape(-1, GATE_WIDTH),
+        steps=steps_u8(steps),  # as the catalogue stores them
     )
     return buf.getvalue()
 
@@ -72,8 +69,8 @@ def _unpack(entry: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.n
             if len(pcm) != 32:
                 raise ValueError(f"PCM hash of {len(pcm)} bytes")
             steps = z["steps"]
-            if steps.ndim != 2 or steps.shape[1] != GATE_WIDTH:
-                raise ValueError(f"gate steps of shape {steps.shape}, not [n, {GATE_WIDTH}]")
+            if steps.ndim != 2 or steps.shape[1] != STEP_WIDTH:
+                raise ValueError(f"gate steps of shape {steps.shape}, not [n, {STEP_WIDTH}]")
             return z["emb"], z["c2d"], z["fp"], pcm.hex(), steps
     except (OSError, ValueError, KeyError) as exc:
         raise RescoreError(
