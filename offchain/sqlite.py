@@ -24,6 +24,12 @@ class DatabaseLocked(Exception):
     """Another process runs on this database (it holds the instance lock)."""
 
 
+BUSY_TIMEOUT_S = 30.0
+"""How long a statement waits for another connection's write lock before it fails with "database is locked".
+SQLite's default of 5 s was exceeded under load (four scorer lanes, a backup and the dashboard beside them),
+and each such failure restarts a lane for nothing."""
+
+
 class BackupError(Exception):
     """A backup or restore cannot be done; the message says why and nothing was changed."""
 
@@ -48,7 +54,7 @@ async def open_database(
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_S)
     except aiosqlite.DatabaseError as exc:
         raise error(f"{path}: cannot open the database: {exc}") from exc
     try:

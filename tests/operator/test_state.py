@@ -91,6 +91,25 @@ async def test_newer_or_unmigratable_files_are_refused_untouched(tmp_path: Path)
     conn.close()
 
 
+async def test_a_write_waits_out_a_lock_held_longer_than_sqlites_default(tmp_path: Path) -> None:
+    path = tmp_path / "toy.sqlite"
+    conn = await open_database(path, TOY_SCHEMA, 3, ToyError, "toy", TOY_MIGRATIONS)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO song (id, title) VALUES (10, 'held')")
+    # SQLite's own default gives up after 5 s; the other writer commits after 6
+    release = threading.Timer(6.0, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        await conn.execute("INSERT INTO song (id, title) VALUES (11, 'waited')")
+        rows = await (await conn.execute("SELECT id, title FROM song WHERE id >= 10 ORDER BY id")).fetchall()
+        assert [tuple(r) for r in rows] == [(10, "held"), (11, "waited")]
+    finally:
+        release.join()
+        holder.close()
+        await conn.close()
+
+
 @pytest.mark.parametrize(
     "module,opener",
     [(worker_store, worker_store.WorkerStore.open), (validator_db, validator_db.ValidatorDb.open)],
