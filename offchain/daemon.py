@@ -30,9 +30,17 @@ from offchain.pipeline.adapters import (
     SubmitterPayoutSink,
     SubmitterScorePublisher,
 )
+from offchain.pipeline.catalogue_rebuild import (
+    CatalogueUnusable,
+    RebuildReport,
+    catalogue_dir,
+    check_catalogue,
+    rebuild_catalogue,
+)
 from offchain.pipeline.options import WorkerOptions
 from offchain.pipeline.scoring import EngineTrackScorer
 from offchain.pipeline.worker import Worker
+from offchain.sqlite import instance_lock
 from offchain.store import StoreError, WorkerStore
 
 log = structlog.get_logger("ami.daemon")
@@ -59,7 +67,7 @@ class Assembled:
 
 def default_scorer(settings: WorkerSettings, worker_store: Any) -> Any:
     """The scoring stage's TrackScorer (scoring engine in a process pool): offchain/pipeline/scoring.py."""
-    return EngineTrackScorer(settings.db_path.parent / "catalogue", device=settings.device)
+    return EngineTrackScorer(catalogue_dir(settings.db_path), device=settings.device)
 
 
 @contextlib.asynccontextmanager
@@ -95,6 +103,13 @@ async def assemble(
             deployment.rewards: ContractAbi.load("ami_rewards"),
         }
         scorer = scorer_factory(settings, store)
+        if isinstance(scorer, EngineTrackScorer):
+            # An older model's (or a damaged, or a lost) catalogue: refuse to start, naming the fix; scoring
+            # would otherwise reject every new track or measure it against an empty catalogue.
+            try:
+                await check_catalogue(Path(scorer.catalogue_dir), store)
+            except CatalogueUnusable as exc:
+                raise DaemonError(str(exc)) from None
         worker = Worker(
             store,
             ChainBlockSource(port, abis, retry_delay_s=settings.backoff_initial_s),
@@ -201,6 +216,32 @@ async def requeue(settings: WorkerSettings) -> dict[str, Any]:
         await sub.close()
         await port.close()
     return {"requeued": n, **failed}
+
+
+async def rebuild(
+    settings: WorkerSettings, progress: Callable[[int, int], None] | None = None
+) -> RebuildReport:
+    """`ami rebuild-catalogue`: rebuild the worker's catalogue from its database and IPFS with the current
+    model, holding the daemon's instance lock throughout, so that `ami run` cannot start meanwhile (and a
+    running one makes this stop with DatabaseLocked before anything is read)."""
+    with instance_lock(settings.db_path, "ami run"):
+        try:
+            store = await WorkerStore.open(settings.db_path)
+        except StoreError as exc:
+            raise DaemonError(str(exc)) from exc
+        ipfs = IpfsClient(settings.ipfs_api_url)
+        try:
+            return await rebuild_catalogue(
+                store,
+                catalogue_dir(settings.db_path),
+                IpfsContentFetcher(ipfs),
+                device=None if settings.device == "auto" else settings.device,
+                max_audio_bytes=settings.max_audio_bytes,
+                progress=progress,
+            )
+        finally:
+            await ipfs.close()
+            await store.close()
 
 
 async def run_daemon(settings: WorkerSettings) -> None:

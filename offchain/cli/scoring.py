@@ -44,14 +44,29 @@ def _engine() -> ModuleType:
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """`advance(n)`: a rich progress bar on a terminal, else a no-op (so pipes get clean JSON lines)."""
+    with progress_bar(label) as update:
+        yield lambda n: update(n, total, advance=True)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[..., None]]:
+    """`update(done, total, advance=False)` (`advance`: add `done`): a rich progress bar on a terminal's
+    stderr, else a no-op, so that pipes and --json get clean output."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield lambda done, total, advance=False: None
         return
     progress = Progress(transient=True)
     progress.start()
-    task = progress.add_task(label, total=total)
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int, advance: bool = False) -> None:
+        if advance:
+            progress.update(task, total=total, advance=done)
+        else:
+            progress.update(task, total=total, completed=done)
+
     try:
-        yield lambda n: progress.advance(task, n)
+        yield update
     finally:
         progress.stop()
 

@@ -1,4 +1,4 @@
-"""`ami` subcommands for the worker area: run, demo, config, status, requeue."""
+"""`ami` subcommands for the worker area: run, demo, config, status, requeue, rebuild-catalogue."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from offchain.cli.exits import EXIT_INPUT, EXIT_UNEXPECTED, exit_on
+from offchain.cli.exits import EXIT_INPUT, EXIT_UNEXPECTED, EXIT_UNREACHABLE, exit_on
+from offchain.cli.scoring import progress_bar
 from offchain.cli.settings import worker_settings
-from offchain.daemon import DaemonError, outbox_failures, outbox_path, requeue, run_daemon
+from offchain.daemon import DaemonError, outbox_failures, outbox_path, rebuild, requeue, run_daemon
 from offchain.demo import DemoError, run_demo
 from offchain.logging import configure_logging
+from offchain.pipeline.catalogue_rebuild import RebuildError
 from offchain.sqlite import DatabaseLocked, instance_lock
 from offchain.store import WorkerStore
 
@@ -126,6 +128,49 @@ def requeue_cmd(config: ConfigOpt = None) -> None:
     typer.echo(f"requeued {out['requeued']} failed payouts and calls")
 
 
+def rebuild_catalogue_cmd(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Rebuild the worker's scoring catalogue with the current model (after a model upgrade, or when it is
+    damaged or lost) from its database and IPFS; the old folder is kept as a backup. Stop `ami run` first.
+
+    Every scored track is fetched again (CID verified) and rescored in token order by the shared rule: it
+    costs a full rescoring. Scores on chain or handed to the submitter keep their model version; scores not
+    yet handed are replaced by the current model's."""
+    settings = worker_settings(config)
+    if not settings.db_path.exists():
+        typer.echo(f"error: no worker database at {settings.db_path}", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    with (
+        exit_on((DatabaseLocked, DaemonError), EXIT_INPUT, "ami rebuild-catalogue: "),
+        exit_on(RebuildError, EXIT_UNREACHABLE, "ami rebuild-catalogue: "),
+        progress_bar("rescoring") as update,
+    ):
+        report = asyncio.run(rebuild(settings, update))
+    data = {
+        "catalogue": str(report.catalogue),
+        "backup": str(report.backup) if report.backup else None,
+        "entries": len(report.ids),
+        "root_hash": report.root_hash,
+        "rescored": report.rescored,
+        "left_out": report.left_out,
+        "rescored_unsubmitted": report.rescored_unsubmitted,
+        "verdict_changes": report.verdict_changes,
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"rescored {report.rescored} tracks: {len(report.ids)} entries, root {report.root_hash}")
+    typer.echo(f"catalogue: {report.catalogue}; the old one is kept in {report.backup or '(there was none)'}")
+    for token, why in report.left_out.items():
+        typer.echo(f"token {token} stays out: {why[:120]}")
+    if report.rescored_unsubmitted:
+        typer.echo(f"scores not yet submitted, now from the current model: {report.rescored_unsubmitted}")
+    for token, change in report.verdict_changes.items():
+        typer.echo(f"token {token}: {change} under the current model (its published score stays)")
+
+
 def demo_cmd(
     workdir: Annotated[
         Path | None, typer.Option(help="Keep the demo's files here (default: a temporary folder).")
@@ -162,6 +207,7 @@ def register(app: typer.Typer) -> None:
     app.command("config")(config_cmd)
     app.command("status")(status_cmd)
     app.command("requeue")(requeue_cmd)
+    app.command("rebuild-catalogue")(rebuild_catalogue_cmd)
     app.command("demo")(demo_cmd)
 
 

@@ -89,7 +89,15 @@ def score_in_process(token_id: int, audio: bytes, declared: DeclaredGenre | None
     if not out.publishable or out.score is None:
         return "rejected", (out.verdict, out.detail)
     ps = out.score
-    details = {
+    return "scored", (ps.novelty_bp, ps.quality_bp, ps.model_version, ps.commitment, outcome_details(out))
+
+
+def outcome_details(out: scoring_rule.RuleOutcome) -> dict[str, Any]:
+    """The details the worker stores with a score (hashes, catalogue root, versions with the rule's, the
+    engine's details, the genre the rule used); `out` must carry a score."""
+    ps = out.score
+    assert ps is not None
+    return {
         "pcm_sha256": ps.pcm_sha256,
         "features_sha256": ps.features_sha256,
         "catalogue_root": ps.catalogue_root,
@@ -97,7 +105,6 @@ def score_in_process(token_id: int, audio: bytes, declared: DeclaredGenre | None
         **dict(ps.details),
         **{k: v for k, v in out.details.items() if k != "rule"},
     }
-    return "scored", (ps.novelty_bp, ps.quality_bp, ps.model_version, ps.commitment, details)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import aiosqlite
 
 from offchain.projection import jsonable
-from offchain.sqlite import hex_text
+from offchain.sqlite import hex_text, transaction
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,26 @@ class TrackQueue:
             for t, c, a, r, d in await cur.fetchall()
         ]
         return {"rejected_by_reason": rejected, "retrying": retrying}
+
+    async def replace_unsubmitted_scores(
+        self,
+        scores: Sequence[tuple[int, int, int, int, bytes, Mapping[str, Any]]],
+        withdrawn: Sequence[tuple[int, str, str]],
+    ) -> None:
+        """After a catalogue rebuild, in one transaction: scores not yet handed to the submitter (status
+        'scored') take the new model's (token, novelty, quality, model version, commitment, details), or are
+        withdrawn as rejected (token, reason, detail) when the new model does not publish them."""
+        async with transaction(self._db) as db:
+            await db.executemany(
+                "UPDATE tracks SET novelty_bp=?, quality_bp=?, model_version=?, commitment=?, scored_json=?"
+                " WHERE token_id=? AND status='scored'",
+                [(n, q, v, hex_text(c), json.dumps(jsonable(d)), t) for t, n, q, v, c, d in scores],
+            )
+            await db.executemany(
+                "UPDATE tracks SET status='rejected', reason=?, detail=?, novelty_bp=NULL, quality_bp=NULL,"
+                " model_version=NULL, commitment=NULL, scored_json=NULL WHERE token_id=? AND status='scored'",
+                [(r, d[:500], t) for t, r, d in withdrawn],
+            )
 
     async def mark_score_submitted(self, token_id: int) -> None:
         await self._db.execute(
