@@ -1,12 +1,19 @@
-"""In-memory fakes of the worker ports: a chain that lands the worker's calls as events, IPFS, a scorer."""
+"""In-memory fakes of the worker ports (a chain that lands the worker's calls as events, IPFS, a scorer), and
+the content a creator mints (WAV bytes, track metadata)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import soundfile as sf
+
+from offchain.ipfs.cid import compute_cid
+from offchain.ipfs.metadata import TrackMetadata
 from offchain.pipeline.ports import (
     ContentInvalid,
     ContentNotFound,
@@ -18,6 +25,30 @@ from offchain.pipeline.ports import (
 from offchain.projection import BlockData, typed_event
 from offchain.scoring_rule import DeclaredGenre
 from offchain.store import OutboxPayout
+from scoring.decode import SAMPLE_RATE
+
+ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+
+
+def wav_bytes(x: np.ndarray) -> bytes:
+    """Mono float samples at the canonical rate as 16-bit WAV bytes."""
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def track_metadata(audio: bytes, genre: str, title: str = "Chorale", duration_s: float = 8.0) -> bytes:
+    """The metadata document a creator (Alice) mints with `audio`, declaring `genre`."""
+    return TrackMetadata.build(
+        title=title,
+        creator=ALICE,
+        genre=genre,
+        duration_s=duration_s,
+        royalty_splits=[[ALICE, 10_000]],
+        licence="CC-BY-4.0",
+        audio_cid=compute_cid(audio, 1),
+        audio_format="wav",
+    ).to_json()
 
 
 class FakeChain:
@@ -40,10 +71,7 @@ class FakeChain:
 
     def land(self, *events: tuple[str, Mapping[str, Any]]) -> int:
         number = self.head + 1
-        recs = [
-            typed_event(k, i, f, block=number, contract="5Contract")
-            for i, (k, f) in enumerate(events)
-        ]
+        recs = [typed_event(k, i, f, block=number, contract="5Contract") for i, (k, f) in enumerate(events)]
         self.history.append(BlockData(number, f"0x{number:064x}", recs))
         self._grew.set()
         return number

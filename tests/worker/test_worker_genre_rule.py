@@ -4,54 +4,27 @@ worker's scoring stage and the validator's rescorer both run the one `apply_rule
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile as sf
-from worker_fakes import FakeChain, FakeIpfs
+from worker_fakes import FakeChain, FakeIpfs, track_metadata, wav_bytes
 
 from ami_node.events import DomainEvent
 from offchain import scoring_rule
-from offchain.ipfs.cid import compute_cid
-from offchain.ipfs.metadata import TrackMetadata
 from offchain.pipeline.ports import ScoreOutcome, StorageUnavailable
 from offchain.pipeline.worker import Worker, WorkerOptions
 from offchain.projection import BlockData, typed_event
 from offchain.scoring_rule import DeclaredGenre, apply_rule, declared_genre, normalise_genre
 from offchain.store import WorkerStore
-from scoring.decode import SAMPLE_RATE
 from scoring.engine import new_catalogue
 from scoring.novelty import load_reference
 from scoring.testsignals import chord_song
 
-ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
-
-
-def _wav(x: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, x.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def _metadata(audio: bytes, genre: str) -> bytes:
-    return TrackMetadata.build(
-        title="Chorale",
-        creator=ALICE,
-        genre=genre,
-        duration_s=8.0,
-        royalty_splits=[[ALICE, 10_000]],
-        licence="CC-BY-4.0",
-        audio_cid=compute_cid(audio, 1),
-        audio_format="wav",
-    ).to_json()
-
 
 @pytest.fixture(scope="module")
 def song() -> bytes:
-    return _wav(chord_song(60, 120, 8))
+    return wav_bytes(chord_song(60, 120, 8))
 
 
 def test_normalise_genre_against_the_shipped_reference() -> None:
@@ -68,7 +41,7 @@ def test_normalise_genre_against_the_shipped_reference() -> None:
 
 
 def test_declared_genre_from_metadata_bytes(song: bytes) -> None:
-    assert declared_genre(_metadata(song, "Ragtime piano")) == DeclaredGenre("Ragtime piano")
+    assert declared_genre(track_metadata(song, "Ragtime piano")) == DeclaredGenre("Ragtime piano")
     bad = declared_genre(b'{"title": "t"}')
     assert bad.value is None and bad.note is not None and bad.note.startswith("metadata_invalid")
     assert declared_genre(b"\xff\xfe not json").value is None
@@ -147,7 +120,8 @@ def _mint(token: int, audio_cid: str, metadata_cid: str) -> DomainEvent:
 
 async def test_worker_passes_the_metadata_genre_and_survives_bad_metadata(store: WorkerStore) -> None:
     audio = b"RIFF-audio" * 4
-    ipfs = FakeIpfs({"QmAudio": audio, "QmMeta": _metadata(audio, "Madrigal"), "QmJunk": b'{"title": 1}'})
+    meta = track_metadata(audio, "Madrigal")
+    ipfs = FakeIpfs({"QmAudio": audio, "QmMeta": meta, "QmJunk": b'{"title": 1}'})
     scorer = RecordingScorer()
     chain = FakeChain()
     opts = WorkerOptions(backoff_initial_s=0.01, backoff_max_s=0.02, poll_s=0.02)
@@ -168,7 +142,7 @@ async def test_worker_passes_the_metadata_genre_and_survives_bad_metadata(store:
 async def test_worker_waits_out_ipfs_down_for_the_metadata(store: WorkerStore) -> None:
     """An unreachable node must not make the worker score without the genre (the validator would not)."""
     audio = b"RIFF-audio" * 4
-    ipfs = FakeIpfs({"QmAudio": audio, "QmMeta": _metadata(audio, "Madrigal")})
+    ipfs = FakeIpfs({"QmAudio": audio, "QmMeta": track_metadata(audio, "Madrigal")})
     real_fetch = ipfs.fetch
     down_for = {"QmMeta": 3}
 
@@ -211,7 +185,7 @@ def test_missing_genre_reference_is_a_node_fault_not_a_track_verdict(
 def test_crash_replay_scores_against_the_prefix_it_first_saw(song: bytes) -> None:
     """Saved to the catalogue but not recorded (a crash): scoring it again gives the very same score."""
     ref = load_reference()
-    other = _wav(chord_song(67, 96, 8, seed=3, drums=False))
+    other = wav_bytes(chord_song(67, 96, 8, seed=3, drums=False))
     cat = new_catalogue()
     first = apply_rule(cat, 1, song, "Bach chorale", "cpu", ref)
     second = apply_rule(cat, 2, other, None, "cpu", ref)
