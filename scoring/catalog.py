@@ -481,7 +481,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
             f"catalogue manifest {path} is not a {CATALOG_VERSION} layout {LAYOUT_VERSION} one"
             f" (it says {manifest.get('version') if isinstance(manifest, dict) else None!r}); an older"
             " catalogue holds what an earlier scoring model stored (catalogue 1: no PCM hashes; 2: chromagram"
-            " steps) and cannot be upgraded in place: rebuild it from the audio (`ami catalog add`)"
+            " steps; 3: steps of one register) and cannot be upgraded in place: rebuild it from the audio"
+            " (`ami catalog build` for a catalogue of files, `ami rebuild-catalogue` for a worker's)"
         )
     return manifest
 
