@@ -25,9 +25,10 @@ class DatabaseLocked(Exception):
 
 
 BUSY_TIMEOUT_S = 30.0
-"""How long a statement waits for another connection's write lock before it fails with "database is locked".
-SQLite's default of 5 s was exceeded under load (four scorer lanes, a backup and the dashboard beside them),
-and each such failure restarts a lane for nothing."""
+"""How long a statement waits for another connection's write lock before it fails with "database is locked"
+(SQLite's default is 5 s; another process's write, such as `ami dashboard` adding its indexes, can hold it
+longer on a loaded host, and each failure restarts a lane for nothing). It cannot help a connection whose open
+read statement pins a snapshot that another connection has since changed: that write fails at once."""
 
 
 class BackupError(Exception):

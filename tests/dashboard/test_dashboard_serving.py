@@ -183,7 +183,8 @@ async def test_the_workers_server_mounts_the_dashboard_with_live_state(tmp_path:
         store, chain, ipfs, FakeScorer(), chain, chain, WorkerOptions(epoch_blocks=10, poll_s=0.02)
     )
     try:
-        async with running(worker), serving_http(worker) as base, aiohttp.ClientSession() as http:
+        # HTTP first, as `ami run` starts them
+        async with serving_http(worker) as base, running(worker), aiohttp.ClientSession() as http:
             # Wait for the events the page must show: token 1's score published on chain (the block that
             # lands it is the last one), token 2 rejected, and the worker at that head with it written.
             async def settled() -> bool:

@@ -198,7 +198,9 @@ async def test_http_ready_follows_outages_and_metrics_count(store: WorkerStore) 
 
     chain, ipfs = scenario()
     worker = make(chain, store, ipfs)
-    async with running(worker), serving_http(worker) as base:
+    # HTTP first, as `ami run` starts them: the dashboard adds its indexes on start, and a schema change
+    # committed while the lanes read makes one of them fail once and fetch its track again
+    async with serving_http(worker) as base, running(worker):
         async with aiohttp.ClientSession() as http:
 
             async def ready() -> int:
