@@ -178,6 +178,11 @@ class WorkerSettings(BaseSettings):
         return data
 
 
+def torch_device(device: str) -> str | None:
+    """The scoring engine's device for a `device` setting: "auto" is None (CUDA if there is one, else CPU)."""
+    return None if device == "auto" else device
+
+
 def _format_errors(exc: ValidationError, origin: str) -> str:
     lines = [f"invalid worker configuration ({origin}):"]
     for err in exc.errors():

@@ -20,7 +20,7 @@ from ami_node.keys import load_keypair
 from ami_node.port import ChainError
 from ami_node.submitter import Submitter, SubmitterError
 from ami_node.substrate import SubstrateChainPort
-from offchain.config import WorkerSettings
+from offchain.config import WorkerSettings, torch_device
 from offchain.http import bound_port, start_http
 from offchain.ipfs.client import IpfsClient
 from offchain.metrics import WorkerMetrics
@@ -235,7 +235,7 @@ async def rebuild(
                 store,
                 catalogue_dir(settings.db_path),
                 IpfsContentFetcher(ipfs),
-                device=None if settings.device == "auto" else settings.device,
+                device=torch_device(settings.device),
                 max_audio_bytes=settings.max_audio_bytes,
                 progress=progress,
             )

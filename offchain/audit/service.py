@@ -25,7 +25,7 @@ from offchain.audit.auditor import AuditOptions, Auditor
 from offchain.audit.db import ValidatorDb, ValidatorDbError
 from offchain.audit.rescore import RescoreError, Rescorer
 from offchain.audit.validator import ContractChallenger, Validator
-from offchain.config import WorkerSettings
+from offchain.config import WorkerSettings, torch_device
 from offchain.ipfs.client import IpfsClient
 from offchain.metrics import add_standard_collectors
 from offchain.store import StoreError, WorkerStore
@@ -51,7 +51,7 @@ def audit_options(settings: WorkerSettings, grace_blocks: int | None = None) -> 
 
 def default_rescorers(settings: WorkerSettings) -> tuple[dict[int, Rescorer], str | None]:
     """The scoring engine's rescorers, or none (with the reason) when the engine is not installed."""
-    device = None if settings.device == "auto" else settings.device
+    device = torch_device(settings.device)
     try:
         # The scoring engine is a heavy (torch) and separate part of the project: imported only here.
         from offchain.audit.engine import engine_rescorers

@@ -35,6 +35,7 @@ from typing import Any
 import structlog
 
 from offchain import scoring_rule
+from offchain.config import torch_device
 from offchain.pipeline.ports import (
     ScoreOutcome,
     ScorerCrashed,
@@ -58,13 +59,9 @@ DEFAULT_JOB_TIMEOUT_S = 600.0
 _PR_SET_PDEATHSIG = 1
 
 
-def _device(device: str) -> str | None:
-    return None if device == "auto" else device
-
-
 def _init(catalogue_dir: str, device: str) -> None:
     _STATE["dir"] = catalogue_dir
-    _STATE["device"] = _device(device)
+    _STATE["device"] = torch_device(device)
     _STATE["catalogue"] = None
 
 
