@@ -23,6 +23,31 @@ notes differ by an upbeat or a passing note (e.g. bwv154.3, bwv55.5, bwv359 and 
 "Werde munter, mein Gemüte")."""
 
 
+def chorale_tune(corpus_path: str) -> tuple[str, ...] | None:
+    """The hymn tune of a Bach chorale in music21's corpus, as the words of its title in the Riemenschneider
+    and Kalmus catalogue that music21 ships (``ChoraleListRKBWV``; lower case, letters only), or None for a
+    path that is not listed there."""
+    import unicodedata
+
+    from music21.corpus import chorales  # slow to import; only these sets need it
+
+    bwv = corpus_path.rsplit("bwv", 1)[-1] if "bwv" in corpus_path else ""
+    entry = chorales.ChoraleListRKBWV().byBWV.get(bwv)
+    if not entry:
+        return None
+    text = unicodedata.normalize("NFKD", str(entry["title"]).lower())
+    return tuple("".join(ch for ch in text if ch.isalpha() or ch.isspace()).split())
+
+
+def same_tune(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
+    """Whether two `chorale_tune` titles name one tune: equal, or one the start of the other (the catalogue
+    shortens some titles: "Meinen Jesum laß' ich nicht, weil" and "... weil er sich für mich gegeben")."""
+    if not a or not b:
+        return False
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
 def _melody_intervals(corpus_path: str) -> list[int]:
     """Melodic intervals of a score's top part (a chorale's soprano, a fiddle tune's one line), repeated
     notes merged (a held note re-struck in another setting is the same melody)."""
@@ -51,15 +76,21 @@ def longest_shared_run(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def _distinct_melodies(
-    candidates: Iterable[str], n: int, index_name: str, cache: ProbeCache | str | Path | None
+    candidates: Iterable[str],
+    n: int,
+    index_name: str,
+    cache: ProbeCache | str | Path | None,
+    tune: Callable[[str], tuple[str, ...] | None] | None = None,
 ) -> list[str]:
     """The first ``n`` of ``candidates`` (corpus paths) whose melody shares no run of
-    `SHARED_PHRASE_INTERVALS` intervals with one kept before it; melodies are cached as JSON in
-    ``index_name``, an unparsable score is left out."""
+    `SHARED_PHRASE_INTERVALS` intervals with one kept before it and, given ``tune`` (a path's tune title),
+    whose tune is not `same_tune` as one kept before it; melodies are cached as JSON in ``index_name``, an
+    unparsable score is left out."""
     c = _cache(cache)
     index_path = c.root / index_name
     index: dict[str, list[int] | None] = json.loads(index_path.read_text()) if index_path.is_file() else {}
     kept: list[tuple[str, list[int]]] = []
+    titles: list[tuple[str, ...] | None] = []
     changed = False
     for path in candidates:
         if len(kept) >= n:
@@ -73,8 +104,12 @@ def _distinct_melodies(
         melody = index[path]
         if not melody:
             continue
+        title = tune(path) if tune else None
+        if any(same_tune(title, t) for t in titles):
+            continue
         if all(longest_shared_run(melody, other) < SHARED_PHRASE_INTERVALS for _, other in kept):
             kept.append((path, melody))
+            titles.append(title)
     if changed:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         index_path.write_text(json.dumps(index, sort_keys=True))
@@ -85,13 +120,16 @@ def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> l
     """Corpus paths of the first ``n`` Bach chorales (music21 iterator order) with distinct melodies.
 
     Many chorale tunes were harmonised by Bach more than once; two harmonisations of one tune are the same
-    composition to a listener, so a chorale is kept only if its melody shares no run of
-    `SHARED_PHRASE_INTERVALS` intervals with one kept before it.
+    composition to a listener, so a chorale is kept only if its tune (`chorale_tune`, the catalogue's
+    title) is not one kept before it and its melody shares no run of `SHARED_PHRASE_INTERVALS` intervals
+    with one kept before it. The title catches settings whose soprano lines differ in passing notes and
+    rhythm all the way through (bwv197.5 and bwv385, both "Nun bitten wir den heiligen Geist", share no
+    such run); the run catches tunes sung to other texts.
     """
     from music21 import corpus  # slow to import; only this set needs it
 
     return _distinct_melodies(
-        corpus.chorales.Iterator(returnType="filename"), n, "chorale_melodies.json", cache
+        corpus.chorales.Iterator(returnType="filename"), n, "chorale_melodies.json", cache, chorale_tune
     )
 
 

@@ -289,6 +289,30 @@ def test_a_tune_printed_twice_under_two_names_counts_once(cache: P.ProbeCache) -
     assert P.longest_shared_run(index[reels[0]], index[reels[1]]) >= P.SHARED_PHRASE_INTERVALS
 
 
+def test_two_settings_of_one_hymn_tune_count_once(cache: P.ProbeCache) -> None:
+    # bwv385 and bwv197.5 both set "Nun bitten wir den heiligen Geist"; their soprano lines differ in passing
+    # notes throughout, so the shared-run rule alone keeps both; bwv269 is "Aus meines Herzens Grunde"
+    paths = ["bach/bwv385", "bach/bwv197.5", "bach/bwv269"]
+    assert negatives._distinct_melodies(paths, 3, "test_chorales.json", cache) == paths
+    kept = negatives._distinct_melodies(paths, 3, "test_chorales.json", cache, negatives.chorale_tune)
+    assert kept == ["bach/bwv385", "bach/bwv269"]
+    assert negatives.chorale_tune("bach/bwv197.5") == ("nun", "bitten", "wir", "den", "heiligen", "geist")
+    assert negatives.chorale_tune("bach/nosuch") is None
+
+
+def test_same_tune_on_worked_examples() -> None:
+    short, long = (
+        ("meinen", "jesum", "laß", "ich", "nicht", "weil"),
+        ("meinen", "jesum", "laß", "ich", "nicht", "weil", "er", "sich"),
+    )
+    assert negatives.same_tune(short, long) and negatives.same_tune(long, short)
+    # one opening, two hymns: "Herr Jesu Christ, du hast bereit't" and "... du höchstes Gut"
+    assert not negatives.same_tune(
+        ("herr", "jesu", "christ", "du", "hast"), ("herr", "jesu", "christ", "du", "hochstes")
+    )
+    assert not negatives.same_tune(None, short) and not negatives.same_tune((), ())
+
+
 def test_longest_shared_run_on_worked_examples() -> None:
     # "Werde munter": two settings' openings differ by one passing note, then run together for 5 intervals
     assert P.longest_shared_run([2, 2, -1, -3, 1, 2, 2], [2, 1, 1, -1, -3, 1, 2, 2]) == 5
