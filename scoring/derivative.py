@@ -13,10 +13,15 @@ Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis &
 - tempo: the query is resampled in time by every factor of `TEMPO_FACTORS` (0.78..1.28, 5 % apart);
 - excerpt: every diagonal of the cross-similarity matrix is scanned with a window of `WINDOW_S` seconds (or
   the shorter track's length when that is shorter), so a 15 s excerpt from anywhere is found;
+- window and threshold: a longer window tells distinct works of one style apart far better (two chorales or
+  two mass movements share cadences and progressions for 15 s, seldom for 30 s) while an instrument change
+  lowers a true match's mean cosine only a little, so the threshold falls with the window
+  (`threshold`: `THRESHOLD` up to `SHORT_WINDOW_S`, `LONG_THRESHOLD` at `WINDOW_S`);
 - registers: a step holds one pitch-class profile per register (`scoring.salience.GATE_REGISTERS`), each
   unit-normalised and scaled by 1/sqrt(registers), so the cosine of two steps is the mean of the
   registers' cosines; the same transposition applies to every register;
-- the match score is the best window's mean cosine similarity; a derivative is a score >= `THRESHOLD`.
+- the match score is the best window's mean cosine similarity; a derivative is a score >= `threshold` of its
+  window, and the best match is the one with the largest margin (score minus its window's threshold).
 
 Candidates (`LandmarkIndex`): every catalogued track's harmony landmarks, i.e. hashed runs of
 `LANDMARK_LENGTH` key-invariant chord changes (`scoring.structure.transition_token`), go into an inverted
@@ -37,12 +42,18 @@ import numpy as np
 
 from scoring import salience, structure
 
-DERIVATIVE_VERSION = "ami-derivative/3"
+DERIVATIVE_VERSION = "ami-derivative/4"
 """2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram;
-3: one profile per register (bass, treble)."""
+3: one profile per register (bass, treble); 4: a 30 s window with a threshold that falls with the window."""
 THRESHOLD = 0.62
-"""Window mean cosine similarity at or above which two tracks share a composition (see docs/scoring.md)."""
-WINDOW_S = 15.0
+"""Window mean cosine similarity at or above which two tracks share a composition, for windows up to
+`SHORT_WINDOW_S` (see docs/scoring.md)."""
+SHORT_WINDOW_S = 15.0
+WINDOW_S = 30.0
+LONG_THRESHOLD = 0.54
+"""The threshold of a `WINDOW_S` window (bench/gate_training.py: at 30 s, 5 of 159 same-composition pairs
+fall under it and 4 of 4005 pairs of distinct Palestrina movements reach it; at 15 s and `THRESHOLD`, 11 and
+66)."""
 MIN_WINDOW_S = 8.0
 """Tracks shorter than this are never called derivatives (too little to judge)."""
 SMOOTH_STEPS = 4
@@ -145,22 +156,42 @@ def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
     return np.max(np.where(full, sums, -np.inf), axis=(0, 1)) / w
 
 
+def threshold(window_s: float) -> float:
+    """The score at or above which a window of ``window_s`` seconds is a match: `THRESHOLD` up to
+    `SHORT_WINDOW_S`, `LONG_THRESHOLD` from `WINDOW_S`, linear in between."""
+    t = min(max((window_s - SHORT_WINDOW_S) / (WINDOW_S - SHORT_WINDOW_S), 0.0), 1.0)
+    return THRESHOLD + t * (LONG_THRESHOLD - THRESHOLD)
+
+
 @dataclass(frozen=True)
 class Match:
     """Best alignment of a query with a reference: score (window mean cosine), shift (semitones the query
-    sits above the reference, mod 12), tempo factor applied to the query, and the window length in seconds."""
+    sits above the reference, mod 12), tempo factor applied to the query, the window length in seconds, and
+    the threshold of that window (`threshold`)."""
 
     score: float
     shift: int
     tempo: float
     window_s: float
+    threshold: float = THRESHOLD
+
+    @property
+    def margin(self) -> float:
+        """Score minus threshold: >= 0 is a match."""
+        return self.score - self.threshold
+
+    @property
+    def is_match(self) -> bool:
+        return self.score >= self.threshold
 
 
-def match(query_steps: np.ndarray, ref_steps: np.ndarray) -> Match:
+def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WINDOW_S) -> Match:
     """Best `Match` of two tracks' gate steps (`gate_steps`; plain [n, 12] chroma steps work too) over every
-    transposition, the tempo grid and every offset.
+    transposition, the tempo grid and every offset: the one with the largest margin over its window's
+    `threshold` (the window, `WINDOW_S` or the shorter track, depends on the tempo factor).
 
-    Tracks with less than `MIN_WINDOW_S` of material never match (score -1).
+    Tracks with less than `MIN_WINDOW_S` of material never match (score -1). ``window_s`` other than
+    `WINDOW_S` is for calibration (bench/gate_training.py); 15 s gives the gate of ami-derivative/3.
 
     Raises:
         ValueError: the two tracks' steps differ in width (made by different gate versions).
@@ -176,13 +207,14 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray) -> Match:
         return best
     for factor in TEMPO_FACTORS:
         q = _resample(q0, factor)
-        w = int(round(min(WINDOW_S / dt, q.shape[0], r.shape[0])))
+        w = int(round(min(window_s / dt, q.shape[0], r.shape[0])))
         if w * dt < MIN_WINDOW_S:
             continue
         scores = _best_windows(q, r, w)
         k = int(np.argmax(scores))
-        if scores[k] > best.score:
-            best = Match(float(scores[k]), k, factor, w * dt)
+        cand = Match(float(scores[k]), k, factor, w * dt, threshold(w * dt))
+        if cand.margin > best.margin:
+            best = cand
     return best
 
 

@@ -68,7 +68,10 @@ def test_gate_precedence_earliest_mint_and_margin() -> None:
     # both the source and its later copy match; the earlier mint is named, not the first candidate listed
     assert (dup, der) == (None, "source")
     assert figures["gate"]["decision"] == "derivative" and figures["gate"]["margin"] > 0
-    assert figures["source"]["composition"] >= derivative.THRESHOLD > figures["stranger"]["composition"]
+    src, other = figures["source"], figures["stranger"]
+    assert src["composition"] >= src["threshold"] and other["composition"] < other["threshold"]
+    # 40 s against 40 s: the long window and its threshold decide (docs/scoring.md)
+    assert src["threshold"] == pytest.approx(derivative.LONG_THRESHOLD) and src["window_s"] >= 29.5
     # a duplicate wins over a derivative whatever the order; identical PCM is a duplicate even with no
     # fingerprint
     same = _entry("same", 12, np.zeros(0, np.uint32), unrelated, pcm="x")
@@ -109,4 +112,5 @@ def test_two_chorales_in_the_same_style_are_not_derivatives(tmp_path) -> None:
     )
     assert second.duplicate_of is None and second.derivative_of is None
     figures = second.details["matches"]["bwv1.6"]
-    assert figures["composition"] < derivative.THRESHOLD and figures["fp"] < DUPLICATE_FP
+    assert figures["composition"] < figures["threshold"] and figures["fp"] < DUPLICATE_FP
+    assert second.details["gate"]["margin"] < 0
