@@ -166,14 +166,17 @@ def threshold(window_s: float) -> float:
 @dataclass(frozen=True)
 class Match:
     """Best alignment of a query with a reference: score (window mean cosine), shift (semitones the query
-    sits above the reference, mod 12), tempo factor applied to the query, the window length in seconds, and
-    the threshold of that window (`threshold`)."""
+    sits above the reference, mod 12), tempo factor applied to the query, and the window length in seconds."""
 
     score: float
     shift: int
     tempo: float
     window_s: float
-    threshold: float = THRESHOLD
+
+    @property
+    def threshold(self) -> float:
+        """The threshold of this match's window (the module's `threshold`)."""
+        return threshold(self.window_s)
 
     @property
     def margin(self) -> float:
@@ -212,7 +215,7 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WIND
             continue
         scores = _best_windows(q, r, w)
         k = int(np.argmax(scores))
-        cand = Match(float(scores[k]), k, factor, w * dt, threshold(w * dt))
+        cand = Match(float(scores[k]), k, factor, w * dt)
         if cand.margin > best.margin:
             best = cand
     return best

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -23,16 +25,20 @@ notes differ by an upbeat or a passing note (e.g. bwv154.3, bwv55.5, bwv359 and 
 "Werde munter, mein Gemüte")."""
 
 
+@functools.cache
+def _chorale_titles() -> dict[str, dict[str, object]]:
+    """music21's Riemenschneider/Kalmus chorale catalogue by BWV number (built once: it is a long table)."""
+    from music21.corpus import chorales  # slow to import; only these sets need it
+
+    return dict(chorales.ChoraleListRKBWV().byBWV)
+
+
 def chorale_tune(corpus_path: str) -> tuple[str, ...] | None:
     """The hymn tune of a Bach chorale in music21's corpus, as the words of its title in the Riemenschneider
     and Kalmus catalogue that music21 ships (``ChoraleListRKBWV``; lower case, letters only), or None for a
     path that is not listed there."""
-    import unicodedata
-
-    from music21.corpus import chorales  # slow to import; only these sets need it
-
     bwv = corpus_path.rsplit("bwv", 1)[-1] if "bwv" in corpus_path else ""
-    entry = chorales.ChoraleListRKBWV().byBWV.get(bwv)
+    entry = _chorale_titles().get(bwv)
     if not entry:
         return None
     text = unicodedata.normalize("NFKD", str(entry["title"]).lower())
