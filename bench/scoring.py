@@ -1,19 +1,21 @@
 """Benchmark: the scoring feature extractor vs a straightforward librosa implementation, in one run.
 
 Prints, all measured in this run on this machine:
-  * tracks/s and real-time factor of what the scorer computes from PCM, `scoring.features.extract_features`
-    (torch, batched; CPU unless a CUDA device is present or --device says otherwise) plus
-    `scoring.quality.quality_measures`, vs a plain librosa/pyloudnorm/scipy implementation of the same set:
+  * tracks/s and real-time factor of what the scorer computes from PCM, `scoring.engine.features_and_quality`:
+    `scoring.features.extract_features` (torch, batched; CPU unless a CUDA device is present or --device says
+    otherwise) with `scoring.quality.quality_measures` of each track on a second thread beside it, vs a plain
+    librosa/pyloudnorm/scipy implementation of the same set:
     model 1's features, the structure (the same numpy code on librosa's chroma and onset envelope), the
     melodic motion and the gate's salience steps (the same numpy code on a librosa STFT's semitones),
     quality measures (librosa STFTs, plain numpy MDCT products); "straightforward" calls every librosa
     feature on the waveform as its documentation shows, "shared-STFT" reuses one transform (hand-optimised);
     ratio target >= 5x the straightforward one on CPU;
-  * peak memory (RSS high-water mark of a fresh subprocess) for decoding and featurising a 10-minute track
-    (target < 1 GB), with the RSS after imports for scale;
+  * peak memory (RSS high-water mark of a fresh subprocess) for decoding a track and computing its features
+    and quality measures as the engine does (target < 1 GB): a 5-minute track (the longest whose quality
+    measures run beside the features) and a 15-minute one (the longest accepted); 2 minutes with --quick;
   * if bench/scoring_knn.py exists: its exact-kNN section (`run(n_vectors, dim) -> dict`).
 
-    .venv/bin/python bench/scoring.py            # 8 tracks x 180 s, 10-minute memory probe, kNN 1e6 x 128
+    .venv/bin/python bench/scoring.py            # 8 x 180 s tracks, 5 and 15 min memory probes, kNN 1e6 x 128
     .venv/bin/python bench/scoring.py --quick    # about a minute: 4 tracks x 30 s, 2-minute memory probe
 
 Each implementation runs one untimed pass, then the fastest of REPEATS timed passes counts.
@@ -230,21 +232,20 @@ def _best_of(fn: Callable[[], object], repeats: int = REPEATS) -> tuple[float, f
 
 
 def time_ours(tracks: list[np.ndarray], device: str | None, batch_size: int) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of this process, wall seconds of the cold first pass) for extract_features
-    plus the quality measures (model 2 computes those from the PCM apart from the features) over all tracks.
+    """(wall seconds, CPU seconds of this process, wall seconds of the cold first pass) for the features and
+    the quality measures of all tracks, as the engine computes them (`features_and_quality`).
 
     The first pass is not timed: the worker's scorer is one long-lived process, so what a mint costs is the
     steady state; the first pass pays the page faults of fresh buffers, FFT plans and the CUDA context once.
     """
     import torch
 
-    from scoring.features import extract_features
-    from scoring.quality import quality_measures
+    from scoring.engine import features_and_quality
+
+    pcms = [y.astype(np.float32) for y in tracks]  # canonical PCM is float32
 
     def one_pass() -> None:
-        extract_features(tracks, device=device, batch_size=batch_size)
-        for y in tracks:
-            quality_measures(y.astype(np.float32), SR)
+        features_and_quality(pcms, SR, device=device, batch_size=batch_size)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
 
@@ -267,7 +268,7 @@ _MEMORY_PROBE = """
 import sys
 sys.path.insert(0, {root!r})
 from scoring.decode import decode_file
-from scoring.features import extract_features
+from scoring.engine import features_and_quality
 path = {path!r}
 def hwm():
     # VmHWM (not ru_maxrss, which Linux carries across exec from the parent) is this process's own peak.
@@ -276,9 +277,7 @@ def hwm():
             return int(line.split()[1])
 base = hwm()
 audio = decode_file(path)
-feats = extract_features([audio.pcm], device={device!r})
-from scoring.quality import quality_measures
-quality_measures(audio.pcm, audio.sample_rate)
+feats, measures = features_and_quality([audio.pcm], audio.sample_rate, device={device!r})
 peak = hwm()
 print(base, peak, audio.duration_s)
 """
@@ -286,7 +285,7 @@ print(base, peak, audio.duration_s)
 
 def memory_probe(seconds: float, device: str | None) -> tuple[float, float, float]:
     """(RSS after imports, peak RSS, duration) in MiB / s: a fresh interpreter decodes a stereo 44.1 kHz FLAC
-    of `seconds` and extracts its features."""
+    of `seconds` and computes its features and quality measures (`features_and_quality`)."""
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as d:
@@ -317,12 +316,22 @@ def main() -> None:
     parser.add_argument("--knn-dim", type=int, default=128)
     parser.add_argument("--skip-librosa", action="store_true", help="GPU runs: skip the slow CPU baseline")
     parser.add_argument("--skip-knn", action="store_true", help="skip the kNN section")
-    parser.add_argument("--skip-memory", action="store_true", help="skip the 10-minute memory probe")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the memory probes")
     parser.add_argument("--json", action="store_true", help="also print one JSON line with every figure")
     args = parser.parse_args()
     n_tracks = args.tracks or (4 if args.quick else 8)
     seconds = args.seconds or (30.0 if args.quick else 180.0)
-    mem_seconds = args.memory_seconds or (120.0 if args.quick else 600.0)
+    # Full runs probe the longest track whose quality measures overlap the features (the engine's
+    # OVERLAP_MAX_SECONDS) and the longest the decoder accepts, where they run one after the other.
+    if args.memory_seconds:
+        mem_lengths: tuple[float, ...] = (args.memory_seconds,)
+    elif args.quick:
+        mem_lengths = (120.0,)
+    else:
+        from scoring.decode import DEFAULT_MAX_SECONDS
+        from scoring.engine import OVERLAP_MAX_SECONDS
+
+        mem_lengths = (OVERLAP_MAX_SECONDS, DEFAULT_MAX_SECONDS)
     knn_vectors = args.knn_vectors or (100_000 if args.quick else 1_000_000)
 
     import torch
@@ -372,12 +381,16 @@ def main() -> None:
     if args.skip_memory:
         print("memory  : skipped (--skip-memory)")
     else:
-        rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
-        results.update(memory_track_s=dur, rss_after_imports_mib=rss_base, rss_peak_mib=rss_peak)
-        print(
-            f"memory  : {dur:.0f} s track decoded + featurised: peak RSS {rss_peak:.0f} MiB "
-            f"(after imports {rss_base:.0f} MiB; target < 1024 MiB)"
-        )
+        peaks: dict[str, float] = {}
+        for mem_seconds in mem_lengths:
+            rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
+            peaks[f"{dur:.0f}"] = rss_peak
+            results.update(rss_after_imports_mib=rss_base)
+            print(
+                f"memory  : {dur:.0f} s track decoded + featurised + quality measures: peak RSS "
+                f"{rss_peak:.0f} MiB (after imports {rss_base:.0f} MiB; target < 1024 MiB)"
+            )
+        results.update(rss_peak_by_track_s_mib=peaks, rss_peak_mib=max(peaks.values()))
 
     knn_path = ROOT / "bench" / "scoring_knn.py"
     if args.skip_knn:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,12 +17,15 @@ from scoring.engine import (
     TrackInput,
     all_versions,
     commitment,
+    features_and_quality,
     new_catalogue,
     score_batch,
     score_track,
 )
 from scoring.errors import ScoringError
+from scoring.features import extract_features
 from scoring.novelty import GenreReference, load_reference
+from scoring.quality import quality_measures
 from scoring.versions import SCORE_VERSION
 
 
@@ -40,6 +44,37 @@ def test_rerun_and_thread_count_give_identical_scores(audio, catalogue_dir) -> N
         torch.set_num_threads(threads)
     assert [_published(s) for s in first] == [_published(s) for s in second]
     assert first[1].derivative_of == "bach"
+
+
+def test_quality_beside_the_features_equals_each_computed_alone(audio) -> None:
+    pcms = [audio["folk"].pcm, audio["madrigal"].pcm, audio["bach"].pcm]
+    sr = audio["folk"].sample_rate
+    feats, measures = features_and_quality(pcms, sr, device="cpu", batch_size=2)
+    alone = extract_features(pcms, sr, device="cpu", batch_size=2)
+    assert [f.digest() for f in feats] == [f.digest() for f in alone]
+    assert [f.embedding.tobytes() for f in feats] == [f.embedding.tobytes() for f in alone]
+    assert measures == [quality_measures(p, sr) for p in pcms]  # float equality: bit for bit
+
+
+def test_an_error_on_either_side_reaches_the_caller_and_no_thread_outlives_it(audio, monkeypatch) -> None:
+    import threading
+
+    import scoring.engine as engine_module
+    from scoring.errors import FeatureError
+
+    sr = audio["bach"].sample_rate
+    bad = audio["folk"].pcm.copy()
+    bad[100] = np.inf
+    with pytest.raises(FeatureError):
+        features_and_quality([audio["bach"].pcm, bad], sr, device="cpu")
+
+    def broken(pcm: np.ndarray, sample_rate: int) -> dict[str, float]:
+        raise RuntimeError("quality measure failed")
+
+    monkeypatch.setattr(engine_module, "quality_measures", broken)
+    with pytest.raises(RuntimeError, match="quality measure failed"):
+        features_and_quality([audio["bach"].pcm], sr, device="cpu")
+    assert not [t for t in threading.enumerate() if t.name.startswith("ami-quality")]
 
 
 def test_batch_records_the_chain_of_what_it_was_measured_against(audio, catalogue_dir) -> None:
