@@ -21,9 +21,10 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -49,34 +50,49 @@ GATE_VERSION = "ami-dupgate/2"
 
 
 OVERLAP_MAX_SECONDS = 300.0
-"""Quality measures run beside the feature pass only for batches whose longest track is at most this long:
-both hold the whole track's spectrogram, and a 900 s track (the longest `scoring.decode` accepts) peaked at
-1105 MiB with the two overlapped against 887 MiB one after the other (`bench/scoring.py`'s memory probe)."""
+"""Per-track work runs beside the feature pass only for batches whose longest track is at most this long:
+the quality measures and the features both hold the whole track's spectrogram, and a 900 s track (the
+longest `scoring.decode` accepts) peaked at 1105 MiB with the two overlapped against 887 MiB one after the
+other (`bench/scoring.py`'s memory probe)."""
+
+T = TypeVar("T")
+
+
+def beside_features(
+    pcms: Sequence[np.ndarray],
+    sample_rate: int,
+    per_track: Callable[[np.ndarray], T],
+    device: str | None = None,
+    batch_size: int = 8,
+) -> tuple[list[TrackFeatures], list[T]]:
+    """`extract_features` of a batch, and ``per_track(pcm)`` of each of its tracks on a second thread while
+    torch computes the features (when no track is longer than `OVERLAP_MAX_SECONDS`; else after them).
+
+    Why a thread: the quality measures are numpy and small torch transforms, much of it on one core, and the
+    Chromaprint fingerprint is an `fpcalc` child process, while the feature pass leaves cycles free between
+    its own multi-threaded steps. Every one of them is a deterministic function of the PCM alone, so the
+    results are those of calling them one after the other, bit for bit (tests/scoring/test_scoring_engine.py).
+
+    Raises:
+        Whatever either side raises (the other is finished first, so no thread outlives the call).
+    """
+    longest = max((np.asarray(p).shape[0] for p in pcms), default=0)
+    if longest > OVERLAP_MAX_SECONDS * sample_rate:
+        feats = extract_features(list(pcms), sample_rate, device, batch_size)
+        return feats, [per_track(p) for p in pcms]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ami-beside") as pool:
+        pending = pool.submit(lambda: [per_track(p) for p in pcms])
+        feats = extract_features(list(pcms), sample_rate, device, batch_size)
+        return feats, pending.result()
 
 
 def features_and_quality(
     pcms: Sequence[np.ndarray], sample_rate: int, device: str | None = None, batch_size: int = 8
 ) -> tuple[list[TrackFeatures], list[dict[str, float]]]:
-    """`extract_features` of a batch and `quality_measures` of each of its tracks, the latter on a second
-    thread while torch computes the former when no track is longer than `OVERLAP_MAX_SECONDS`.
-
-    Why a thread: the quality measures are numpy and small torch transforms over the PCM, much of it on one
-    core, while the feature pass leaves cycles free between its own multi-threaded steps; overlapping them cut
-    `bench/scoring.py --quick` (4 x 30 s, 2 cores) from 0.31..0.36 s to 0.25..0.27 s wall. Both are
-    deterministic functions of the PCM alone, so the results are those of calling them one after the other,
-    bit for bit (`tests/scoring/test_scoring_engine.py`).
-
-    Raises:
-        Whatever either raises (the other is finished first, so no thread outlives the call).
-    """
-    longest = max((np.asarray(p).shape[0] for p in pcms), default=0)
-    if longest > OVERLAP_MAX_SECONDS * sample_rate:
-        feats = extract_features(list(pcms), sample_rate, device, batch_size)
-        return feats, [quality_measures(p, sample_rate) for p in pcms]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ami-quality") as pool:
-        pending = pool.submit(lambda: [quality_measures(p, sample_rate) for p in pcms])
-        feats = extract_features(list(pcms), sample_rate, device, batch_size)
-        return feats, pending.result()
+    """`extract_features` of a batch and `quality_measures` of each track beside it (`beside_features`):
+    what `bench/scoring.py` times against librosa. Overlapping the two cut its quick run (4 x 30 s, 2 cores)
+    from 0.31..0.36 s to 0.25..0.27 s wall."""
+    return beside_features(pcms, sample_rate, lambda p: quality_measures(p, sample_rate), device, batch_size)
 
 
 @dataclass(frozen=True)
@@ -309,8 +325,13 @@ def score_batch(
             raise ScoringError(f"unknown genre {it.genre!r}; known genres: {', '.join(ref.names())}")
     if not items:
         return []
-    feats, measures_all = features_and_quality(
-        [it.audio.pcm for it in items], items[0].audio.sample_rate, device, batch_size
+    sr = items[0].audio.sample_rate
+    feats, per_track = beside_features(
+        [it.audio.pcm for it in items],
+        sr,
+        lambda pcm: (quality_measures(pcm, sr), fingerprint_pcm(pcm, sr)),
+        device,
+        batch_size,
     )
     vers = all_versions()
     root = catalogue.root_hash()
@@ -323,7 +344,7 @@ def score_batch(
     base = len(catalogue)
     for i, (it, f) in enumerate(zip(items, feats, strict=True)):
         emb = emb_all[i]
-        fp = fingerprint_pcm(it.audio.pcm, it.audio.sample_rate)
+        measures, fp = per_track[i]
         positions = {h.index for h in hits[i]}
         # The query's landmarks from its steps at the catalogue's stored resolution, as its own entry will be.
         stored_steps = np.rint(np.clip(f.chroma_steps.astype(np.float64), 0.0, 1.0) * 255.0) / 255.0
@@ -345,7 +366,6 @@ def score_batch(
         sims = [exact_dot(emb, c.embedding) for c in cands]
         nearest = max(sims) if sims else None
         nov = novelty(emb, f.scalars, it.genre, nearest, ref)
-        measures = measures_all[i]
         qbp = quality_bp(measures)
         fsha = f.digest()
         com = commitment(it.audio.sha256, root, nov.novelty_bp, qbp, dup, der, vers)
@@ -409,8 +429,10 @@ def add_tracks(
     ids = [it.track_id for it in items]
     if len(set(ids)) != len(ids) or any(catalogue.position(i) is not None for i in ids):
         raise ScoringError("track ids must be unique and not yet in the catalogue")
-    feats = extract_features([it.audio.pcm for it in items], items[0].audio.sample_rate, device, batch_size)
-    fps = [fingerprint_pcm(it.audio.pcm, it.audio.sample_rate) for it in items]
+    sr = items[0].audio.sample_rate
+    feats, fps = beside_features(
+        [it.audio.pcm for it in items], sr, lambda pcm: fingerprint_pcm(pcm, sr), device, batch_size
+    )
     catalogue.add(
         ids,
         _raw_embeddings(feats),

@@ -74,7 +74,7 @@ def test_an_error_on_either_side_reaches_the_caller_and_no_thread_outlives_it(au
     monkeypatch.setattr(engine_module, "quality_measures", broken)
     with pytest.raises(RuntimeError, match="quality measure failed"):
         features_and_quality([audio["bach"].pcm], sr, device="cpu")
-    assert not [t for t in threading.enumerate() if t.name.startswith("ami-quality")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("ami-beside")]
 
 
 def test_batch_records_the_chain_of_what_it_was_measured_against(audio, catalogue_dir) -> None:
