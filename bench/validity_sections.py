@@ -14,15 +14,20 @@ from scoring import probes as P
 def novelty_auc(sets: ProbeSets, novelty_fn: NoveltyFn) -> dict[str, object]:
     """AUC (Mann-Whitney) that real probes get a higher novelty than each degenerate class.
 
-    Returns ``{"auc": {class: AUC}, "real": {name: bp}, "degenerate": {name: bp}, "median": {class: bp}}``.
+    Also scores the whole soundtrack files (``sets.whole``), which enter no AUC: each should get a novelty
+    that reflects its structure, not zero (`validity_table.NEAR_ZERO_BP`).
+
+    Returns ``{"auc": {class: AUC}, "real": {name: bp}, "degenerate": {name: bp}, "median": {class: bp},
+    "whole": {name: bp}}``.
     """
     real = {p.name: novelty_fn(p.pcm) for p in sets.real}
+    whole = {p.name: novelty_fn(p.pcm) for p in sets.whole}
     degenerate = {p.name: novelty_fn(p.pcm) for p in sets.degenerate}
     by_class = {c: [degenerate[p.name] for p in sets.degenerate if p.label == c] for c in DEGENERATE_CLASSES}
     auc = {c: P.auc_mann_whitney(list(real.values()), v) for c, v in by_class.items() if v and real}
     median = {"real": statistics.median(real.values()) if real else math.nan}
     median.update({c: statistics.median(v) for c, v in by_class.items() if v})
-    return {"auc": auc, "real": real, "degenerate": degenerate, "median": median}
+    return {"auc": auc, "real": real, "degenerate": degenerate, "median": median, "whole": whole}
 
 
 def ladders(sets: ProbeSets, quality_fn: QualityFn) -> dict[str, object]:

@@ -23,6 +23,8 @@ class Sizes:
     real_works: int
     real_soundtracks: int
     real_seconds: float
+    whole_soundtracks: int
+    whole_seconds: float
     degenerate_n: int
     degenerate_seconds: float
     ladder_works: int
@@ -45,6 +47,8 @@ _SIZE_TABLE: dict[str, tuple[object, object]] = {
     "real_works": (6, len(P.REAL_WORKS)),
     "real_soundtracks": (6, len(P.SOUNDTRACKS)),
     "real_seconds": (30.0, 60.0),
+    "whole_soundtracks": (6, len(P.SOUNDTRACKS)),
+    "whole_seconds": (900.0, 900.0),
     "degenerate_n": (4, 12),
     "degenerate_seconds": (30.0, 60.0),
     "ladder_works": (1, 3),
@@ -78,6 +82,7 @@ class ProbeSets:
     variants: list[P.Probe]
     negatives: dict[str, list[P.Probe]]
     spread: list[P.Probe]
+    whole: list[P.Probe] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     missing_packages: list[str] = field(default_factory=list)
 
@@ -147,7 +152,14 @@ def build_sets(
         raise ValueError(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
     c = P.ProbeCache(cache if cache is not None else DEFAULT_CACHE)
     sets = ProbeSets(
-        [], [], [], [], [], {}, [], [], P.missing_soundfont_packages() + P.missing_soundtrack_packages()
+        [],
+        [],
+        [],
+        [],
+        [],
+        {},
+        [],
+        missing_packages=P.missing_soundfont_packages() + P.missing_soundtrack_packages(),
     )
     skipped = sets.skipped
     if want & {"novelty", "ladders"}:
@@ -155,6 +167,9 @@ def build_sets(
             sizes.real_works, sizes.real_soundtracks, seconds=sizes.real_seconds, cache=c, skipped=skipped
         )
     if "novelty" in want:
+        sets.whole = P.whole_soundtrack_probes(
+            sizes.whole_soundtracks, max_seconds=sizes.whole_seconds, cache=c, skipped=skipped
+        )
         sets.degenerate = P.degenerate_probes(
             sizes.degenerate_n, seconds=sizes.degenerate_seconds, cache=c, skipped=skipped
         )

@@ -72,7 +72,7 @@ from scoring.probes.negatives import (
     negative_probes,
 )
 from scoring.probes.probe import PROBES_VERSION, SR, Probe, ProbeUnavailable
-from scoring.probes.real import instrumentation_probes, real_probes
+from scoring.probes.real import instrumentation_probes, real_probes, whole_soundtrack_probes
 from scoring.probes.renders import REAL_WORKS, CorpusWork, render_notes, render_work
 from scoring.probes.soundtracks import (
     LOSSLESS_SUFFIXES,
@@ -130,6 +130,7 @@ __all__ = [
     "ProbeUnavailable",
     "random_notes",
     "real_probes",
+    "whole_soundtrack_probes",
     "REAL_WORKS",
     "render_notes",
     "render_work",

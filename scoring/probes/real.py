@@ -73,6 +73,30 @@ def real_probes(
     return out
 
 
+def whole_soundtrack_probes(
+    n: int,
+    *,
+    max_seconds: float = 900.0,
+    cache: ProbeCache | str | Path | None = None,
+    skipped: list[str] | None = None,
+) -> list[Probe]:
+    """The first ``n`` soundtrack files here as a creator would upload them: the whole active part (up to
+    ``max_seconds``, the longest upload `scoring.decode` accepts), not an excerpt. Named ``whole/<name>``,
+    labelled with the genre; ``meta["kind"]`` is ``"soundtrack_whole"``."""
+    out: list[Probe] = []
+    for track in SOUNDTRACKS:
+        if len(out) >= n:
+            break
+        pcm = _attempt(
+            partial(soundtrack_excerpt, track, max_seconds, start_fraction=0.0, cache=cache), skipped
+        )
+        if pcm is None:
+            continue
+        meta: dict[str, object] = {"kind": "soundtrack_whole", "package": track.package}
+        out.append(Probe(f"whole/{track.name}", "real", track.genre, pcm, meta=meta))
+    return out
+
+
 def instrumentation_probes(
     work: str | CorpusWork = "bach_bwv66_6",
     n: int = 6,

@@ -65,7 +65,8 @@ def _synthetic_sets() -> V.ProbeSets:
         ]
     }
     spread = [P.Probe(f"spread/s{i}", "real", "s", _pcm(990 + i)) for i in range(3)]
-    return V.ProbeSets(real, degenerate, ladders, sources, variants, negatives, spread)
+    whole = [P.Probe(f"whole/w{i}", "real", "x", _pcm(995 + i)) for i in range(3)]
+    return V.ProbeSets(real, degenerate, ladders, sources, variants, negatives, spread, whole)
 
 
 def test_novelty_auc_and_spread_from_injected_scores() -> None:
@@ -75,8 +76,11 @@ def test_novelty_auc_and_spread_from_injected_scores() -> None:
     # One tone probe outscores every real one: tones' AUC is then 3 wins of 6 pairs = 0.5.
     values[_key(next(p for p in sets.degenerate if p.label == "tones").pcm)] = 9000.0
     values.update({_key(p.pcm): v for p, v in zip(sets.spread, (5000.0, 5400.0, 6100.0), strict=True)})
+    # Whole files enter no AUC; the two under 500 bp are the table's failures.
+    values.update({_key(p.pcm): v for p, v in zip(sets.whole, (0.0, 7000.0, 499.0), strict=True)})
     nov = V.novelty_auc(sets, _lookup(values))
     assert nov["auc"] == {"loops": 1.0, "shuffles": 1.0, "random_notes": 1.0, "tones": 0.5, "noise": 1.0}
+    assert nov["whole"] == {"whole/w0": 0.0, "whole/w1": 7000.0, "whole/w2": 499.0}
     spr = V.spread(sets, _lookup(values))
     assert spr["spread_pct"] == pytest.approx(11.0)  # (6100 - 5000) / 10,000
     rows = V.table_rows({"novelty": nov, "spread": spr})
@@ -84,6 +88,10 @@ def test_novelty_auc_and_spread_from_injected_scores() -> None:
     assert verdict["real(3) vs tones(2)"] == "FAIL" and verdict["real(3) vs loops(2)"] == "PASS"
     assert rows[-1][0] == "novelty spread" and rows[-1][4] == "FAIL"
     assert rows[0] == ("novelty real", "lowest of 3: r0 8000, r1 8000, r2 8000", "8000", "info", "")
+    assert rows[1] == ("novelty whole files", "2 of 3 under 500: w0 0, w2 499", "2", "0", "FAIL")
+    values.update({_key(p.pcm): 6000.0 for p in sets.whole})
+    passed = V.table_rows({"novelty": V.novelty_auc(sets, _lookup(values))})[1]
+    assert passed == ("novelty whole files", "0 of 3 under 500; lowest w0 6000", "0", "0", "PASS")
 
 
 def test_ladders_rho_and_gain_from_injected_scores() -> None:
@@ -153,8 +161,8 @@ def test_derivative_confusion_requires_the_earliest_mint() -> None:
 
 
 TINY = V.Sizes(  # the smallest sets that still exercise every section
-    real_works=1, real_soundtracks=1, real_seconds=8.0, degenerate_n=1, degenerate_seconds=8.0,
-    ladder_works=1, ladder_soundtracks=0,
+    real_works=1, real_soundtracks=1, real_seconds=8.0, whole_soundtracks=1, whole_seconds=12.0,
+    degenerate_n=1, degenerate_seconds=8.0, ladder_works=1, ladder_soundtracks=0,
     derivative_works=(FOLK,), derivative_soundtracks=0, derivative_seconds=24.0, derivative_full=False,
     chorales=2, folk_tunes=2, game_pieces=2, negative_seconds=8.0, spread_work=FOLK, spread_n=2,
 )
@@ -170,6 +178,8 @@ def test_run_validity_end_to_end_on_the_engine(cache: P.ProbeCache) -> None:
     assert set(nov["auc"]) == set(V.DEGENERATE_CLASSES)
     assert all(0.0 <= a <= 1.0 for a in nov["auc"].values())
     assert all(0 <= v <= 10000 for v in [*nov["real"].values(), *nov["degenerate"].values()])
+    ((whole_name, whole_bp),) = nov["whole"].items()
+    assert whole_name == f"whole/{P.SOUNDTRACKS[0].name}" and 0 <= whole_bp <= 10000
     assert len(report["spread"]["novelty"]) == 2
     der = report["derivatives"]
     assert (
@@ -184,6 +194,7 @@ def test_run_validity_end_to_end_on_the_engine(cache: P.ProbeCache) -> None:
     sections = [r[0] for r in report["table"]]
     assert sections.count("novelty AUC") == 5 and sections.count("novelty spread") == 1
     assert sections.count("novelty real") == 1  # the information line, neither PASS nor FAIL
+    assert sections.count("novelty whole files") == 1
     assert report["passed"] + report["failed"] == len(report["table"]) - 1
 
 
