@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from training_split import TRAIN_SOUNDTRACKS, TRAIN_WORKS
+from training_split import COHERENCE_SOUNDTRACKS, TRAIN_WORKS
 
 from scoring import probes
 from scoring.features import extract_features
@@ -79,7 +79,7 @@ def training_set() -> tuple[list[np.ndarray], list[int], list[str]]:
             if j == 0:
                 renders.append((work, pcm))
     tracks: list[np.ndarray] = []
-    for track in TRAIN_SOUNDTRACKS:
+    for track in COHERENCE_SOUNDTRACKS:
         try:
             pcm = probes.soundtrack_excerpt(track, SECONDS)
         except ProbeUnavailable as exc:
@@ -103,6 +103,9 @@ def training_set() -> tuple[list[np.ndarray], list[int], list[str]]:
         try:
             add(f"loop2/{program}", probes.two_chord_loop(SECONDS, program, chords=ch, qpm=90 + 10 * i), 0)
             add(f"random/{program}", probes.random_notes(SECONDS, program, seed=900 + i), 0)
+            # A second draw per program since coherence model 4: the composed side grew by 17 soundtrack files,
+            # and with one draw the refit let random notes through (validity median 3440 -> 6251).
+            add(f"random/{program}/b", probes.random_notes(SECONDS, program, seed=930 + i), 0)
         except ProbeUnavailable as exc:
             print(f"skip program {program}: {exc}", file=sys.stderr)
     t = np.arange(int(SECONDS * probes.SR)) / probes.SR

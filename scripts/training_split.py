@@ -46,3 +46,37 @@ TRAIN_SOUNDTRACKS: tuple[Soundtrack, ...] = (
         "electronic",
     ),
 )
+COHERENCE_SOUNDTRACKS: tuple[Soundtrack, ...] = TRAIN_SOUNDTRACKS + tuple(
+    Soundtrack(f"t_hyper_{name}", "hyperrogue-music", Path(f"{_H}/{file}.ogg"), genre)
+    for name, file, genre in (
+        ("mountain", "hr-domina-mountain", "orchestral"),
+        ("caribbean", "hr-savino-caribbean", "ambient"),
+        ("ivory", "hr-savino-ivory", "ambient"),
+        ("palace", "hr-savino-palace", "ambient"),
+        ("crossroads", "hr3-crossroads", "ambient"),
+        ("icyland", "hr3-icyland", "ambient"),
+        ("mirror", "hr3-mirror", "ambient"),
+        ("motion", "hr3-motion", "ambient"),
+        ("rlyeh", "hr3-rlyeh", "ambient"),
+    )
+) + tuple(
+    Soundtrack(f"t_pingus_{file.split('.')[0]}", "pingus-data", Path(f"{_PG}/{file}"), "chiptune")
+    for file in (
+        "gd-cancn.it",
+        "gd-giirm.s3m",
+        "gd-ite.it",
+        "gd-matth.it",
+        "gd-myla.it",
+        "pingus-2.it",
+        "pingus-5.it",
+        "pingus-7.it",
+        "pingus-8.it",
+        "pingus-9.it",
+        "rough_journey.it",
+    )
+)
+"""The coherence model's soundtracks (since coherence model 4): the training ones above and every other
+file of hyperrogue-music and pingus-data that the validity benchmark does not score, so that the model sees
+ambient and loop-built tracker music as composed. The Drascula files stay out, since the benchmark's
+same-style gate set is made of them. `TRAIN_SOUNDTRACKS` alone still builds the genre reference."""
+
