@@ -103,8 +103,8 @@ def training_set() -> tuple[list[np.ndarray], list[int], list[str]]:
         try:
             add(f"loop2/{program}", probes.two_chord_loop(SECONDS, program, chords=ch, qpm=90 + 10 * i), 0)
             add(f"random/{program}", probes.random_notes(SECONDS, program, seed=900 + i), 0)
-            # A second draw per program since coherence model 4: the composed side grew by 17 soundtrack files,
-            # and with one draw the refit let random notes through (validity median 3440 -> 6251).
+            # A second draw per program since coherence model 4: the composed side grew by 17 soundtrack
+            # files, and with one draw the refit let random notes through (validity median 3440 -> 6251).
             add(f"random/{program}/b", probes.random_notes(SECONDS, program, seed=930 + i), 0)
         except ProbeUnavailable as exc:
             print(f"skip program {program}: {exc}", file=sys.stderr)
