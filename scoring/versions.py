@@ -16,7 +16,8 @@ MODEL_VERSION: int = 6
 3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
 share, catalogue 3; 4: the derivative gate aligns bass and treble profiles, ami-derivative/3, catalogue 4;
 5: the gate's 30 s window with a threshold that falls with the window, ami-derivative/4, catalogue 4;
-6: coherence model 4, refitted with 17 more soundtrack files of the training split; catalogue 4)."""
+6: coherence model 4, refitted on a larger training split (17 more soundtrack files, 6 more reels and
+jigs, a second draw of random notes); catalogue 4)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;

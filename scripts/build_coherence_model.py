@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from training_split import COHERENCE_SOUNDTRACKS, TRAIN_WORKS
+from training_split import COHERENCE_SOUNDTRACKS, COHERENCE_WORKS
 
 from scoring import probes
 from scoring.features import extract_features
@@ -66,7 +66,7 @@ def training_set() -> tuple[list[np.ndarray], list[int], list[str]]:
             names.append(name + tag)
 
     renders: list[tuple[CorpusWork, np.ndarray]] = []
-    for i, work in enumerate(TRAIN_WORKS):
+    for i, work in enumerate(COHERENCE_WORKS):
         for j, program in enumerate((None, PROGRAMS[i % len(PROGRAMS)])):
             try:
                 pcm = probes.render_work(
