@@ -95,8 +95,7 @@ def _distinct_melodies(
     c = _cache(cache)
     index_path = c.root / index_name
     index: dict[str, list[int] | None] = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    kept: list[tuple[str, list[int]]] = []
-    titles: list[tuple[str, ...] | None] = []
+    kept: list[tuple[str, list[int], tuple[str, ...] | None]] = []  # (path, melody, tune title)
     changed = False
     for path in candidates:
         if len(kept) >= n:
@@ -111,15 +110,14 @@ def _distinct_melodies(
         if not melody:
             continue
         title = tune(path) if tune else None
-        if any(same_tune(title, t) for t in titles):
+        if any(same_tune(title, t) for _, _, t in kept):
             continue
-        if all(longest_shared_run(melody, other) < SHARED_PHRASE_INTERVALS for _, other in kept):
-            kept.append((path, melody))
-            titles.append(title)
+        if all(longest_shared_run(melody, other) < SHARED_PHRASE_INTERVALS for _, other, _ in kept):
+            kept.append((path, melody, title))
     if changed:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         index_path.write_text(json.dumps(index, sort_keys=True))
-    return [path for path, _ in kept]
+    return [path for path, _, _ in kept]
 
 
 def distinct_chorales(n: int, cache: ProbeCache | str | Path | None = None) -> list[str]:
