@@ -69,7 +69,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/3"
+FEATURE_VERSION: str = "ami-features/4"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0
@@ -349,6 +349,7 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         gate_steps, gate_voiced = derivative.gate_steps(frames["semitone_power"])
         scalars["melodic_transitions"] = float(transitions)
         scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
+        scalars["beat_continuity"] = melody.beat_continuity(frames["semitone_power"], beats, fps)
         emb = struct.vector.astype(np.float32)
         out.append(
             TrackFeatures(
