@@ -25,7 +25,6 @@ from pallets_spec.vocabulary import SS58_FORMAT
 __all__ = ["AbiError", "ArgSpec", "ContractAbi", "EventSpec", "MessageSpec", "metadata_dir"]
 
 
-
 class AbiError(ValueError):
     """Metadata could not be loaded, or bytes could not be decoded with it."""
 

@@ -270,4 +270,3 @@ async def contract_tx(
     receipt = await send_call(port, keypair, call, timeout_s=timeout_s, nonces=nonces)
     events = tuple(decode_contract_events(receipt.events, {address: abi}))
     return ContractTxResult(receipt, result, events)
-

@@ -12,8 +12,13 @@ from offchain.store import WorkerStore
 
 def minted(index: int, token_id: int) -> DomainEvent:
     """Event `index` of its block: creator "C" mints `token_id` (CIDs "Qm"), all royalties to C."""
-    fields = {"token_id": token_id, "creator": "C", "audio_cid": "Qm", "metadata_cid": "Qm",
-              "royalty_splits": [["C", 10000]]}
+    fields = {
+        "token_id": token_id,
+        "creator": "C",
+        "audio_cid": "Qm",
+        "metadata_cid": "Qm",
+        "royalty_splits": [["C", 10000]],
+    }
     return typed_event("Minted", index, fields)
 
 

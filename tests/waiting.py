@@ -38,8 +38,9 @@ async def until(
         await asyncio.sleep(interval)
 
 
-def wait_until(cond: Callable[[], object], what: str = "the condition", timeout: float = 10.0,
-               interval: float = 0.1) -> None:
+def wait_until(
+    cond: Callable[[], object], what: str = "the condition", timeout: float = 10.0, interval: float = 0.1
+) -> None:
     """`until` for code without an event loop: block until `cond()` is truthy, fail after `timeout` s."""
     deadline = time.monotonic() + timeout
     while not cond():

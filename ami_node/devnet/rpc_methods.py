@@ -236,7 +236,6 @@ class NodeRpc:
 
         raise Deferred(sub_id, first)
 
-
     def rpc_state_call(self, conn: Connection, method: str, data: str, at: Any = None) -> str:
         block = self._block(at)
         if block.hash != self.chain.best.hash and block.storage is None:

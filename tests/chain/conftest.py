@@ -52,9 +52,17 @@ def chopsticks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp / "chopsticks.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(CHOPSTICKS), f"--genesis={spec}", "--host=127.0.0.1", f"--port={port}",
-             "--build-block-mode=Instant"],
-            cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(CHOPSTICKS),
+                f"--genesis={spec}",
+                "--host=127.0.0.1",
+                f"--port={port}",
+                "--build-block-mode=Instant",
+            ],
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120
@@ -65,8 +73,16 @@ def chopsticks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = f"ws://127.0.0.1:{port}"
         alice = [[load_keypair("//Alice").address], {"providers": 1, "data": {"free": str(10**18)}}]
         with connect(url) as ws:  # chopsticks' dev RPC writes storage directly
-            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "dev_setStorage",
-                                "params": [{"System": {"Account": [alice]}}]}))
+            ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "dev_setStorage",
+                        "params": [{"System": {"Account": [alice]}}],
+                    }
+                )
+            )
             assert "result" in json.loads(ws.recv())
         yield url
     finally:

@@ -317,5 +317,3 @@ def expected_balances(ps: list[Payout]) -> dict[str, int]:
     for p in ps:
         out[p.to] = out.get(p.to, 0) + p.amount
     return out
-
-

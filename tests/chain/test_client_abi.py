@@ -70,8 +70,9 @@ def test_bad_arguments_raise_call_error_saying_what_is_expected() -> None:
     with pytest.raises(CallError, match=r"missing \['quality_bp'.*expected \(token_id: u64"):
         abi.encode_call("submit_score", token_id=1, novelty_bp=1)
     with pytest.raises(CallError, match=r"bad value for 'novelty_bp', expected u16"):
-        abi.encode_call("submit_score", token_id=1, novelty_bp=70_000, quality_bp=1, model_version=1,
-                        commitment=bytes(32))
+        abi.encode_call(
+            "submit_score", token_id=1, novelty_bp=70_000, quality_bp=1, model_version=1, commitment=bytes(32)
+        )
     with pytest.raises(CallError, match=r"bad value for 'to', expected AccountId"):
         abi.encode_call("transfer", to="not-an-address", amount=1)
     with pytest.raises(CallError, match=r"unknown \['bogus'\]"):
@@ -85,8 +86,9 @@ def test_revert_output_decodes_to_contract_reverted() -> None:
     state, _ = runtime.instantiate("ami_rewards", ctor, ALICE)
     assert state is not None
     abi = ContractAbi.load("ami_rewards")
-    data = abi.encode_call("submit_score", token_id=1, novelty_bp=10, quality_bp=20, model_version=1,
-                           commitment=bytes(32))
+    data = abi.encode_call(
+        "submit_score", token_id=1, novelty_bp=10, quality_bp=20, model_version=1, commitment=bytes(32)
+    )
     out = runtime.call(state, data, BOB)  # Bob is not an oracle
     assert out.reverted
     with pytest.raises(ContractReverted) as info:
@@ -99,8 +101,11 @@ def test_success_outputs_decode_to_values() -> None:
     state, _ = runtime.instantiate("ami_nft", ReferenceAbi("ami_nft").encode_constructor("new"), ALICE)
     assert state is not None
     abi = ContractAbi.load("ami_nft")
-    minted = runtime.call(state, abi.encode_call("mint", audio_cid="a", metadata_cid="m",
-                                                 royalty_splits=[(ALICE, 10_000)]), ALICE)
+    minted = runtime.call(
+        state,
+        abi.encode_call("mint", audio_cid="a", metadata_cid="m", royalty_splits=[(ALICE, 10_000)]),
+        ALICE,
+    )
     assert abi.decode_return("mint", minted.output) == 1
 
     def query(label: str, **args: Any) -> Any:
@@ -141,8 +146,12 @@ def test_events_from_the_model_decode_with_all_fields() -> None:
     nft, rw = ContractAbi.load("ami_nft"), ContractAbi.load("ami_rewards")
     calls = [
         (nft, nft_state, "add_oracle", {"account": ALICE}),
-        (nft, nft_state, "mint", {"audio_cid": "a1", "metadata_cid": "m1", "royalty_splits": [(ALICE, 7_000),
-                                                                                            (BOB, 3_000)]}),
+        (
+            nft,
+            nft_state,
+            "mint",
+            {"audio_cid": "a1", "metadata_cid": "m1", "royalty_splits": [(ALICE, 7_000), (BOB, 3_000)]},
+        ),
         (nft, nft_state, "listen", {"token_id": 1, "seconds": 30}),
         (nft, nft_state, "tag", {"token_id": 1, "tag": "lofi"}),
         (nft, nft_state, "create_playlist", {"name": "mix"}),
@@ -150,8 +159,18 @@ def test_events_from_the_model_decode_with_all_fields() -> None:
         (nft, nft_state, "transfer", {"to": BOB, "token_id": 1}),
         (rw, rw_state, "add_oracle", {"account": ALICE}),
         (rw, rw_state, "add_validator", {"account": ALICE}),
-        (rw, rw_state, "submit_score", {"token_id": 1, "novelty_bp": 9_000, "quality_bp": 8_000,
-                                        "model_version": 3, "commitment": b"\x09" * 32}),
+        (
+            rw,
+            rw_state,
+            "submit_score",
+            {
+                "token_id": 1,
+                "novelty_bp": 9_000,
+                "quality_bp": 8_000,
+                "model_version": 3,
+                "commitment": b"\x09" * 32,
+            },
+        ),
         (rw, rw_state, "distribute", {"epoch": 4, "batch": 0, "payouts": SAMPLES["Vec<Payout>"]}),
         (rw, rw_state, "challenge", {"token_id": 1, "evidence": b"\x05" * 32}),
         (rw, rw_state, "transfer", {"to": BOB, "amount": 1}),
@@ -167,8 +186,21 @@ def test_events_from_the_model_decode_with_all_fields() -> None:
             assert got_label == expected.label
             assert _norm(got_fields) == _norm(expected.fields)
             seen.add(got_label)
-    assert {"Minted", "Listened", "Tagged", "PlaylistCreated", "PlaylistAdded", "Transferred", "OracleAdded",
-            "ValidatorAdded", "ScoreSubmitted", "Paid", "BatchDistributed", "Challenged", "Transfer"} <= seen
+    assert {
+        "Minted",
+        "Listened",
+        "Tagged",
+        "PlaylistCreated",
+        "PlaylistAdded",
+        "Transferred",
+        "OracleAdded",
+        "ValidatorAdded",
+        "ScoreSubmitted",
+        "Paid",
+        "BatchDistributed",
+        "Challenged",
+        "Transfer",
+    } <= seen
 
 
 def test_event_decode_rejects_unknown_topic_and_trailing_bytes() -> None:
@@ -180,7 +212,9 @@ def test_event_decode_rejects_unknown_topic_and_trailing_bytes() -> None:
     with pytest.raises(AbiError):
         abi.decode_event([abi.events["OracleAdded"].signature_topic or b""], ALICE + b"\x00")
     assert abi.decode_event([abi.events["OracleAdded"].signature_topic or b""], ALICE) == (
-        "OracleAdded", {"account": ALICE_SS58})
+        "OracleAdded",
+        {"account": ALICE_SS58},
+    )
 
 
 def test_load_errors_are_typed(tmp_path: Any) -> None:

@@ -18,8 +18,9 @@ async def test_everything_survives_a_drop_every_nine_messages() -> None:
         dn.set_faults(drop_every_n_messages=9)  # before the port's very first message
         async with SubstrateChainPort(dn.url, timeout_s=20.0) as port:
             before = await port.free_balance(DAVE.address)
-            call = await port.compose_call("Balances", "transfer_keep_alive",
-                                           {"dest": DAVE.address, "value": 4_321})
+            call = await port.compose_call(
+                "Balances", "transfer_keep_alive", {"dest": DAVE.address, "value": 4_321}
+            )
             receipt: Any = await send_call(port, ALICE, call, timeout_s=30)
             assert receipt.success
             block = await port.block(receipt.block.number)

@@ -49,8 +49,13 @@ async def test_follows_contract_events_in_order_keyed_by_block_and_index(chain: 
     nft_addr = chain.deploy("ami_nft", ALICE.address)
     nft = ContractAbi.load("ami_nft")
     await _send(chain, nft_addr, nft.encode_call("add_oracle", account=BOB.address))
-    await _send(chain, nft_addr, nft.encode_call("mint", audio_cid="bafyA", metadata_cid="bafyM",
-                                                 royalty_splits=[(ALICE.address, 10_000)]))
+    await _send(
+        chain,
+        nft_addr,
+        nft.encode_call(
+            "mint", audio_cid="bafyA", metadata_cid="bafyM", royalty_splits=[(ALICE.address, 10_000)]
+        ),
+    )
     await _send(chain, nft_addr, nft.encode_call("listen", token_id=1, seconds=42), key=BOB)
     follower = BlockFollower(chain, {nft_addr: nft}, start_after=None)
     blocks = await _take(follower.blocks(), 3)
@@ -60,7 +65,11 @@ async def test_follows_contract_events_in_order_keyed_by_block_and_index(chain: 
     minted = events[1]
     assert isinstance(minted, Minted)
     assert (minted.token_id, minted.creator, minted.audio_cid, minted.metadata_cid) == (
-        1, ALICE.address, "bafyA", "bafyM")
+        1,
+        ALICE.address,
+        "bafyA",
+        "bafyM",
+    )
     assert minted.royalty_splits == [(ALICE.address, 10_000)]
     assert minted.contract == nft_addr and minted.block_hash == blocks[1].ref.hash
     listened = events[2]
@@ -172,8 +181,12 @@ async def test_batch_all_is_all_or_nothing_and_decodes_paid_events(chain: Memory
     await _send(chain, rw_addr, rw.encode_call("add_oracle", account=ALICE.address))
 
     def distribute(batch: int, ids: list[int]) -> bytes:
-        return rw.encode_call("distribute", epoch=1, batch=batch, payouts=[
-            {"id": bytes([i]) * 32, "to": BOB.address, "amount": 100 + i, "kind": 1} for i in ids])
+        return rw.encode_call(
+            "distribute",
+            epoch=1,
+            batch=batch,
+            payouts=[{"id": bytes([i]) * 32, "to": BOB.address, "amount": 100 + i, "kind": 1} for i in ids],
+        )
 
     good = await chain.contract_call(rw_addr, distribute(0, [1, 2]), GAS)
     dup = await chain.contract_call(rw_addr, distribute(1, [2]), GAS)  # payout 2 twice: refused
@@ -185,7 +198,9 @@ async def test_batch_all_is_all_or_nothing_and_decodes_paid_events(chain: Memory
     assert [e.name for e in failed.events] == ["ExtrinsicFailed"]
     paid = [e for e in decode_block(ok, {rw_addr: rw}) if isinstance(e, Paid)]
     assert [(p.payout_id, p.amount, p.to) for p in paid] == [
-        ("0x" + "01" * 32, 101, BOB.address), ("0x" + "02" * 32, 102, BOB.address)]
+        ("0x" + "01" * 32, 101, BOB.address),
+        ("0x" + "02" * 32, 102, BOB.address),
+    ]
     dry = await chain.contract_dry_run(rw_addr, distribute(2, [1]), ALICE.address)
     assert not dry.success
     with pytest.raises(Exception) as info:
@@ -231,8 +246,12 @@ async def test_every_contract_event_becomes_its_domain_event(chain: MemoryChainP
     steps = [
         (nft_addr, nft, "add_oracle", {"account": BOB.address}),
         (nft_addr, nft, "remove_oracle", {"account": BOB.address}),
-        (nft_addr, nft, "mint", {"audio_cid": "a", "metadata_cid": "m",
-                                 "royalty_splits": [(ALICE.address, 10_000)]}),
+        (
+            nft_addr,
+            nft,
+            "mint",
+            {"audio_cid": "a", "metadata_cid": "m", "royalty_splits": [(ALICE.address, 10_000)]},
+        ),
         (nft_addr, nft, "listen", {"token_id": 1, "seconds": 1}),
         (nft_addr, nft, "tag", {"token_id": 1, "tag": "t"}),
         (nft_addr, nft, "create_playlist", {"name": "p"}),
@@ -240,8 +259,12 @@ async def test_every_contract_event_becomes_its_domain_event(chain: MemoryChainP
         (nft_addr, nft, "transfer", {"to": BOB.address, "token_id": 1}),
         (rw_addr, rw, "add_oracle", {"account": ALICE.address}),
         (rw_addr, rw, "add_validator", {"account": ALICE.address}),
-        (rw_addr, rw, "submit_score", {"token_id": 1, "novelty_bp": 1, "quality_bp": 2, "model_version": 1,
-                                       "commitment": b"\x03" * 32}),
+        (
+            rw_addr,
+            rw,
+            "submit_score",
+            {"token_id": 1, "novelty_bp": 1, "quality_bp": 2, "model_version": 1, "commitment": b"\x03" * 32},
+        ),
         (rw_addr, rw, "distribute", {"epoch": 1, "batch": 0, "payouts": [payout]}),
         (rw_addr, rw, "challenge", {"token_id": 1, "evidence": b"\x04" * 32}),
         (rw_addr, rw, "transfer", {"to": BOB.address, "amount": 20}),

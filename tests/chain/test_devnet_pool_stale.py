@@ -16,8 +16,10 @@ ALICE, EVE = load_keypair("//Alice"), load_keypair("//Eve")
 async def test_expired_future_transaction_is_purged_and_its_nonce_freed() -> None:
     with running_devnet() as dn:
         async with SubstrateChainPort(dn.url, timeout_s=10.0) as port:
-            call, other = [await port.compose_call("Balances", "transfer_keep_alive",
-                                                   {"dest": EVE.address, "value": v}) for v in (5, 6)]
+            call, other = [
+                await port.compose_call("Balances", "transfer_keep_alive", {"dest": EVE.address, "value": v})
+                for v in (5, 6)
+            ]
             n0 = await port.account_next_index(ALICE.address)
             future = await port.sign(call, ALICE, n0 + 1, era_period=8)  # a gap at n0: never ready
             await port.submit(future)

@@ -323,8 +323,11 @@ async def test_reorgs_and_dropped_connections_never_double_pay(
                 await sub.enqueue_payouts(9, ps)
                 stop = asyncio.Event()
                 task = asyncio.create_task(sub.run(stop))
-                await until(lambda: dn.chain.best.number - dn.chain.finalized_number >= 2,
-                            "two unfinalized blocks holding payouts", timeout=30)
+                await until(
+                    lambda: dn.chain.best.number - dn.chain.finalized_number >= 2,
+                    "two unfinalized blocks holding payouts",
+                    timeout=30,
+                )
                 for fault in ["reorg", "drop", "reorg", "drop", "reorg"]:
                     if fault == "reorg":
                         dn.reorg(2)  # the last two unfinalized blocks are replaced; their txs re-queued

@@ -121,8 +121,16 @@ def _chain_events(score: bool) -> dict[int, list[DomainEvent]]:
     for tok, (blk, *_rest, status) in TRACKS.items():
         if score and status == "scored" and tok != 7:  # token 7's score is still waiting to be published
             n, q = bp(tok)
-            ev(blk + 1, "ScoreSubmitted", token_id=tok, novelty_bp=n, quality_bp=q, model_version=1,
-               oracle=ORACLE, commitment="0x" + f"{tok:02x}" * 32)
+            ev(
+                blk + 1,
+                "ScoreSubmitted",
+                token_id=tok,
+                novelty_bp=n,
+                quality_bp=q,
+                model_version=1,
+                oracle=ORACLE,
+                commitment="0x" + f"{tok:02x}" * 32,
+            )
     # Epoch 0: honest listens and a farm of identical wallets; epoch 1: listens to the new tracks.
     for i, who in enumerate(HONEST):
         ev(6, "Listened", token_id=1 + i, listener=who, seconds=90 + 10 * i)
@@ -159,8 +167,13 @@ async def _build_worker(folder: Path, score: bool = True) -> Path:
             for e in evs:
                 if e.label == "Minted" and score:
                     await _record_verdict(store, int(e.token_id))
-        budgets = {PayoutKind.CREATE: 400_000, PayoutKind.LISTEN: 300_000, PayoutKind.DISCOVERY: 100_000,
-                   PayoutKind.ENGAGEMENT: 100_000, PayoutKind.ROYALTY: 100_000}
+        budgets = {
+            PayoutKind.CREATE: 400_000,
+            PayoutKind.LISTEN: 300_000,
+            PayoutKind.DISCOVERY: 100_000,
+            PayoutKind.ENGAGEMENT: 100_000,
+            PayoutKind.ROYALTY: 100_000,
+        }
         params = PolicyParams(budgets=budgets, listen_reward_per_wallet=60_000)
         if score:
             for epoch in (0, 1):
@@ -314,8 +327,6 @@ def served(data_dir: Path) -> Iterator[Served]:
         yield Served(address(proc), data_dir / "worker.sqlite", proc)
     finally:
         stop(proc)
-
-
 
 
 def chromium(width: int) -> webdriver.Chrome:

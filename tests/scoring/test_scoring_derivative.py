@@ -17,8 +17,15 @@ PIECE_A = ((0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14), (4, 7, 11), (9, 12, 
 PIECE_B = ((5, 9, 12), (0, 4, 7), (7, 11, 14), (9, 12, 16), (2, 5, 9), (5, 9, 12), (0, 4, 7), (4, 7, 11))
 
 
-def _render(progression: tuple[tuple[int, ...], ...], *, tonic: float = 60.0, bpm: float = 100.0,
-            harmonics: int = 4, decay: float | None = None, seconds: float = 40.0) -> np.ndarray:
+def _render(
+    progression: tuple[tuple[int, ...], ...],
+    *,
+    tonic: float = 60.0,
+    bpm: float = 100.0,
+    harmonics: int = 4,
+    decay: float | None = None,
+    seconds: float = 40.0,
+) -> np.ndarray:
     beat = 60.0 / bpm
     out = np.zeros(int(seconds * SR))
     k = 0

@@ -31,8 +31,13 @@ from pallets_spec.vocabulary import PayoutKind
 
 MODEL_VERSION = 7
 EPOCH_BLOCKS = 20
-BUDGETS = {PayoutKind.CREATE: 40_000, PayoutKind.LISTEN: 30_000, PayoutKind.DISCOVERY: 10_000,
-           PayoutKind.ENGAGEMENT: 10_000, PayoutKind.ROYALTY: 10_000}
+BUDGETS = {
+    PayoutKind.CREATE: 40_000,
+    PayoutKind.LISTEN: 30_000,
+    PayoutKind.DISCOVERY: 10_000,
+    PayoutKind.ENGAGEMENT: 10_000,
+    PayoutKind.ROYALTY: 10_000,
+}
 POLICY = PolicyParams(budgets=BUDGETS, listen_reward_per_wallet=9_000, min_listen_seconds=30)
 
 

@@ -21,9 +21,17 @@ GOOD = b"RIFF-honest-track" * 3
 def lane_options(**kw: object) -> WorkerOptions:
     """Two fetch lanes and a retry lane, three fetch attempts, quick timings, no epoch end; `kw` overrides."""
     base: dict[str, object] = {
-        "epoch_blocks": 1000, "fetch_workers": 2, "retry_workers": 1, "fetch_attempts": 3,
-        "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "poll_s": 0.02, "retry_initial_s": 0.05,
-        "retry_max_s": 0.1, "readmit_after_s": 0.2, "order_wait_s": 0.05,
+        "epoch_blocks": 1000,
+        "fetch_workers": 2,
+        "retry_workers": 1,
+        "fetch_attempts": 3,
+        "backoff_initial_s": 0.01,
+        "backoff_max_s": 0.05,
+        "poll_s": 0.02,
+        "retry_initial_s": 0.05,
+        "retry_max_s": 0.1,
+        "readmit_after_s": 0.2,
+        "order_wait_s": 0.05,
     }
     return WorkerOptions(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -144,7 +152,7 @@ async def test_each_track_gets_one_verdict_whatever_fails(store: WorkerStore) ->
 
 
 class SlowFirstIpfs(FakeIpfs):
-    """"QmSlow" arrives after `delay` seconds; everything else at once."""
+    """ "QmSlow" arrives after `delay` seconds; everything else at once."""
 
     def __init__(self, content: dict[str, bytes], delay: float) -> None:
         super().__init__(content)
