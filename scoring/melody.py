@@ -106,9 +106,11 @@ def _continuity_view(sync: np.ndarray, compression: float, follows: np.ndarray |
     counts = np.zeros(n - 1)
     for r0 in range(0, n - 1, _CONTINUITY_CHUNK):
         rows = np.arange(r0, min(r0 + _CONTINUITY_CHUNK, n - 1))
-        # Written out because no library offers it: the L1 distance of cumulative sums is the 1-D earth
-        # mover's distance, so cdist gives every pair; float64 on the CPU keeps validators bit-identical.
-        # Row blocks bound the memory of a 15-minute track (2,800 beats) to a few MiB.
+        # The L1 distance of cumulative sums is the 1-D earth mover's distance, so cdist gives every pair
+        # (scipy's cityblock gives the same bits, more slowly). It runs in float64 on the CPU whatever
+        # device extracted the features; their ~1e-7 differences move this share only where two
+        # distances tie that closely. Row blocks bound the memory of a 15-minute track (2,800 beats) to
+        # a few MiB.
         d = torch.cdist(c[r0 : rows[-1] + 1], c, p=1.0).numpy()
         nxt = d[rows - r0, rows + 1]
         farther = (d > nxt[:, None]).sum(axis=1)
