@@ -123,9 +123,8 @@ class MemoryChainPort:
 
     def emit(self, contract: str, topics: Sequence[bytes], data: bytes) -> None:
         """Queue a raw Contracts.ContractEmitted for the next block (phase: initialization)."""
-        self._pending_events.append(
-            ("Contracts", "ContractEmitted", {"contract": contract}, tuple(topics), contract, bytes(data))
-        )
+        self._pending_events.append(("Contracts", "ContractEmitted", {"contract": contract},
+                                     tuple(topics), contract, bytes(data)))
 
     def produce_block(self) -> BlockRef:
         """Seal the next block: apply pooled transactions in order, then queued raw events."""
@@ -134,15 +133,8 @@ class MemoryChainPort:
         events: list[RawEvent] = []
         ext_hashes: list[str] = []
 
-        def add(
-            pallet: str,
-            name: str,
-            attrs: Any,
-            topics: tuple[bytes, ...] = (),
-            xt: int | None = None,
-            contract: str | None = None,
-            data: bytes | None = None,
-        ) -> None:
+        def add(pallet: str, name: str, attrs: Any, topics: tuple[bytes, ...] = (),
+                xt: int | None = None, contract: str | None = None, data: bytes | None = None) -> None:
             events.append(RawEvent(len(events), pallet, name, attrs, topics, xt, contract, data))
 
         for pallet, name, attrs, topics, contract, data in self._pending_events:
@@ -168,15 +160,8 @@ class MemoryChainPort:
                 add("System", "ExtrinsicFailed", {"dispatch_error": exc.error}, (), xt)
                 continue
             for contract, data, topics in emitted:
-                add(
-                    "Contracts",
-                    "ContractEmitted",
-                    {"contract": contract, "data": "0x" + data.hex()},
-                    topics,
-                    xt,
-                    contract,
-                    data,
-                )
+                add("Contracts", "ContractEmitted", {"contract": contract, "data": "0x" + data.hex()},
+                    topics, xt, contract, data)
             add("System", "ExtrinsicSuccess", {}, (), xt)
         body = json.dumps([ext_hashes, [(e.name, e.data.hex() if e.data else "") for e in events]]).encode()
         ref = BlockRef(number, _h(parent.ref.hash.encode(), number.to_bytes(8, "little"), self._salt, body))
@@ -209,9 +194,8 @@ class MemoryChainPort:
 
     # ------------------------------------------------------------------ execution
 
-    def _execute(
-        self, call: MemoryCall, signer: str, number: int, emitted: list[tuple[str, bytes, tuple[bytes, ...]]]
-    ) -> None:
+    def _execute(self, call: MemoryCall, signer: str, number: int,
+                 emitted: list[tuple[str, bytes, tuple[bytes, ...]]]) -> None:
         p = call.params
         if call.pallet == "Balances":
             amount = int(p["value"])
@@ -321,25 +305,11 @@ class MemoryChainPort:
             return DryRun(False, b"", "Module(Contracts::ContractTrapped)", weight, 0)
         return DryRun(not out.reverted, out.output, "reverted" if out.reverted else None, weight, 0)
 
-    async def contract_call(
-        self,
-        contract: str,
-        data: bytes,
-        gas_limit: tuple[int, int],
-        value: int = 0,
-        storage_deposit_limit: int | None = None,
-    ) -> Any:
-        return await self.compose_call(
-            "Contracts",
-            "call",
-            {
-                "dest": contract,
-                "value": value,
-                "gas_limit": gas_limit,
-                "storage_deposit_limit": storage_deposit_limit,
-                "data": bytes(data),
-            },
-        )
+    async def contract_call(self, contract: str, data: bytes, gas_limit: tuple[int, int], value: int = 0,
+                            storage_deposit_limit: int | None = None) -> Any:
+        return await self.compose_call("Contracts", "call", {
+            "dest": contract, "value": value, "gas_limit": gas_limit,
+            "storage_deposit_limit": storage_deposit_limit, "data": bytes(data)})
 
     async def batch_all(self, calls: Sequence[Any]) -> Any:
         if not calls:

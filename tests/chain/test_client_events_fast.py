@@ -39,35 +39,23 @@ async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(dn: D
     async with SubstrateChainPort(dn.url, timeout_s=20.0) as port:
         bundle = ContractAbi.load(metadata_dir().parent / "bundles" / "ami_nft.contract")
         assert bundle.wasm is not None
-        deploy = await port.compose_call(
-            "Contracts",
-            "instantiate_with_code",
-            {
-                "value": 0,
-                "gas_limit": {"ref_time": 10**11, "proof_size": 10**6},
-                "storage_deposit_limit": None,
-                "code": "0x" + bundle.wasm.hex(),
-                "data": "0x" + NFT.constructor("new").hex(),
-                "salt": "0x" + os.urandom(8).hex(),
-            },
-        )
+        deploy = await port.compose_call("Contracts", "instantiate_with_code", {
+            "value": 0, "gas_limit": {"ref_time": 10**11, "proof_size": 10**6}, "storage_deposit_limit": None,
+            "code": "0x" + bundle.wasm.hex(), "data": "0x" + NFT.constructor("new").hex(),
+            "salt": "0x" + os.urandom(8).hex()})
         await send_call(port, ALICE, deploy, timeout_s=30)
         head = await port.finalized_head()
         block = await port.block(head.number)
         nft = str(next(e for e in block.events if e.name == "Instantiated").attributes["contract"])
-        mint = NFT.encode_call(
-            "mint", audio_cid="a", metadata_cid="m", royalty_splits=[(BOB.address, 10_000)]
-        )
+        mint = NFT.encode_call("mint", audio_cid="a", metadata_cid="m",
+                               royalty_splits=[(BOB.address, 10_000)])
         await send_call(port, BOB, await port.contract_call(nft, mint, GAS), timeout_s=30)
-        calls = [
-            await port.contract_call(nft, NFT.encode_call("listen", token_id=1, seconds=s), GAS)
-            for s in range(30, 60)
-        ]
+        calls = [await port.contract_call(nft, NFT.encode_call("listen", token_id=1, seconds=s), GAS)
+                 for s in range(30, 60)]
         calls.append(await port.contract_call(nft, NFT.encode_call("tag", token_id=1, tag="lofi"), GAS))
         await send_call(port, CHARLIE, await port.batch_all(calls), timeout_s=30)
-        transfer = await port.compose_call(
-            "Balances", "transfer_keep_alive", {"dest": load_keypair("//Fresh").address, "value": 10**15}
-        )
+        transfer = await port.compose_call("Balances", "transfer_keep_alive",
+                                           {"dest": load_keypair("//Fresh").address, "value": 10**15})
         await send_call(port, ALICE, transfer, timeout_s=30)
         # A failing extrinsic (ExtrinsicFailed with a module error): a revert inside batch_all.
         revert = await port.contract_call(nft, NFT.encode_call("add_oracle", account=BOB.address), GAS)
@@ -84,14 +72,8 @@ async def test_block_events_equal_scalecodec_decoding_for_every_event_kind(dn: D
     reference = await asyncio.to_thread(_reference, dn.url, [b.ref.hash for b in blocks])
 
     kinds = {(e.pallet, e.name) for b in blocks for e in b.events}
-    for kind in [
-        ("Contracts", "ContractEmitted"),
-        ("Contracts", "Instantiated"),
-        ("Contracts", "Called"),
-        ("Balances", "Transfer"),
-        ("System", "ExtrinsicSuccess"),
-        ("System", "ExtrinsicFailed"),
-    ]:
+    for kind in [("Contracts", "ContractEmitted"), ("Contracts", "Instantiated"), ("Contracts", "Called"),
+                 ("Balances", "Transfer"), ("System", "ExtrinsicSuccess"), ("System", "ExtrinsicFailed")]:
         assert kind in kinds
     assert sum(e.name == "ContractEmitted" for b in blocks for e in b.events) >= 32
     for b, ref in zip(blocks, reference, strict=True):
@@ -112,21 +94,10 @@ async def test_crafted_records_text_data_trailing_bytes_and_truncation(dn: Devne
         pallet, event = layout.emitted
         # Data that happens to be UTF-8 text: scalecodec reports attributes["data"] as that text.
         for data, ext_phase in ((b"hello", True), (b"\xff\x00\x01", False)):
-            phase = (
-                bytes([layout.apply_extrinsic]) + (7).to_bytes(4, "little")
-                if ext_phase
-                else bytes([next(i for i, n in layout.phase_sizes.items() if n == 0)])
-            )
-            record = (
-                phase
-                + bytes([pallet, event])
-                + bytes(BOB.public_key)
-                + bytes([len(data) << 2])
-                + data
-                + bytes([2 << 2])
-                + b"\x11" * 32
-                + b"\x22" * 32
-            )
+            phase = bytes([layout.apply_extrinsic]) + (7).to_bytes(4, "little") if ext_phase else bytes(
+                [next(i for i, n in layout.phase_sizes.items() if n == 0)])
+            record = (phase + bytes([pallet, event]) + bytes(BOB.public_key) + bytes([len(data) << 2]) + data
+                      + bytes([2 << 2]) + b"\x11" * 32 + b"\x22" * 32)
             raw = bytes([1 << 2]) + record
             fast = decode_events(si, layout, raw)
             obj = si.runtime_config.create_scale_object(f"Vec<{layout.record_type}>", metadata=si.metadata)

@@ -47,18 +47,10 @@ async def _send(port: SubstrateChainPort, call: Any, key: Any = ALICE) -> Block:
 async def _deploy_nft(port: SubstrateChainPort) -> str:
     bundle = ContractAbi.load(metadata_dir().parent / "bundles" / "ami_nft.contract")
     assert bundle.wasm is not None
-    call = await port.compose_call(
-        "Contracts",
-        "instantiate_with_code",
-        {
-            "value": 0,
-            "gas_limit": {"ref_time": 10**11, "proof_size": 10**6},
-            "storage_deposit_limit": None,
-            "code": "0x" + bundle.wasm.hex(),
-            "data": "0x" + NFT.constructor("new").hex(),
-            "salt": "0x" + os.urandom(8).hex(),
-        },
-    )  # a fresh address per deployment
+    call = await port.compose_call("Contracts", "instantiate_with_code", {
+        "value": 0, "gas_limit": {"ref_time": 10**11, "proof_size": 10**6}, "storage_deposit_limit": None,
+        "code": "0x" + bundle.wasm.hex(), "data": "0x" + NFT.constructor("new").hex(),
+        "salt": "0x" + os.urandom(8).hex()})  # a fresh address per deployment
     block = await _send(port, call)
     instantiated = [e for e in block.events if e.pallet == "Contracts" and e.name == "Instantiated"]
     assert len(instantiated) == 1
@@ -75,9 +67,8 @@ async def test_protocol_and_heads(port: SubstrateChainPort) -> None:
 
 async def test_transfer_lands_with_events_and_pool_aware_nonces(port: SubstrateChainPort) -> None:
     before = await port.free_balance(CHARLIE.address)
-    call = await port.compose_call(
-        "Balances", "transfer_keep_alive", {"dest": CHARLIE.address, "value": 12_345}
-    )
+    call = await port.compose_call("Balances", "transfer_keep_alive",
+                                   {"dest": CHARLIE.address, "value": 12_345})
     n0 = await port.account_next_index(ALICE.address)
     tx = await port.sign(call, ALICE, n0, era_period=32)
     assert tx.era_death - tx.era_birth == 32 and tx.signer == ALICE.address and tx.nonce == n0
@@ -108,12 +99,8 @@ async def test_compose_errors_say_what_is_expected(port: SubstrateChainPort) -> 
 
 async def test_contract_deploy_dry_run_call_and_follow(port: SubstrateChainPort) -> None:
     nft = await _deploy_nft(port)
-    mint = NFT.encode_call(
-        "mint",
-        audio_cid="bafyaudio",
-        metadata_cid="bafymeta",
-        royalty_splits=[(ALICE.address, 7_000), (BOB.address, 3_000)],
-    )
+    mint = NFT.encode_call("mint", audio_cid="bafyaudio", metadata_cid="bafymeta",
+                           royalty_splits=[(ALICE.address, 7_000), (BOB.address, 3_000)])
     dry = await port.contract_dry_run(nft, mint, ALICE.address)
     assert dry.success and NFT.decode_return("mint", dry.output) == 1
     assert dry.gas_required[0] > 0
@@ -211,10 +198,7 @@ async def test_batch_all_lands_each_call_once(port: SubstrateChainPort) -> None:
     block = await _send(port, batch)
     events = decode_block(block, {nft: NFT})
     assert [(type(e).__name__, getattr(e, "seconds", None)) for e in events] == [
-        ("Listened", 5),
-        ("Listened", 6),
-        ("Tagged", None),
-    ]
+        ("Listened", 5), ("Listened", 6), ("Tagged", None)]
 
 
 async def test_follower_waits_for_finality(dn: DevnetHandle, port: SubstrateChainPort) -> None:
@@ -287,9 +271,8 @@ async def test_stale_after_a_dropped_submit_is_not_transient(monkeypatch: pytest
 
     answers: list[BaseException] = [
         WebSocketConnectionClosedException("dropped while waiting for the answer"),
-        SubstrateRequestException(
-            {"code": 1010, "message": "Invalid Transaction", "data": "Transaction is outdated"}
-        ),
+        SubstrateRequestException({"code": 1010, "message": "Invalid Transaction",
+                                   "data": "Transaction is outdated"}),
     ]
 
     def fake_rpc(si: Any, method: str, params: list[Any]) -> Any:

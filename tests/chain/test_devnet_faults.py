@@ -22,12 +22,8 @@ BOB = Keypair.create_from_uri("//Bob")
 def clean_faults(dn: DevnetHandle) -> Iterator[None]:
     yield
     dn.set_faults(  # every switch a test here turns, back off
-        drop_every_n_messages=0,
-        skip_finalized_notices=0,
-        hold_finality=False,
-        finality_lag=0,
-        finality_delay_ms=0,
-        reject_next=0,
+        drop_every_n_messages=0, skip_finalized_notices=0, hold_finality=False,
+        finality_lag=0, finality_delay_ms=0, reject_next=0,
     )
 
 

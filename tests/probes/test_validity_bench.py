@@ -161,25 +161,10 @@ def test_derivative_confusion_requires_the_earliest_mint() -> None:
 
 
 TINY = V.Sizes(  # the smallest sets that still exercise every section
-    real_works=1,
-    real_soundtracks=1,
-    real_seconds=8.0,
-    whole_soundtracks=1,
-    whole_seconds=12.0,
-    degenerate_n=1,
-    degenerate_seconds=8.0,
-    ladder_works=1,
-    ladder_soundtracks=0,
-    derivative_works=(FOLK,),
-    derivative_soundtracks=0,
-    derivative_seconds=24.0,
-    derivative_full=False,
-    chorales=2,
-    folk_tunes=2,
-    game_pieces=2,
-    negative_seconds=8.0,
-    spread_work=FOLK,
-    spread_n=2,
+    real_works=1, real_soundtracks=1, real_seconds=8.0, whole_soundtracks=1, whole_seconds=12.0,
+    degenerate_n=1, degenerate_seconds=8.0, ladder_works=1, ladder_soundtracks=0,
+    derivative_works=(FOLK,), derivative_soundtracks=0, derivative_seconds=24.0, derivative_full=False,
+    chorales=2, folk_tunes=2, game_pieces=2, negative_seconds=8.0, spread_work=FOLK, spread_n=2,
 )
 
 
