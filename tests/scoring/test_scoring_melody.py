@@ -1,5 +1,6 @@
-"""Melodic motion (`scoring.melody`) counted on melodies whose intervals are known by construction, and the
-coherence model's indifference to silence (gaps cut into random notes used to lift them to full novelty)."""
+"""Melodic motion and beat continuity (`scoring.melody`) measured on melodies and voice leading known by
+construction, and the coherence model's indifference to silence (gaps cut into random notes used to lift them
+to full novelty)."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def test_silent_gaps_never_lift_random_notes() -> None:
 
 
 def _view(pitches: list[int]) -> float:
-    """`melody._continuity_view` of beats that each hold one pitch (one-hot rows), as MIDI 60 + pitch."""
+    """`melody._continuity_view` of beats that each hold one pitch: one-hot rows over 40 semitone bands."""
     sync = np.zeros((len(pitches), 40))
     for row, p in enumerate(pitches):
         sync[row, p] = 1.0
