@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from scoring import salience
+from scoring.frame_stats import beat_sync
 
 LOWEST_F0 = 48
 HIGHEST_F0 = 96
@@ -147,10 +148,11 @@ def beat_continuity(semitone_power: np.ndarray, beat_frames: np.ndarray, fps: fl
     beats = beats[(beats >= 0) & (beats < n_frames)]
     if beats.size < CONTINUITY_MIN_BEATS:
         beats = np.arange(0, n_frames, max(1, int(0.5 * fps)))
-    spans = [(a, b) for a, b in zip(beats[:-1], beats[1:], strict=True) if b > a]
-    if len(spans) < 4:
+    beats = np.unique(beats)
+    if beats.size < 5:
         return CONTINUITY_NEUTRAL
-    sync = np.array([p[:, a:b].mean(axis=1) for a, b in spans])
+    # Whole beats only: beat_sync's last column runs from the last beat to the end of the track.
+    sync = beat_sync(p, beats)[:, :-1].T
     views = []
     for low, high, compression in CONTINUITY_VIEWS:
         part = sync[:, low - salience.BANK_LOW : high - salience.BANK_LOW + 1]
