@@ -65,11 +65,13 @@ from scoring.probes.ladders import (
 )
 from scoring.probes.metrics import auc_mann_whitney, pitch_class_profile, spearman_rho
 from scoring.probes.negatives import (
+    SHARED_INCIPIT_INTERVALS,
     SHARED_PHRASE_INTERVALS,
     distinct_chorales,
     folk_tunes,
     longest_shared_run,
     negative_probes,
+    one_tune,
 )
 from scoring.probes.probe import PROBES_VERSION, SR, Probe, ProbeUnavailable
 from scoring.probes.real import instrumentation_probes, real_probes, whole_soundtrack_probes
@@ -102,6 +104,8 @@ __all__ = [
     "derivative_probes",
     "distinct_chorales",
     "longest_shared_run",
+    "one_tune",
+    "SHARED_INCIPIT_INTERVALS",
     "SHARED_PHRASE_INTERVALS",
     "drascula_tracks",
     "encode_mp3",

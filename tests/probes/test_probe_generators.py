@@ -273,10 +273,11 @@ def test_unknown_names_get_clear_errors(cache: P.ProbeCache) -> None:
 def test_distinct_chorales_have_distinct_melodies(cache: P.ProbeCache) -> None:
     paths = P.distinct_chorales(6, cache)
     assert len(paths) == 6 and len(set(paths)) == 6
-    index = json.loads((cache.root / "chorale_melodies.json").read_text())
+    index = json.loads((cache.root / "chorale_sopranos.json").read_text())
     for i, a in enumerate(paths):
         assert index[a]
         for b in paths[i + 1 :]:
+            assert not P.one_tune(index[a], index[b], P.SHARED_INCIPIT_INTERVALS), (a, b)
             assert P.longest_shared_run(index[a], index[b]) < P.SHARED_PHRASE_INTERVALS, (a, b)
 
 
@@ -298,6 +299,49 @@ def test_two_settings_of_one_hymn_tune_count_once(cache: P.ProbeCache) -> None:
     assert kept == ["bach/bwv385", "bach/bwv269"]
     assert negatives.chorale_tune("bach/bwv197.5") == ("nun", "bitten", "wir", "den", "heiligen", "geist")
     assert negatives.chorale_tune("bach/nosuch") is None
+
+
+def test_one_hymn_tune_under_two_texts_counts_once(cache: P.ProbeCache) -> None:
+    # bwv244.37 ("In allen meinen Taten") and bwv44.7 ("Nun ruhen alle Wälder") are both sung to Isaac's
+    # "Innsbruck": the titles differ and a passing note breaks the run at 11 intervals, so only the
+    # incipit rule tells; bwv144.3 is "Was Gott tut, das ist wohlgetan"
+    paths = ["bach/bwv244.37", "bach/bwv44.7", "bach/bwv144.3"]
+    plain = negatives._distinct_melodies(paths, 3, "test_incipits.json", cache, negatives.chorale_tune)
+    assert plain == paths
+    kept = negatives._distinct_melodies(
+        paths, 3, "test_incipits.json", cache, negatives.chorale_tune, P.SHARED_INCIPIT_INTERVALS
+    )
+    assert kept == ["bach/bwv244.37", "bach/bwv144.3"]
+
+
+def test_a_score_held_twice_under_two_numbers_gets_its_twins_verdict(cache: P.ProbeCache) -> None:
+    # music21's bwv69.6 and bwv69.6-a print one soprano note for note ("Was Gott tut, das ist wohlgetan",
+    # the catalogue's title of bwv69.6-a and bwv144.3); the catalogue titles bwv69.6 for another chorale
+    paths = ["bach/bwv144.3", "bach/bwv69.6-a", "bach/bwv69.6"]
+    kept = negatives._distinct_melodies(
+        paths, 3, "test_twins.json", cache, negatives.chorale_tune, P.SHARED_INCIPIT_INTERVALS
+    )
+    assert kept == ["bach/bwv144.3"]
+    melodies = json.loads((cache.root / "test_twins.json").read_text())
+    assert melodies["bach/bwv69.6"] == melodies["bach/bwv69.6-a"]
+    assert not P.one_tune(melodies["bach/bwv69.6"], melodies["bach/bwv144.3"], P.SHARED_INCIPIT_INTERVALS)
+
+
+def test_a_chorale_melody_is_its_soprano_not_the_trumpets_above_it() -> None:
+    # bwv69.6.xml (BWV 69's closing chorale) prints three trumpets and timpani above the choir: the first
+    # trumpet opens down a semitone, up and up a fourth; the soprano's melody opens a semitone up and back
+    melody = negatives._melody_intervals("bach/bwv69.6.xml")
+    assert melody[:7] == [1, -1, -2, 2, 1, 2, 2]
+    assert melody[:3] != [-1, 1, 5]
+
+
+def test_one_tune_on_worked_examples() -> None:
+    a = [3, -3, 1, -1, -2, -2, 4, 3, -5, -3, -2]  # two openings of the tonus peregrinus (bwv323, bwv324)
+    b = [3, -3, 1, -1, -2, -2, 4, 3, -5, -5, 3]
+    assert P.longest_shared_run(a, b) == 9
+    assert P.one_tune(a, b, 9) and not P.one_tune(a, b) and not P.one_tune(a, b, 10)
+    assert not P.one_tune(a[:8], b[:8], 9)  # too short to have an incipit of 9
+    assert P.one_tune([0] + list(range(1, 13)), list(range(1, 13)))  # a 12-interval run anywhere
 
 
 def test_same_tune_on_worked_examples() -> None:
