@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # before bench/: its scoring.py would hide the scoring package
@@ -52,6 +53,7 @@ class FileRow:
     flagged_of: str | None
     margin: float | None
     match: dict[str, object] | None  # the gate's figures against flagged_of: fp, composition, shift, tempo
+    listen: dict[str, list[float]] | None  # where the compared passages lie: {"file": [s, e], "of": [s, e]}
 
 
 def package_files(package: str) -> list[Path]:
@@ -112,6 +114,7 @@ def survey_source(
                 flagged_of,
                 gate.get("margin") if flagged_of and isinstance(gate, dict) else None,
                 dict(d["matches"][flagged_of]) if flagged_of else None,  # type: ignore[index,call-overload]
+                _passages(cat, path.name, flagged_of) if flagged_of else None,
             )
         )
         print(
@@ -119,13 +122,24 @@ def survey_source(
             f"M {rows[-1].coherence:.3f}  P {rows[-1].predictability:.2f}  IC {rows[-1].ic_bits:.2f}  "
             f"quality {s.quality_bp:5d}"
             + (
-                f"  {rows[-1].flagged_as} of {flagged_of} (margin {rows[-1].margin}; {rows[-1].match})"
+                f"  {rows[-1].flagged_as} of {flagged_of} (margin {rows[-1].margin}; {rows[-1].match}; "
+                f"listen: {rows[-1].listen})"
                 if flagged_of
                 else ""
             ),
             flush=True,
         )
     return rows, skipped
+
+
+def _passages(cat: Any, name: str, of: str) -> dict[str, list[float]]:
+    """Where the gate's best window lies in the flagged file and in the one it names, in seconds of each
+    (`scoring.derivative.locate` on the catalogue's stored steps), so both passages can be played."""
+    from scoring.derivative import locate, match
+
+    q, r = cat.steps(cat.position(name)), cat.steps(cat.position(of))
+    at = locate(q, r, match(q, r))
+    return {"file": [at.query_start_s, at.query_end_s], "of": [at.ref_start_s, at.ref_end_s]}
 
 
 def summary(source: str, rows: list[FileRow], skipped: list[str]) -> str:

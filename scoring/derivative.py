@@ -128,10 +128,11 @@ def _resample(x: np.ndarray, factor: float) -> np.ndarray:
     return _unit_registers((1.0 - w) * x[i0] + w * x[i1])
 
 
-def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
-    """For every transposition k (0..11), the largest mean of ``w`` consecutive diagonal entries of the
-    cross-similarity ``S_k[i, j] = sum_b sum_p q_i[b, (p + k) mod 12] r_j[b, p]`` (query k semitones above
-    the reference, the same k in every register b), over all diagonals: [12].
+def _window_sums(q: np.ndarray, r: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sums of ``w`` consecutive diagonal entries of the cross-similarity ``S_k[i, j] = sum_b sum_p
+    q_i[b, (p + k) mod 12] r_j[b, p]`` (query k semitones above the reference, the same k in every register
+    b), for every transposition k at once: the diagonals' offsets (reference index minus query index) and
+    [offsets, query start, 12] sums, -inf where the window leaves either track; None when none fits.
 
     All 12 transpositions come from one circular cross-correlation along the pitch-class axis (an FFT over the
     12 classes), so trying every key costs about as much as trying one.
@@ -142,7 +143,7 @@ def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
     s = np.fft.irfft(np.einsum("ibf,jbf->ijf", fq, fr), n=12)
     offsets = np.arange(-(nq - w), nr - w + 1)
     if offsets.size == 0:
-        return np.full(12, -1.0)
+        return None
     i = np.arange(nq)
     j = i[None, :] + offsets[:, None]
     valid = (j >= 0) & (j < nr)
@@ -152,8 +153,17 @@ def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
     sums = c[:, w:] - c[:, :-w]
     full = ((cv[:, w:] - cv[:, :-w]) == w)[..., None]
     if not full.any():
+        return None
+    return offsets, np.where(full, sums, -np.inf)
+
+
+def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
+    """For every transposition k (0..11), the largest mean of ``w`` consecutive diagonal entries of the
+    cross-similarity over all diagonals (`_window_sums`): [12]."""
+    found = _window_sums(q, r, w)
+    if found is None:
         return np.full(12, -1.0)
-    return np.max(np.where(full, sums, -np.inf), axis=(0, 1)) / w
+    return np.max(found[1], axis=(0, 1)) / w
 
 
 def threshold(window_s: float) -> float:
@@ -219,6 +229,44 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WIND
         if cand.margin > best.margin:
             best = cand
     return best
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where a `Match` lies: its window's start and end in each track's own seconds (to within a step of
+    0.46 s and the ~1 s smoothing), so a listener can hear the two passages the gate compared."""
+
+    query_start_s: float
+    query_end_s: float
+    ref_start_s: float
+    ref_end_s: float
+
+
+def locate(query_steps: np.ndarray, ref_steps: np.ndarray, found: Match) -> Alignment:
+    """The window of ``found`` (the `match` of these two tracks' steps): at its shift and tempo, the diagonal
+    and start whose mean cosine is the largest, with the query's times taken back through its tempo factor.
+
+    Raises:
+        ValueError: ``found`` is no alignment of these steps (score -1: too short to compare).
+    """
+    if found.window_s <= 0.0:
+        raise ValueError("the tracks were too short to compare, so no window was matched")
+    q = _resample(prepare(query_steps), found.tempo)
+    r = prepare(ref_steps)
+    dt = _step_seconds()
+    w = int(round(found.window_s / dt))
+    sums = _window_sums(q, r, w)
+    if sums is None:
+        raise ValueError(f"no window of {found.window_s:.1f} s fits these steps; pass their own match")
+    offsets, table = sums
+    o, start = np.unravel_index(int(np.argmax(table[:, :, found.shift])), table.shape[:2])
+    ref_start = int(start) + int(offsets[o])
+    return Alignment(
+        round(int(start) * dt / found.tempo, 2),
+        round((int(start) + w) * dt / found.tempo, 2),
+        round(ref_start * dt, 2),
+        round((ref_start + w) * dt, 2),
+    )
 
 
 def landmarks(steps: np.ndarray, voiced: np.ndarray | None = None) -> list[int]:

@@ -139,3 +139,42 @@ def test_steps_of_another_width_are_refused(pieces: dict[str, np.ndarray]) -> No
     assert dv.match(wide, wide).score == pytest.approx(1.0)
     with pytest.raises(ValueError, match="cannot be compared"):
         dv.match(pieces["source"], wide)
+
+
+# Twenty chords in no repeating order (a tonic triad on each of these roots), so a passage has one place.
+WANDERING = tuple((r, r + 4, r + 7) for r in (0, 5, 2, 9, 4, 11, 7, 3, 10, 1, 8, 6, 0, 9, 2, 7, 5, 11, 4, 10))
+
+
+def test_locate_finds_where_an_excerpt_was_cut_from() -> None:
+    # 2-beat chords at 100 bpm: chord k starts at 1.2 k s; the excerpt is chords 10..19 (12 s to 24 s)
+    src = _render(WANDERING, seconds=24.0)
+    cut = src[int(12.0 * SR) :]
+    for query, shift in ((cut, 0), (_render(WANDERING[10:], tonic=63.0, seconds=12.0), 3)):
+        m = dv.match(_steps(query), _steps(src))
+        assert m.is_match and m.shift == shift and m.tempo == 1.0
+        at = dv.locate(_steps(query), _steps(src), m)
+        assert at.ref_start_s == pytest.approx(12.0, abs=1.0) and at.query_start_s == pytest.approx(
+            0.0, abs=1.0
+        )
+        assert at.ref_end_s - at.ref_start_s == pytest.approx(m.window_s, abs=0.01)
+
+
+def test_locate_takes_the_query_times_back_through_the_tempo() -> None:
+    # the same chords at 80 bpm: chord k starts at 1.5 k s; cut from chord 6 (9 s), against the 100 bpm
+    # render, where chord 6 starts at 7.2 s; the query's own times are 1.25x the reference's, and the gate
+    # shrinks the query by the nearest factor of its grid (1.05^-5, "> 1: longer")
+    slow = _render(WANDERING, bpm=80.0, seconds=30.0)
+    query = slow[int(9.0 * SR) :]
+    ref = _render(WANDERING, seconds=24.0)
+    m = dv.match(_steps(query), _steps(ref))
+    assert m.is_match and m.tempo == pytest.approx(1.05**-5)
+    at = dv.locate(_steps(query), _steps(ref), m)
+    assert at.ref_start_s - 7.2 == pytest.approx(at.query_start_s / 1.25, abs=1.0)
+    assert (at.query_end_s - at.query_start_s) == pytest.approx(m.window_s / m.tempo, abs=0.01)
+
+
+def test_locate_refuses_a_match_of_tracks_too_short(pieces: dict[str, np.ndarray]) -> None:
+    short = pieces["source"][:20]
+    m = dv.match(short, pieces["source"])
+    with pytest.raises(ValueError, match="too short"):
+        dv.locate(short, pieces["source"], m)

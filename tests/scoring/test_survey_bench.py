@@ -44,8 +44,11 @@ def test_folder_survey_scores_in_order_and_flags_only_the_copy(
     assert rows["b_bach.mp3"]["flagged_of"] == "a_bach.wav"
     assert rows["b_bach.mp3"]["margin"] > 0
     assert rows["b_bach.mp3"]["match"]["fp"] >= 0.95  # the gate's figures against the named source
+    # a transcode of the whole file: the compared passages lie at one place in both
+    heard, source = rows["b_bach.mp3"]["listen"]["file"], rows["b_bach.mp3"]["listen"]["of"]
+    assert heard == pytest.approx(source, abs=0.5) and heard[1] - heard[0] >= 20.0
     for name in ("a_bach.wav", "c_mozart.wav", "d_tone.wav"):
-        assert rows[name]["flagged_of"] is None, name
+        assert rows[name]["flagged_of"] is None and rows[name]["listen"] is None, name
 
     # Scored alone, composed music is far above a steady tone (the validity bench's tone class).
     assert rows["a_bach.wav"]["novelty_alone"] >= 6000
