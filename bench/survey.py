@@ -12,8 +12,9 @@ Per file it prints the novelty scored alone (the file as the first mint of an em
 gate P and the quality. Per package it prints how many files score under 500 (near zero) and under 6000,
 and every file the gate names as a duplicate or derivative of an earlier file of the same package (distinct
 pieces of one soundtrack should be flagged by none; a piece that really is one recorded twice, or a reprise,
-may be). Files that `scoring.decode` refuses (module formats, too short) are listed as skipped with the
-reason.
+may be). For each flag it prints the gate's figures and where the compared passages lie in both files
+(``listen``, seconds), so a person can play them and judge. Files that `scoring.decode` refuses (module
+formats, too short, too long) are listed as skipped with the reason.
 """
 
 from __future__ import annotations
