@@ -137,8 +137,9 @@ def _distinct_melodies(
         if not melody:
             continue
         title = tune(path) if tune else None
-        twin = tuple(melody) in seen
-        seen.add(tuple(melody))
+        notes = tuple(melody)
+        twin = notes in seen
+        seen.add(notes)
         if twin or any(same_tune(title, t) for _, _, t in kept):
             continue
         if not any(one_tune(melody, other, incipit) for _, other, _ in kept):
