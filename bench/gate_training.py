@@ -97,16 +97,19 @@ REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "one fold": one_fold,
     "registers": registers,
 }
-GATES: dict[str, tuple[str, float]] = {
-    "one fold, 15 s (ami-derivative/2)": ("one fold", 15.0),
-    "registers, 15 s (ami-derivative/3)": ("registers", 15.0),
-    f"registers, {derivative.WINDOW_S:g} s ({derivative.DERIVATIVE_VERSION})": (
+GATES: dict[str, tuple[str, float, bool]] = {
+    "one fold, 15 s (ami-derivative/2)": ("one fold", 15.0, False),
+    "registers, 15 s (ami-derivative/3)": ("registers", 15.0, False),
+    f"registers, {derivative.WINDOW_S:g} s (ami-derivative/4)": ("registers", derivative.WINDOW_S, False),
+    f"registers, {derivative.WINDOW_S:g} s, change (" + derivative.DERIVATIVE_VERSION + ")": (
         "registers",
         derivative.WINDOW_S,
+        True,
     ),
 }
-"""Gate label -> (steps, window in seconds); the threshold is `scoring.derivative.threshold` of the window
-used, which is `scoring.derivative.THRESHOLD` (0.62) for 15 s."""
+"""Gate label -> (steps, window in seconds, whether the change condition applies); the threshold is
+`scoring.derivative.threshold` of the window used, which is `scoring.derivative.THRESHOLD` (0.62) for 15 s.
+The gates without the change condition are judged on the score's margin alone, as they were."""
 
 
 def _render(recipe: Recipe) -> tuple[str, str, str, dict[str, np.ndarray] | None]:
@@ -119,8 +122,15 @@ def _render(recipe: Recipe) -> tuple[str, str, str, dict[str, np.ndarray] | None
     return kind, name, variant, {rep: fn(power).astype(np.float32) for rep, fn in REPRESENTATIONS.items()}
 
 
-def _margin(job: tuple[np.ndarray, np.ndarray, float]) -> float:
-    return derivative.match(job[0], job[1], job[2]).margin
+def _figures(job: tuple[np.ndarray, np.ndarray, float]) -> tuple[float, float]:
+    """(score minus its window's threshold, change correlation) of one pair's `scoring.derivative.match`."""
+    m = derivative.match(job[0], job[1], job[2])
+    return m.score - m.threshold, m.change
+
+
+def _margin(figures: tuple[float, float], with_change: bool) -> float:
+    score_margin, change = figures
+    return min(score_margin, change - derivative.CHANGE_THRESHOLD) if with_change else score_margin
 
 
 def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
@@ -129,7 +139,9 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
         made = [r for r in pool.map(_render, recipes(), chunksize=4) if r[3] is not None]
         rng = np.random.default_rng(0)
         report: dict[str, object] = {}
-        for gate, (rep, window) in GATES.items():
+        # gates that differ only in the change condition share their matches
+        memo: dict[tuple[str, float, str], tuple[list[tuple[int, int]], list[tuple[float, float]]]] = {}
+        for gate, (rep, window, with_change) in GATES.items():
             sources = {
                 name: steps[rep] for kind, name, variant, steps in made if variant == "source" and steps
             }
@@ -138,19 +150,23 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
                 for kind, name, variant, steps in made
                 if kind == "same" and variant != "source" and steps and name in sources
             ]
-            same_scores = list(pool.map(_margin, [(q, r, window) for _, q, r in same], chunksize=8))
+            if (rep, window, "same") not in memo:
+                jobs = [(q, r, window) for _, q, r in same]
+                memo[rep, window, "same"] = [], list(pool.map(_figures, jobs, chunksize=8))
+            same_figures = memo[rep, window, "same"][1]
+            same_scores = [_margin(f, with_change) for f in same_figures]
             distinct: dict[str, dict[str, object]] = {}
             for kind in ("palestrina", "folk"):
                 items = [(name, steps[rep]) for k, name, _, steps in made if k == kind and steps]
-                all_pairs = list(itertools.combinations(range(len(items)), 2))
-                if pairs is not None and pairs < len(all_pairs):
-                    chosen = rng.choice(len(all_pairs), size=pairs, replace=False)
-                    all_pairs = [all_pairs[int(i)] for i in chosen]
-                scores = list(
-                    pool.map(
-                        _margin, [(items[j][1], items[i][1], window) for i, j in all_pairs], chunksize=64
-                    )
-                )
+                if (rep, window, kind) not in memo:
+                    all_pairs = list(itertools.combinations(range(len(items)), 2))
+                    if pairs is not None and pairs < len(all_pairs):
+                        chosen = rng.choice(len(all_pairs), size=pairs, replace=False)
+                        all_pairs = [all_pairs[int(i)] for i in chosen]
+                    jobs = [(items[j][1], items[i][1], window) for i, j in all_pairs]
+                    memo[rep, window, kind] = all_pairs, list(pool.map(_figures, jobs, chunksize=64))
+                all_pairs, figures = memo[rep, window, kind]
+                scores = [_margin(f, with_change) for f in figures]
                 flagged = sorted(
                     (
                         (s, items[i][0], items[j][0])
@@ -165,6 +181,8 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
                     "p99": round(float(np.percentile(scores, 99)), 3),
                     "at_or_above_threshold": len(flagged),
                     "top": [[round(s, 3), a, b] for s, a, b in flagged[:5]],
+                    # the change correlation of every pair whose score alone reaches its threshold
+                    "change_of_score_matches": sorted(round(c, 3) for m, c in figures if m >= 0.0),
                 }
             clarinet = np.array(["program71" in label for label, _, _ in same])
             s = np.array(same_scores)
@@ -176,6 +194,8 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
                     [label, round(float(v), 3)] for (label, _, _), v in zip(same, s, strict=True) if v < 0.0
                 ],
                 "distinct": distinct,
+                "same_change_lowest": round(min(c for _, c in same_figures), 3),
+                "same_change_of_score_matches_lowest": round(min(c for m, c in same_figures if m >= 0.0), 3),
             }
     return report
 
@@ -187,7 +207,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = ap.parse_args()
     report = run(args.pairs, args.workers)
-    print("margins: score minus the threshold of the window (>= 0 is a match)")
+    print(
+        "margins: score minus the threshold of the window, and for the change gate the smaller of that and"
+        f" the change correlation minus {derivative.CHANGE_THRESHOLD} (>= 0 is a match)"
+    )
     print(
         "| gate | same composition, lowest margin (clarinet) | under threshold | Palestrina pairs >= thr,"
         " highest margin | folk pairs >= thr, highest margin |"
@@ -201,6 +224,20 @@ def main() -> None:
             f"/{r['same_pairs']} | {d['palestrina']['at_or_above_threshold']}/{d['palestrina']['pairs']}, "
             f"{d['palestrina']['highest']} | {d['folk']['at_or_above_threshold']}/{d['folk']['pairs']}, "
             f"{d['folk']['highest']} |"
+        )
+    print("\nchange correlation at the best window (every gate's figures; the condition applies to the last)")
+    print(
+        "| gate | same composition, lowest (of those the score matches) |"
+        " distinct pairs the score matches: change |"
+    )
+    print("| --- | --- | --- |")
+    for rep, r in report.items():
+        assert isinstance(r, dict)
+        d = r["distinct"]
+        changes = {kind: d[kind]["change_of_score_matches"] for kind in ("palestrina", "folk")}
+        print(
+            f"| {rep} | {r['same_change_lowest']} ({r['same_change_of_score_matches_lowest']}) | "
+            f"Palestrina {changes['palestrina']}; folk {changes['folk']} |"
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -20,8 +20,14 @@ Matching (in the spirit of cover-song identification, Serra et al. 2008; Ellis &
 - registers: a step holds one pitch-class profile per register (`scoring.salience.GATE_REGISTERS`), each
   unit-normalised and scaled by 1/sqrt(registers), so the cosine of two steps is the mean of the
   registers' cosines; the same transposition applies to every register;
+- motion: a window's mean cosine also counts what the two windows share on average, and distinct pieces can
+  share an average sonority (a drone, a pad, one voicing held through a section) with none of its motion;
+  so the best window's `change_correlation` (each window minus its own mean step, then correlated) must
+  reach `CHANGE_THRESHOLD` as well. The same progression on any instrument reads 0.5 or more there,
+  pieces matched through their sound alone 0.1 or less (docs/scoring.md);
 - the match score is the best window's mean cosine similarity; a derivative is a score >= `threshold` of its
-  window, and the best match is the one with the largest margin (score minus its window's threshold).
+  window with a change correlation >= `CHANGE_THRESHOLD`, and the best match is the one with the largest
+  margin (the smaller of the two differences).
 
 Candidates (`LandmarkIndex`): every catalogued track's harmony landmarks, i.e. hashed runs of
 `LANDMARK_LENGTH` key-invariant chord changes (`scoring.structure.transition_token`), go into an inverted
@@ -42,9 +48,10 @@ import numpy as np
 
 from scoring import salience, structure
 
-DERIVATIVE_VERSION = "ami-derivative/4"
+DERIVATIVE_VERSION = "ami-derivative/5"
 """2: the steps are pitch-class profiles of the harmonic salience (`scoring.salience`), not a chromagram;
-3: one profile per register (bass, treble); 4: a 30 s window with a threshold that falls with the window."""
+3: one profile per register (bass, treble); 4: a 30 s window with a threshold that falls with the window;
+5: the window must also share the motion (`change_correlation` >= `CHANGE_THRESHOLD`)."""
 THRESHOLD = 0.62
 """Window mean cosine similarity at or above which two tracks share a composition, for windows up to
 `SHORT_WINDOW_S` (see docs/scoring.md)."""
@@ -54,6 +61,8 @@ LONG_THRESHOLD = 0.54
 """The threshold of a `WINDOW_S` window (bench/gate_training.py: at 30 s, 5 of 159 same-composition pairs
 fall under it and 4 of 4005 pairs of distinct Palestrina movements reach it; at 15 s and `THRESHOLD`, 11 and
 66)."""
+CHANGE_THRESHOLD = 0.3
+"""The `change_correlation` at or above which a window that reaches its score threshold is a match."""
 MIN_WINDOW_S = 8.0
 """Tracks shorter than this are never called derivatives (too little to judge)."""
 SMOOTH_STEPS = 4
@@ -157,15 +166,6 @@ def _window_sums(q: np.ndarray, r: np.ndarray, w: int) -> tuple[np.ndarray, np.n
     return offsets, np.where(full, sums, -np.inf)
 
 
-def _best_windows(q: np.ndarray, r: np.ndarray, w: int) -> np.ndarray:
-    """For every transposition k (0..11), the largest mean of ``w`` consecutive diagonal entries of the
-    cross-similarity over all diagonals (`_window_sums`): [12]."""
-    found = _window_sums(q, r, w)
-    if found is None:
-        return np.full(12, -1.0)
-    return np.max(found[1], axis=(0, 1)) / w
-
-
 def threshold(window_s: float) -> float:
     """The score at or above which a window of ``window_s`` seconds is a match: `THRESHOLD` up to
     `SHORT_WINDOW_S`, `LONG_THRESHOLD` from `WINDOW_S`, linear in between."""
@@ -176,12 +176,14 @@ def threshold(window_s: float) -> float:
 @dataclass(frozen=True)
 class Match:
     """Best alignment of a query with a reference: score (window mean cosine), shift (semitones the query
-    sits above the reference, mod 12), tempo factor applied to the query, and the window length in seconds."""
+    sits above the reference, mod 12), tempo factor applied to the query, the window length in seconds, and
+    the window's `change_correlation`."""
 
     score: float
     shift: int
     tempo: float
     window_s: float
+    change: float
 
     @property
     def threshold(self) -> float:
@@ -190,18 +192,39 @@ class Match:
 
     @property
     def margin(self) -> float:
-        """Score minus threshold: >= 0 is a match."""
-        return self.score - self.threshold
+        """The smaller of score minus threshold and change minus `CHANGE_THRESHOLD`: >= 0 is a match."""
+        return min(self.score - self.threshold, self.change - CHANGE_THRESHOLD)
 
     @property
     def is_match(self) -> bool:
-        return self.score >= self.threshold
+        return self.margin >= 0.0
+
+
+def _best_start(table: np.ndarray, shift: int) -> tuple[int, int]:
+    """(diagonal index, query start) of the largest window sum at transposition ``shift`` in a
+    `_window_sums` table (the first in row-major order on ties)."""
+    o, start = np.unravel_index(int(np.argmax(table[:, :, shift])), table.shape[:2])
+    return int(o), int(start)
+
+
+def change_correlation(q_window: np.ndarray, r_window: np.ndarray, shift: int) -> float:
+    """Correlation of two aligned windows' motion: the query window [w, 12 R] taken down ``shift`` semitones
+    in every register, each window minus its own mean step, then the cosine of the two (0.0 when either
+    window never changes). Two windows that share only an average sonority read near 0; the same
+    progression reads high whatever the instruments."""
+    w = q_window.shape[0]
+    q = np.roll(q_window.reshape(w, -1, 12), -shift, axis=2).reshape(w, -1)
+    qc = q - q.mean(axis=0)
+    rc = r_window - r_window.mean(axis=0)
+    den = math.sqrt(float(np.sum(qc * qc)) * float(np.sum(rc * rc)))
+    return float(np.sum(qc * rc)) / den if den > 1e-12 else 0.0
 
 
 def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WINDOW_S) -> Match:
     """Best `Match` of two tracks' gate steps (`gate_steps`; plain [n, 12] chroma steps work too) over every
-    transposition, the tempo grid and every offset: the one with the largest margin over its window's
-    `threshold` (the window, `WINDOW_S` or the shorter track, depends on the tempo factor).
+    transposition, the tempo grid and every offset: per tempo factor the window of the largest mean cosine,
+    with its `change_correlation`; over the factors the one with the largest `Match.margin` (the window,
+    `WINDOW_S` or the shorter track, depends on the tempo factor).
 
     Tracks with less than `MIN_WINDOW_S` of material never match (score -1). ``window_s`` other than
     `WINDOW_S` is for calibration (bench/gate_training.py); 15 s gives the gate of ami-derivative/3.
@@ -215,7 +238,7 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WIND
         )
     q0, r = prepare(query_steps), prepare(ref_steps)
     dt = _step_seconds()
-    best = Match(-1.0, 0, 1.0, 0.0)
+    best = Match(-1.0, 0, 1.0, 0.0, 0.0)
     if min(q0.shape[0], r.shape[0]) * dt < MIN_WINDOW_S:
         return best
     for factor in TEMPO_FACTORS:
@@ -223,9 +246,16 @@ def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WIND
         w = int(round(min(window_s / dt, q.shape[0], r.shape[0])))
         if w * dt < MIN_WINDOW_S:
             continue
-        scores = _best_windows(q, r, w)
+        found = _window_sums(q, r, w)
+        if found is None:
+            continue
+        offsets, table = found
+        scores = np.max(table, axis=(0, 1)) / w
         k = int(np.argmax(scores))
-        cand = Match(float(scores[k]), k, factor, w * dt)
+        o, start = _best_start(table, k)
+        ref_start = start + int(offsets[o])
+        change = change_correlation(q[start : start + w], r[ref_start : ref_start + w], k)
+        cand = Match(float(scores[k]), k, factor, w * dt, change)
         if cand.margin > best.margin:
             best = cand
     return best
@@ -259,11 +289,11 @@ def locate(query_steps: np.ndarray, ref_steps: np.ndarray, found: Match) -> Alig
     if sums is None:
         raise ValueError(f"no window of {found.window_s:.1f} s fits these steps; pass their own match")
     offsets, table = sums
-    o, start = np.unravel_index(int(np.argmax(table[:, :, found.shift])), table.shape[:2])
-    ref_start = int(start) + int(offsets[o])
+    o, start = _best_start(table, found.shift)
+    ref_start = start + int(offsets[o])
     return Alignment(
-        round(int(start) * dt / found.tempo, 2),
-        round((int(start) + w) * dt / found.tempo, 2),
+        round(start * dt / found.tempo, 2),
+        round((start + w) * dt / found.tempo, 2),
         round(ref_start * dt, 2),
         round((ref_start + w) * dt, 2),
     )

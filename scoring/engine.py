@@ -9,7 +9,8 @@ The gate (`duplicate_gate`), against candidates in mint order:
   0.99..1.00, unrelated music 0.50..0.65);
 - derivative_of X: the same composition in another key, tempo (0.8..1.25), instrumentation, or an excerpt of
   15 s or more, by a `scoring.derivative.match` score at or above its window's threshold
-  (`scoring.derivative.threshold`: 0.62 for 15 s, falling to 0.54 for the 30 s window of longer tracks);
+  (`scoring.derivative.threshold`: 0.62 for 15 s, falling to 0.54 for the 30 s window of longer tracks)
+  with the window's change correlation at or above `scoring.derivative.CHANGE_THRESHOLD`;
 - the EARLIEST matching mint is named, whatever the similarities of later copies.
 Candidates: the `CANDIDATES` exact nearest catalogue entries by structural embedding, the catalogue entries
 sharing the most harmony landmarks (`scoring.derivative.LandmarkIndex`), and every earlier batch track.
@@ -209,7 +210,7 @@ def duplicate_gate(
     """(duplicate_of, derivative_of, figures) for one track against candidate entries.
 
     Duplicate: same canonical PCM or Chromaprint similarity >= `DUPLICATE_FP`. Derivative (only when no
-    duplicate): `scoring.derivative.match` score >= the threshold of its window. In both cases the earliest
+    duplicate): `scoring.derivative.match` is a match (`Match.is_match`). In both cases the earliest
     mint (lowest ``order``) among the matching candidates is named. ``figures["gate"]`` holds the decision
     and its ``margin``: the deciding statistic minus its threshold (for "none", the largest such difference
     over all candidates, a negative number), which validators use as a guard band.
@@ -228,6 +229,7 @@ def duplicate_gate(
             "tempo": round(m.tempo, 3),
             "window_s": round(m.window_s, 2),
             "threshold": round(m.threshold, 4),
+            "change": round(m.change, 4),
         }
         closest = max(closest, fp_sim - DUPLICATE_FP, m.margin)
         if fp_sim >= DUPLICATE_FP:

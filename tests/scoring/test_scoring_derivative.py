@@ -67,6 +67,54 @@ def test_variants_of_a_composition_match(pieces: dict[str, np.ndarray], variant:
         assert m.shift == 3
 
 
+def test_variants_share_the_motion_as_well_as_the_sound(pieces: dict[str, np.ndarray]) -> None:
+    # the same progression, whatever the timbre, key or tempo: the windows move alike, far above the
+    # change condition
+    for variant in ("other_timbre", "transposed", "slower", "faster", "excerpt"):
+        assert dv.match(pieces[variant], pieces["source"]).change >= 0.85, variant
+
+
+def test_change_correlation_worked_values() -> None:
+    e = np.eye(12)
+    up = np.stack([e[0], e[1]])  # C then C#
+    # centred, both windows are (C - C#)/2 then (C# - C)/2: correlation 1; the other order: -1
+    assert dv.change_correlation(up, up, 0) == pytest.approx(1.0)
+    assert dv.change_correlation(up, up[::-1], 0) == pytest.approx(-1.0)
+    # a sonority held through both steps (G under the query) is no motion at all
+    assert dv.change_correlation(up + e[7], up, 0) == pytest.approx(1.0)
+    # D then D#, taken down 2 semitones, is C then C#
+    assert dv.change_correlation(np.stack([e[2], e[3]]), up, 2) == pytest.approx(1.0)
+    assert dv.change_correlation(np.stack([e[2], e[3]]), up, 0) == pytest.approx(0.0)
+    # two registers: the shift applies to each; a window that never changes correlates with nothing
+    two = np.hstack([up, up[::-1]])
+    raised = np.hstack([np.roll(up, 5, axis=1), np.roll(up[::-1], 5, axis=1)])
+    assert dv.change_correlation(raised, two, 5) == pytest.approx(1.0)
+    assert dv.change_correlation(np.tile(e[0], (2, 1)), up, 0) == 0.0
+
+
+def _drone(seconds: float) -> np.ndarray:
+    # D2 and A2, held, twice as loud as the chords above it
+    return 2.0 * tone((50.0, 57.0), seconds, SR, 0.4, 4, None)[: int(seconds * SR)]
+
+
+def test_a_shared_sonority_without_shared_motion_is_not_a_derivative() -> None:
+    # Two tracks open with 50 s over one held drone, then move on to other music. Above the drone, one
+    # plays piece A's progression and the other re-strikes one chord. Their windows share the drone's sound
+    # (mean cosine over the threshold, which ami-derivative/4 called a derivative) and none of its motion.
+    drone_a = _render(PIECE_A, seconds=50.0) + _drone(50.0)
+    drone_held = _render(((0, 4, 7),), seconds=50.0) + _drone(50.0)
+    a = _steps(np.concatenate((drone_a, _render(PIECE_B, seconds=20.0))))
+    held = _steps(np.concatenate((drone_held, _render(PIECE_A, seconds=20.0))))
+    m = dv.match(held, a)
+    assert m.score >= m.threshold + 0.1 and m.change < dv.CHANGE_THRESHOLD
+    assert not m.is_match and m.margin == pytest.approx(m.change - dv.CHANGE_THRESHOLD)
+    # the first track on another timbre is the same music, and matches on both counts
+    drone_a2 = _render(PIECE_A, harmonics=1, decay=0.4, seconds=50.0) + _drone(50.0)
+    again = _steps(np.concatenate((drone_a2, _render(PIECE_B, harmonics=1, decay=0.4, seconds=20.0))))
+    same = dv.match(again, a)
+    assert same.is_match and same.change >= 0.85
+
+
 def test_other_compositions_of_the_style_do_not_match(pieces: dict[str, np.ndarray]) -> None:
     for other in ("other_piece", "other_piece_timbre"):
         m = dv.match(pieces[other], pieces["source"])
