@@ -15,7 +15,7 @@ from scoring.probes.cache import ProbeCache, _cache
 from scoring.probes.instruments import ORGAN, VIOLIN
 from scoring.probes.probe import Probe, _attempt
 from scoring.probes.renders import CorpusWork, render_work
-from scoring.probes.soundtracks import drascula_tracks, soundtrack_excerpt
+from scoring.probes.soundtracks import distinct_recordings, drascula_tracks, soundtrack_excerpt
 
 SHARED_PHRASE_INTERVALS = 12
 """Two melodies are one tune when they share a run of this many consecutive melodic intervals
@@ -201,9 +201,14 @@ def negative_probes(
     """``n`` distinct same-style pieces rendered or cut the same way: ``kind`` is "bach_chorales" (organ,
     80 qpm), "folk_tunes" (violin, 110 qpm, a tune played again until 20 s) or "game_soundtrack" (pieces of
     the Drascula soundtrack of at least 20 s, a ``seconds`` excerpt from 25 % in). Label = ``kind``."""
-    makers: list[tuple[str, Callable[[], np.ndarray]]]
+    makers: Iterable[tuple[str, Callable[[], np.ndarray]]]
     if kind == "game_soundtrack":
-        makers = [(t.name, partial(soundtrack_excerpt, t, seconds, cache=cache)) for t in drascula_tracks()]
+        # one recording under two file names is one piece (`distinct_recordings`); lazily, so only the
+        # files the set reaches are compared
+        makers = (
+            (t.name, partial(soundtrack_excerpt, t, seconds, cache=cache))
+            for t in distinct_recordings(drascula_tracks(), cache)
+        )
     elif kind in ("bach_chorales", "folk_tunes"):
         # Candidates beyond n stand in for the few scores music21 cannot expand (badly formed repeats).
         spare = n + 10 + n // 5
