@@ -215,29 +215,16 @@ def main() -> None:
         "margins: score minus the threshold of the window, and for the change gate the smaller of that and"
         f" the change correlation minus {derivative.CHANGE_THRESHOLD} (>= 0 is a match)"
     )
-    print(
-        "| gate | same composition, lowest margin (clarinet) | under threshold | Palestrina pairs >= thr,"
-        " highest margin | folk pairs >= thr, highest margin |"
-    )
-    print("| --- | --- | --- | --- | --- |")
+    margin_rows, change_rows = [], []
     for rep, r in report.items():
         assert isinstance(r, dict)
         d = r["distinct"]
-        print(
+        margin_rows.append(
             f"| {rep} | {r['same_lowest']} ({r['same_lowest_clarinet']}) | {len(r['same_under_threshold'])}"
             f"/{r['same_pairs']} | {d['palestrina']['at_or_above_threshold']}/{d['palestrina']['pairs']}, "
             f"{d['palestrina']['highest']} | {d['folk']['at_or_above_threshold']}/{d['folk']['pairs']}, "
             f"{d['folk']['highest']} |"
         )
-    print("\nchange correlation at the best window (every gate's figures; the condition applies to the last)")
-    print(
-        "| gate | same composition, lowest (of those the score matches) |"
-        " distinct pairs the score matches: change |"
-    )
-    print("| --- | --- | --- |")
-    for rep, r in report.items():
-        assert isinstance(r, dict)
-        d = r["distinct"]
         spans = []
         for kind in ("palestrina", "folk"):
             c = d[kind]["change_of_score_matches"]
@@ -245,7 +232,18 @@ def main() -> None:
             span = f": {min(c)}..{max(c)}, {under} under the condition" if c else ""
             spans.append(f"{kind} {len(c)}{span}")
         lowest = f"{r['same_change_lowest']} ({r['same_change_of_score_matches_lowest']})"
-        print(f"| {rep} | {lowest} | {'; '.join(spans)} |")
+        change_rows.append(f"| {rep} | {lowest} | {'; '.join(spans)} |")
+    print(
+        "| gate | same composition, lowest margin (clarinet) | under threshold | Palestrina pairs >= thr,"
+        " highest margin | folk pairs >= thr, highest margin |"
+    )
+    print("| --- | --- | --- | --- | --- |", *margin_rows, sep="\n")
+    print("\nchange correlation at the best window (every gate's figures; the condition applies to the last)")
+    print(
+        "| gate | same composition, lowest (of those the score matches) |"
+        " distinct pairs the score matches: change |"
+    )
+    print("| --- | --- | --- |", *change_rows, sep="\n")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
