@@ -126,15 +126,19 @@ def _render(recipe: Recipe) -> tuple[str, str, str, dict[str, np.ndarray] | None
     return kind, name, variant, {rep: fn(power).astype(np.float32) for rep, fn in REPRESENTATIONS.items()}
 
 
-def _figures(job: tuple[np.ndarray, np.ndarray, float]) -> tuple[float, float]:
-    """(score minus its window's threshold, change correlation) of one pair's `scoring.derivative.match`."""
+Figures = tuple[float, float, float]
+
+
+def _figures(job: tuple[np.ndarray, np.ndarray, float]) -> Figures:
+    """(score minus its window's threshold, change correlation, `Match.margin`) of one pair's
+    `scoring.derivative.match`."""
     m = derivative.match(job[0], job[1], job[2])
-    return m.score - m.threshold, m.change
+    return m.score - m.threshold, m.change, m.margin
 
 
-def _margin(figures: tuple[float, float], with_change: bool) -> float:
-    score_margin, change = figures
-    return min(score_margin, change - derivative.CHANGE_THRESHOLD) if with_change else score_margin
+def _margin(figures: Figures, with_change: bool) -> float:
+    """The gate's margin with the change condition, the score's alone without it."""
+    return figures[2] if with_change else figures[0]
 
 
 def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
@@ -144,7 +148,7 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
         rng = np.random.default_rng(0)
         report: dict[str, object] = {}
         # gates that differ only in the change condition share their matches
-        memo: dict[tuple[str, float, str], tuple[list[tuple[int, int]], list[tuple[float, float]]]] = {}
+        memo: dict[tuple[str, float, str], tuple[list[tuple[int, int]], list[Figures]]] = {}
         for gate, (rep, window, with_change) in GATES.items():
             sources = {
                 name: steps[rep] for kind, name, variant, steps in made if variant == "source" and steps
@@ -186,7 +190,7 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
                     "at_or_above_threshold": len(flagged),
                     "top": [[round(s, 3), a, b] for s, a, b in flagged[:5]],
                     # the change correlation of every pair whose score alone reaches its threshold
-                    "change_of_score_matches": sorted(round(c, 3) for m, c in figures if m >= 0.0),
+                    "change_of_score_matches": sorted(round(c, 3) for m, c, _ in figures if m >= 0.0),
                 }
             clarinet = np.array(["program71" in label for label, _, _ in same])
             s = np.array(same_scores)
@@ -198,8 +202,10 @@ def run(pairs: int | None = None, workers: int = 2) -> dict[str, object]:
                     [label, round(float(v), 3)] for (label, _, _), v in zip(same, s, strict=True) if v < 0.0
                 ],
                 "distinct": distinct,
-                "same_change_lowest": round(min(c for _, c in same_figures), 3),
-                "same_change_of_score_matches_lowest": round(min(c for m, c in same_figures if m >= 0.0), 3),
+                "same_change_lowest": round(min(c for _, c, _ in same_figures), 3),
+                "same_change_of_score_matches_lowest": round(
+                    min(c for m, c, _ in same_figures if m >= 0.0), 3
+                ),
             }
     return report
 

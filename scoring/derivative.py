@@ -214,10 +214,18 @@ def change_correlation(q_window: np.ndarray, r_window: np.ndarray, shift: int) -
     progression reads high whatever the instruments."""
     w = q_window.shape[0]
     q = np.roll(q_window.reshape(w, -1, 12), -shift, axis=2).reshape(w, -1)
-    qc = q - q.mean(axis=0)
-    rc = r_window - r_window.mean(axis=0)
-    den = math.sqrt(float(np.sum(qc * qc)) * float(np.sum(rc * rc)))
-    return float(np.sum(qc * rc)) / den if den > 1e-12 else 0.0
+    found = centred_cosine(q, r_window)
+    return 0.0 if found is None else found
+
+
+def centred_cosine(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Cosine of two equally shaped sequences [frames, values] after each value's mean over its own
+    sequence is removed: what moves together, with what each holds throughout left out. None when either
+    never changes."""
+    ac = a - a.mean(axis=0)
+    bc = b - b.mean(axis=0)
+    den = math.sqrt(float(np.sum(ac * ac)) * float(np.sum(bc * bc)))
+    return float(np.sum(ac * bc)) / den if den > 1e-12 else None
 
 
 def match(query_steps: np.ndarray, ref_steps: np.ndarray, window_s: float = WINDOW_S) -> Match:

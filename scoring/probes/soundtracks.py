@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from scoring.decode import decode_bytes
+from scoring.derivative import centred_cosine
 from scoring.errors import AudioError
 from scoring.probes.cache import ProbeCache, _cache
 from scoring.probes.ffmpeg import decode_stereo, wav_bytes
@@ -157,15 +158,18 @@ SAME_RECORDING = 0.4
 not two pieces. The Drascula soundtrack's track30 reads 0.67 against its track1; the other 464 pairs of
 the package's files read 0.07 at most (docs/scoring.md, "Model 8")."""
 _SEGMENT_S = 10.0
+_FRAME_S = 0.0929
 
 
-def _log_spectrogram(x: np.ndarray, rate: int) -> np.ndarray:
-    """Mono ``x`` -> [frames, 256] log magnitudes below ~2.8 kHz, ~93 ms frames every ~46 ms."""
-    n = int(round(0.0929 * rate))
-    hop = n // 2
-    if len(x) < n:
+def _spectrogram(x: np.ndarray, rate: int) -> np.ndarray:
+    """Audio (mono or [n, channels], mixed to mono) -> [frames, 256] log magnitudes below ~2.8 kHz, ~93 ms
+    frames every `_hop` samples."""
+    mono = np.asarray(x, np.float64)
+    mono = mono.mean(axis=1) if mono.ndim == 2 else mono
+    n = int(round(_FRAME_S * rate))
+    if len(mono) < n:
         return np.zeros((0, 256))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop] * np.hanning(n)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, n)[:: _hop(rate)] * np.hanning(n)
     bins = int(round(2756.25 * n / rate))
     mags = np.abs(np.fft.rfft(frames, axis=1))[:, :bins]
     # fold to 256 bands whatever the rate, so two rates compare alike
@@ -173,24 +177,19 @@ def _log_spectrogram(x: np.ndarray, rate: int) -> np.ndarray:
     return np.log1p(10.0 * np.add.reduceat(mags, edges[:-1], axis=1))
 
 
+def _hop(rate: int) -> int:
+    return int(round(_FRAME_S * rate)) // 2
+
+
 def _segment_correlation(sa: np.ndarray, sb: np.ndarray, rate: int) -> float:
+    """Median over consecutive `_SEGMENT_S` segments of two spectrograms' `centred_cosine` (each band's
+    mean over the segment removed: a shared instrumentation or mix is no evidence, only events at the same
+    moments are); segments where either never changes are left out."""
+    seg = int(_SEGMENT_S * rate / _hop(rate))
     m = min(len(sa), len(sb))
-    seg = int(_SEGMENT_S * rate / (int(round(0.0929 * rate)) // 2))
-    values = []
-    for i in range(0, m - seg + 1, seg):
-        # each band's mean over the segment is removed: a shared instrumentation or mix is no evidence,
-        # only events that happen at the same moments are
-        x = sa[i : i + seg] - sa[i : i + seg].mean(axis=0)
-        y = sb[i : i + seg] - sb[i : i + seg].mean(axis=0)
-        den = float(np.sqrt(np.sum(x * x) * np.sum(y * y)))
-        if den > 0:
-            values.append(float(np.sum(x * y)) / den)
+    found = (centred_cosine(sa[i : i + seg], sb[i : i + seg]) for i in range(0, m - seg + 1, seg))
+    values = [v for v in found if v is not None]
     return float(np.median(values)) if values else 0.0
-
-
-def _mono_spectrogram(x: np.ndarray, rate: int) -> np.ndarray:
-    mono = np.asarray(x, np.float64)
-    return _log_spectrogram(mono.mean(axis=1) if mono.ndim == 2 else mono, rate)
 
 
 def recording_similarity(a: np.ndarray, b: np.ndarray, rate: int) -> float:
@@ -199,7 +198,7 @@ def recording_similarity(a: np.ndarray, b: np.ndarray, rate: int) -> float:
     spectrograms with each band's segment mean removed (so a shared instrumentation counts for nothing;
     notes and attacks at the same moments do). The same recording remixed reads high; two pieces, even of
     one game and one composer, read near 0 (docs/scoring.md). 0.0 when they share no whole segment."""
-    return _segment_correlation(_mono_spectrogram(a, rate), _mono_spectrogram(b, rate), rate)
+    return _segment_correlation(_spectrogram(a, rate), _spectrogram(b, rate), rate)
 
 
 def distinct_recordings(
@@ -215,7 +214,7 @@ def distinct_recordings(
     def spectrum(t: Soundtrack) -> np.ndarray:
         if t.path not in spectra:
             try:
-                spectra[t.path] = _mono_spectrogram(decode_stereo(t.path), 44100)
+                spectra[t.path] = _spectrogram(decode_stereo(t.path), 44100)
             except ProbeUnavailable:  # nothing to compare: the excerpt maker reports the file itself
                 spectra[t.path] = np.zeros((0, 256))
         return spectra[t.path]
