@@ -65,8 +65,12 @@ from scoring.probes.ladders import (
 )
 from scoring.probes.metrics import auc_mann_whitney, pitch_class_profile, spearman_rho
 from scoring.probes.negatives import (
+    BEAT_AGREEMENT,
     SHARED_INCIPIT_INTERVALS,
     SHARED_PHRASE_INTERVALS,
+    BeatGrid,
+    beat_agreement,
+    beat_grid,
     distinct_chorales,
     folk_tunes,
     longest_shared_run,
@@ -105,6 +109,10 @@ __all__ = [
     "distinct_chorales",
     "longest_shared_run",
     "one_tune",
+    "BEAT_AGREEMENT",
+    "BeatGrid",
+    "beat_agreement",
+    "beat_grid",
     "SHARED_INCIPIT_INTERVALS",
     "SHARED_PHRASE_INTERVALS",
     "drascula_tracks",

@@ -290,6 +290,41 @@ def test_a_tune_printed_twice_under_two_names_counts_once(cache: P.ProbeCache) -
     assert P.longest_shared_run(index[reels[0]], index[reels[1]]) >= P.SHARED_PHRASE_INTERVALS
 
 
+def test_a_fiddle_tune_varied_between_the_beats_counts_once(cache: P.ProbeCache) -> None:
+    # Ryan's Mammoth prints one jig twice: BILLY O'ROURKE'S opens | dBB B>AB | dBB B>(gf/e/) | dBB B>(cB/A/)
+    # | GEE E2 and COME UNDER MY PLADDIE | dBB BAB | dBB B2g | dBB BAB | GEE E2, with other pickups and
+    # ornaments, so neither interval rule joins them; AcaciaReel is another tune
+    paths = ["ryansMammoth/BillyORourkesJig", "ryansMammoth/ComeUnderMyPladdieJig", "ryansMammoth/AcaciaReel"]
+    assert negatives._distinct_melodies(paths, 3, "test_fiddle.json", cache) == paths
+    kept = negatives._distinct_melodies(paths, 3, "test_fiddle.json", cache, beats_name="test_beats.json")
+    assert kept == [paths[0], paths[2]]
+    billy, pladdie = (negatives.beat_grid(p) for p in paths[:2])
+    # the beats of the ABC's first four full bars in E minor, read by hand: d B | d B | d B | G E
+    assert billy.metre == pladdie.metre == "6/8"
+    assert billy.pitches[:8] == pladdie.pitches[:8] == [74, 71, 74, 71, 74, 71, 67, 64]
+    assert negatives.beat_agreement(billy, pladdie) >= P.BEAT_AGREEMENT
+    grids = json.loads((cache.root / "test_beats.json").read_text())
+    assert negatives.BeatGrid(*grids[paths[0]]) == billy  # cached for the next build
+
+
+def test_beat_agreement_on_worked_examples() -> None:
+    tune = [float(p) for p in np.random.default_rng(3).integers(55, 80, 30)]
+    grid = negatives.BeatGrid("6/8", list(tune))
+    assert negatives.beat_agreement(grid, grid) == 1.0
+    # a fourth up, two beats later, every fourth beat changed: 18 of any 24 agree
+    varied = [p + 5 for p in tune]
+    for i in range(0, 30, 4):
+        varied[i] += 1
+    later = negatives.BeatGrid("6/8", [None, 50.0] + varied)
+    assert negatives.beat_agreement(grid, later) == negatives.beat_agreement(later, grid) == 0.75
+    varied[1] += 1  # one more changed beat in every window of 24 that starts at the first
+    assert negatives.beat_agreement(grid, negatives.BeatGrid("6/8", varied[:24])) == 17 / 24
+    assert negatives.beat_agreement(grid, negatives.BeatGrid("2/4", list(tune))) == 0.0  # another metre
+    assert negatives.beat_agreement(grid, negatives.BeatGrid("6/8", tune[:23])) == 0.0  # under 24 beats
+    silent = negatives.BeatGrid("6/8", [None] * 30)
+    assert negatives.beat_agreement(silent, silent) == 0.0  # no note agrees with no note
+
+
 def test_two_settings_of_one_hymn_tune_count_once(cache: P.ProbeCache) -> None:
     # bwv385 and bwv197.5 both set "Nun bitten wir den heiligen Geist"; their soprano lines differ in passing
     # notes throughout, so the shared-run rule alone keeps both; bwv269 is "Aus meines Herzens Grunde"
