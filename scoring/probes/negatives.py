@@ -196,15 +196,17 @@ def _distinct_melodies(
     c = _cache(cache)
     index_path = c.root / index_name
     index: dict[str, list[int] | None] = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    beats_path = c.root / (beats_name or "")
+    beats_path = c.root / beats_name if beats_name else None
     grids: dict[str, list[Any]] = (
-        json.loads(beats_path.read_text()) if beats_name and beats_path.is_file() else {}
+        json.loads(beats_path.read_text()) if beats_path and beats_path.is_file() else {}
     )
-    grids_before = dict(grids)
+    grids_changed = False
 
     def grid(path: str) -> BeatGrid:
+        nonlocal grids_changed
         if len(grids.get(path, ())) != len(BeatGrid._fields):  # absent, or written by an earlier layout
             grids[path] = list(beat_grid(path))
+            grids_changed = True
         return BeatGrid(*grids[path])
 
     kept: list[tuple[str, list[int], tuple[str, ...] | None]] = []  # (path, melody, tune title)
@@ -233,13 +235,13 @@ def _distinct_melodies(
             continue
         if any(one_tune(melody, other, incipit) for _, other, _ in kept):
             continue
-        if beats_name and any(beat_agreement(grid(path), grid(k)) >= BEAT_AGREEMENT for k, _, _ in kept):
+        if beats_path and any(beat_agreement(grid(path), grid(k)) >= BEAT_AGREEMENT for k, _, _ in kept):
             continue
         kept.append((path, melody, title))
     if changed:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         index_path.write_text(json.dumps(index, sort_keys=True))
-    if grids != grids_before:
+    if beats_path and grids_changed:
         beats_path.parent.mkdir(parents=True, exist_ok=True)
         beats_path.write_text(json.dumps(grids, sort_keys=True))
     return [path for path, _, _ in kept]
