@@ -49,13 +49,15 @@ _RELATED = np.isin(_OFFSETS, (0, 1, 12, 19, 24))
 """[best, other]: candidates that may be the same note heard through its partials, or its neighbour."""
 
 
-def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
-    """(transitions, leaps) of the clearly heard melody of a semitone power spectrum [bands, T] (MIDI
-    `salience.BANK_LOW`..`salience.BANK_HIGH`) at ``fps`` frames per second (see the module docstring)."""
+def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
+    """The clearly heard melody of a semitone power spectrum [bands, T] (MIDI `salience.BANK_LOW`..
+    `salience.BANK_HIGH`) at ``fps`` frames per second, as phrases of notes: MIDI pitches, one per change
+    of pitch, split where the melody falls silent for more than `MAX_GAP_S` (see the module docstring).
+    Phrases of one note, which hold no interval, are left out."""
     p = np.asarray(semitone_power, dtype=np.float64)
     t = (p.shape[1] // POOL) * POOL
     if t == 0:
-        return 0, 0
+        return []
     pooled = p[:, :t].reshape(p.shape[0], t // POOL, POOL).mean(axis=2)
     level = 10.0 * np.log10(pooled[LOWEST_F0 - salience.BANK_LOW :].sum(axis=0) + 1e-12)
     on = level > level.max() - ON_DB
@@ -66,12 +68,27 @@ def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
     clear = on & (sal[best, frames] > CLEAR_RATIO * np.maximum(rival, 1e-12))
     where = np.nonzero(clear)[0]
     if where.size < 2:
-        return 0, 0
-    pitch = best[where]
-    close = np.diff(where) <= int(round(MAX_GAP_S * fps / POOL))
-    steps = np.abs(np.diff(pitch))
-    moved = close & (steps > 0)
-    return int(moved.sum()), int((moved & (steps >= LEAP_SEMITONES)).sum())
+        return []
+    pitch = best[where] + LOWEST_F0
+    breaks = np.nonzero(np.diff(where) > int(round(MAX_GAP_S * fps / POOL)))[0] + 1
+    phrases = []
+    for run in np.split(pitch, breaks):
+        notes = run[np.r_[True, np.diff(run) != 0]]
+        if notes.size > 1:
+            phrases.append(notes.astype(np.int64))
+    return phrases
+
+
+def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
+    """(transitions, leaps) of the clearly heard melody of a semitone power spectrum [bands, T] (MIDI
+    `salience.BANK_LOW`..`salience.BANK_HIGH`) at ``fps`` frames per second (see the module docstring)."""
+    return motion_of(melodic_phrases(semitone_power, fps))
+
+
+def motion_of(phrases: list[np.ndarray]) -> tuple[int, int]:
+    """(transitions, leaps) of melodic phrases: every interval, and those of `LEAP_SEMITONES` or more."""
+    steps = np.abs(np.concatenate([np.diff(p) for p in phrases])) if phrases else np.zeros(0, np.int64)
+    return int(steps.size), int((steps >= LEAP_SEMITONES).sum())
 
 
 def melodic_leap(transitions: int, leaps: int) -> float:

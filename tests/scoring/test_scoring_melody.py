@@ -86,6 +86,25 @@ def test_the_pipeline_reports_melodic_motion_as_the_direct_count() -> None:
     assert "melodic_leap" in COHERENCE_FEATURES and "voiced_ratio" not in COHERENCE_FEATURES
 
 
+def _phrases(x: np.ndarray) -> list[np.ndarray]:
+    """melodic_phrases on the same numpy spectrum as `_motion`."""
+    n = 1 + (x.size - 2048) // 512
+    frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
+    return melody.melodic_phrases(bank @ power.T, SAMPLE_RATE / 512)
+
+
+def test_phrases_hold_the_notes_played_and_break_at_a_rest() -> None:
+    first, second = [60, 62, 64, 67, 72, 67, 64], [65, 69, 72, 69]
+    rest = np.zeros(SAMPLE_RATE, dtype=np.float32)  # 1 s, over MAX_GAP_S
+    phrases = _phrases(np.concatenate([_played(first), rest, _played(second)]))
+    assert [p.tolist() for p in phrases] == [first, second]
+    # Motion is counted within phrases: no interval joins the last note before a rest to the first after.
+    assert melody.motion_of(phrases) == (len(first) - 1 + len(second) - 1, 2)
+    assert melody.motion_of([]) == (0, 0)
+
+
 def _with_gaps(x: np.ndarray, every_s: float = 6.0, gap_s: float = 1.0) -> np.ndarray:
     y = x.copy()
     period, gap = int((every_s + gap_s) * SAMPLE_RATE), int(gap_s * SAMPLE_RATE)
