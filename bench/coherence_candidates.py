@@ -1,26 +1,36 @@
-"""Trial of a candidate coherence input before it goes into the model: refit with it on the training split,
-then read what it does to the validity benchmark's novelty rows.
+"""Trial of candidate coherence inputs before one goes into the model: refit with each on the training split,
+then read what it does to the validity benchmark's novelty rows and to music no model has seen.
 
-The candidate here is voice-leading continuity, the ratio of the harmonic salience's change between adjacent
-beats to its change between beats 8..32 apart:
-- the salience (`scoring.salience.harmonic_salience`, fundamentals MIDI 36..96, the gate's partials) is
-  averaged over each beat (`TrackFeatures.beat_times_s`; a 0.5 s grid when fewer than 8 beats), compressed as
-  ``log(1 + 100 s / max s)`` and normalised to a distribution over pitch;
-- the distance of two beats is the earth mover's distance along the pitch axis (semitones), so a voice that
-  moves by step costs little and one that jumps costs much, wherever the voices lie;
-- ``ratio = mean d(beat t, beat t + 1) / mean over lags 8..32 of d(beat t, beat t + lag)``.
-Composed music moves by small steps from beat to beat (voice leading), so its ratio sits well under 1; a
-piece cut into beat slices and permuted joins unrelated beats, and reads about 1 (Bach's chorale cut into
-beats, which passes every other input as music, reads 1.09 against 0.50 for the chorale itself).
+The candidates (`CANDIDATES`):
+- ``voice_leading`` (stop 21; model 7 adopted `beat_continuity`, another form of it): the ratio of the
+  harmonic salience's change between adjacent beats to its change between beats 8..32 apart.
+  - The salience (`scoring.salience.harmonic_salience`, fundamentals MIDI 36..96, the gate's partials) is
+    averaged over each beat (`TrackFeatures.beat_times_s`; a 0.5 s grid when fewer than 8 beats),
+    compressed as ``log(1 + 100 s / max s)`` and normalised to a distribution over pitch.
+  - The distance of two beats is the earth mover's distance along the pitch axis (semitones), so a voice
+    that moves by step costs little and one that jumps costs much, wherever the voices lie.
+  - ``ratio = mean d(beat t, beat t + 1) / mean over lags 8..32 of d(beat t, beat t + lag)``. Composed
+    music sits well under 1, a beat shuffle about 1.
+- ``interval_ic`` (stop 28), as a 14th input: how predictable the clearly heard melody's intervals are from
+  the piece itself, in bits per interval (`interval_surprisal`, IDyOM's short-term model over intervals up
+  to order `IC_ORDER`), drawn towards `IC_PRIOR` when there are few intervals (as `melodic_leap` is).
+  A leap that returns in one pattern (an arpeggio, a horn call) costs few bits, a random one many.
+- ``surprising_leaps`` (stop 28), in place of `melodic_leap`: the share of intervals that leap and cost
+  more than `SURPRISE_BITS` under that model, drawn towards the leap prior as `melodic_leap` is. An
+  arpeggio's leaps stop counting once they have been heard; random notes' leaps keep counting.
 
-For each model (the shipped inputs, and the shipped inputs plus the candidate) it prints:
+For each model (the shipped inputs, then each candidate) it prints:
 - the 5-fold cross-validated AUC of composed over each degenerate class of the training split
   (`scripts/build_coherence_model.py`'s set; folds keep every copy of one work together);
 - on the validity benchmark's novelty and spread probes (`--quick` or `--full`), the AUC of real over each
   degenerate class, the spread of the instrumentation set and the lowest reals, with novelty computed as a
-  probe scored alone gets it (no catalogue, so originality is 1): ``10000 G(M) P``.
+  probe scored alone gets it (no catalogue, so originality is 1): ``10000 G(M) P``;
+- with ``--survey`` (files or folders of music, decoded as uploads are), how many files score under 500 that
+  way, and the lowest.
 
-    .venv/bin/python bench/coherence_candidates.py --full      # ~5 minutes with the probes cached
+    .venv/bin/python bench/coherence_candidates.py --full                  # ~5 minutes, probes cached
+    .venv/bin/python bench/coherence_candidates.py --full --candidate interval_ic \
+        --survey /usr/share/games/xmoto/Textures/Musics --survey /usr/share/games/fillets-ng/music
 """
 
 from __future__ import annotations
@@ -41,16 +51,29 @@ sys.path.insert(1, str(ROOT / "scripts"))
 
 from build_coherence_model import fit_logistic, training_set  # noqa: E402
 
+from bench.survey import NEAR_ZERO_BP, folder_files  # noqa: E402
 from bench.validity_sets import FULL, QUICK, build_sets  # noqa: E402
-from scoring import salience  # noqa: E402
+from scoring import melody, salience  # noqa: E402
+from scoring.decode import decode_file  # noqa: E402
+from scoring.errors import ScoringError  # noqa: E402
 from scoring.features import extract_features  # noqa: E402
-from scoring.novelty import coherence_gate, coherence_inputs, predictability_gate  # noqa: E402
+from scoring.novelty import COHERENCE_FEATURES, coherence_gate, coherence_inputs, predictability_gate  # noqa: E402
 from scoring.probes import SR, auc_mann_whitney  # noqa: E402
 from scoring.transforms import HOP, spectral_frames  # noqa: E402
 
 LAGS = (8, 32)
 TRAIN_CLASSES = ("loop", "shuffle", "loop2", "random", "tone", "noise")
 VALIDITY_CLASSES = ("loops", "shuffles", "random_notes", "tones", "noise")
+INTERVAL_RANGE = 24
+"""Intervals beyond two octaves either way count as two octaves: 49 symbols."""
+IC_ORDER = 3
+"""Longest context, in intervals, of `interval_surprisal` for the stop 28 candidates."""
+IC_PRIOR = 4.5
+"""Bits per interval assumed before any evidence: about the middle of composed music measured here."""
+IC_WEIGHT = 60.0
+"""How many intervals the prior counts for (as `melody.WEIGHT` for the leap share)."""
+SURPRISE_BITS = 5.0
+"""A leap that costs more than this under the piece's own interval model counts as surprising."""
 
 
 @dataclass
@@ -58,11 +81,11 @@ class Track:
     name: str
     label: str
     scalars: dict[str, float]
-    continuity: float
+    candidates: dict[str, float]
 
 
 def voice_leading_ratio(semitone_power: np.ndarray, beat_times_s: Sequence[float]) -> float:
-    """The candidate input (module docstring); 1.0 when there are too few voiced beats to say."""
+    """The ``voice_leading`` candidate (module docstring); 1.0 when there are too few voiced beats to say."""
     sal = salience.harmonic_salience(semitone_power, 36, 96, salience.GATE_HARMONICS)
     n_frames = sal.shape[1]
     beats = np.round(np.asarray(beat_times_s) * SR / HOP).astype(int)
@@ -90,21 +113,91 @@ def voice_leading_ratio(semitone_power: np.ndarray, beat_times_s: Sequence[float
     return dist(1) / max(float(np.mean(far)), 1e-12)
 
 
+def interval_surprisal(phrases: list[np.ndarray], order: int = IC_ORDER) -> np.ndarray:
+    """Bits of each of the melody's intervals, in order, each predicted from those heard before it in the
+    piece: IDyOM's short-term model (Pearce 2005) over intervals, with contexts of up to ``order`` intervals
+    blended down to order 0 and a uniform floor by the escape method C of PPM (Moffat 1990):
+    ``p(x) = (c(x) + t * p_lower(x)) / (n + t)``, with n the context's count and t its distinct symbols
+    (a context never seen passes p_lower on). The counts carry over from phrase to phrase; contexts do not
+    cross a silence.
+
+    Written by hand: no maintained library offers a PPM model over an arbitrary alphabet (IDyOM is Lisp)."""
+    size = 2 * INTERVAL_RANGE + 1
+    counts: dict[tuple[int, ...], np.ndarray] = {}
+    bits: list[float] = []
+    for phrase in phrases:
+        history: list[int] = []
+        for x in (np.clip(np.diff(phrase), -INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE).tolist():
+            contexts = [tuple(history[len(history) - k :]) for k in range(min(order, len(history)) + 1)]
+            p = 1.0 / size
+            for context in contexts:
+                seen = counts.get(context)
+                if seen is not None:
+                    n, t = seen.sum(), np.count_nonzero(seen)
+                    p = (seen[x] + t * p) / (n + t)
+            bits.append(-math.log2(p))
+            for context in contexts:
+                counts.setdefault(context, np.zeros(size))[x] += 1
+            history.append(x)
+    return np.asarray(bits, dtype=np.float64)
+
+
+def interval_ic(bits: np.ndarray) -> float:
+    """``(sum(bits) + IC_PRIOR * IC_WEIGHT) / (len(bits) + IC_WEIGHT)``: the ``interval_ic`` candidate."""
+    return (float(bits.sum()) + IC_PRIOR * IC_WEIGHT) / (bits.size + IC_WEIGHT)
+
+
+def surprising_leaps(phrases: list[np.ndarray], bits: np.ndarray) -> float:
+    """The ``surprising_leaps`` candidate: `melody.melodic_leap` counting only the leaps whose ``bits`` (one
+    per interval of ``phrases``, in order) exceed `SURPRISE_BITS`."""
+    steps = np.abs(np.concatenate([np.diff(p) for p in phrases])) if phrases else np.zeros(0, np.int64)
+    return melody.melodic_leap(
+        int(steps.size), int(((steps >= melody.LEAP_SEMITONES) & (bits > SURPRISE_BITS)).sum())
+    )
+
+
 def describe(items: list[tuple[str, str, np.ndarray]]) -> list[Track]:
     out = []
     for name, label, pcm in items:
         feats = extract_features([pcm])[0]
         with torch.inference_mode():
             semis = spectral_frames(torch.from_numpy(np.asarray(pcm, np.float32))[None], SR)["semitone"][0]
-        ratio = voice_leading_ratio(semis.numpy(), feats.beat_times_s)
-        out.append(Track(name, label, feats.scalars, ratio))
+        semitone_power = semis.numpy()
+        phrases = melody.melodic_phrases(semitone_power, SR / HOP)
+        bits = interval_surprisal(phrases)
+        candidates = {
+            "voice_leading": voice_leading_ratio(semitone_power, feats.beat_times_s),
+            "interval_ic": interval_ic(bits),
+            "surprising_leaps": surprising_leaps(phrases, bits),
+        }
+        out.append(Track(name, label, feats.scalars, candidates))
     return out
 
 
 Inputs = Callable[[Track], list[float]]
+_LEAP = COHERENCE_FEATURES.index("melodic_leap")
 
 
-def report(name: str, inputs: Inputs, train: list[Track], probes: list[Track]) -> None:
+def _replacing_leap(t: Track) -> list[float]:
+    x = coherence_inputs(t.scalars)
+    x[_LEAP] = t.candidates["surprising_leaps"]
+    return x
+
+
+CANDIDATES: dict[str, tuple[str, Inputs]] = {
+    "voice_leading": (
+        "shipped inputs + voice-leading ratio",
+        lambda t: [*coherence_inputs(t.scalars), t.candidates["voice_leading"]],
+    ),
+    "interval_ic": (
+        "shipped inputs + interval IC",
+        lambda t: [*coherence_inputs(t.scalars), t.candidates["interval_ic"]],
+    ),
+    "surprising_leaps": ("surprising leaps in place of melodic_leap", _replacing_leap),
+}
+
+
+def report(name: str, inputs: Inputs, train: list[Track], probes: list[Track], survey: list[Track]) -> None:
     x = np.array([inputs(t) for t in train])
     y = np.array([t.label == "composed" for t in train], dtype=np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -125,12 +218,13 @@ def report(name: str, inputs: Inputs, train: list[Track], probes: list[Track]) -
         )
     )
     w, b = fit_logistic(z, y)
-    nov = []
-    for t in probes:
+
+    def alone(t: Track) -> float:
         m_z = b + float(((np.array(inputs(t)) - mean) / std) @ w)
         m = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, m_z))))
-        nov.append(10000.0 * coherence_gate(m) * predictability_gate(t.scalars))
-    scores, plabels = np.array(nov), np.array([t.label for t in probes])
+        return 10000.0 * coherence_gate(m) * predictability_gate(t.scalars)
+
+    scores, plabels = np.array([alone(t) for t in probes]), np.array([t.label for t in probes])
     real = scores[plabels == "real"]
     print(
         "  validity AUC: "
@@ -142,11 +236,31 @@ def report(name: str, inputs: Inputs, train: list[Track], probes: list[Track]) -
         f"  spread {(spread.max() - spread.min()) / 100:.1f} %; lowest reals: "
         + ", ".join(f"{n} {s:.0f}" for s, n in worst)
     )
+    if survey:
+        read = sorted((alone(t), t.name) for t in survey)
+        near_zero = sum(s < NEAR_ZERO_BP for s, _ in read)
+        print(
+            f"  survey: {near_zero} of {len(read)} under {NEAR_ZERO_BP}; lowest: "
+            + ", ".join(f"{Path(n).name} {s:.0f}" for s, n in read[:8])
+        )
+
+
+def survey_items(folders: Sequence[Path]) -> list[tuple[str, str, np.ndarray]]:
+    """Every audio file under ``folders``, decoded as an upload is; refusals are printed and left out."""
+    items = []
+    for f in (f for folder in folders for f in folder_files(folder)):
+        try:
+            items.append((str(f), "survey", decode_file(f).pcm))
+        except ScoringError as exc:
+            print(f"survey: skip {f}: {exc}", file=sys.stderr)
+    return items
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the benchmark's full sets (default: quick)")
+    ap.add_argument("--candidate", action="append", choices=sorted(CANDIDATES), help="default: every one")
+    ap.add_argument("--survey", type=Path, action="append", default=[], help="a folder of music files")
     args = ap.parse_args()
     torch.set_num_threads(2)
     pcms, labels, names = training_set()
@@ -162,13 +276,10 @@ def main() -> int:
         + [(p.name, p.label, p.pcm) for p in sets.degenerate]
         + [(p.name, "spread", p.pcm) for p in sets.spread]
     )
-    report("shipped inputs", lambda t: coherence_inputs(t.scalars), train, probes)
-    report(
-        "shipped inputs + voice-leading ratio",
-        lambda t: [*coherence_inputs(t.scalars), t.continuity],
-        train,
-        probes,
-    )
+    survey = describe(survey_items(args.survey))
+    report("shipped inputs", lambda t: coherence_inputs(t.scalars), train, probes, survey)
+    for key in args.candidate or CANDIDATES:
+        report(*CANDIDATES[key], train, probes, survey)
     return 0
 
 

@@ -1,0 +1,82 @@
+"""The stop 28 candidates of bench/coherence_candidates.py: the interval model's bits on a worked example, and
+an arpeggio against random notes, read from audio the test makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import coherence_candidates as C
+from scoring import dsp, melody, salience
+from scoring import testsignals as ts
+from scoring.decode import SAMPLE_RATE
+
+SCALE = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
+"""C major from C4 to C6."""
+
+
+def _phrases(notes: list[int], note_s: float = 0.25) -> list[np.ndarray]:
+    """melodic_phrases of one harmonic tone per note, back to back, through numpy's STFT (Hann, 2048, 512)."""
+    x = np.concatenate([ts.tone((n,), note_s, amp=0.4) for n in notes]).astype(np.float32)
+    n = 1 + (x.size - 2048) // 512
+    frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
+    return melody.melodic_phrases(bank @ power.T, SAMPLE_RATE / 512)
+
+
+def test_interval_bits_of_a_worked_example() -> None:
+    # Intervals +4 +3 -3 -4 +4 +3, then a new phrase +4 +3, at order 1. With 49 symbols, by PPM's escape C
+    # p = (c(x) + t * p_lower) / (n + t), worked by hand:
+    #   +4: nothing heard, uniform 1/49
+    #   +3: order 0 holds {+4}: (0 + 1/49) / 2 = 1/98; no order-1 context after +4 yet
+    #   -3: order 0 {+4, +3}: (2/49) / 4 = 1/98;  -4: (3/49) / 6 = 1/98
+    #   +4: order 0 {+4, +3, -3, -4}: (1 + 4/49) / 8 = 53/392; nothing heard after -4
+    #   +3: order 0 (1 + 4/49) / 9 = 53/441, blended after +4, which was followed once by +3:
+    #       (1 + 53/441) / 2 = 247/441
+    #   new phrase, no context: +4: order 0 (2 + 4/49) / 10 = 51/245
+    #   +3: order 0 (2 + 4/49) / 11 = 102/539; after +4 ({+3: 2}): (2 + 102/539) / 3 = 1180/1617
+    phrases = [np.array([60, 64, 67, 64, 60, 64, 67]), np.array([48, 52, 55])]
+    probabilities = [1 / 49, 1 / 98, 1 / 98, 1 / 98, 53 / 392, 247 / 441, 51 / 245, 1180 / 1617]
+    bits = C.interval_surprisal(phrases, order=1)
+    np.testing.assert_allclose(bits, -np.log2(probabilities), rtol=1e-12)
+    # No context of two intervals recurs here, so order 2 reads the same bits.
+    np.testing.assert_allclose(C.interval_surprisal(phrases, order=2), bits, rtol=1e-12)
+    assert C.interval_ic(bits) == pytest.approx((bits.sum() + C.IC_PRIOR * C.IC_WEIGHT) / (8 + C.IC_WEIGHT))
+    assert C.interval_ic(C.interval_surprisal([])) == C.IC_PRIOR
+    # Beyond two octaves an interval counts as two octaves: the same symbols, the same bits.
+    np.testing.assert_array_equal(
+        C.interval_surprisal([np.array([40, 80, 40])]), C.interval_surprisal([np.array([40, 64, 40])])
+    )
+
+
+def test_a_longer_context_predicts_a_repeated_motif() -> None:
+    # A motif (+2 +2 -7 +2 +2) heard three times, joined by a semitone. Its first hearing has no context of
+    # two or three intervals to go on, so both orders read it alike; its repeats cost fewer bits at order 3,
+    # which has heard what follows (+2, -7), than at order 1, where +2 is followed by +2, -7 and +1 alike.
+    motif = [60, 62, 64, 57, 59, 61]
+    phrase = [np.array(motif + motif[1:] + motif[1:])]
+    low, high = C.interval_surprisal(phrase, order=3), C.interval_surprisal(phrase, order=1)
+    assert low[:5].tolist() == pytest.approx(high[:5].tolist())
+    assert low[5:].sum() < high[5:].sum()
+
+
+def test_an_arpeggio_leaps_more_than_random_notes_but_is_far_more_predictable() -> None:
+    # A repeating arpeggio (a menu theme's figure, a horn call) leaps on most note changes, more often than
+    # random notes from two octaves of a scale, but its intervals return in one pattern.
+    arpeggio = [60, 67, 76, 67, 60, 64, 72, 64, 57, 64, 72, 64, 55, 62, 71, 62] * 6
+    rng = np.random.default_rng(5)
+    random = [SCALE[int(rng.integers(len(SCALE)))] for _ in range(96)]
+    read = {}
+    for name, notes in (("arpeggio", arpeggio), ("random", random)):
+        phrases = _phrases(notes)
+        transitions, leaps = melody.motion_of(phrases)
+        bits = C.interval_surprisal(phrases)
+        read[name] = (leaps / transitions, C.interval_ic(bits), C.surprising_leaps(phrases, bits))
+    assert read["arpeggio"][0] > read["random"][0], read
+    # The notes the spectrum shows are the notes played: the audio reads as the written notes do.
+    assert read["arpeggio"][1] == pytest.approx(
+        C.interval_ic(C.interval_surprisal([np.array(arpeggio)])), abs=0.3
+    )
+    assert read["arpeggio"][1] < read["random"][1] - 1.5, read
+    assert read["arpeggio"][2] < read["random"][2] - 0.2, read
