@@ -12,8 +12,9 @@ the measure stays near its prior:
   pooled to `POOL` hops (46 ms);
 - each candidate fundamental f0 (MIDI `LOWEST_F0`..`HIGHEST_F0`) gets a harmonic-sum salience
   ``s(f0) = sum_h a_h P(f0 + o_h)`` over the partials at +0, +12, +19, +24 semitones (`HARMONICS`);
-- a frame is a melody frame when it is within `ON_DB` of the loudest frame and its best candidate beats every
-  candidate that is not the same pitch, a neighbour or a harmonic/subharmonic of it `CLEAR_RATIO` times;
+- a frame is a melody frame when it is within `ON_DB` of the loudest frame and its best candidate beats
+  `CLEAR_RATIO` times every candidate that is not the same pitch, a neighbour, or one whose partials fall
+  on the best one's (`_RELATED`);
 - consecutive melody frames at most `MAX_GAP_S` apart whose pitches differ are one melodic transition; a leap
   is a transition of `LEAP_SEMITONES` or more;
 - ``melodic_leap = (leaps + PRIOR * WEIGHT) / (transitions + WEIGHT)``: the share of leaps, drawn towards the
@@ -45,8 +46,12 @@ WEIGHT = 60.0
 
 _N = HIGHEST_F0 - LOWEST_F0 + 1
 _OFFSETS = np.abs(np.arange(_N)[:, None] - np.arange(_N)[None, :])
-_RELATED = np.isin(_OFFSETS, (0, 1, 12, 19, 24))
-"""[best, other]: candidates that may be the same note heard through its partials, or its neighbour."""
+_RELATED = np.isin(_OFFSETS, (0, 1, 5, 7, 12, 19, 24))
+"""[best, other]: candidates that may be the same note heard through its partials, or its neighbour. Two
+candidates share a partial when they lie a difference of two `HARMONICS` offsets apart: 12, 19 and 24, and
+since model 9 also 7 (19 - 12) and 5 (24 - 19). A fifth below a note sums that note's octave partial as its
+own twelfth, so a timbre with strong second and third partials (a choir, a clarinet) had made most of its
+own frames unclear, and random notes on the clarinet yielded 17 transitions in 60 s."""
 
 
 def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:

@@ -36,7 +36,7 @@ from scoring.errors import ScoringError
 
 NOVELTY_VERSION = "ami-novelty/2"
 REFERENCE_VERSION = "ami-genre-ref/1"
-COHERENCE_VERSION = "ami-coherence/5"
+COHERENCE_VERSION = "ami-coherence/6"
 
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""

@@ -10,7 +10,7 @@ from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_referenc
 from scoring.quality import QUALITY_VERSION
 from scoring.structure import harmony_model_digest
 
-MODEL_VERSION: int = 8
+MODEL_VERSION: int = 9
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
 3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
@@ -19,7 +19,9 @@ share, catalogue 3; 4: the derivative gate aligns bass and treble profiles, ami-
 6: coherence model 4, refitted on a larger training split (17 more soundtrack files, 6 more reels and
 jigs, a second draw of random notes); catalogue 4; 7: features 4 with beat-to-beat continuity of the
 pitch content (voice leading), coherence model 5 with it as a 13th input; catalogue 4; 8: the derivative
-gate also asks the matched window to share the motion, ami-derivative/5, catalogue 4)."""
+gate also asks the matched window to share the motion, ami-derivative/5, catalogue 4; 9: features 5, whose
+melody clarity test no longer counts a candidate a fifth or fourth away, which shares its partials, as a
+rival; coherence model 6 refitted on them; catalogue 4)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;
