@@ -7,22 +7,13 @@ import numpy as np
 import pytest
 
 from bench import coherence_candidates as C
-from scoring import dsp, melody, salience
-from scoring import testsignals as ts
-from scoring.decode import SAMPLE_RATE
-
-SCALE = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
-"""C major from C4 to C6."""
+from scoring import melody
+from tests.scoring.test_scoring_melody import SCALE, _phrases, _played
 
 
-def _phrases(notes: list[int], note_s: float = 0.25) -> list[np.ndarray]:
-    """melodic_phrases of one harmonic tone per note, back to back, through numpy's STFT (Hann, 2048, 512)."""
-    x = np.concatenate([ts.tone((n,), note_s, amp=0.4) for n in notes]).astype(np.float32)
-    n = 1 + (x.size - 2048) // 512
-    frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
-    return melody.melodic_phrases(bank @ power.T, SAMPLE_RATE / 512)
+def _notes(notes: list[int], note_s: float = 0.25) -> list[np.ndarray]:
+    """melodic_phrases of one harmonic tone per note, back to back (`_played`, `_phrases`)."""
+    return _phrases(_played(notes, note_s))
 
 
 def test_interval_bits_of_a_worked_example() -> None:
@@ -69,7 +60,7 @@ def test_an_arpeggio_leaps_more_than_random_notes_but_is_far_more_predictable() 
     random = [SCALE[int(rng.integers(len(SCALE)))] for _ in range(96)]
     read = {}
     for name, notes in (("arpeggio", arpeggio), ("random", random)):
-        phrases = _phrases(notes)
+        phrases = _notes(notes)
         transitions, leaps = melody.motion_of(phrases)
         bits = C.interval_surprisal(phrases)
         read[name] = (leaps / transitions, C.interval_ic(bits), C.surprising_leaps(phrases, bits))

@@ -22,13 +22,18 @@ def _played(notes: list[int], note_s: float = 0.3) -> np.ndarray:
     return np.concatenate([ts.tone((n,), note_s, amp=0.4) for n in notes]).astype(np.float32)
 
 
-def _motion(x: np.ndarray) -> tuple[int, int]:
-    """melodic_motion on a semitone spectrum folded from numpy's own STFT (Hann, 2048, hop 512)."""
+def _phrases(x: np.ndarray) -> list[np.ndarray]:
+    """melodic_phrases on a semitone spectrum folded from numpy's own STFT (Hann, 2048, hop 512)."""
     n = 1 + (x.size - 2048) // 512
     frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
-    return melody.melodic_motion(bank @ power.T, SAMPLE_RATE / 512)
+    return melody.melodic_phrases(bank @ power.T, SAMPLE_RATE / 512)
+
+
+def _motion(x: np.ndarray) -> tuple[int, int]:
+    """(transitions, leaps) of `_phrases`."""
+    return melody.motion_of(_phrases(x))
 
 
 def _changes(notes: list[int]) -> tuple[int, int]:
@@ -108,15 +113,6 @@ def test_the_pipeline_reports_melodic_motion_as_the_direct_count() -> None:
     # torch's STFT (float32, centred frames) and numpy's (float64, uncentred) may find a note change apart
     assert abs(f.scalars["melodic_transitions"] - transitions) <= 2
     assert "melodic_leap" in COHERENCE_FEATURES and "voiced_ratio" not in COHERENCE_FEATURES
-
-
-def _phrases(x: np.ndarray) -> list[np.ndarray]:
-    """melodic_phrases on the same numpy spectrum as `_motion`."""
-    n = 1 + (x.size - 2048) // 512
-    frames = x[np.arange(2048)[None, :] + 512 * np.arange(n)[:, None]] * np.hanning(2048)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    bank = dsp.semitone_filterbank(SAMPLE_RATE, 2048, salience.BANK_LOW, salience.BANK_HIGH)
-    return melody.melodic_phrases(bank @ power.T, SAMPLE_RATE / 512)
 
 
 def test_phrases_hold_the_notes_played_and_break_at_a_rest() -> None:
