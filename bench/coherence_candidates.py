@@ -25,7 +25,7 @@ For each model (the shipped inputs, then each candidate) it prints:
 - on the validity benchmark's novelty and spread probes (`--quick` or `--full`), the AUC of real over each
   degenerate class, the spread of the instrumentation set and the lowest reals, with novelty computed as a
   probe scored alone gets it (no catalogue, so originality is 1): ``10000 G(M) P``;
-- with ``--survey`` (files or folders of music, decoded as uploads are), how many files score under 500 that
+- with ``--survey`` (folders of music files, decoded as uploads are), how many files score under 500 that
   way, and the lowest.
 
     .venv/bin/python bench/coherence_candidates.py --full                  # ~5 minutes, probes cached
@@ -150,7 +150,7 @@ def interval_ic(bits: np.ndarray) -> float:
 def surprising_leaps(phrases: list[np.ndarray], bits: np.ndarray) -> float:
     """The ``surprising_leaps`` candidate: `melody.melodic_leap` counting only the leaps whose ``bits`` (one
     per interval of ``phrases``, in order) exceed `SURPRISE_BITS`."""
-    steps = np.abs(np.concatenate([np.diff(p) for p in phrases])) if phrases else np.zeros(0, np.int64)
+    steps = np.abs(melody.intervals(phrases))
     return melody.melodic_leap(
         int(steps.size), int(((steps >= melody.LEAP_SEMITONES) & (bits > SURPRISE_BITS)).sum())
     )

@@ -90,9 +90,15 @@ def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
     return motion_of(melodic_phrases(semitone_power, fps))
 
 
+def intervals(phrases: list[np.ndarray]) -> np.ndarray:
+    """Every melodic interval of ``phrases``, in semitones with their sign, phrase after phrase (none joins
+    two phrases)."""
+    return np.concatenate([np.diff(p) for p in phrases]) if phrases else np.zeros(0, np.int64)
+
+
 def motion_of(phrases: list[np.ndarray]) -> tuple[int, int]:
     """(transitions, leaps) of melodic phrases: every interval, and those of `LEAP_SEMITONES` or more."""
-    steps = np.abs(np.concatenate([np.diff(p) for p in phrases])) if phrases else np.zeros(0, np.int64)
+    steps = np.abs(intervals(phrases))
     return int(steps.size), int((steps >= LEAP_SEMITONES).sum())
 
 
