@@ -200,14 +200,25 @@ def _stm_distribution(
     return p
 
 
+def entropy_weighted(stm: np.ndarray, ltm: np.ndarray, hmax: float) -> np.ndarray:
+    """IDyOM's combination of a short-term and a long-term prediction (Pearce 2005):
+    ``P = sum_m w_m P_m / sum_m w_m`` with ``w_m = 1 / max(H_m / hmax, 0.001)``, H_m the prediction's
+    entropy in bits and ``hmax`` the largest entropy it can have. The more certain model counts for more."""
+    ws = []
+    for dist in (stm, ltm):
+        nz = dist[dist > 0]
+        h = float(-(nz * np.log2(nz)).sum()) / hmax
+        ws.append(1.0 / max(h, 1e-3))
+    return (ws[0] * stm + ws[1] * ltm) / (ws[0] + ws[1])
+
+
 def information_content(
     labels: np.ndarray, model: HarmonyModel | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """IDyOM-style information content of each chord event, in bits.
 
-    The short-term (STM) and long-term (LTM) predictions are combined by entropy weighting (Pearce 2005):
-    ``P = sum_m w_m P_m / sum_m w_m`` with ``w_m = H_m_rel^-1`` and H_m_rel the model's entropy divided by its
-    maximum. ``IC_i = -log2 P(e_i | e_<i)``; the first event has no prediction and is left out.
+    The short-term (STM) and long-term (LTM) predictions are combined by `entropy_weighted`.
+    ``IC_i = -log2 P(e_i | e_<i)``; the first event has no prediction and is left out.
 
     Returns:
         (ic [M - 1] bits, entropy [M - 1] bits of the combined prediction).
@@ -223,12 +234,7 @@ def information_content(
             prev = seq[i - 1]
             stm = _stm_distribution(counts, seq[:i], prev)
             ltm = _ltm_distribution(mdl, seq[i - 2] if i > 1 else None, prev)
-            ws = []
-            for dist in (stm, ltm):
-                nz = dist[dist > 0]
-                h = float(-(nz * np.log2(nz)).sum()) / hmax
-                ws.append(1.0 / max(h, 1e-3))
-            comb = (ws[0] * stm + ws[1] * ltm) / (ws[0] + ws[1])
+            comb = entropy_weighted(stm, ltm, hmax)
             ics.append(-math.log2(max(float(comb[s]), 1e-12)))
             nz = comb[comb > 0]
             ents.append(float(-(nz * np.log2(nz)).sum()))

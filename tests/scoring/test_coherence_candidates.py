@@ -1,5 +1,6 @@
-"""The stop 28 candidates of bench/coherence_candidates.py: the interval model's bits on a worked example, and
-an arpeggio against random notes, read from audio the test makes."""
+"""The interval candidates of bench/coherence_candidates.py: the piece's own interval model on a worked
+example, the corpus' long-term model and IDyOM's combination of the two, and an arpeggio against random
+notes, read from audio the test makes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from bench import coherence_candidates as C
 from scoring import melody
+from scoring.structure import entropy_weighted
 from tests.scoring.test_scoring_melody import SCALE, _phrases, _played
 
 
@@ -71,3 +73,55 @@ def test_an_arpeggio_leaps_more_than_random_notes_but_is_far_more_predictable() 
     )
     assert read["arpeggio"][1] < read["random"][1] - 1.5, read
     assert read["arpeggio"][2] < read["random"][2] - 0.2, read
+    # With the corpus' model beside the piece's own, the arpeggio's leaps (thirds, fourths, sixths: what
+    # melodies commonly do) stay cheap, and random notes' leaps still cost.
+    schematic = C.load_interval_model()
+    leaps = {}
+    for name, notes in (("arpeggio", arpeggio), ("random", random)):
+        phrases = _notes(notes)
+        bits = C.interval_surprisal(phrases, schematic=schematic)
+        leaps[name] = C.surprising_leaps(phrases, bits, C.SCHEMATIC_BITS)
+    assert leaps["arpeggio"] < leaps["random"] - 0.2, leaps
+
+
+def test_intervals_are_counted_after_each_context_within_each_melody() -> None:
+    # Melodies C D E D and G A: intervals +2 +2 -2, then +2. At order 1, counted by hand:
+    #   no context: +2 three times, -2 once; after +2: +2 once, -2 once. The second melody's +2 follows
+    #   nothing: contexts do not cross from one melody to the next.
+    counts = C.count_intervals([np.array([60, 62, 64, 62]), np.array([67, 69])], order=1)
+    r = C.INTERVAL_RANGE
+    assert sorted(counts) == [(), (r + 2,)]
+    assert {int(i) - r: n for i, n in enumerate(counts[()]) if n} == {2: 3, -2: 1}
+    assert {int(i) - r: n for i, n in enumerate(counts[(r + 2,)]) if n} == {2: 1, -2: 1}
+
+
+def test_the_more_certain_model_counts_for_more() -> None:
+    # A short-term model that knows nothing (uniform over 49 intervals: entropy log2 49) and a long-term one
+    # sure of 7 intervals (uniform over them: log2 7, half the maximum). Their weights are 1 and 2, so an
+    # interval of the seven gets (1/49 + 2/7) / 3 = 5/49 and any other (1/49) / 3 = 1/147.
+    stm = np.full(49, 1 / 49)
+    ltm = np.zeros(49)
+    ltm[20:27] = 1 / 7
+    combined = entropy_weighted(stm, ltm, np.log2(49))
+    np.testing.assert_allclose(combined[20:27], 5 / 49, rtol=1e-12)
+    np.testing.assert_allclose(np.delete(combined, np.arange(20, 27)), 1 / 147, rtol=1e-12)
+
+
+def test_the_folksong_model_expects_steps_and_consonant_leaps() -> None:
+    # Melodies move mostly by step (pitch proximity; Huron, Sweet Anticipation, 2006: most intervals of folk
+    # melodies span two semitones or less), and leap by fourths, fifths and octaves far more than by a
+    # tritone or a major seventh.
+    model = C.load_interval_model()
+    r = C.INTERVAL_RANGE
+    heard = model[()]
+    assert heard[r - 2 : r + 3].sum() > 0.6 * heard.sum()
+    for consonant in (5, 7, 12):
+        for dissonant in (6, 11):
+            assert heard[r + consonant] > 3 * heard[r + dissonant], (consonant, dissonant)
+    # The first interval of a piece, with nothing of the piece heard yet, costs what the corpus expects: a
+    # step or a fourth less than chance among 49 intervals (log2 49 bits), a tritone more.
+    first = {iv: C.interval_surprisal([np.array([60, 60 + iv])], schematic=model)[0] for iv in (2, 5, 6, 11)}
+    chance = C.interval_surprisal([np.array([60, 62])])[0]
+    assert chance == pytest.approx(np.log2(49))
+    assert first[2] < first[5] < chance < first[6], first
+    assert first[11] > first[5] + 1.0, first
