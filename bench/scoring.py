@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scoring import derivative, dsp, melody, salience, structure  # noqa: E402
+from scoring import derivative, dsp, intervals, melody, salience, structure  # noqa: E402
 from scoring import quality as q  # noqa: E402
 from scoring import testsignals as ts  # noqa: E402
 from scoring.decode import SAMPLE_RATE  # noqa: E402
@@ -98,13 +98,19 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     ]
     out = _common_tail(y, sr, chroma, mfcc, beats)
     out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
-    # The structure (chord steps, information content, repetition, rhythm), the melodic motion and the gate's
-    # salience steps: librosa has no function for these, so both sides run the same numpy code, here on
-    # librosa's chroma, onset envelope and a semitone spectrum folded from its STFT.
+    # The structure (chord steps, information content, repetition, rhythm), the melodic motion with its
+    # surprising leaps and the gate's salience steps: librosa has no function for these, so both sides run
+    # the same numpy code, here on librosa's chroma, onset envelope and a semitone spectrum folded from its
+    # STFT.
     out["structure"] = structure.describe(chroma_power, onset, sr / 512).vector
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
     semitone_power = _SEMITONES @ stft_power
-    out["melody"] = melody.melodic_motion(semitone_power, sr / 512)
+    phrases = melody.melodic_phrases(semitone_power, sr / 512)
+    model = intervals.load_interval_model()
+    out["melody"] = (
+        melody.motion_of(phrases),
+        melody.surprising_leaps(phrases, intervals.surprisal(phrases, model)),
+    )
     out["gate_steps"] = derivative.gate_steps(semitone_power)[0]
     out["quality"] = librosa_quality(y32, sr, shared_stft)
     return out

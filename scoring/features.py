@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scoring import derivative, dsp, melody, salience, structure
+from scoring import derivative, dsp, intervals, melody, salience, structure
 from scoring._rate import SAMPLE_RATE
 from scoring.errors import FeatureError
 from scoring.frame_stats import (
@@ -69,7 +69,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/5"
+FEATURE_VERSION: str = "ami-features/6"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0
@@ -345,10 +345,15 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         }
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
-        transitions, leaps = melody.melodic_motion(frames["semitone_power"], fps)
+        phrases = melody.melodic_phrases(frames["semitone_power"], fps)
+        transitions, leaps = melody.motion_of(phrases)
+        surprising = melody.surprising_leaps(
+            phrases, intervals.surprisal(phrases, intervals.load_interval_model())
+        )
         gate_steps, gate_voiced = derivative.gate_steps(frames["semitone_power"])
         scalars["melodic_transitions"] = float(transitions)
         scalars["melodic_leap"] = melody.melodic_leap(transitions, leaps)
+        scalars["surprising_leap"] = melody.melodic_leap(transitions, surprising)
         scalars["beat_continuity"] = melody.beat_continuity(frames["semitone_power"], beats, fps)
         emb = struct.vector.astype(np.float32)
         out.append(

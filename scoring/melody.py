@@ -15,10 +15,16 @@ the measure stays near its prior:
 - a frame is a melody frame when it is within `ON_DB` of the loudest frame and its best candidate beats
   `CLEAR_RATIO` times every candidate that is not the same pitch, a neighbour, or one whose partials fall
   on the best one's (`_RELATED`);
-- consecutive melody frames at most `MAX_GAP_S` apart whose pitches differ are one melodic transition; a leap
-  is a transition of `LEAP_SEMITONES` or more;
+- melody frames at most `MAX_GAP_S` apart form a phrase; a pitch held for at least `MIN_NOTE_FRAMES`
+  melody frames is a note, and a note that hops to a partial of the one before (a fifth, octave, twelfth or
+  two octaves away) and straight back is that note held, not two changes (`_without_flicker`);
+- each change of note is a melodic transition; a leap is a transition of `LEAP_SEMITONES` or more;
 - ``melodic_leap = (leaps + PRIOR * WEIGHT) / (transitions + WEIGHT)``: the share of leaps, drawn towards the
-  prior when there are few transitions to go on.
+  prior when there are few transitions to go on;
+- a surprising leap (`surprising_leaps`, since model 10) is a leap that costs more than `SURPRISE_BITS` to
+  the piece's and the corpus' interval models together (`scoring.intervals`), and ``surprising_leap`` is
+  their share, drawn towards the same prior. A repeated arpeggio leaps on most changes but soon expects its
+  own leaps; random notes' leaps stay surprising.
 """
 
 from __future__ import annotations
@@ -38,7 +44,16 @@ POOL = 2
 ON_DB = 35.0
 CLEAR_RATIO = 4.0
 MAX_GAP_S = 0.5
+MIN_NOTE_FRAMES = 2
+"""A pitch must hold for 2 pooled frames (93 ms) to be a note: shorter ones are the spectrum of a held note
+flickering between its partials (model 10)."""
+FLICKER_SEMITONES = (7, 12, 19, 24)
+"""Distances at which a held note's partials lie from it (`HARMONICS`, and the fifth between its second and
+third partials): a hop there and straight back is the note held (`_without_flicker`)."""
 LEAP_SEMITONES = 5
+SURPRISE_BITS = 5.0
+"""A leap that costs more than this (of log2 49 = 5.6 bits for a blind guess among the 49 intervals) to the
+piece's and the corpus' interval models together is surprising."""
 PRIOR = 0.35
 """Share of leaps assumed before any evidence: about the middle of composed music measured here."""
 WEIGHT = 60.0
@@ -57,8 +72,9 @@ own frames unclear, and random notes on the clarinet yielded 17 transitions in 6
 def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
     """The clearly heard melody of a semitone power spectrum [bands, T] (MIDI `salience.BANK_LOW`..
     `salience.BANK_HIGH`) at ``fps`` frames per second, as phrases of notes: MIDI pitches, one per change
-    of pitch, split where the melody falls silent for more than `MAX_GAP_S` (see the module docstring).
-    Phrases of one note, which hold no interval, are left out."""
+    of pitch held `MIN_NOTE_FRAMES` or more, hops to a partial and back read as the note held, split where
+    the melody falls silent for more than `MAX_GAP_S` (see the module docstring). Phrases of one note, which
+    hold no interval, are left out."""
     p = np.asarray(semitone_power, dtype=np.float64)
     t = (p.shape[1] // POOL) * POOL
     if t == 0:
@@ -78,10 +94,25 @@ def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
     breaks = np.nonzero(np.diff(where) > int(round(MAX_GAP_S * fps / POOL)))[0] + 1
     phrases = []
     for run in np.split(pitch, breaks):
-        notes = run[np.r_[True, np.diff(run) != 0]]
+        starts = np.flatnonzero(np.r_[True, np.diff(run) != 0])
+        held = np.diff(np.r_[starts, run.size]) >= MIN_NOTE_FRAMES
+        notes = _without_flicker(run[starts][held])
         if notes.size > 1:
-            phrases.append(notes.astype(np.int64))
+            phrases.append(notes)
     return phrases
+
+
+def _without_flicker(pitches: np.ndarray) -> np.ndarray:
+    """The notes of a phrase, one per change of pitch, with every hop to a partial and straight back (A B A,
+    B `FLICKER_SEMITONES` from A) read as A held. Hops that chain (A B A B A) fold into one A."""
+    out: list[int] = []
+    for p in pitches.tolist():
+        if out and out[-1] == p:
+            continue
+        out.append(int(p))
+        if len(out) >= 3 and out[-1] == out[-3] and abs(out[-2] - out[-1]) in FLICKER_SEMITONES:
+            del out[-2:]
+    return np.asarray(out, dtype=np.int64)
 
 
 def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
@@ -100,6 +131,13 @@ def motion_of(phrases: list[np.ndarray]) -> tuple[int, int]:
     """(transitions, leaps) of melodic phrases: every interval, and those of `LEAP_SEMITONES` or more."""
     steps = np.abs(intervals(phrases))
     return int(steps.size), int((steps >= LEAP_SEMITONES).sum())
+
+
+def surprising_leaps(phrases: list[np.ndarray], bits: np.ndarray) -> int:
+    """How many of the phrases' intervals leap (`LEAP_SEMITONES` or more) and cost more than `SURPRISE_BITS`,
+    with ``bits`` one per interval in order (`scoring.intervals.surprisal`)."""
+    steps = np.abs(intervals(phrases))
+    return int(((steps >= LEAP_SEMITONES) & (np.asarray(bits) > SURPRISE_BITS)).sum())
 
 
 def melodic_leap(transitions: int, leaps: int) -> float:

@@ -36,7 +36,7 @@ from scoring.errors import ScoringError
 
 NOVELTY_VERSION = "ami-novelty/2"
 REFERENCE_VERSION = "ami-genre-ref/1"
-COHERENCE_VERSION = "ami-coherence/6"
+COHERENCE_VERSION = "ami-coherence/7"
 
 ORIGINALITY_SCALE = 0.05
 """Cosine distance to the nearest catalogued track at which originality reaches 1 - 1/e."""
@@ -59,7 +59,7 @@ COHERENCE_FEATURES: tuple[str, ...] = (
     "tonal_clarity",
     "metrical_repetition",
     "log_events_per_s",
-    "melodic_leap",
+    "surprising_leap",
     "beat_continuity",
 )
 """The coherence model's inputs (`scoring.structure` and `scoring.melody`). The share of voiced steps is not

@@ -6,11 +6,12 @@ from scoring.catalog import CATALOG_VERSION
 from scoring.decode import DECODER_VERSION
 from scoring.features import FEATURE_VERSION
 from scoring.fingerprint import FINGERPRINT_VERSION
+from scoring.intervals import interval_model_digest
 from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_reference
 from scoring.quality import QUALITY_VERSION
 from scoring.structure import harmony_model_digest
 
-MODEL_VERSION: int = 9
+MODEL_VERSION: int = 10
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
 3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
@@ -21,7 +22,10 @@ jigs, a second draw of random notes); catalogue 4; 7: features 4 with beat-to-be
 pitch content (voice leading), coherence model 5 with it as a 13th input; catalogue 4; 8: the derivative
 gate also asks the matched window to share the motion, ami-derivative/5, catalogue 4; 9: features 5, whose
 melody clarity test no longer counts a candidate a fifth or fourth away, which shares its partials, as a
-rival; coherence model 6 refitted on them; catalogue 4)."""
+rival; coherence model 6 refitted on them; catalogue 4; 10: features 6, whose melody holds a note through
+hops to its partials and counts the leaps that surprise the piece's and a folksong corpus' interval
+models (`scoring.intervals`, interval model ami-intervals/1); coherence model 7 takes that share in place
+of every leap's; catalogue 4)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;
@@ -41,5 +45,6 @@ def versions() -> dict[str, str]:
         "quality": QUALITY_VERSION,
         "genre_reference": load_reference().digest,
         "harmony_model": harmony_model_digest(),
+        "interval_model": interval_model_digest(),
         "coherence_model": load_coherence_model().digest,
     }

@@ -1,6 +1,6 @@
-"""Builds bench/data/interval_model.json: a long-term model of melodic intervals from music21's corpus.
+"""Builds scoring/data/interval_model.json: a long-term model of melodic intervals from music21's corpus.
 
-IDyOM's long-term model (Pearce 2005) for the bench's interval candidates (`bench/coherence_candidates.py`):
+IDyOM's long-term model (Pearce 2005) of `scoring.intervals`:
 every part of every song of the Essen folksong collection in music21's corpus (the collection IDyOM's own
 studies train on) is read as MIDI pitches, and `count_intervals` counts each interval (-24..24 semitones)
 after each context of up to two intervals. The counts are key- and tempo-invariant by construction.
@@ -23,15 +23,11 @@ import numpy as np
 from music21 import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # before bench/: its scoring.py would hide the scoring package
+sys.path.insert(0, str(ROOT))
 
-from bench.coherence_candidates import (  # noqa: E402
-    INTERVAL_MODEL,
-    INTERVAL_MODEL_VERSION,
-    INTERVAL_RANGE,
-    LTM_ORDER,
-    count_intervals,
-)
+from scoring.intervals import INTERVAL_MODEL_VERSION, INTERVAL_RANGE, LTM_ORDER, count_intervals  # noqa: E402
+
+OUT = ROOT / "scoring" / "data" / "interval_model.json"
 
 LEFT_OUT = {"altdeu10", "altdeu20", "ballad10", "test0", "test1", "testd", "teste"}
 MIN_NOTES = 5
@@ -77,10 +73,9 @@ def main() -> int:
             for context, row in sorted(counts.items())
         },
     }
-    INTERVAL_MODEL.parent.mkdir(parents=True, exist_ok=True)
-    INTERVAL_MODEL.write_text(json.dumps(doc, indent=0) + "\n")
+    OUT.write_text(json.dumps(doc, indent=0) + "\n")
     took = time.time() - t0
-    print(f"wrote {INTERVAL_MODEL}: {len(melodies)} melodies, {doc['intervals']} intervals, {took:.0f} s")
+    print(f"wrote {OUT}: {len(melodies)} melodies, {doc['intervals']} intervals, {took:.0f} s")
     return 0
 
 

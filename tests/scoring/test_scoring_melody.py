@@ -112,7 +112,9 @@ def test_the_pipeline_reports_melodic_motion_as_the_direct_count() -> None:
     transitions, leaps = _motion(x)
     # torch's STFT (float32, centred frames) and numpy's (float64, uncentred) may find a note change apart
     assert abs(f.scalars["melodic_transitions"] - transitions) <= 2
-    assert "melodic_leap" in COHERENCE_FEATURES and "voiced_ratio" not in COHERENCE_FEATURES
+    assert "surprising_leap" in COHERENCE_FEATURES and "voiced_ratio" not in COHERENCE_FEATURES
+    # A scale leaps nowhere, so none of its leaps can surprise: both shares are the prior drawn towards 0.
+    assert f.scalars["surprising_leap"] == f.scalars["melodic_leap"] < melody.PRIOR
 
 
 def test_phrases_hold_the_notes_played_and_break_at_a_rest() -> None:
@@ -123,6 +125,32 @@ def test_phrases_hold_the_notes_played_and_break_at_a_rest() -> None:
     # Motion is counted within phrases: no interval joins the last note before a rest to the first after.
     assert melody.motion_of(phrases) == (len(first) - 1 + len(second) - 1, 2)
     assert melody.motion_of([]) == (0, 0)
+
+
+def _held(notes: list[tuple[int, int]]) -> list[list[int]]:
+    """melodic_phrases of a semitone power spectrum that holds each (MIDI note, pooled frames) in turn, each
+    note with partials at +0, +12, +19, +24 semitones (powers 1, 0.5, 0.3, 0.2)."""
+    columns = []
+    for note, frames in notes:
+        column = np.full(salience.BANK_HIGH - salience.BANK_LOW + 1, 1e-9)
+        for offset, power in ((0, 1.0), (12, 0.5), (19, 0.3), (24, 0.2)):
+            column[note + offset - salience.BANK_LOW] += power
+        columns += [column] * (frames * melody.POOL)
+    return [p.tolist() for p in melody.melodic_phrases(np.stack(columns, axis=1), SAMPLE_RATE / 512)]
+
+
+def test_a_held_note_that_flickers_to_its_partials_is_one_note() -> None:
+    # Notes of 10 pooled frames (0.46 s) read as written, neighbour notes and leaps that go on included.
+    assert _held([(60, 10), (62, 10), (60, 10), (72, 10), (64, 10)]) == [[60, 62, 60, 72, 64]]
+    # A pitch seen for one pooled frame (46 ms) is no note: the melody holds 60.
+    assert _held([(60, 10), (72, 1), (60, 10), (64, 10)]) == [[60, 64]]
+    # A hop to the octave, the fifth, the twelfth or two octaves and straight back, however long, is the held
+    # note's spectrum, not a melody: a tracker hops so on a choir or an organ. Chained hops fold too.
+    for partial in (12, 7, 19, 24):
+        assert _held([(60, 10), (60 + partial, 4), (60, 10), (62, 10)]) == [[60, 62]], partial
+    assert _held([(60, 5), (72, 5), (60, 5), (72, 5), (60, 5), (55, 10)]) == [[60, 55]]
+    # A hop of another size and back is a neighbour or a leap of the melody, and stays.
+    assert _held([(60, 10), (69, 4), (60, 10)]) == [[60, 69, 60]]
 
 
 def _with_gaps(x: np.ndarray, every_s: float = 6.0, gap_s: float = 1.0) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The interval candidates of bench/coherence_candidates.py: the piece's own interval model on a worked
-example, the corpus' long-term model and IDyOM's combination of the two, and an arpeggio against random
-notes, read from audio the test makes."""
+"""How expected a melody's intervals are (`scoring.intervals`): the piece's own model on a worked example, the
+corpus' model and IDyOM's combination of the two, and the surprising leaps of `scoring.melody` that follow
+from them, read from audio the test makes (an arpeggio against random notes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench import coherence_candidates as C
-from scoring import melody
+from scoring import intervals, melody
 from scoring.structure import entropy_weighted
 from tests.scoring.test_scoring_melody import SCALE, _phrases, _played
 
@@ -31,15 +31,15 @@ def test_interval_bits_of_a_worked_example() -> None:
     #   +3: order 0 (2 + 4/49) / 11 = 102/539; after +4 ({+3: 2}): (2 + 102/539) / 3 = 1180/1617
     phrases = [np.array([60, 64, 67, 64, 60, 64, 67]), np.array([48, 52, 55])]
     probabilities = [1 / 49, 1 / 98, 1 / 98, 1 / 98, 53 / 392, 247 / 441, 51 / 245, 1180 / 1617]
-    bits = C.interval_surprisal(phrases, order=1)
+    bits = intervals.surprisal(phrases, order=1)
     np.testing.assert_allclose(bits, -np.log2(probabilities), rtol=1e-12)
     # No context of two intervals recurs here, so order 2 reads the same bits.
-    np.testing.assert_allclose(C.interval_surprisal(phrases, order=2), bits, rtol=1e-12)
+    np.testing.assert_allclose(intervals.surprisal(phrases, order=2), bits, rtol=1e-12)
     assert C.interval_ic(bits) == pytest.approx((bits.sum() + C.IC_PRIOR * C.IC_WEIGHT) / (8 + C.IC_WEIGHT))
-    assert C.interval_ic(C.interval_surprisal([])) == C.IC_PRIOR
+    assert C.interval_ic(intervals.surprisal([])) == C.IC_PRIOR
     # Beyond two octaves an interval counts as two octaves: the same symbols, the same bits.
     np.testing.assert_array_equal(
-        C.interval_surprisal([np.array([40, 80, 40])]), C.interval_surprisal([np.array([40, 64, 40])])
+        intervals.surprisal([np.array([40, 80, 40])]), intervals.surprisal([np.array([40, 64, 40])])
     )
 
 
@@ -49,47 +49,48 @@ def test_a_longer_context_predicts_a_repeated_motif() -> None:
     # which has heard what follows (+2, -7), than at order 1, where +2 is followed by +2, -7 and +1 alike.
     motif = [60, 62, 64, 57, 59, 61]
     phrase = [np.array(motif + motif[1:] + motif[1:])]
-    low, high = C.interval_surprisal(phrase, order=3), C.interval_surprisal(phrase, order=1)
+    low, high = intervals.surprisal(phrase, order=3), intervals.surprisal(phrase, order=1)
     assert low[:5].tolist() == pytest.approx(high[:5].tolist())
     assert low[5:].sum() < high[5:].sum()
 
 
-def test_an_arpeggio_leaps_more_than_random_notes_but_is_far_more_predictable() -> None:
+def test_an_arpeggio_leaps_more_than_random_notes_but_its_leaps_are_expected() -> None:
     # A repeating arpeggio (a menu theme's figure, a horn call) leaps on most note changes, more often than
-    # random notes from two octaves of a scale, but its intervals return in one pattern.
+    # random notes from two octaves of a scale, but its intervals return in one pattern, and they are ones
+    # melodies commonly make (thirds, fourths, fifths, sixths).
     arpeggio = [60, 67, 76, 67, 60, 64, 72, 64, 57, 64, 72, 64, 55, 62, 71, 62] * 6
     rng = np.random.default_rng(5)
     random = [SCALE[int(rng.integers(len(SCALE)))] for _ in range(96)]
+    model = intervals.load_interval_model()
     read = {}
     for name, notes in (("arpeggio", arpeggio), ("random", random)):
         phrases = _notes(notes)
         transitions, leaps = melody.motion_of(phrases)
-        bits = C.interval_surprisal(phrases)
-        read[name] = (leaps / transitions, C.interval_ic(bits), C.surprising_leaps(phrases, bits))
+        own, both = intervals.surprisal(phrases), intervals.surprisal(phrases, model)
+        read[name] = (
+            leaps / transitions,
+            C.interval_ic(own),
+            melody.surprising_leaps(phrases, own) / transitions,
+            melody.surprising_leaps(phrases, both) / transitions,
+        )
     assert read["arpeggio"][0] > read["random"][0], read
     # The notes the spectrum shows are the notes played: the audio reads as the written notes do.
     assert read["arpeggio"][1] == pytest.approx(
-        C.interval_ic(C.interval_surprisal([np.array(arpeggio)])), abs=0.3
+        C.interval_ic(intervals.surprisal([np.array(arpeggio)])), abs=0.3
     )
     assert read["arpeggio"][1] < read["random"][1] - 1.5, read
+    # Surprising to the piece alone, or to the piece and the corpus together: few of the arpeggio's leaps,
+    # many of random notes'.
     assert read["arpeggio"][2] < read["random"][2] - 0.2, read
-    # With the corpus' model beside the piece's own, the arpeggio's leaps (thirds, fourths, sixths: what
-    # melodies commonly do) stay cheap, and random notes' leaps still cost.
-    schematic = C.load_interval_model()
-    leaps = {}
-    for name, notes in (("arpeggio", arpeggio), ("random", random)):
-        phrases = _notes(notes)
-        bits = C.interval_surprisal(phrases, schematic=schematic)
-        leaps[name] = C.surprising_leaps(phrases, bits, C.SCHEMATIC_BITS)
-    assert leaps["arpeggio"] < leaps["random"] - 0.2, leaps
+    assert read["arpeggio"][3] < 0.1 < 0.3 < read["random"][3], read
 
 
 def test_intervals_are_counted_after_each_context_within_each_melody() -> None:
     # Melodies C D E D and G A: intervals +2 +2 -2, then +2. At order 1, counted by hand:
     #   no context: +2 three times, -2 once; after +2: +2 once, -2 once. The second melody's +2 follows
     #   nothing: contexts do not cross from one melody to the next.
-    counts = C.count_intervals([np.array([60, 62, 64, 62]), np.array([67, 69])], order=1)
-    r = C.INTERVAL_RANGE
+    counts = intervals.count_intervals([np.array([60, 62, 64, 62]), np.array([67, 69])], order=1)
+    r = intervals.INTERVAL_RANGE
     assert sorted(counts) == [(), (r + 2,)]
     assert {int(i) - r: n for i, n in enumerate(counts[()]) if n} == {2: 3, -2: 1}
     assert {int(i) - r: n for i, n in enumerate(counts[(r + 2,)]) if n} == {2: 1, -2: 1}
@@ -111,8 +112,8 @@ def test_the_folksong_model_expects_steps_and_consonant_leaps() -> None:
     # Melodies move mostly by step (pitch proximity; Huron, Sweet Anticipation, 2006: most intervals of folk
     # melodies span two semitones or less), and leap by fourths, fifths and octaves far more than by a
     # tritone or a major seventh.
-    model = C.load_interval_model()
-    r = C.INTERVAL_RANGE
+    model = intervals.load_interval_model()
+    r = intervals.INTERVAL_RANGE
     heard = model[()]
     assert heard[r - 2 : r + 3].sum() > 0.6 * heard.sum()
     for consonant in (5, 7, 12):
@@ -120,8 +121,8 @@ def test_the_folksong_model_expects_steps_and_consonant_leaps() -> None:
             assert heard[r + consonant] > 3 * heard[r + dissonant], (consonant, dissonant)
     # The first interval of a piece, with nothing of the piece heard yet, costs what the corpus expects: a
     # step or a fourth less than chance among 49 intervals (log2 49 bits), a tritone more.
-    first = {iv: C.interval_surprisal([np.array([60, 60 + iv])], schematic=model)[0] for iv in (2, 5, 6, 11)}
-    chance = C.interval_surprisal([np.array([60, 62])])[0]
+    first = {iv: intervals.surprisal([np.array([60, 60 + iv])], model)[0] for iv in (2, 5, 6, 11)}
+    chance = intervals.surprisal([np.array([60, 62])])[0]
     assert chance == pytest.approx(np.log2(49))
     assert first[2] < first[5] < chance < first[6], first
     assert first[11] > first[5] + 1.0, first
