@@ -115,12 +115,6 @@ def _without_flicker(pitches: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def melodic_motion(semitone_power: np.ndarray, fps: float) -> tuple[int, int]:
-    """(transitions, leaps) of the clearly heard melody of a semitone power spectrum [bands, T] (MIDI
-    `salience.BANK_LOW`..`salience.BANK_HIGH`) at ``fps`` frames per second (see the module docstring)."""
-    return motion_of(melodic_phrases(semitone_power, fps))
-
-
 def intervals(phrases: list[np.ndarray]) -> np.ndarray:
     """Every melodic interval of ``phrases``, in semitones with their sign, phrase after phrase (none joins
     two phrases)."""

@@ -9,6 +9,7 @@ import pytest
 
 from bench import coherence_candidates as C
 from scoring import intervals, melody
+from scoring.errors import ScoringError
 from scoring.structure import entropy_weighted
 from tests.scoring.test_scoring_melody import SCALE, _phrases, _played
 
@@ -126,3 +127,26 @@ def test_the_folksong_model_expects_steps_and_consonant_leaps() -> None:
     assert chance == pytest.approx(np.log2(49))
     assert first[2] < first[5] < chance < first[6], first
     assert first[11] > first[5] + 1.0, first
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"{not json", "damaged"),
+        (b'{"version": "ami-intervals/0", "counts": {}}', "rerun scripts/build_interval_model.py"),
+        (b'{"version": "ami-intervals/1", "counts": {"x y": {"2": 1}}}', "damaged"),
+    ],
+)
+def test_a_damaged_or_stale_interval_model_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, says: str
+) -> None:
+    monkeypatch.setattr(intervals, "_model_bytes", lambda: raw)
+    intervals.load_interval_model.cache_clear()
+    try:
+        with pytest.raises(ScoringError, match=says):
+            intervals.load_interval_model()
+    finally:
+        monkeypatch.undo()
+        intervals.load_interval_model.cache_clear()
+    # The shipped file reads again once the damage is gone: nothing was cached from the refusal.
+    assert intervals.load_interval_model()[()].sum() > 400_000
