@@ -1,5 +1,5 @@
 """How expected each interval of a melody is, IDyOM-style: the piece's own short-term model and a long-term
-model of folk melodies, combined by their certainty (`scoring.structure.entropy_weighted`).
+model of folk melodies, combined by their certainty (`scoring.ppm.entropy_weighted`).
 
 IDyOM (Pearce 2005, 2018) predicts each note of a melody from what came before. Here the note is the interval
 from the previous one (so the model does not care about key), in semitones clipped to -24..24 (49 symbols):
@@ -10,7 +10,8 @@ from the previous one (so the model does not care about key), in semitones clipp
   the collection IDyOM's own studies train on (`scoring/data/interval_model.json`, built by
   `scripts/build_interval_model.py`; contexts of up to `LTM_ORDER` intervals);
 - each model's prediction blends its contexts from the longest down to a uniform floor by PPM's escape
-  method C (`_ppm`), and the two predictions are combined by entropy weighting.
+  method C, and the two predictions are combined by entropy weighting (both `scoring.ppm`, shared with the
+  chord model).
 
 An arpeggio or a horn call leaps, but its leaps are ones melodies commonly make and they return in a
 pattern, so both models soon expect them. Random notes' leaps stay unexpected to both.
@@ -27,8 +28,8 @@ from importlib import resources
 
 import numpy as np
 
+from scoring import ppm
 from scoring.errors import ScoringError
-from scoring.structure import entropy_weighted
 
 INTERVAL_RANGE = 24
 """Intervals beyond two octaves either way count as two octaves."""
@@ -50,24 +51,10 @@ def interval_symbols(pitches: np.ndarray) -> list[int]:
     return (np.clip(np.diff(np.asarray(pitches)), -INTERVAL_RANGE, INTERVAL_RANGE) + INTERVAL_RANGE).tolist()
 
 
-def _contexts(history: list[int], order: int) -> list[tuple[int, ...]]:
-    """The contexts of the next symbol, shortest (order 0) first."""
-    return [tuple(history[len(history) - k :]) for k in range(min(order, len(history)) + 1)]
-
-
 def _ppm(counts: IntervalCounts, contexts: list[tuple[int, ...]]) -> np.ndarray:
-    """PPM's escape method C (Moffat 1990) over ``contexts``, from a uniform floor up:
-    ``p(x) = (c(x) + t * p_lower(x)) / (n + t)``, with n the context's count and t its distinct symbols (a
-    context never seen passes p_lower on).
-
-    Written by hand: no maintained library offers a PPM model over an arbitrary alphabet (IDyOM is Lisp)."""
-    p = np.full(SYMBOLS, 1.0 / SYMBOLS)
-    for context in contexts:
-        seen = counts.get(context)
-        if seen is not None:
-            distinct = np.count_nonzero(seen)
-            p = (seen + distinct * p) / (seen.sum() + distinct)
-    return p
+    """One model's prediction: `scoring.ppm.escape_c` over the tables of ``contexts`` it has seen, onto a
+    uniform floor."""
+    return ppm.escape_c(np.full(SYMBOLS, 1.0 / SYMBOLS), (counts[c] for c in contexts if c in counts))
 
 
 def count_intervals(melodies: Iterable[np.ndarray], order: int = LTM_ORDER) -> IntervalCounts:
@@ -77,7 +64,7 @@ def count_intervals(melodies: Iterable[np.ndarray], order: int = LTM_ORDER) -> I
     for pitches in melodies:
         history: list[int] = []
         for x in interval_symbols(pitches):
-            for context in _contexts(history, order):
+            for context in ppm.contexts(history, order):
                 counts.setdefault(context, np.zeros(SYMBOLS))[x] += 1
             history.append(x)
     return counts
@@ -136,10 +123,11 @@ def surprisal(
     for phrase in phrases:
         history: list[int] = []
         for x in interval_symbols(phrase):
-            contexts = _contexts(history, order)
+            contexts = ppm.contexts(history, order)
             p = _ppm(counts, contexts)
             if schematic is not None:
-                p = entropy_weighted(p, _ppm(schematic, _contexts(history, LTM_ORDER)), math.log2(SYMBOLS))
+                corpus = _ppm(schematic, ppm.contexts(history, LTM_ORDER))
+                p = ppm.entropy_weighted(p, corpus, math.log2(SYMBOLS))
             bits.append(-math.log2(float(p[x])))
             for context in contexts:
                 counts.setdefault(context, np.zeros(SYMBOLS))[x] += 1

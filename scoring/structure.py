@@ -28,6 +28,8 @@ from importlib import resources
 
 import numpy as np
 
+from scoring import ppm
+
 STEP_FRAMES = 10
 """Chroma steps are taken every 10 STFT hops (10 x 512 samples at 22,050 Hz = 0.232 s)."""
 STEP_WINDOW = 20
@@ -181,35 +183,19 @@ def _stm_distribution(
 ) -> np.ndarray:
     """P_STM(next chord | history) by PPM-C blending over orders 0..`STM_ORDER`, uniform below order 0,
     the previous chord excluded (events never repeat it)."""
-    p = np.ones(N_CHORDS)
+    floor = np.ones(N_CHORDS)
     if prev is not None:
-        p[prev] = 0.0
-    p /= p.sum()
-    for k in range(0, STM_ORDER + 1):
-        if len(history) < k:
-            break
-        table = counts.get(tuple(history[len(history) - k :]))
-        if table is None:
-            continue
-        c = table.copy()
-        if prev is not None:
-            c[prev] = 0.0
-        n, u = c.sum(), float(np.count_nonzero(c))
-        if n > 0:
-            p = (c + u * p) / (n + u)
-    return p
-
-
-def entropy_weighted(stm: np.ndarray, ltm: np.ndarray, hmax: float) -> np.ndarray:
-    """IDyOM's combination of a short-term and a long-term prediction (Pearce 2005):
-    ``P = sum_m w_m P_m / sum_m w_m`` with ``w_m = 1 / max(H_m / hmax, 0.001)``, H_m the prediction's
-    entropy in bits and ``hmax`` the largest entropy it can have. The more certain model counts for more."""
-    ws = []
-    for dist in (stm, ltm):
-        nz = dist[dist > 0]
-        h = float(-(nz * np.log2(nz)).sum()) / hmax
-        ws.append(1.0 / max(h, 1e-3))
-    return (ws[0] * stm + ws[1] * ltm) / (ws[0] + ws[1])
+        floor[prev] = 0.0
+    floor /= floor.sum()
+    tables = []
+    for context in ppm.contexts(history, STM_ORDER):
+        table = counts.get(context)
+        if table is not None:
+            c = table.copy()
+            if prev is not None:
+                c[prev] = 0.0
+            tables.append(c)
+    return ppm.escape_c(floor, tables)
 
 
 def information_content(
@@ -217,7 +203,7 @@ def information_content(
 ) -> tuple[np.ndarray, np.ndarray]:
     """IDyOM-style information content of each chord event, in bits.
 
-    The short-term (STM) and long-term (LTM) predictions are combined by `entropy_weighted`.
+    The short-term (STM) and long-term (LTM) predictions are combined by `scoring.ppm.entropy_weighted`.
     ``IC_i = -log2 P(e_i | e_<i)``; the first event has no prediction and is left out.
 
     Returns:
@@ -234,15 +220,12 @@ def information_content(
             prev = seq[i - 1]
             stm = _stm_distribution(counts, seq[:i], prev)
             ltm = _ltm_distribution(mdl, seq[i - 2] if i > 1 else None, prev)
-            comb = entropy_weighted(stm, ltm, hmax)
+            comb = ppm.entropy_weighted(stm, ltm, hmax)
             ics.append(-math.log2(max(float(comb[s]), 1e-12)))
             nz = comb[comb > 0]
             ents.append(float(-(nz * np.log2(nz)).sum()))
-        for k in range(0, STM_ORDER + 1):
-            if i >= k:
-                ctx = tuple(seq[i - k : i])
-                table = counts.setdefault(ctx, np.zeros(N_CHORDS))
-                table[s] += 1.0
+        for context in ppm.contexts(seq[:i], STM_ORDER):
+            counts.setdefault(context, np.zeros(N_CHORDS))[s] += 1.0
     return np.array(ics), np.array(ents)
 
 

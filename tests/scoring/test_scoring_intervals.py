@@ -10,7 +10,7 @@ import pytest
 from bench import coherence_candidates as C
 from scoring import intervals, melody
 from scoring.errors import ScoringError
-from scoring.structure import entropy_weighted
+from scoring.ppm import entropy_weighted
 from tests.scoring.test_scoring_melody import SCALE, _phrases, _played
 
 
