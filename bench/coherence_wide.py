@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # before bench/: its scoring.py would hide the sc
 from bench.validity_sets import QUICK, build_sets  # noqa: E402
 from scoring import probes as P  # noqa: E402
 from scoring.features import extract_features  # noqa: E402
-from scoring.novelty import coherence, coherence_gate, predictability_gate  # noqa: E402
+from scoring.novelty import coherence, read_harmony  # noqa: E402
 
 PROGRAMS = (0, 11, 19, 24, 48, 73)
 """Piano, vibraphone, organ, guitar, strings, flute."""
@@ -73,7 +73,7 @@ def main() -> int:
     sets = probe_sets()
     scalars = {k: [f.scalars for f in extract_features(v)] for k, v in sets.items()}
     for name, m in models.items():
-        score = {k: [coherence_gate(m(s)) * predictability_gate(s) for s in v] for k, v in scalars.items()}
+        score = {k: [read_harmony(s, m).credit for s in v] for k, v in scalars.items()}
         line = [f"{name}: real median {np.median(score['real']):.2f}"]
         for cls in ("random_notes", "shuffles"):
             auc = P.auc_mann_whitney(score["real"], score[cls])

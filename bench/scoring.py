@@ -42,6 +42,7 @@ from scoring import derivative, dsp, intervals, melody, salience, structure  # n
 from scoring import quality as q  # noqa: E402
 from scoring import testsignals as ts  # noqa: E402
 from scoring.decode import SAMPLE_RATE  # noqa: E402
+from scoring.transforms import TREBLE_FMIN_HZ  # noqa: E402
 
 SR = SAMPLE_RATE
 _SEMITONES = dsp.semitone_filterbank(SR, 2048, salience.BANK_LOW, salience.BANK_HIGH)
@@ -98,12 +99,16 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     ]
     out = _common_tail(y, sr, chroma, mfcc, beats)
     out.update(tempo=tempo, onsets=len(onsets), spectral=[float(np.mean(v)) for v in spectral])
-    # The structure (chord steps, information content, repetition, rhythm), the melodic motion with its
-    # surprising leaps and the gate's salience steps: librosa has no function for these, so both sides run
-    # the same numpy code, here on librosa's chroma, onset envelope and a semitone spectrum folded from its
-    # STFT.
+    # The structure (chord steps, information content, repetition, rhythm; the harmony again on the upper
+    # voices' chroma), the melodic motion with its surprising leaps and the gate's salience steps: librosa
+    # has no function for these, so both sides run the same numpy code, here on librosa's chroma, onset
+    # envelope and a semitone spectrum folded from its STFT.
     out["structure"] = structure.describe(chroma_power, onset, sr / 512).vector
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
+    low = librosa.fft_frequencies(sr=sr, n_fft=2048)[:, None] < TREBLE_FMIN_HZ
+    treble_power = np.where(low, 0.0, stft_power)
+    treble = librosa.feature.chroma_stft(S=treble_power, sr=sr, norm=None)
+    out["treble"] = structure.harmony_scalars(treble, sr / 512)
     semitone_power = _SEMITONES @ stft_power
     phrases = melody.melodic_phrases(semitone_power, sr / 512)
     model = intervals.load_interval_model()

@@ -61,7 +61,12 @@ def mel_filterbank(
 
 @lru_cache(maxsize=8)
 def chroma_filterbank(
-    sr: int, n_fft: int, n_chroma: int = 12, center_octave: float = 5.0, octave_width: float = 2.0
+    sr: int,
+    n_fft: int,
+    n_chroma: int = 12,
+    center_octave: float = 5.0,
+    octave_width: float = 2.0,
+    fmin: float = 0.0,
 ) -> np.ndarray:
     """Pitch-class filterbank for a linear-frequency spectrum (Ellis' chromagram).
 
@@ -69,7 +74,8 @@ def chroma_filterbank(
     440 Hz). Its weight on chroma c is a Gaussian in the circular pitch-class distance d = (p_k - c) wrapped
     to [-6, 6): exp(-0.5 (2 d / w_k)^2), w_k = max(1, bin spacing in semitones). Columns are L2-normalised
     (every bin spreads unit energy over the 12 classes), then weighted by a Gaussian over octaves centred on
-    octave 5 (~ 523 Hz) with a 2-octave width, which de-emphasises rumble and hiss. The DC bin gets no weight.
+    octave 5 (~ 523 Hz) with a 2-octave width, which de-emphasises rumble and hiss. The DC bin and the bins
+    below ``fmin`` Hz get no weight.
 
     Returns:
         [n_chroma, 1 + n_fft // 2] float64, row 0 = C.
@@ -90,6 +96,7 @@ def chroma_filterbank(
     weights *= np.exp(-0.5 * ((octave - center_octave) / octave_width) ** 2)[None, :]
     out = np.ascontiguousarray(weights[:, :n_bins])
     out[:, 0] = 0.0
+    out[:, np.arange(n_bins) * (sr / n_fft) < fmin] = 0.0
     out.setflags(write=False)
     return out
 

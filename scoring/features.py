@@ -69,7 +69,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/6"
+FEATURE_VERSION: str = "ami-features/7"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0
@@ -345,6 +345,8 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
         }
         struct = structure.describe(frames["chroma_power"], env, fps)
         scalars.update(struct.scalars)
+        treble = structure.harmony_scalars(frames["chroma_treble_power"], fps)
+        scalars.update({structure.TREBLE_PREFIX + k: v for k, v in treble.items()})
         phrases = melody.melodic_phrases(frames["semitone_power"], fps)
         transitions, leaps = melody.motion_of(phrases)
         surprising = melody.surprising_leaps(

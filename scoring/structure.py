@@ -46,6 +46,9 @@ REPEAT_SCALES_S = (4.0, 16.0)
 """Window lengths (seconds) of the repetition measure: phrase and section scale."""
 RHYTHM_COEFFS = 16
 HARMONY_MODEL_VERSION = "ami-harmony/1"
+TREBLE_PREFIX = "treble_"
+"""A track's `harmony_scalars` read from the upper voices' chroma (`scoring.transforms.TREBLE_FMIN_HZ` up)
+carry this prefix among its scalars; `scoring.novelty` reads the harmony in both views."""
 
 
 def _triad_templates() -> np.ndarray:
@@ -375,8 +378,8 @@ class Structure:
     vector: np.ndarray
 
 
-def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Structure:
-    """The `Structure` of a track from its chroma power [12, T] and onset envelope [T] at ``fps`` frames/s."""
+def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The chroma-borne scalars of `describe`, the chord labels and the tonal profile."""
     steps, voiced = chroma_steps(chroma_power)
     labels, _ = chord_events(steps, voiced)
     ic, ent = information_content(labels)
@@ -396,10 +399,22 @@ def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Str
         "persistence_2": persistence(steps, voiced, 2),
         "persistence_4": persistence(steps, voiced, 4),
         "tonal_clarity": tonal_clarity(chroma_power),
-        "metrical_repetition": metrical_repetition(onset_env, fps),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
     }
+    return scalars, labels, tonal
+
+
+def harmony_scalars(chroma_power: np.ndarray, fps: float) -> dict[str, float]:
+    """The scalars of `describe` that come from the chroma (all but metrical_repetition), for a second view
+    of the harmony such as the upper voices' chroma."""
+    return _harmony(chroma_power, fps)[0]
+
+
+def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Structure:
+    """The `Structure` of a track from its chroma power [12, T] and onset envelope [T] at ``fps`` frames/s."""
+    scalars, labels, tonal = _harmony(chroma_power, fps)
+    scalars["metrical_repetition"] = metrical_repetition(onset_env, fps)
     vector = structure_vector(
         scalars, transition_histogram(labels), tonal, rhythm_scale_transform(onset_env, fps)
     )

@@ -22,13 +22,18 @@ SPECTRAL_DTYPE = torch.float32
 per-frame results and every statistic over frames are float64."""
 TEMPOGRAM_WIN = 384
 TEMPOGRAM_HOP = 4
+TREBLE_FMIN_HZ = 440.0 * 2.0 ** ((48 - 69 - 0.5) / 12)
+"""Lower edge of C3 (127 Hz): the upper-voice chroma starts here. Below it the STFT's bins lie more than
+1.5 semitones apart, so the chroma spreads each bass note over half the pitch-class circle, and a loud bass
+(a sub-bass drone, an electronic kick tuned low) can hide the chords above it."""
 
 
 def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[str, torch.Tensor]:
     """All per-frame spectral quantities from one STFT pass, computed in frame chunks to bound memory.
 
     Returns tensors over T = 1 + N // HOP frames: mel [B, 128, T] (power), chroma_raw [B, 12, T] (power),
-    semitone [B, S, T] (power per semitone, MIDI `salience.BANK_LOW`..`salience.BANK_HIGH`),
+    chroma_treble_raw [B, 12, T] (power, bins from `TREBLE_FMIN_HZ` up), semitone [B, S, T] (power per
+    semitone, MIDI `salience.BANK_LOW`..`salience.BANK_HIGH`),
     centroid [B, T] (Hz, magnitude-weighted), flatness [B, T], rolloff [B, T] (Hz, 99 % of magnitude),
     rms [B, T], and energy [B] (sum of squares of each row, float64).
     """
@@ -40,7 +45,12 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     # Mel, chroma and semitone filterbanks side by side: one product per chunk reads the power spectrum once.
     semitones = dsp.semitone_filterbank(sr, N_FFT, salience.BANK_LOW, salience.BANK_HIGH)
     banks_np = np.concatenate(
-        (dsp.mel_filterbank(sr, N_FFT, N_MELS), dsp.chroma_filterbank(sr, N_FFT), semitones)
+        (
+            dsp.mel_filterbank(sr, N_FFT, N_MELS),
+            dsp.chroma_filterbank(sr, N_FFT),
+            dsp.chroma_filterbank(sr, N_FFT, fmin=TREBLE_FMIN_HZ),
+            semitones,
+        )
     ).T
     banks_fb = torch.as_tensor(np.ascontiguousarray(banks_np), dtype=st, device=dev)
     freqs = torch.linspace(0.0, sr / 2.0, N_FFT // 2 + 1, dtype=st, device=dev)
@@ -48,6 +58,7 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
     out = {
         "mel": torch.empty(b, N_MELS, n_frames, dtype=dt, device=dev),
         "chroma_raw": torch.empty(b, 12, n_frames, dtype=dt, device=dev),
+        "chroma_treble_raw": torch.empty(b, 12, n_frames, dtype=dt, device=dev),
         "semitone": torch.empty(b, semitones.shape[0], n_frames, dtype=dt, device=dev),
         "centroid": torch.empty(b, n_frames, dtype=dt, device=dev),
         "flatness": torch.empty(b, n_frames, dtype=dt, device=dev),
@@ -69,7 +80,8 @@ def spectral_frames(x: torch.Tensor, sr: int, chunk_frames: int = 1024) -> dict[
         banks = power @ banks_fb
         out["mel"][:, :, t0:t1] = banks[..., :N_MELS].transpose(1, 2)
         out["chroma_raw"][:, :, t0:t1] = banks[..., N_MELS : N_MELS + 12].transpose(1, 2)
-        out["semitone"][:, :, t0:t1] = banks[..., N_MELS + 12 :].transpose(1, 2)
+        out["chroma_treble_raw"][:, :, t0:t1] = banks[..., N_MELS + 12 : N_MELS + 24].transpose(1, 2)
+        out["semitone"][:, :, t0:t1] = banks[..., N_MELS + 24 :].transpose(1, 2)
         moments = mag @ freqs_ones  # [..., 0] = sum f |X|, [..., 1] = sum |X|
         mag_sum = moments[..., 1]
         out["centroid"][:, t0:t1] = torch.where(mag_sum > 0, moments[..., 0] / mag_sum.clamp_min(1e-30), 0.0)
@@ -173,7 +185,8 @@ def track_frames(
     """Frame-level features of row i of a batch, as float64 numpy arrays over its n_frames frames.
 
     mfcc [20, T]; onset_env [T] (mean positive log-mel difference, shifted by the centring delay as librosa
-    does); chroma [12, T] (per-frame max-normalised); chroma_power [12, T]; semitone_power [S, T];
+    does); chroma [12, T] (per-frame max-normalised); chroma_power [12, T]; chroma_treble_power [12, T];
+    semitone_power [S, T];
     tempogram_mean [384] (mean autocorrelation tempogram: Hann-windowed 384-frame windows every 4 frames, each
     normalised at lag 0); the per-frame rows of
     `spectral_frames`; with keep_mel also mel [128, T] (power) and log_mel (dB, floored TOP_DB below the
@@ -200,6 +213,7 @@ def track_frames(
         "onset_env": env_t,
         "chroma": chroma,
         "chroma_power": chroma_raw,
+        "chroma_treble_power": spec["chroma_treble_raw"][i, :, :n_frames],
         "semitone_power": spec["semitone"][i, :, :n_frames],
         "tempogram_mean": ac.mean(0),
     }

@@ -147,3 +147,41 @@ def test_a_piece_that_became_fully_predictable_scores_nothing() -> None:
     f = extract_features([loop.astype(np.float32)], SAMPLE_RATE)[0]
     assert f.scalars["ic_late"] < lo
     assert novelty(f.embedding, f.scalars, None, None).novelty_bp == 0
+
+
+def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
+    from scoring.novelty import predictability_gate, read_harmony, view_scalars
+    from scoring.structure import TREBLE_PREFIX
+
+    composed = extract_features([audio["folk"].pcm])[0].scalars
+    plain = {k: v for k, v in composed.items() if not k.startswith(TREBLE_PREFIX)}
+    m = coherence(plain)
+    expected = coherence_gate(m) * predictability_gate(plain)
+    assert expected > 0.5  # a folk tune reads as composed
+    held = {
+        **plain,
+        "ic_mean": 0.0,
+        "ic_late": 0.0,
+        "entropy_mean": 0.0,
+        "n_events": 0.0,
+        "events_per_s": 0.0,
+    }
+
+    # Chords hidden from the full view (as a loud bass hides them) and read by the upper voices: they count.
+    hidden = {**held, **{TREBLE_PREFIX + k: v for k, v in plain.items()}}
+    assert view_scalars(hidden, "treble")["ic_late"] == plain["ic_late"]
+    r = read_harmony(hidden)
+    assert r.view == "treble" and r.credit == pytest.approx(expected)
+    assert r.coherence == pytest.approx(m)
+    e = np.zeros(EMBEDDING_DIM, np.float32)
+    e[0] = 1.0
+    assert novelty(e, hidden, None, None).novelty_bp == round(10000 * expected)
+    assert novelty(e, hidden, None, None).view == "treble"
+    # The other way round the full view counts; with no twins, or both views held, it is the full view.
+    shown = {**plain, **{TREBLE_PREFIX + k: v for k, v in held.items() if k in ("ic_mean", "ic_late")}}
+    assert read_harmony(shown).view == "full" and read_harmony(shown).credit == pytest.approx(expected)
+    assert read_harmony(plain).view == "full"
+    both_held = {**held, **{TREBLE_PREFIX + k: v for k, v in held.items()}}
+    assert read_harmony(both_held).view == "full" and read_harmony(both_held).credit == 0.0
+    with pytest.raises(ValueError, match="unknown harmony view"):
+        view_scalars(plain, "bass")

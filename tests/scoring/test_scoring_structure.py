@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from scoring import structure as st
-from scoring.features import HOP, frame_features
+from scoring import testsignals as ts
+from scoring.features import HOP, extract_features, frame_features
 from scoring.testsignals import click_track, tone, white_noise
 
 SR = 22050
@@ -137,3 +138,43 @@ def test_metrical_repetition_is_high_for_a_repeating_bar_and_low_for_random_onse
     assert st.metrical_repetition(metred, FPS) > 0.9
     assert st.metrical_repetition(random_onsets, FPS) < 0.3
     assert st.metrical_repetition(np.zeros(n), FPS) == 0.0
+
+
+def test_the_upper_voice_chroma_leaves_out_only_the_bins_below_c3() -> None:
+    # Expected values: the full chroma filterbank itself (librosa's, checked in test_scoring_features), and
+    # C3's lower edge a quarter-tone below 130.81 Hz.
+    from scoring import dsp
+    from scoring.transforms import N_FFT, TREBLE_FMIN_HZ
+
+    assert pytest.approx(130.8128 * 2 ** (-1 / 24), rel=1e-5) == TREBLE_FMIN_HZ
+    full = dsp.chroma_filterbank(SR, N_FFT)
+    treble = dsp.chroma_filterbank(SR, N_FFT, fmin=TREBLE_FMIN_HZ)
+    freqs = np.arange(full.shape[1]) * SR / N_FFT
+    below = freqs < 127.14
+    assert below.sum() == 12  # bins 0..11 (118.4 Hz is the last; 129.2 Hz the first kept)
+    assert not treble[:, below].any()
+    np.testing.assert_array_equal(treble[:, ~below], full[:, ~below])
+
+
+def test_a_loud_sub_bass_hides_the_chords_from_the_full_chroma_but_not_from_the_upper_voices() -> None:
+    # Six chords that do not repeat within the bar, one every 2 s, over a held A#1 (58 Hz) drone as loud as
+    # the chords' peak: the STFT's bins around 58 Hz lie 3 semitones apart, so the drone smears over half the
+    # pitch-class circle. The upper voices' view must read what the same song reads with no drone at all.
+    progression = ((0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14), (2, 5, 9), (4, 7, 11))
+    song = ts.chord_song(seconds=30.0, progression=progression, beats_per_chord=4, drums=False)
+    droned = 0.3 * song + ts.sine(ts.midi_to_hz(34), 30.0, amp=0.3)
+    clean, hidden = (
+        extract_features([(0.9 * x / np.abs(x).max()).astype(np.float32)])[0].scalars for x in (song, droned)
+    )
+    assert clean["n_events"] >= 12  # 15 chords in 30 s
+    assert hidden["n_events"] <= clean["n_events"] / 3
+    for key in ("n_events", "ic_mean", "ic_late", "entropy_mean"):
+        assert hidden[st.TREBLE_PREFIX + key] == pytest.approx(clean[key], rel=0.1, abs=0.1), key
+
+
+def test_harmony_scalars_are_describes_scalars_from_the_chroma() -> None:
+    fr = frame_features(ts.chord_song(seconds=20.0).astype(np.float32), SR)
+    whole = st.describe(fr["chroma_power"], fr["onset_env"], FPS).scalars
+    chroma_only = st.harmony_scalars(fr["chroma_power"], FPS)
+    assert set(whole) - set(chroma_only) == {"metrical_repetition"}
+    assert all(whole[k] == v for k, v in chroma_only.items())
