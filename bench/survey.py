@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,12 @@ class FileRow:
     margin: float | None
     match: dict[str, object] | None  # the gate's figures against flagged_of: fp, composition, shift, tempo
     listen: dict[str, list[float]] | None  # where the compared passages lie: {"file": [s, e], "of": [s, e]}
+
+
+def _credit(d: dict[str, object]) -> float:
+    """G x P x T of the harmony view that counted (T is 1 in reports older than model 11)."""
+    parts = (d["coherence_gate"], d["predictability_gate"], d.get("harmony_view_trust", 1.0))
+    return math.prod(float(p) for p in parts)  # type: ignore[arg-type]
 
 
 def package_files(package: str) -> list[Path]:
@@ -106,7 +113,7 @@ def survey_source(
                 source,
                 path.name,
                 round(audio.duration_s, 1),
-                int(round(10000.0 * float(d["coherence_gate"]) * float(d["predictability_gate"]))),  # type: ignore[arg-type]
+                int(round(10000.0 * _credit(d))),
                 float(d["coherence"]),  # type: ignore[arg-type]
                 float(d["predictability_gate"]),  # type: ignore[arg-type]
                 float(d["information_content_bits"]),  # type: ignore[arg-type]

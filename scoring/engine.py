@@ -379,6 +379,7 @@ def score_batch(
             "coherence_gate": round(nov.gate, 4),
             "predictability_gate": round(nov.predictability, 4),
             "harmony_view": nov.view,
+            "harmony_view_trust": round(nov.trust, 4),
             "information_content_bits": round(f.scalars["ic_mean"], 3),
             "repetition_16s": round(f.scalars["repetition_16s"], 3),
             "nearest_similarity": None if nearest is None else round(nearest, 4),

@@ -381,7 +381,7 @@ class Structure:
 def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """The chroma-borne scalars of `describe`, the chord labels and the tonal profile."""
     steps, voiced = chroma_steps(chroma_power)
-    labels, _ = chord_events(steps, voiced)
+    labels, durations = chord_events(steps, voiced)
     ic, ent = information_content(labels)
     step_s = STEP_FRAMES / fps
     voiced_s = max(float(voiced.sum()) * step_s, step_s)
@@ -389,6 +389,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
     half = ic[ic.size // 2 :]
     scalars = {
         "n_events": float(labels.size),
+        "chord_coverage": float(durations.sum()) / max(1.0, float(voiced.sum())),
         "events_per_s": float(labels.size / voiced_s),
         "ic_mean": float(ic.mean()) if ic.size else 0.0,
         "ic_late": float(half.mean()) if half.size else 0.0,

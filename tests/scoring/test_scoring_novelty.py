@@ -25,6 +25,7 @@ from scoring.novelty import (
     novelty,
     originality,
     parse_reference,
+    read_harmony,
 )
 
 
@@ -150,7 +151,7 @@ def test_a_piece_that_became_fully_predictable_scores_nothing() -> None:
 
 
 def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
-    from scoring.novelty import predictability_gate, read_harmony, view_scalars
+    from scoring.novelty import predictability_gate, view_scalars
     from scoring.structure import TREBLE_PREFIX
 
     composed = extract_features([audio["folk"].pcm])[0].scalars
@@ -165,6 +166,7 @@ def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
         "entropy_mean": 0.0,
         "n_events": 0.0,
         "events_per_s": 0.0,
+        "chord_coverage": 0.0,
     }
 
     # Chords hidden from the full view (as a loud bass hides them) and read by the upper voices: they count.
@@ -185,3 +187,34 @@ def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
     assert read_harmony(both_held).view == "full" and read_harmony(both_held).credit == 0.0
     with pytest.raises(ValueError, match="unknown harmony view"):
         view_scalars(plain, "bass")
+
+
+def test_the_treble_view_is_trusted_only_where_it_reads_chords_over_most_of_the_track() -> None:
+    from scoring.novelty import TREBLE_COVERAGE, TREBLE_MARGIN, view_trust
+    from scoring.probes.degenerate import _pink_like
+    from scoring.structure import TREBLE_PREFIX
+
+    def trust(full: float, treble: float) -> float:
+        return view_trust({"chord_coverage": full, TREBLE_PREFIX + "chord_coverage": treble}, "treble")
+
+    lo, hi = TREBLE_COVERAGE
+    assert trust(0.0, 0.9) == 1.0 and trust(0.0, lo) == 0.0
+    assert trust(0.0, (lo + hi) / 2) == pytest.approx(0.5)  # a smooth step is 1/2 half way
+    m_lo, m_hi = TREBLE_MARGIN
+    assert trust(0.9, 0.9 + m_hi) == 1.0 and trust(0.9, 0.9 + m_lo) == 0.0
+    assert trust(0.9, 0.9 + (m_lo + m_hi) / 2) == pytest.approx(0.5)
+    assert view_trust({"chord_coverage": 0.0}, "full") == 1.0
+
+    # Brown noise with a 1 s gap every 6 s: its energy lies low, so the upper voices' chroma reads a few
+    # chance chords, and untrusted that view would call some takes composed. Trusted as it is, none is.
+    untrusted = []
+    for seed in range(6):
+        x = _pink_like(30.0, 2.0, seed).astype(np.float32)
+        for k in range(0, x.size, 6 * SAMPLE_RATE):
+            x[k + 5 * SAMPLE_RATE : k + 6 * SAMPLE_RATE] = 0.0
+        s = extract_features([x])[0].scalars
+        t = {**s, **{k[len(TREBLE_PREFIX) :]: v for k, v in s.items() if k.startswith(TREBLE_PREFIX)}}
+        untrusted.append(coherence_gate(coherence(t)) * (t["ic_late"] > 1.2))
+        assert s[TREBLE_PREFIX + "chord_coverage"] < lo
+        assert read_harmony(s).credit == 0.0
+    assert max(untrusted) > 0.5
