@@ -333,19 +333,15 @@ def read_harmony(
 
 @dataclass(frozen=True)
 class NoveltyResult:
-    """Novelty with its parts: originality O, coherence M and its gate G, the predictability gate P (in
-    [0, 1]) of the harmony view that counted, that view and the trust in it, and the nearest style of the
-    genre reference with its normalised distance z (reported, never scored)."""
+    """Novelty with its parts: originality O, the reading of the harmony view that counted (M, G, P, T and
+    the view), and the nearest style of the genre reference with its normalised distance z (reported, never
+    scored)."""
 
     novelty_bp: int
     genre: str
     z: float
     originality: float
-    coherence: float
-    gate: float
-    predictability: float
-    view: str = "full"
-    trust: float = 1.0
+    harmony: HarmonyReading
 
 
 def novelty(
@@ -376,14 +372,4 @@ def novelty(
     o = originality(nearest_similarity)
     h = read_harmony(scalars)
     bp = int(min(10000, max(0, round(10000.0 * o * h.credit))))
-    return NoveltyResult(
-        bp,
-        genre if genre is not None else style,
-        z,
-        o,
-        h.coherence,
-        h.gate,
-        h.predictability,
-        h.view,
-        h.trust,
-    )
+    return NoveltyResult(bp, genre if genre is not None else style, z, o, h)

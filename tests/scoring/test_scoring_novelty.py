@@ -178,7 +178,7 @@ def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
     e = np.zeros(EMBEDDING_DIM, np.float32)
     e[0] = 1.0
     assert novelty(e, hidden, None, None).novelty_bp == round(10000 * expected)
-    assert novelty(e, hidden, None, None).view == "treble"
+    assert novelty(e, hidden, None, None).harmony.view == "treble"
     # The other way round the full view counts; with no twins, or both views held, it is the full view.
     shown = {**plain, **{TREBLE_PREFIX + k: v for k, v in held.items() if k in ("ic_mean", "ic_late")}}
     assert read_harmony(shown).view == "full" and read_harmony(shown).credit == pytest.approx(expected)
