@@ -59,8 +59,14 @@ class FileRow:
 
 
 def _credit(d: dict[str, object]) -> float:
-    """G x P x T of the harmony view that counted (T is 1 in reports older than model 11)."""
-    parts = (d["coherence_gate"], d["predictability_gate"], d.get("harmony_view_trust", 1.0))
+    """G x P x T of the harmony view that counted, times the evidence E (T is 1 in reports older than model
+    11, E in those older than model 12)."""
+    parts = (
+        d["coherence_gate"],
+        d["predictability_gate"],
+        d.get("harmony_view_trust", 1.0),
+        d.get("evidence", 1.0),
+    )
     return math.prod(float(p) for p in parts)  # type: ignore[arg-type]
 
 

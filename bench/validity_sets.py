@@ -11,7 +11,7 @@ from scoring import probes as P
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = ROOT / ".ami" / "probes"
-DEGENERATE_CLASSES = ("loops", "shuffles", "random_notes", "tones", "noise")
+DEGENERATE_CLASSES = ("loops", "shuffles", "random_notes", "tones", "noise", "clips")
 SAME_STYLE_SETS = ("bach_chorales", "folk_tunes", "game_soundtrack")
 SECTIONS = ("novelty", "ladders", "derivatives", "spread")
 

@@ -380,6 +380,8 @@ def score_batch(
             "predictability_gate": round(nov.harmony.predictability, 4),
             "harmony_view": nov.harmony.view,
             "harmony_view_trust": round(nov.harmony.trust, 4),
+            "evidence": round(nov.evidence, 4),
+            "pitched_s": round(f.scalars["pitched_s"], 2),
             "information_content_bits": round(f.scalars["ic_mean"], 3),
             "repetition_16s": round(f.scalars["repetition_16s"], 3),
             "nearest_similarity": None if nearest is None else round(nearest, 4),

@@ -36,6 +36,8 @@ STEP_WINDOW = 20
 """Each step sums the chroma power of 20 hops (0.46 s)."""
 VOICED_DB = 40.0
 """A step is voiced when its chroma energy is within 40 dB of the track's loudest step."""
+PITCHED_CONTRAST = 0.45
+"""A step is pitched when its weakest pitch class holds at most 55 % of its strongest's power."""
 MIN_CHORD_CORR = 0.35
 """A step gets a chord label when its mean-centred chroma correlates at least this much with a triad."""
 MIN_RUN_STEPS = 2
@@ -67,6 +69,21 @@ def _triad_templates() -> np.ndarray:
 _TRIADS = _triad_templates()
 
 
+def _step_power(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed chroma power P_n of each `STEP_WINDOW`-hop window every `STEP_FRAMES` hops, [N, 12], and
+    which windows are voiced (within `VOICED_DB` of the loudest)."""
+    p = np.asarray(chroma_power, dtype=np.float64)
+    t = p.shape[1]
+    csum = np.concatenate((np.zeros((12, 1)), np.cumsum(p, axis=1)), axis=1)
+    starts = np.arange(0, max(t - STEP_WINDOW, 0) + 1, STEP_FRAMES)
+    stops = np.minimum(starts + STEP_WINDOW, t)
+    win = (csum[:, stops] - csum[:, starts]).T
+    energy = win.sum(axis=1)
+    top = float(energy.max()) if energy.size else 0.0
+    voiced = energy > top * 10.0 ** (-VOICED_DB / 10.0) if top > 0 else np.zeros(len(win), bool)
+    return win, voiced
+
+
 def chroma_steps(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-compressed, unit-norm chroma over `STEP_WINDOW`-hop windows every `STEP_FRAMES` hops.
 
@@ -79,19 +96,22 @@ def chroma_steps(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         (steps [N, 12] float64, voiced [N] bool); N >= 1.
     """
-    p = np.asarray(chroma_power, dtype=np.float64)
-    t = p.shape[1]
-    csum = np.concatenate((np.zeros((12, 1)), np.cumsum(p, axis=1)), axis=1)
-    starts = np.arange(0, max(t - STEP_WINDOW, 0) + 1, STEP_FRAMES)
-    stops = np.minimum(starts + STEP_WINDOW, t)
-    win = (csum[:, stops] - csum[:, starts]).T
-    energy = win.sum(axis=1)
-    top = float(energy.max()) if energy.size else 0.0
-    voiced = energy > top * 10.0 ** (-VOICED_DB / 10.0) if top > 0 else np.zeros(len(win), bool)
+    win, voiced = _step_power(chroma_power)
     peak = win.max(axis=1, keepdims=True)
     comp = np.log1p(100.0 * win / np.where(peak > 0, peak, 1.0))
     norm = np.linalg.norm(comp, axis=1, keepdims=True)
     return comp / np.where(norm > 0, norm, 1.0), voiced
+
+
+def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
+    """Seconds of pitched material: voiced steps whose pitch-class contrast ``1 - min_p P_n / max_p P_n``
+    reaches `PITCHED_CONTRAST`. Noise spreads its power evenly over the pitch classes (white, pink and brown
+    noise: 0.11..0.35 at their 5th..50th percentile, never 0.45 measured), pitched music does not (the
+    validity probes' real music: 0.57..1.0 at its median). Silence is not voiced."""
+    win, voiced = _step_power(chroma_power)
+    top = win.max(axis=1)
+    contrast = 1.0 - win.min(axis=1) / np.where(top > 0, top, 1.0)
+    return float(np.count_nonzero(voiced & (contrast >= PITCHED_CONTRAST))) * STEP_FRAMES / fps
 
 
 def chord_events(steps: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +390,8 @@ class Structure:
     Attributes:
         scalars: n_events, events_per_s, ic_mean and ic_late (bits; all events, second half),
             entropy_mean (bits), repetition_4s, repetition_16s, persistence_1 / _2 / _4 (lags of 1, 2, 4
-            steps), tonal_clarity, tonal_strength (|DFT_5| of the profile), voiced_ratio.
+            steps), tonal_clarity, tonal_strength (|DFT_5| of the profile), voiced_ratio, pitched_s
+            (`pitched_seconds`).
         vector: the key-, tempo- and level-invariant structural vector (`structure_vector`).
     """
 
@@ -402,6 +423,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_clarity": tonal_clarity(chroma_power),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
+        "pitched_s": pitched_seconds(chroma_power, fps),
     }
     return scalars, labels, tonal
 

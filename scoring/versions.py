@@ -11,7 +11,7 @@ from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_referenc
 from scoring.quality import QUALITY_VERSION
 from scoring.structure import harmony_model_digest
 
-MODEL_VERSION: int = 11
+MODEL_VERSION: int = 12
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
 3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
@@ -27,7 +27,9 @@ hops to its partials and counts the leaps that surprise the piece's and a folkso
 models (`scoring.intervals`, interval model ami-intervals/1); coherence model 7 takes that share in place
 of every leap's; catalogue 4; 11: features 7 also read the harmony from the upper voices' chroma (C3 up),
 and novelty ami-novelty/3 lets the clearer of the two views count, so a loud bass cannot hide the chords;
-coherence model 7 unchanged; catalogue 4)."""
+coherence model 7 unchanged; catalogue 4; 12: features 8 measure the seconds of pitched material, and
+novelty ami-novelty/4 pays in proportion to it from 8 to 20 s, so a short clip, or one padded with
+silence or noise, cannot read as composed; catalogue 4)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;

@@ -1,4 +1,5 @@
-"""Degenerate probe sets: loops, shuffled slices, random notes, tones and noise (music without intent)."""
+"""Degenerate probe sets: loops, shuffled slices, random notes, tones, noise, and short or padded clips (music
+without intent)."""
 
 from __future__ import annotations
 
@@ -224,6 +225,32 @@ def _random_notes_probe(i: int, seconds: float, cache: ProbeCache | str | Path |
     )
 
 
+CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "8s")
+"""Clip ``i`` is of kind ``CLIP_KINDS[i % 4]``: 6 s of random notes alone, followed by 24 s of silence, or by
+24 s of white noise 30 dB under the notes' RMS level, or 8 s alone."""
+
+
+def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
+    """Clip ``i``: random notes (seed 300 + ``i``, the ``i``-th program of `_PROGRAMS`) too short to show
+    structure, alone or padded to 30 s with silence or quiet noise (`CLIP_KINDS`)."""
+    prog = _PROGRAMS[i % len(_PROGRAMS)]
+    kind = CLIP_KINDS[i % len(CLIP_KINDS)]
+    notes = random_notes(8.0 if kind == "8s" else 6.0, prog, seed=300 + i, cache=cache)
+    pad = np.zeros(24 * SR, np.float32)
+    if kind == "6s+noise":
+        rms = float(np.sqrt(np.mean(np.square(notes, dtype=np.float64))))
+        pad = white_noise(24.0, amp=1.0, seed=300 + i).astype(np.float32)
+        pad *= np.float32(rms * 10 ** (-30.0 / 20.0) / max(float(np.sqrt(np.mean(np.square(pad)))), 1e-12))
+    pcm = notes if kind in ("6s", "8s") else np.concatenate((notes, pad)).astype(np.float32)
+    return Probe(
+        f"degenerate/clips/{kind}.{prog}.{i}",
+        "degenerate",
+        "clips",
+        pcm,
+        meta={"program": prog, "seed": 300 + i, "kind": kind},
+    )
+
+
 def degenerate_probes(
     n: int = 4,
     *,
@@ -231,14 +258,16 @@ def degenerate_probes(
     cache: ProbeCache | str | Path | None = None,
     skipped: list[str] | None = None,
 ) -> list[Probe]:
-    """``n`` probes of each degenerate class (labels "loops", "shuffles", "random_notes", "tones", "noise").
+    """``n`` probes of each degenerate class (labels "loops", "shuffles", "random_notes", "tones", "noise",
+    "clips").
 
     - loops: alternately a 2-chord loop rendered on a GM instrument, and 1, 2 or 4 bars of a real render
       (`REAL_WORKS`) repeated; ``seconds`` long;
     - shuffles: a real piece (render or soundtrack) cut into beat-length slices (renders) or random 0.25-1 s
       slices (soundtracks), randomly permuted;
     - random_notes: `random_notes` on piano, organ, strings, flute...;
-    - tones, noise: `tone_probes`, `noise_probes` (at most 4 of each exist; ``n`` caps them).
+    - tones, noise: `tone_probes`, `noise_probes` (at most 4 of each exist; ``n`` caps them);
+    - clips: `_clip_probe`, whatever ``seconds`` is (6 or 8 s of random notes, some padded to 30 s).
     """
     out: list[Probe] = []
     for make in (_loop_probe, _shuffle_probe, _random_notes_probe):
@@ -250,4 +279,10 @@ def degenerate_probes(
                     skipped.append(str(exc))
     out += tone_probes(seconds)[:n]
     out += noise_probes(seconds)[:n]
+    for i in range(n):
+        try:
+            out.append(_clip_probe(i, cache))
+        except ProbeUnavailable as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
     return out

@@ -181,7 +181,7 @@ def test_degenerate_probes_cover_every_class(cache: P.ProbeCache) -> None:
     probes = P.degenerate_probes(2, seconds=6.0, cache=cache, skipped=skipped)
     labels = [p.label for p in probes]
     assert not skipped
-    for cls in ("loops", "shuffles", "random_notes", "tones", "noise"):
+    for cls in ("loops", "shuffles", "random_notes", "tones", "noise", "clips"):
         assert labels.count(cls) == 2
     assert all(p.group == "degenerate" and p.pcm.dtype == np.float32 for p in probes)
     assert len({p.name for p in probes}) == len(probes)

@@ -218,3 +218,40 @@ def test_the_treble_view_is_trusted_only_where_it_reads_chords_over_most_of_the_
         assert s[TREBLE_PREFIX + "chord_coverage"] < lo
         assert read_harmony(s).credit == 0.0
     assert max(untrusted) > 0.5
+
+
+def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(audio) -> None:
+    from scoring.novelty import EVIDENCE_SECONDS, evidence
+
+    lo, hi = EVIDENCE_SECONDS
+    assert evidence({"pitched_s": lo}) == 0.0 and evidence({"pitched_s": hi}) == 1.0
+    assert evidence({"pitched_s": (lo + hi) / 2}) == pytest.approx(0.5)  # a smooth step is 1/2 half way
+    assert evidence({}) == 1.0
+
+    # 6 s of random notes on the C-major scale, alone, then followed by 24 s of silence, then by 24 s of
+    # white noise 30 dB under the notes. The harmony alone reads some of them as composed (structure takes
+    # time to show); none has the pitched material to earn novelty.
+    scale = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
+    credits, scores = [], []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        notes = [
+            ts.tone((scale[int(rng.integers(len(scale)))],), 0.3 * int(rng.integers(1, 4))) for _ in range(40)
+        ]
+        clip = np.concatenate(notes)[: 6 * SAMPLE_RATE] * 0.5
+        rms = float(np.sqrt(np.mean(clip**2)))
+        noise = ts.white_noise(24.0, amp=1.0, seed=seed)
+        noise *= rms * 10 ** (-30 / 20) / float(np.sqrt(np.mean(noise**2)))
+        takes = [clip, np.concatenate((clip, np.zeros(24 * SAMPLE_RATE))), np.concatenate((clip, noise))]
+        for f in extract_features([x.astype(np.float32) for x in takes]):
+            assert f.scalars["pitched_s"] < lo
+            n = novelty(f.embedding, f.scalars, None, None)
+            credits.append(n.harmony.credit)
+            scores.append(n.novelty_bp)
+    assert max(credits) > 0.5, credits
+    assert max(scores) == 0, scores
+
+    # A 30 s render of a composition holds far more than enough.
+    song = extract_features([audio["bach"].pcm])[0]
+    assert song.scalars["pitched_s"] >= hi
+    assert novelty(song.embedding, song.scalars, None, None).evidence == 1.0

@@ -179,3 +179,18 @@ def test_harmony_scalars_are_describes_scalars_from_the_chroma() -> None:
     chroma_only = st.harmony_scalars(fr["chroma_power"], FPS)
     assert set(whole) - set(chroma_only) == {"metrical_repetition"}
     assert all(whole[k] == v for k, v in chroma_only.items())
+
+
+def test_pitched_seconds_count_the_steps_of_a_tone_and_none_of_noise_or_silence() -> None:
+    # 10 s at 22,050 Hz: 1 + 220500 // 512 = 431 frames, so (431 - 20) // 10 + 1 = 42 steps of 10 hops each.
+    step_s = st.STEP_FRAMES * HOP / 22050.0
+    fps = 22050.0 / HOP
+    sine = frame_features(ts.sine(440.0, 10.0).astype(np.float32))["chroma_power"]
+    assert st.pitched_seconds(sine, fps) == pytest.approx(42 * step_s)
+    noise = frame_features(white_noise(10.0, amp=0.3).astype(np.float32))["chroma_power"]
+    assert st.pitched_seconds(noise, fps) == 0.0
+    # 4 s of a tone then 6 s of silence: only the steps that hold the tone count (a step overlapping the
+    # edge holds it too: 20-hop windows every 10 hops, so ceil(4 s / step) + 1 steps at most).
+    half = np.concatenate((ts.sine(440.0, 4.0), np.zeros(6 * 22050))).astype(np.float32)
+    got = st.pitched_seconds(frame_features(half)["chroma_power"], fps)
+    assert 4.0 - step_s <= got <= 4.0 + 2 * step_s
