@@ -225,6 +225,15 @@ def _random_notes_probe(i: int, seconds: float, cache: ProbeCache | str | Path |
     )
 
 
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def at_level(x: np.ndarray, reference: np.ndarray, db: float) -> np.ndarray:
+    """``x`` scaled so that its RMS level lies ``db`` decibels from ``reference``'s, as float32."""
+    return (x * (_rms(reference) * 10 ** (db / 20.0) / max(_rms(x), 1e-12))).astype(np.float32)
+
+
 CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "8s")
 """Clip ``i`` is of kind ``CLIP_KINDS[i % 4]``: 6 s of random notes alone, followed by 24 s of silence, or by
 24 s of white noise 30 dB under the notes' RMS level, or 8 s alone."""
@@ -238,9 +247,7 @@ def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
     notes = random_notes(8.0 if kind == "8s" else 6.0, prog, seed=300 + i, cache=cache)
     pad = np.zeros(24 * SR, np.float32)
     if kind == "6s+noise":
-        rms = float(np.sqrt(np.mean(np.square(notes, dtype=np.float64))))
-        pad = white_noise(24.0, amp=1.0, seed=300 + i).astype(np.float32)
-        pad *= np.float32(rms * 10 ** (-30.0 / 20.0) / max(float(np.sqrt(np.mean(np.square(pad)))), 1e-12))
+        pad = at_level(white_noise(24.0, amp=1.0, seed=300 + i), notes, -30.0)
     pcm = notes if kind in ("6s", "8s") else np.concatenate((notes, pad)).astype(np.float32)
     return Probe(
         f"degenerate/clips/{kind}.{prog}.{i}",

@@ -199,7 +199,8 @@ def test_run_validity_end_to_end_on_the_engine(cache: P.ProbeCache) -> None:
         "game_soundtrack": 2,
     }
     sections = [r[0] for r in report["table"]]
-    assert sections.count("novelty AUC") == len(V.DEGENERATE_CLASSES) and sections.count("novelty spread") == 1
+    assert sections.count("novelty AUC") == len(V.DEGENERATE_CLASSES)
+    assert sections.count("novelty spread") == 1
     assert sections.count("novelty real") == 1  # the information line, neither PASS nor FAIL
     assert sections.count("novelty whole files") == 1
     assert report["passed"] + report["failed"] == len(report["table"]) - 1

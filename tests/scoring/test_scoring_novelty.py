@@ -222,6 +222,7 @@ def test_the_treble_view_is_trusted_only_where_it_reads_chords_over_most_of_the_
 
 def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(audio) -> None:
     from scoring.novelty import EVIDENCE_SECONDS, evidence
+    from scoring.probes.degenerate import at_level
 
     lo, hi = EVIDENCE_SECONDS
     assert evidence({"pitched_s": lo}) == 0.0 and evidence({"pitched_s": hi}) == 1.0
@@ -239,9 +240,7 @@ def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(a
             ts.tone((scale[int(rng.integers(len(scale)))],), 0.3 * int(rng.integers(1, 4))) for _ in range(40)
         ]
         clip = np.concatenate(notes)[: 6 * SAMPLE_RATE] * 0.5
-        rms = float(np.sqrt(np.mean(clip**2)))
-        noise = ts.white_noise(24.0, amp=1.0, seed=seed)
-        noise *= rms * 10 ** (-30 / 20) / float(np.sqrt(np.mean(noise**2)))
+        noise = at_level(ts.white_noise(24.0, amp=1.0, seed=seed), clip, -30.0)
         takes = [clip, np.concatenate((clip, np.zeros(24 * SAMPLE_RATE))), np.concatenate((clip, noise))]
         for f in extract_features([x.astype(np.float32) for x in takes]):
             assert f.scalars["pitched_s"] < lo
