@@ -36,8 +36,10 @@ STEP_WINDOW = 20
 """Each step sums the chroma power of 20 hops (0.46 s)."""
 VOICED_DB = 40.0
 """A step is voiced when its chroma energy is within 40 dB of the track's loudest step."""
-PITCHED_CONTRAST = 0.45
-"""A step is pitched when its weakest pitch class holds at most 55 % of its strongest's power."""
+PITCHED_CONTRAST = (0.40, 0.50)
+"""A step counts as pitched smoothly as its pitch-class contrast (1 - weakest / strongest pitch class's power)
+goes from 0.40 to 0.50: a smooth weight, not a threshold, so float32 differences between devices cannot flip
+a step and move novelty by a step's share."""
 MIN_CHORD_CORR = 0.35
 """A step gets a chord label when its mean-centred chroma correlates at least this much with a triad."""
 MIN_RUN_STEPS = 2
@@ -104,14 +106,18 @@ def chroma_steps(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
-    """Seconds of pitched material: voiced steps whose pitch-class contrast ``1 - min_p P_n / max_p P_n``
-    reaches `PITCHED_CONTRAST`. Noise spreads its power evenly over the pitch classes (white, pink and brown
-    noise: 0.11..0.35 at their 5th..50th percentile, never 0.45 measured), pitched music does not (the
-    validity probes' real music: 0.57..1.0 at its median). Silence is not voiced."""
+    """Seconds of pitched material: the voiced steps, each weighted by a smooth step of its pitch-class
+    contrast ``1 - min_p P_n / max_p P_n`` over `PITCHED_CONTRAST`. Noise spreads its power evenly over the
+    pitch classes (white, pink and brown noise: 0.11..0.35 at their 5th..50th percentile, never 0.45
+    measured), pitched music does not (the validity probes' real music: 0.57..1.0 at its median). Silence is
+    not voiced."""
     win, voiced = _step_power(chroma_power)
     top = win.max(axis=1)
     contrast = 1.0 - win.min(axis=1) / np.where(top > 0, top, 1.0)
-    return float(np.count_nonzero(voiced & (contrast >= PITCHED_CONTRAST))) * STEP_FRAMES / fps
+    lo, hi = PITCHED_CONTRAST
+    s = np.clip((contrast - lo) / (hi - lo), 0.0, 1.0)
+    weight = s * s * (3.0 - 2.0 * s)
+    return float(math.fsum(weight[voiced].tolist())) * STEP_FRAMES / fps
 
 
 def chord_events(steps: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

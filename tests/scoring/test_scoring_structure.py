@@ -189,6 +189,12 @@ def test_pitched_seconds_count_the_steps_of_a_tone_and_none_of_noise_or_silence(
     assert st.pitched_seconds(sine, fps) == pytest.approx(42 * step_s)
     noise = frame_features(white_noise(10.0, amp=0.3).astype(np.float32))["chroma_power"]
     assert st.pitched_seconds(noise, fps) == 0.0
+    # A step's weight is a smooth step of its contrast, so no float32 difference can flip it: half way
+    # (contrast 0.45, the weakest pitch class at 55 % of the strongest) every step counts 1/2.
+    lo, hi = st.PITCHED_CONTRAST
+    half_way = np.full((12, 431), 1.0 - (lo + hi) / 2)
+    half_way[0] = 1.0
+    assert st.pitched_seconds(half_way, fps) == pytest.approx(21 * step_s)
     # 4 s of a tone then 6 s of silence: only the steps that hold the tone count (a step overlapping the
     # edge holds it too: 20-hop windows every 10 hops, so ceil(4 s / step) + 1 steps at most).
     half = np.concatenate((ts.sine(440.0, 4.0), np.zeros(6 * 22050))).astype(np.float32)
