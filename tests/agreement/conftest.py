@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 from agreement_world import (
+    LONG_SECONDS,
+    LONG_TRACKS,
     N_TRACKS,
     SECONDS,
     Noise,
@@ -31,11 +33,14 @@ from scoring.testsignals import varied_music
 
 @pytest.fixture(scope="session")
 def tracks() -> list[Any]:
-    """`N_TRACKS` TrackInputs of canonical PCM (ids "t000".., no declared genre)."""
+    """`N_TRACKS` TrackInputs of canonical PCM (ids "t000".., no declared genre): `SECONDS` long, the last
+    `LONG_TRACKS` `LONG_SECONDS` long."""
     from scoring.engine import TrackInput
 
     out = []
-    for i, x in enumerate(varied_music(N_TRACKS, SECONDS, seed=2026)):
+    music = varied_music(N_TRACKS - LONG_TRACKS, SECONDS, seed=2026)
+    music += varied_music(LONG_TRACKS, LONG_SECONDS, seed=2027)
+    for i, x in enumerate(music):
         pcm = np.ascontiguousarray(x, dtype=np.float32)
         audio = CanonicalAudio(pcm, 22050, pcm_sha256(pcm), pcm.shape[0] / 22050, "wav")
         out.append(TrackInput(f"t{i:03d}", audio, None))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agreement_world import FLOAT32_EPS, N_TRACKS, score_run
+from agreement_world import FLOAT32_EPS, LONG_TRACKS, N_TRACKS, score_run
 
 from scoring.agreement import RunAgreement, compare_runs
 
@@ -48,7 +48,9 @@ def test_the_corpus_is_varied(baseline: list[Any]) -> None:
     quality = np.array([s.quality_bp for s in published])
     assert len(published) >= 300
     assert np.ptp(novelty) >= 3000 and np.ptp(quality) >= 2000
-    assert len(set(novelty.tolist())) >= 200 and len(set(quality.tolist())) >= 200
+    # Novelty is paid on the long tracks alone (the short ones hold under 8 s of pitched material); 6 of
+    # every 8 of them are published (the rest are copies and re-renders), and half of those must differ.
+    assert len(set(novelty.tolist())) >= LONG_TRACKS * 3 // 8 and len(set(quality.tolist())) >= 200
     assert sum(1 for s in baseline if s.duplicate_of) >= N_TRACKS // 8  # the quieter copies
     # Whether 5 s transposed re-renders count as derivatives is the gate's business (it changes with the
     # engine's thresholds); every track's gate decision is compared between the runs either way.
