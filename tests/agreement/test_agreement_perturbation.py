@@ -34,7 +34,8 @@ def _check(run: RunAgreement) -> None:
     assert [(i, f.kind.value, f.detail) for i, f in run.findings] == []
     assert run.commitments_equal == run.published
     assert run.verdict_flips == run.borderline_flips
-    assert run.tampers > 3 * run.published and run.tampers_found == run.tampers
+    # Both fields moved up on every track, and down wherever the value allows it (novelty 0 does not).
+    assert run.tampers > 2 * run.published and run.tampers_found == run.tampers
     # From the honest value, a tamper is missed only if the validator's own value moved toward it.
     if run.max_novelty_diff == 0 and run.max_quality_diff == 0:
         assert run.honest_tampers_found == run.honest_tampers
