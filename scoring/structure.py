@@ -99,10 +99,15 @@ def chroma_steps(chroma_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (steps [N, 12] float64, voiced [N] bool); N >= 1.
     """
     win, voiced = _step_power(chroma_power)
+    return _compressed(win), voiced
+
+
+def _compressed(win: np.ndarray) -> np.ndarray:
+    """The unit, log-compressed steps of `chroma_steps` from the summed step power."""
     peak = win.max(axis=1, keepdims=True)
     comp = np.log1p(100.0 * win / np.where(peak > 0, peak, 1.0))
     norm = np.linalg.norm(comp, axis=1, keepdims=True)
-    return comp / np.where(norm > 0, norm, 1.0), voiced
+    return comp / np.where(norm > 0, norm, 1.0)
 
 
 def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
@@ -112,6 +117,11 @@ def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
     measured), pitched music does not (the validity probes' real music: 0.57..1.0 at its median). Silence is
     not voiced."""
     win, voiced = _step_power(chroma_power)
+    return _pitched(win, voiced, fps)
+
+
+def _pitched(win: np.ndarray, voiced: np.ndarray, fps: float) -> float:
+    """`pitched_seconds` from the summed step power and the voiced steps."""
     top = win.max(axis=1)
     contrast = 1.0 - win.min(axis=1) / np.where(top > 0, top, 1.0)
     lo, hi = PITCHED_CONTRAST
@@ -407,7 +417,9 @@ class Structure:
 
 def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """The chroma-borne scalars of `describe`, the chord labels and the tonal profile."""
-    steps, voiced = chroma_steps(chroma_power)
+    # The step power once, for both the chord steps and the pitched seconds.
+    win, voiced = _step_power(chroma_power)
+    steps = _compressed(win)
     labels, durations = chord_events(steps, voiced)
     ic, ent = information_content(labels)
     step_s = STEP_FRAMES / fps
@@ -429,7 +441,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_clarity": tonal_clarity(chroma_power),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
-        "pitched_s": pitched_seconds(chroma_power, fps),
+        "pitched_s": _pitched(win, voiced, fps),
     }
     return scalars, labels, tonal
 
