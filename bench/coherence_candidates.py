@@ -57,7 +57,7 @@ from scoring import intervals, melody, salience  # noqa: E402
 from scoring.decode import decode_file  # noqa: E402
 from scoring.errors import ScoringError  # noqa: E402
 from scoring.features import extract_features  # noqa: E402
-from scoring.novelty import COHERENCE_FEATURES, coherence_inputs, evidence, read_harmony  # noqa: E402
+from scoring.novelty import COHERENCE_FEATURES, coherence_inputs, read_harmony  # noqa: E402
 from scoring.probes import SR, auc_mann_whitney  # noqa: E402
 from scoring.transforms import HOP, spectral_frames  # noqa: E402
 
@@ -194,7 +194,7 @@ def report(name: str, inputs: Inputs, train: list[Track], probes: list[Track], s
             m_z = b + float(((np.array(inputs(replace(t, scalars=dict(seen)))) - mean) / std) @ w)
             return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, m_z))))
 
-        return 10000.0 * read_harmony(t.scalars, m_of).credit * evidence(t.scalars)
+        return 10000.0 * read_harmony(t.scalars, m_of).credit
 
     scores, plabels = np.array([alone(t) for t in probes]), np.array([t.label for t in probes])
     real = scores[plabels == "real"]

@@ -1,10 +1,10 @@
-"""Benchmark of novelty on short clips and on clips padded to 30 s: what the evidence factor E closes and what
-it leaves open.
+"""Benchmark of novelty on short clips and on clips padded to 30 s: what the evidence factor E closes.
 
 Six seconds of random notes (`scoring.probes.random_notes`, several GM programs and seeds), scored alone and
 followed by 24 s of each padding: silence, white noise 30 dB under the notes, and three tones (a held C-major
 chord, a 440 Hz sine, a 100 Hz..5 kHz sweep) 10 dB under the notes. Prints per padding the median and largest
-G x P x T (what the harmony reads), E, and novelty_bp, each clip scored alone against an empty catalogue.
+G x P x T (what the harmony reads), E (the evidence of the view that counted) and novelty_bp, each clip
+scored alone against an empty catalogue.
 
 With ``--lengths`` it first shows why: excerpts of 6..20 s cut from the quick validity sets' 30 s probes
 (real music, loops, shuffles, random notes; at 0 s, mid-way and at the end), the AUC of real vs each class
@@ -69,7 +69,7 @@ def by_length(cache: Path) -> None:
                     cuts.append(x)
                     labels.append(p.group if p.group == "real" else p.label)
         res = [novelty(f.embedding, f.scalars, None, None) for f in extract_features(cuts)]
-        gpt = np.array([r.harmony.credit for r in res])
+        gpt = np.array([r.harmony.structure for r in res])
         bp = np.array([r.novelty_bp for r in res], dtype=np.float64)
         lab = np.array(labels)
         cells = []
@@ -98,7 +98,7 @@ def main() -> None:
         takes = paddings(clip, 400 + i)
         for name, feats in zip(takes, extract_features(list(takes.values())), strict=True):
             n = novelty(feats.embedding, feats.scalars, None, None)
-            rows.setdefault(name, []).append((n.harmony.credit, n.evidence, n.novelty_bp))
+            rows.setdefault(name, []).append((n.harmony.structure, n.evidence, n.novelty_bp))
     print(
         f"{'6 s of random notes':22s} {'G x P x T median/max':>21s} {'E max':>6s} {'novelty median/max':>19s}"
     )

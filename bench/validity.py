@@ -3,7 +3,7 @@
 Builds the probe sets of `scoring.probes` (renders and decodes cached under .ami/probes), scores them with the
 public scoring API and prints one table with the target of each line and whether it passes:
   * novelty AUC of real music vs each degenerate class (loops, shuffles, random notes, tones, noise, and
-    clips of 6 or 8 s of random notes, alone or padded to 30 s with silence or quiet noise), every
+    clips of 6 or 8 s of random notes, alone or padded to 30 s with silence, quiet noise or a tone), every
     probe scored alone against an empty catalogue (target >= 0.95);
   * Spearman rho of quality vs step along each quality ladder (target -1: strictly falling from the first
     step), and the largest |quality change| of a -6 dB copy in % of the original's quality (target <= 1 %);

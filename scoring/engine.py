@@ -382,6 +382,7 @@ def score_batch(
             "harmony_view_trust": round(nov.harmony.trust, 4),
             "evidence": round(nov.evidence, 4),
             "pitched_s": round(f.scalars["pitched_s"], 2),
+            "evidence_s": round(f.scalars["evidence_s"], 2),
             "information_content_bits": round(f.scalars["ic_mean"], 3),
             "repetition_16s": round(f.scalars["repetition_16s"], 3),
             "nearest_similarity": None if nearest is None else round(nearest, 4),

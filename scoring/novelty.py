@@ -1,7 +1,8 @@
 """Structural novelty -> novelty_bp in 0..10000: originality against the catalogue, gated by how composed the
 track's structure is (an inverted U over information content, learned from composed vs degenerate music).
 
-``novelty_bp = round(10000 * O(s1) * G(M) * P * E)``:
+``novelty_bp = round(10000 * O(s1) * G(M) * P * T * E)``, G, P, T and E read in the harmony view that pays
+most:
 - O (originality): distance of the track's structural embedding (`scoring.structure`: harmony, tonality,
   rhythm, form; no timbre) to the nearest catalogued track, by exact kNN; a near-copy earns nothing.
 - M (coherence): a logistic model over structural scalars (IDyOM-style information content and its square,
@@ -23,8 +24,9 @@ track's structure is (an inverted U over information content, learned from compo
   and over at least as much of it as the whole spectrum does (`view_trust`): otherwise it has lost harmony
   rather than found it, and a loop or low noise could read there as a few surprising chords.
 - E (evidence): the share of novelty a track holds enough music to earn, from its seconds of pitched material
-  (`EVIDENCE_SECONDS`, 8 to 20 s). Nothing here can tell 6 s of random notes from 6 s of a composition, and
-  neither silence nor noise around them is music.
+  that show harmony (`structure.evidence_seconds`; `EVIDENCE_SECONDS`, 8 to 20 s). Nothing here can tell 6 s
+  of random notes from 6 s of a composition, and neither silence, noise, a held chord nor a sine around them
+  is music. Each view counts its own seconds.
 
 The creator's declared genre never enters the score (it is recorded, and the nearest style of the genre
 reference is reported), so declaring a genre, rightly or wrongly, can neither raise nor lower novelty.
@@ -46,7 +48,7 @@ import numpy as np
 from scoring.errors import ScoringError
 from scoring.structure import TREBLE_PREFIX
 
-NOVELTY_VERSION = "ami-novelty/4"
+NOVELTY_VERSION = "ami-novelty/5"
 REFERENCE_VERSION = "ami-genre-ref/1"
 COHERENCE_VERSION = "ami-coherence/7"
 
@@ -262,19 +264,19 @@ def coherence_gate(m: float) -> float:
 
 
 EVIDENCE_SECONDS = (8.0, 20.0)
-"""Novelty's evidence E rises smoothly from 0 to 1 as the track's pitched material
-(`structure.pitched_seconds`) goes from 8 to 20 s. Structure takes time to show: on 6 s excerpts of the
+"""Novelty's evidence E rises smoothly from 0 to 1 as the track's pitched material that shows harmony
+(`structure.evidence_seconds`) goes from 8 to 20 s. Structure takes time to show: on 6 s excerpts of the
 validity probes, real music against random notes read an AUC of 0.61 and random notes a median G x P x T of
 0.88, against 0.92 at 20 s and 0.99 at 30 s (`bench/padding.py --lengths`); and 6 s of random notes followed
-by 24 s of silence or quiet noise read as fully composed."""
+by 24 s of silence, quiet noise, one held chord, a sine or a sweep read as fully composed."""
 
 
 def evidence(scalars: Mapping[str, float]) -> float:
-    """``E = smoothstep(pitched_s; EVIDENCE_SECONDS)`` (1 when a track's scalars carry no ``pitched_s``, as a
-    hand-made test's may not): the share of novelty a track holds enough music to earn."""
-    if "pitched_s" not in scalars:
+    """``E = smoothstep(evidence_s; EVIDENCE_SECONDS)`` (1 when a track's scalars carry no ``evidence_s``, as
+    a hand-made test's may not): the share of novelty a track holds enough music to earn."""
+    if "evidence_s" not in scalars:
         return 1.0
-    return _smoothstep(float(scalars["pitched_s"]), *EVIDENCE_SECONDS)
+    return _smoothstep(float(scalars["evidence_s"]), *EVIDENCE_SECONDS)
 
 
 HARMONY_VIEWS: tuple[str, ...] = ("full", "treble")
@@ -302,19 +304,25 @@ def view_scalars(scalars: Mapping[str, float], view: str) -> Mapping[str, float]
 
 @dataclass(frozen=True)
 class HarmonyReading:
-    """Coherence M, its gate G, the predictability gate P and the trust T in the view (`view_trust`) as one
-    view of the harmony reads them."""
+    """Coherence M, its gate G, the predictability gate P, the trust T in the view (`view_trust`) and the
+    evidence E (`evidence`) as one view of the harmony reads them."""
 
     coherence: float
     gate: float
     predictability: float
     view: str
     trust: float = 1.0
+    evidence: float = 1.0
+
+    @property
+    def structure(self) -> float:
+        """G x P x T: how composed the view reads the track, whatever its length."""
+        return self.gate * self.predictability * self.trust
 
     @property
     def credit(self) -> float:
-        """G x P x T: the share of originality that novelty pays."""
-        return self.gate * self.predictability * self.trust
+        """G x P x T x E: the share of originality that novelty pays."""
+        return self.structure * self.evidence
 
 
 def view_trust(scalars: Mapping[str, float], view: str) -> float:
@@ -334,15 +342,15 @@ def view_trust(scalars: Mapping[str, float], view: str) -> float:
 def read_harmony(
     scalars: Mapping[str, float], coherence_of: Callable[[Mapping[str, float]], float] = coherence
 ) -> HarmonyReading:
-    """M, G, P and T in each of `HARMONY_VIEWS`; the reading with the larger G x P x T (the earlier view on a
-    tie).
+    """M, G, P, T and E in each of `HARMONY_VIEWS`; the reading with the larger G x P x T x E (the earlier
+    view on a tie).
     ``coherence_of`` maps a view's scalars to M (the shipped model by default; benchmarks pass others)."""
     best: HarmonyReading | None = None
     for view in HARMONY_VIEWS:
         seen = view_scalars(scalars, view)
         m = coherence_of(seen)
         reading = HarmonyReading(
-            m, coherence_gate(m), predictability_gate(seen), view, view_trust(scalars, view)
+            m, coherence_gate(m), predictability_gate(seen), view, view_trust(scalars, view), evidence(seen)
         )
         if best is None or reading.credit > best.credit:
             best = reading
@@ -352,8 +360,8 @@ def read_harmony(
 
 @dataclass(frozen=True)
 class NoveltyResult:
-    """Novelty with its parts: originality O, the reading of the harmony view that counted (M, G, P, T and
-    the view), the evidence E (`evidence`), and the nearest style of the genre reference with its normalised
+    """Novelty with its parts: originality O, the reading of the harmony view that counted (M, G, P, T, E and
+    the view), that view's evidence E again, and the nearest style of the genre reference with its normalised
     distance z (reported, never scored)."""
 
     novelty_bp: int
@@ -371,7 +379,7 @@ def novelty(
     nearest_similarity: float | None,
     reference: GenreReference | None = None,
 ) -> NoveltyResult:
-    """``novelty_bp = round(10000 * O(s1) * max_v G(M_v) P_v T_v * E)`` over the `HARMONY_VIEWS` v, see the
+    """``novelty_bp = round(10000 * O(s1) * max_v G(M_v) P_v T_v E_v)`` over the `HARMONY_VIEWS` v, see the
     module docstring.
 
     Args:
@@ -391,6 +399,5 @@ def novelty(
     style, z = genre_distance(embedding, None, ref)
     o = originality(nearest_similarity)
     h = read_harmony(scalars)
-    e = evidence(scalars)
-    bp = int(min(10000, max(0, round(10000.0 * o * h.credit * e))))
-    return NoveltyResult(bp, genre if genre is not None else style, z, o, h, e)
+    bp = int(min(10000, max(0, round(10000.0 * o * h.credit))))
+    return NoveltyResult(bp, genre if genre is not None else style, z, o, h, h.evidence)

@@ -40,6 +40,14 @@ PITCHED_CONTRAST = (0.40, 0.50)
 """A step counts as pitched smoothly as its pitch-class contrast (1 - weakest / strongest pitch class's power)
 goes from 0.40 to 0.50: a smooth weight, not a threshold, so float32 differences between devices cannot flip
 a step and move novelty by a step's share."""
+HOLD_SECONDS = (3.0, 6.0)
+"""Evidence counts a chord event's steps fully for its first 3 s, then less, and none past 6 s
+(`evidence_seconds`). Without it, 6 s of random notes followed by 24 s of one held chord read as 30 s of
+music: the harmony's averages read the clip, and the chord only added seconds."""
+SPREAD_PITCH_CLASSES = (2.5, 4.0)
+"""A step that names no triad counts as evidence smoothly as its chroma power spreads over 2.5 to 4 pitch
+classes (participation ratio): a sine reads 1.85 and a sweep 2.0..3.5, where the real music this label
+misses (dense mixes, textures) reads 4..11 at its 10th..90th percentile."""
 MIN_CHORD_CORR = 0.35
 """A step gets a chord label when its mean-centred chroma correlates at least this much with a triad."""
 MIN_RUN_STEPS = 2
@@ -117,49 +125,101 @@ def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
     measured), pitched music does not (the validity probes' real music: 0.57..1.0 at its median). Silence is
     not voiced."""
     win, voiced = _step_power(chroma_power)
-    return _pitched(win, voiced, fps)
+    return float(math.fsum(_pitched_weight(win, voiced).tolist())) * STEP_FRAMES / fps
 
 
-def _pitched(win: np.ndarray, voiced: np.ndarray, fps: float) -> float:
-    """`pitched_seconds` from the summed step power and the voiced steps."""
+def _pitched_weight(win: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Each step's weight in `pitched_seconds` (0 where unvoiced), from the summed step power."""
     top = win.max(axis=1)
     contrast = 1.0 - win.min(axis=1) / np.where(top > 0, top, 1.0)
-    lo, hi = PITCHED_CONTRAST
-    s = np.clip((contrast - lo) / (hi - lo), 0.0, 1.0)
-    weight = s * s * (3.0 - 2.0 * s)
-    return float(math.fsum(weight[voiced].tolist())) * STEP_FRAMES / fps
+    return np.where(voiced, _smooth(contrast, *PITCHED_CONTRAST), 0.0)
 
 
-def chord_events(steps: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Harmony events: the triad (0..23) best correlated with each voiced step, runs shorter than
-    `MIN_RUN_STEPS` merged into their neighbours, consecutive repeats merged.
+def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The smooth step ``s^2 (3 - 2 s)``, ``s = clip((x - lo) / (hi - lo), 0, 1)``, elementwise (novelty's own
+    `_smoothstep` is scalar, and novelty imports this module)."""
+    s = np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    return s * s * (3.0 - 2.0 * s)
 
-    Returns:
-        (labels [M] int64, durations [M] in steps).
+
+def evidence_seconds(chroma_power: np.ndarray, fps: float) -> float:
+    """Seconds of pitched material that show harmony (`_evidence_weight`): the `pitched_seconds`, with a
+    held chord counted for its first seconds only and a lone partial not at all."""
+    win, voiced = _step_power(chroma_power)
+    lab = step_chords(_compressed(win), voiced)
+    _, _, onsets = _events(lab)
+    return _evidence(win, voiced, lab, onsets, fps)
+
+
+def _evidence(win: np.ndarray, voiced: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> float:
+    """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and the steps at
+    which the chord events begin."""
+    weight = _pitched_weight(win, voiced) * _evidence_weight(win, lab, onsets, fps)
+    return float(math.fsum(weight.tolist())) * STEP_FRAMES / fps
+
+
+def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> np.ndarray:
+    """How much each step's pitched time counts as evidence of structure, in [0, 1].
+
+    - A step that names a triad: ``1 - smoothstep(t; HOLD_SECONDS)`` with t the time since the latest chord
+      event began (1 before the first): a held chord shows nothing new once its first seconds are heard.
+    - A step that names none: ``smoothstep(spread; SPREAD_PITCH_CLASSES)`` with spread the participation
+      ratio ``(sum_p P_p)^2 / sum_p P_p^2`` of its chroma power: a texture, a cluster or a dense mix spreads
+      over several pitch classes and counts; a lone partial (a sine, a sweep) is not harmony.
     """
+    n = lab.shape[0]
+    idx = np.searchsorted(onsets, np.arange(n), side="right") - 1
+    since = np.where(idx >= 0, np.arange(n) - onsets[np.maximum(idx, 0)] if onsets.size else 0, 0)
+    held = 1.0 - _smooth(since * (STEP_FRAMES / fps), *HOLD_SECONDS)
+    total = win.sum(axis=1)
+    spread = total * total / np.maximum((win * win).sum(axis=1), 1e-300)
+    return np.where(lab >= 0, held, _smooth(spread, *SPREAD_PITCH_CLASSES))
+
+
+def step_chords(steps: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """The triad (0..23) best correlated with each step, or -1 where the step is unvoiced or no triad reaches
+    `MIN_CHORD_CORR`: [N] int64."""
     x = steps - steps.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norm > 0, norm, 1.0)
     corr = x @ _TRIADS.T
     lab = np.argmax(corr, axis=1)
     ok = voiced & (corr[np.arange(len(lab)), lab] >= MIN_CHORD_CORR)
-    lab = np.where(ok, lab, -1)
+    return np.where(ok, lab, -1).astype(np.int64)
+
+
+def _events(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`chord_events` from the per-step chords, with the step at which each event begins."""
     runs: list[list[int]] = []
-    for v in lab.tolist():
+    for i, v in enumerate(lab.tolist()):
         if runs and runs[-1][0] == v:
             runs[-1][1] += 1
         else:
-            runs.append([v, 1])
-    kept = [r for r in runs if r[0] >= 0 and r[1] >= MIN_RUN_STEPS]
+            runs.append([v, 1, i])
     labels: list[int] = []
     durs: list[int] = []
-    for v, n in kept:
+    onsets: list[int] = []
+    for v, n, start in runs:
+        if v < 0 or n < MIN_RUN_STEPS:
+            continue
         if labels and labels[-1] == v:
             durs[-1] += n
         else:
             labels.append(v)
             durs.append(n)
-    return np.array(labels, dtype=np.int64), np.array(durs, dtype=np.int64)
+            onsets.append(start)
+    return np.array(labels, dtype=np.int64), np.array(durs, dtype=np.int64), np.array(onsets, dtype=np.int64)
+
+
+def chord_events(steps: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Harmony events: the triad (0..23) best correlated with each voiced step (`step_chords`), runs shorter
+    than `MIN_RUN_STEPS` merged into their neighbours, consecutive repeats merged.
+
+    Returns:
+        (labels [M] int64, durations [M] in steps).
+    """
+    labels, durations, _ = _events(step_chords(steps, voiced))
+    return labels, durations
 
 
 def _quality(label: int) -> str:
@@ -407,7 +467,7 @@ class Structure:
         scalars: n_events, events_per_s, ic_mean and ic_late (bits; all events, second half),
             entropy_mean (bits), repetition_4s, repetition_16s, persistence_1 / _2 / _4 (lags of 1, 2, 4
             steps), tonal_clarity, tonal_strength (|DFT_5| of the profile), voiced_ratio, pitched_s
-            (`pitched_seconds`).
+            (`pitched_seconds`), evidence_s (`evidence_seconds`).
         vector: the key-, tempo- and level-invariant structural vector (`structure_vector`).
     """
 
@@ -420,7 +480,8 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
     # The step power once, for both the chord steps and the pitched seconds.
     win, voiced = _step_power(chroma_power)
     steps = _compressed(win)
-    labels, durations = chord_events(steps, voiced)
+    lab = step_chords(steps, voiced)
+    labels, durations, onsets = _events(lab)
     ic, ent = information_content(labels)
     step_s = STEP_FRAMES / fps
     voiced_s = max(float(voiced.sum()) * step_s, step_s)
@@ -441,7 +502,8 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_clarity": tonal_clarity(chroma_power),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
-        "pitched_s": _pitched(win, voiced, fps),
+        "pitched_s": float(math.fsum(_pitched_weight(win, voiced).tolist())) * step_s,
+        "evidence_s": _evidence(win, voiced, lab, onsets, fps),
     }
     return scalars, labels, tonal
 

@@ -151,13 +151,13 @@ def test_a_piece_that_became_fully_predictable_scores_nothing() -> None:
 
 
 def test_the_harmony_view_with_the_larger_gate_counts(audio) -> None:
-    from scoring.novelty import predictability_gate, view_scalars
+    from scoring.novelty import evidence, predictability_gate, view_scalars
     from scoring.structure import TREBLE_PREFIX
 
     composed = extract_features([audio["folk"].pcm])[0].scalars
     plain = {k: v for k, v in composed.items() if not k.startswith(TREBLE_PREFIX)}
     m = coherence(plain)
-    expected = coherence_gate(m) * predictability_gate(plain)
+    expected = coherence_gate(m) * predictability_gate(plain) * evidence(plain)
     assert expected > 0.5  # a folk tune reads as composed
     held = {
         **plain,
@@ -222,35 +222,45 @@ def test_the_treble_view_is_trusted_only_where_it_reads_chords_over_most_of_the_
 
 def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(audio) -> None:
     from scoring.novelty import EVIDENCE_SECONDS, evidence
-    from scoring.probes.degenerate import at_level
+    from scoring.probes.degenerate import at_level, tone_probes
 
     lo, hi = EVIDENCE_SECONDS
-    assert evidence({"pitched_s": lo}) == 0.0 and evidence({"pitched_s": hi}) == 1.0
-    assert evidence({"pitched_s": (lo + hi) / 2}) == pytest.approx(0.5)  # a smooth step is 1/2 half way
+    assert evidence({"evidence_s": lo}) == 0.0 and evidence({"evidence_s": hi}) == 1.0
+    assert evidence({"evidence_s": (lo + hi) / 2}) == pytest.approx(0.5)  # a smooth step is 1/2 half way
     assert evidence({}) == 1.0
 
-    # 6 s of random notes on the C-major scale, alone, then followed by 24 s of silence, then by 24 s of
-    # white noise 30 dB under the notes. The harmony alone reads some of them as composed (structure takes
-    # time to show); none has the pitched material to earn novelty.
+    # 6 s of random notes on the C-major scale, alone, then followed by 24 s of silence, of white noise
+    # 30 dB under the notes, or of a held chord, a sine or a sweep 10 dB under them. The harmony alone reads
+    # some of them as composed (structure takes time to show, and a quiet tone adds no chord to read);
+    # none holds enough music to earn novelty.
+    tones = {p.meta["signal"]: p.pcm for p in tone_probes(24.0)}
     scale = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
-    credits, scores = [], []
+    structure, padded_s = [], []
+    scores: dict[str, list[int]] = {}
+    kinds = ("alone", "silence", "noise", "chord", "sine", "sweep")
     for seed in range(6):
         rng = np.random.default_rng(seed)
         notes = [
             ts.tone((scale[int(rng.integers(len(scale)))],), 0.3 * int(rng.integers(1, 4))) for _ in range(40)
         ]
         clip = np.concatenate(notes)[: 6 * SAMPLE_RATE] * 0.5
-        noise = at_level(ts.white_noise(24.0, amp=1.0, seed=seed), clip, -30.0)
-        takes = [clip, np.concatenate((clip, np.zeros(24 * SAMPLE_RATE))), np.concatenate((clip, noise))]
-        for f in extract_features([x.astype(np.float32) for x in takes]):
-            assert f.scalars["pitched_s"] < lo
+        pads = [np.zeros(24 * SAMPLE_RATE), at_level(ts.white_noise(24.0, amp=1.0, seed=seed), clip, -30.0)]
+        pads += [at_level(tones[k], clip, -10.0) for k in ("chord_cmaj", "sine440", "sweep")]
+        takes = [clip] + [np.concatenate((clip, pad)) for pad in pads]
+        for kind, f in zip(kinds, extract_features([x.astype(np.float32) for x in takes]), strict=True):
             n = novelty(f.embedding, f.scalars, None, None)
-            credits.append(n.harmony.credit)
-            scores.append(n.novelty_bp)
-    assert max(credits) > 0.5, credits
-    assert max(scores) == 0, scores
+            structure.append(n.harmony.structure)
+            scores.setdefault(kind, []).append(n.novelty_bp)
+            padded_s.append(f.scalars["pitched_s"])
+    assert max(structure) > 0.5, structure
+    assert max(padded_s) > hi  # the tones are pitched: the seconds of pitched material alone would pay them
+    assert all(max(scores[k]) == 0 for k in ("alone", "silence", "noise", "sine")), scores
+    # A held chord counts for its first seconds (`structure.HOLD_SECONDS`: 3 + 1.5 s and a step), and a sweep
+    # names a chord now and then: 6 s + 4.6 s of evidence is E = 0.125 at most, where the pitched seconds
+    # alone would give E = 1.
+    assert max(scores["chord"] + scores["sweep"]) <= 1500, scores
 
     # A 30 s render of a composition holds far more than enough.
     song = extract_features([audio["bach"].pcm])[0]
-    assert song.scalars["pitched_s"] >= hi
+    assert song.scalars["evidence_s"] >= hi
     assert novelty(song.embedding, song.scalars, None, None).evidence == 1.0

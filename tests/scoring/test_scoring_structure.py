@@ -200,3 +200,30 @@ def test_pitched_seconds_count_the_steps_of_a_tone_and_none_of_noise_or_silence(
     half = np.concatenate((ts.sine(440.0, 4.0), np.zeros(6 * 22050))).astype(np.float32)
     got = st.pitched_seconds(frame_features(half)["chroma_power"], fps)
     assert 4.0 - step_s <= got <= 4.0 + 2 * step_s
+
+
+def test_evidence_counts_a_held_chord_for_its_first_seconds_and_a_lone_partial_not_at_all() -> None:
+    step_s = st.STEP_FRAMES * HOP / 22050.0
+    lo, hi = st.HOLD_SECONDS
+
+    def seconds(x: np.ndarray) -> tuple[float, float]:
+        cp = frame_features(x.astype(np.float32))["chroma_power"]
+        return st.pitched_seconds(cp, FPS), st.evidence_seconds(cp, FPS)
+
+    # A 440 Hz sine names no triad and its power sits in one pitch class (leaking a little into the next):
+    # pitched all along, yet no evidence of harmony.
+    pitched, evidence = seconds(ts.sine(440.0, 10.0))
+    assert pitched == pytest.approx(42 * step_s) and evidence == 0.0
+
+    # A C-major chord held for 30 s is one chord event: it counts fully for `lo` seconds, then along the
+    # falling half of a smooth step, whose area is (hi - lo) / 2. Steps sample it every step_s from its
+    # start, which adds up to one step.
+    pitched, evidence = seconds(tone((60.0, 64.0, 67.0), 30.0, n_harmonics=6))
+    assert pitched > 29.0
+    assert lo + (hi - lo) / 2 - step_s <= evidence <= lo + (hi - lo) / 2 + step_s
+
+    # Chords that change every second are never held long enough to lose any of it.
+    prog = [(60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0), (57.0, 60.0, 64.0)] * 3
+    moving = np.concatenate([tone(c, 1.0, n_harmonics=6) for c in prog])
+    pitched, evidence = seconds(moving)
+    assert evidence == pytest.approx(pitched, abs=step_s) and pitched > 11.0
