@@ -41,7 +41,7 @@ from scoring.features import (
     extract_features,
 )
 from scoring.fingerprint import fingerprint_pcm, similarity
-from scoring.novelty import GenreReference, load_reference, novelty
+from scoring.novelty import GenreReference, load_reference, novelty, view_scalars
 from scoring.quality import quality_bp, quality_components, quality_measures
 from scoring.versions import MODEL_VERSION, SCORE_VERSION, versions
 
@@ -371,6 +371,7 @@ def score_batch(
         qbp = quality_bp(measures)
         fsha = f.digest()
         com = commitment(it.audio.sha256, root, nov.novelty_bp, qbp, dup, der, vers)
+        seen = view_scalars(f.scalars, nov.harmony.view)  # the evidence of the view that counted
         details: dict[str, object] = {
             "genre": nov.genre,
             "genre_z": round(nov.z, 4),
@@ -381,8 +382,8 @@ def score_batch(
             "harmony_view": nov.harmony.view,
             "harmony_view_trust": round(nov.harmony.trust, 4),
             "evidence": round(nov.evidence, 4),
-            "pitched_s": round(f.scalars["pitched_s"], 2),
-            "evidence_s": round(f.scalars["evidence_s"], 2),
+            "pitched_s": round(seen["pitched_s"], 2),
+            "evidence_s": round(seen["evidence_s"], 2),
             "information_content_bits": round(f.scalars["ic_mean"], 3),
             "repetition_16s": round(f.scalars["repetition_16s"], 3),
             "nearest_similarity": None if nearest is None else round(nearest, 4),

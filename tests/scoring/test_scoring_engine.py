@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -137,6 +138,11 @@ def test_score_track_and_input_errors(audio) -> None:
     one = score_track(audio["joplin"], "ragtime_piano", cat, device="cpu")
     assert one.catalogue_root == cat.root_hash() and one.duplicate_of is None
     assert one.details["originality"] == 1.0  # empty catalogue
+    # The reported parts of novelty, all read in the harmony view that counted, make the published score.
+    d = one.details
+    parts = ("originality", "coherence_gate", "predictability_gate", "harmony_view_trust", "evidence")
+    assert one.novelty_bp == pytest.approx(10000 * math.prod(float(d[k]) for k in parts), abs=5)
+    assert 0.0 <= d["evidence_s"] <= d["pitched_s"] <= audio["joplin"].pcm.size / 22050 + 0.5
     with pytest.raises(ScoringError, match="unknown genre"):
         score_track(audio["joplin"], "polka", cat)
     with pytest.raises(ScoringError, match="unique"):
