@@ -125,7 +125,12 @@ def pitched_seconds(chroma_power: np.ndarray, fps: float) -> float:
     measured), pitched music does not (the validity probes' real music: 0.57..1.0 at its median). Silence is
     not voiced."""
     win, voiced = _step_power(chroma_power)
-    return float(math.fsum(_pitched_weight(win, voiced).tolist())) * STEP_FRAMES / fps
+    return _seconds(_pitched_weight(win, voiced), fps)
+
+
+def _seconds(weight: np.ndarray, fps: float) -> float:
+    """Seconds of steps, each counted by its weight (an order-independent sum, so threads cannot move it)."""
+    return float(math.fsum(weight.tolist())) * STEP_FRAMES / fps
 
 
 def _pitched_weight(win: np.ndarray, voiced: np.ndarray) -> np.ndarray:
@@ -154,8 +159,7 @@ def evidence_seconds(chroma_power: np.ndarray, fps: float) -> float:
 def _evidence(win: np.ndarray, voiced: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> float:
     """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and the steps at
     which the chord events begin."""
-    weight = _pitched_weight(win, voiced) * _evidence_weight(win, lab, onsets, fps)
-    return float(math.fsum(weight.tolist())) * STEP_FRAMES / fps
+    return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, onsets, fps), fps)
 
 
 def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> np.ndarray:
@@ -502,7 +506,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_clarity": tonal_clarity(chroma_power),
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
-        "pitched_s": float(math.fsum(_pitched_weight(win, voiced).tolist())) * step_s,
+        "pitched_s": _seconds(_pitched_weight(win, voiced), fps),
         "evidence_s": _evidence(win, voiced, lab, onsets, fps),
     }
     return scalars, labels, tonal

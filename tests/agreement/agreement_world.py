@@ -17,8 +17,8 @@ SECONDS = 5.0  # the shortest a minted track may be (scoring.decode.DEFAULT_MIN_
 LONG_TRACKS = 64
 LONG_SECONDS = 16.0
 """The last `LONG_TRACKS` of the run last `LONG_SECONDS`: novelty pays only a share of its value under 20 s of
-pitched material (`scoring.novelty.evidence`, 0 under 8 s), so these carry the novelty that devices must
-agree on, on the steep part of that ramp."""
+pitched material that shows harmony (`scoring.novelty.evidence`, 0 under 8 s), so these carry the novelty
+that devices must agree on, on the steep part of that ramp."""
 CHUNK = 24  # tracks per score_batch call: kNN against the catalogue plus the earlier tracks of the chunk
 FLOAT32_EPS = float(np.finfo(np.float32).eps)  # 1.19e-7
 
