@@ -1,11 +1,11 @@
-"""Benchmark of novelty on short clips and on clips padded to 30 s: what the evidence factor E closes.
+"""Benchmark of novelty on short clips and on clips padded to 30 s: what the evidence factor E closes, and
+what it leaves open.
 
 Six seconds of random notes (`scoring.probes.random_notes`, several GM programs and seeds), scored alone and
 followed by 24 s of each padding: silence, white noise 30 dB under the notes, three tones (a held C-major
 chord, a 440 Hz sine, a 100 Hz..5 kHz sweep) and a slow vamp (C and G major alternating every 3 s) 10 dB
-under the notes. Prints per padding the median and largest
-G x P x T (what the harmony reads), E (the evidence of the view that counted) and novelty_bp, each clip
-scored alone against an empty catalogue.
+under the notes. Prints per padding the median and largest G x P x T (what the harmony reads), E (the
+evidence of the view that counted) and novelty_bp, each clip scored alone against an empty catalogue.
 
 With ``--lengths`` it first shows why: excerpts of 6..20 s cut from the quick validity sets' 30 s probes
 (real music, loops, shuffles, random notes; at 0 s, mid-way and at the end), the AUC of real vs each class
