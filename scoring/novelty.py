@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from scoring.errors import ScoringError
-from scoring.structure import TREBLE_PREFIX
+from scoring.structure import TREBLE_PREFIX, smoothstep
 
 NOVELTY_VERSION = "ami-novelty/5"
 REFERENCE_VERSION = "ami-genre-ref/1"
@@ -247,8 +247,7 @@ def coherence(scalars: Mapping[str, float], model: CoherenceModel | None = None)
 
 
 def _smoothstep(x: float, lo: float, hi: float) -> float:
-    s = min(1.0, max(0.0, (x - lo) / (hi - lo)))
-    return s * s * (3.0 - 2.0 * s)
+    return float(smoothstep(x, lo, hi))
 
 
 def predictability_gate(scalars: Mapping[str, float]) -> float:
@@ -361,15 +360,19 @@ def read_harmony(
 @dataclass(frozen=True)
 class NoveltyResult:
     """Novelty with its parts: originality O, the reading of the harmony view that counted (M, G, P, T, E and
-    the view), that view's evidence E again, and the nearest style of the genre reference with its normalised
-    distance z (reported, never scored)."""
+    the view), and the nearest style of the genre reference with its normalised distance z (reported, never
+    scored)."""
 
     novelty_bp: int
     genre: str
     z: float
     originality: float
     harmony: HarmonyReading
-    evidence: float
+
+    @property
+    def evidence(self) -> float:
+        """E of the harmony view that counted."""
+        return self.harmony.evidence
 
 
 def novelty(
@@ -400,4 +403,4 @@ def novelty(
     o = originality(nearest_similarity)
     h = read_harmony(scalars)
     bp = int(min(10000, max(0, round(10000.0 * o * h.credit))))
-    return NoveltyResult(bp, genre if genre is not None else style, z, o, h, h.evidence)
+    return NoveltyResult(bp, genre if genre is not None else style, z, o, h)

@@ -137,12 +137,12 @@ def _pitched_weight(win: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     """Each step's weight in `pitched_seconds` (0 where unvoiced), from the summed step power."""
     top = win.max(axis=1)
     contrast = 1.0 - win.min(axis=1) / np.where(top > 0, top, 1.0)
-    return np.where(voiced, _smooth(contrast, *PITCHED_CONTRAST), 0.0)
+    return np.where(voiced, smoothstep(contrast, *PITCHED_CONTRAST), 0.0)
 
 
-def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """The smooth step ``s^2 (3 - 2 s)``, ``s = clip((x - lo) / (hi - lo), 0, 1)``, elementwise (novelty's own
-    `_smoothstep` is scalar, and novelty imports this module)."""
+def smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
+    """The smooth step ``s^2 (3 - 2 s)``, ``s = clip((x - lo) / (hi - lo), 0, 1)``, elementwise: 0 below
+    ``lo``, 1 above ``hi``, continuous with its slope (so a tiny change of ``x`` never jumps a score)."""
     s = np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
     return s * s * (3.0 - 2.0 * s)
 
@@ -171,13 +171,15 @@ def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: 
       ratio ``(sum_p P_p)^2 / sum_p P_p^2`` of its chroma power: a texture, a cluster or a dense mix spreads
       over several pitch classes and counts; a lone partial (a sine, a sweep) is not harmony.
     """
-    n = lab.shape[0]
-    idx = np.searchsorted(onsets, np.arange(n), side="right") - 1
-    since = np.where(idx >= 0, np.arange(n) - onsets[np.maximum(idx, 0)] if onsets.size else 0, 0)
-    held = 1.0 - _smooth(since * (STEP_FRAMES / fps), *HOLD_SECONDS)
+    step = np.arange(lab.shape[0])
+    since = np.zeros(step.shape[0])  # before the first event, and with none at all: nothing held yet
+    if onsets.size:
+        idx = np.searchsorted(onsets, step, side="right") - 1
+        since = np.where(idx >= 0, step - onsets[np.maximum(idx, 0)], 0)
+    held = 1.0 - smoothstep(since * (STEP_FRAMES / fps), *HOLD_SECONDS)
     total = win.sum(axis=1)
     spread = total * total / np.maximum((win * win).sum(axis=1), 1e-300)
-    return np.where(lab >= 0, held, _smooth(spread, *SPREAD_PITCH_CLASSES))
+    return np.where(lab >= 0, held, smoothstep(spread, *SPREAD_PITCH_CLASSES))
 
 
 def step_chords(steps: np.ndarray, voiced: np.ndarray) -> np.ndarray:
