@@ -69,7 +69,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/9"
+FEATURE_VERSION: str = "ami-features/10"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0

@@ -44,6 +44,16 @@ HOLD_SECONDS = (3.0, 6.0)
 """Evidence counts a chord event's steps fully for its first 3 s, then less, and none past 6 s
 (`evidence_seconds`). Without it, 6 s of random notes followed by 24 s of one held chord read as 30 s of
 music: the harmony's averages read the clip, and the chord only added seconds."""
+LOOP_PERIOD_EVENTS = 4
+"""A run of chord events that cycles with a period of 2 to 4 events ..."""
+LOOP_CYCLES = 3
+"""... sounds its cycle at least 3 times in a row ..."""
+LOOP_CHORD_SECONDS = 1.0
+"""... and holds each chord of the cycle for at least 1 s (its median over the run) is a loop: for evidence it
+is one held harmony, whose hold clock starts at the loop's first event and is not restarted by the cycle's
+changes (`loop_continuations`). Without it, 6 s of random notes followed by 24 s of two chords alternating
+every 3 s read as 30 s of harmony that moves. A chord that keeps coming back for under 1 s is a neighbour
+note of a melody over a pedal (an F pedal flickering to F# for 0.5 s under a march tune), which moves."""
 SPREAD_PITCH_CLASSES = (2.5, 4.0)
 """A step that names no triad counts as evidence smoothly as its chroma power spreads over 2.5 to 4 pitch
 classes (participation ratio): a sine reads 1.85 and a sweep 2.0..3.5, where the real music this label
@@ -152,13 +162,40 @@ def evidence_seconds(chroma_power: np.ndarray, fps: float) -> float:
     held chord counted for its first seconds only and a lone partial not at all."""
     win, voiced = _step_power(chroma_power)
     lab = step_chords(_compressed(win), voiced)
-    _, _, onsets = _events(lab)
-    return _evidence(win, voiced, lab, onsets, fps)
+    labels, durations, onsets = _events(lab)
+    loops = loop_continuations(labels, durations * (STEP_FRAMES / fps))
+    return _evidence(win, voiced, lab, onsets[~loops], fps)
+
+
+def loop_continuations(labels: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Which chord events only continue a loop: [M] bool, True for every event of a run that cycles with a
+    period of p = 2..`LOOP_PERIOD_EVENTS` events for at least `LOOP_CYCLES` cycles, each chord of the cycle
+    lasting `LOOP_CHORD_SECONDS` or more at its median, except the run's first event. (Consecutive events
+    always differ, so a period of 1 is a held chord, which the hold clock already reads.) An honest repeat of
+    a phrase cycles through more events, or fewer times.
+
+    Args:
+        labels: [M] chord events (`chord_events`).
+        seconds: [M] their durations in seconds.
+    """
+    out = np.zeros(labels.size, dtype=bool)
+    for p in range(2, LOOP_PERIOD_EVENTS + 1):
+        if labels.size < LOOP_CYCLES * p:
+            break
+        same = np.concatenate(([False], labels[p:] == labels[:-p], [False]))
+        # same[j + 1]: event j + p repeats event j. A run of True over j = a..b makes events a..b + p cycle.
+        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
+        for a, end in zip(edges[::2], edges[1::2], strict=True):
+            cycled = seconds[a : end + p]
+            held = all(np.median(cycled[k::p]) >= LOOP_CHORD_SECONDS for k in range(p))
+            if int(end - a) + p >= LOOP_CYCLES * p and held:
+                out[a + 1 : end + p] = True
+    return out
 
 
 def _evidence(win: np.ndarray, voiced: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> float:
     """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and the steps at
-    which the chord events begin."""
+    which the hold clock restarts (the chord events that do not only continue a loop)."""
     return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, onsets, fps), fps)
 
 
@@ -166,7 +203,8 @@ def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: 
     """How much each step's pitched time counts as evidence of structure, in [0, 1].
 
     - A step that names a triad: ``1 - smoothstep(t; HOLD_SECONDS)`` with t the time since the latest chord
-      event began (1 before the first): a held chord shows nothing new once its first seconds are heard.
+      event began (1 before the first), a loop counting as one event (`loop_continuations`): a held chord,
+      or two chords rocking back and forth, show nothing new once their first seconds are heard.
     - A step that names none: ``smoothstep(spread; SPREAD_PITCH_CLASSES)`` with spread the participation
       ratio ``(sum_p P_p)^2 / sum_p P_p^2`` of its chroma power: a texture, a cluster or a dense mix spreads
       over several pitch classes and counts; a lone partial (a sine, a sweep) is not harmony.
@@ -493,6 +531,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
     voiced_s = max(float(voiced.sum()) * step_s, step_s)
     tonal = tonal_profile(steps, voiced)
     half = ic[ic.size // 2 :]
+    clock = onsets[~loop_continuations(labels, durations * step_s)]
     scalars = {
         "n_events": float(labels.size),
         "chord_coverage": float(durations.sum()) / max(1.0, float(voiced.sum())),
@@ -509,7 +548,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
         "pitched_s": _seconds(_pitched_weight(win, voiced), fps),
-        "evidence_s": _evidence(win, voiced, lab, onsets, fps),
+        "evidence_s": _evidence(win, voiced, lab, clock, fps),
     }
     return scalars, labels, tonal
 

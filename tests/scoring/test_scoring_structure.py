@@ -222,8 +222,58 @@ def test_evidence_counts_a_held_chord_for_its_first_seconds_and_a_lone_partial_n
     assert pitched > 29.0
     assert lo + (hi - lo) / 2 - step_s <= evidence <= lo + (hi - lo) / 2 + step_s
 
-    # Chords that change every second are never held long enough to lose any of it.
-    prog = [(60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0), (57.0, 60.0, 64.0)] * 3
-    moving = np.concatenate([tone(c, 1.0, n_harmonics=6) for c in prog])
+    # Chords that change every 1.5 s, never cycling, are never held long enough to lose any of it:
+    # I IV V vi, ii V I, IV V iii vi, ii V I.
+    prog = [C, F, G, AM, DM, G, C, F, G, EM, AM, DM, G, C]
+    moving = np.concatenate([tone(c, 1.5, n_harmonics=6) for c in prog])
     pitched, evidence = seconds(moving)
-    assert evidence == pytest.approx(pitched, abs=step_s) and pitched > 11.0
+    assert evidence == pytest.approx(pitched, abs=step_s) and pitched > 20.0
+
+
+C, F, G = (60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0)
+AM, DM, EM = (57.0, 60.0, 64.0), (62.0, 65.0, 69.0), (64.0, 67.0, 71.0)
+FS = (66.0, 70.0, 73.0)
+
+
+def test_loop_continuations_on_worked_label_sequences() -> None:
+    """Worked by hand: which events only continue a loop (period 2..4, 3 cycles, chords held >= 1 s)."""
+    c, g, f, am, e = 0, 7, 5, 21, 4
+    two_s = np.full(8, 2.0)
+    # C G C G C G C G: period 2, four cycles; only the first C restarts the hold clock.
+    got = st.loop_continuations(np.array([c, g] * 4), two_s)
+    assert got.tolist() == [False] + [True] * 7
+    # A phrase, then the loop: the loop's own first event (C at index 2) restarts the clock.
+    got = st.loop_continuations(np.array([am, e, c, g, c, g, c, g]), two_s)
+    assert got.tolist() == [False, False, False, True, True, True, True, True]
+    # Two cycles and a half of C G are not yet a loop, nor is a four-chord phrase heard twice.
+    assert not st.loop_continuations(np.array([c, g, c, g, c]), two_s[:5]).any()
+    assert not st.loop_continuations(np.array([c, am, f, g] * 2), two_s).any()
+    # ... but three times it is: period 4, events 1..11 continue it.
+    got = st.loop_continuations(np.array([c, am, f, g] * 3 + [e]), np.full(13, 2.0))
+    assert got.tolist() == [False] + [True] * 11 + [False]
+    # A pedal whose neighbour chord comes back for 0.5 s each time is a melody over a pedal, not a loop.
+    flicker = np.array([2.0, 0.5] * 4)
+    assert not st.loop_continuations(np.array([f, 6] * 4), flicker).any()
+    # The median, not the shortest: one C cut to 0.5 s by the end of the track leaves the loop a loop.
+    cut = np.array([2.0] * 7 + [0.5])
+    assert st.loop_continuations(np.array([c, g] * 4), cut).tolist() == [False] + [True] * 7
+
+
+def test_evidence_counts_a_slow_vamp_as_one_held_harmony_and_a_flickering_pedal_fully() -> None:
+    step_s = st.STEP_FRAMES * HOP / 22050.0
+    lo, hi = st.HOLD_SECONDS
+
+    def seconds(chords: list[tuple[float, float, float]], each_s: list[float]) -> tuple[float, float]:
+        x = np.concatenate([tone(c, d, n_harmonics=6) for c, d in zip(chords, each_s, strict=True)])
+        cp = frame_features(x.astype(np.float32))["chroma_power"]
+        return st.pitched_seconds(cp, FPS), st.evidence_seconds(cp, FPS)
+
+    # C and G alternating every 3 s for 24 s: a loop, counted like one held chord (the test above):
+    # `lo` seconds, then the falling half of the smooth step, within a step.
+    pitched, evidence = seconds([C, G] * 4, [3.0] * 8)
+    assert pitched > 23.0
+    assert lo + (hi - lo) / 2 - step_s <= evidence <= lo + (hi - lo) / 2 + step_s
+    # An F pedal that flickers to F# major for 0.5 s every 2.5 s restarts the clock at each return: every
+    # chord is heard for under 3 s, so all its pitched seconds count.
+    pitched, evidence = seconds([F, FS] * 5, [2.0, 0.5] * 5)
+    assert pitched > 12.0 and evidence == pytest.approx(pitched, abs=step_s)
