@@ -30,18 +30,11 @@ sys.path.insert(0, str(_HERE.parent))
 from scoring import probes as P  # noqa: E402
 from scoring.features import extract_features  # noqa: E402
 from scoring.novelty import novelty  # noqa: E402
-from scoring.probes.degenerate import at_level, tone_probes  # noqa: E402
-from scoring.testsignals import tone, white_noise  # noqa: E402
+from scoring.probes.degenerate import at_level, tone_probes, vamp  # noqa: E402
+from scoring.testsignals import white_noise  # noqa: E402
 
 PROGRAMS = (P.PIANO, P.ORGAN, P.STRINGS, P.FLUTE, P.GUITAR, P.VIBES, P.CLARINET, P.CHOIR)
 PAD_S = 24.0
-
-
-def vamp(chord_s: float) -> np.ndarray:
-    """`PAD_S` of C major and G major (harmonic tones) alternating every ``chord_s`` seconds."""
-    chords = ((60.0, 64.0, 67.0), (67.0, 71.0, 74.0))
-    n = int(PAD_S / chord_s)
-    return np.concatenate([tone(chords[k % 2], chord_s, n_harmonics=6) for k in range(n)])
 
 
 def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -53,7 +46,7 @@ def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         "held chord -10 dB": at_level(tones["chord_cmaj"], clip, -10.0),
         "sine -10 dB": at_level(tones["sine440"], clip, -10.0),
         "sweep -10 dB": at_level(tones["sweep"], clip, -10.0),
-        "C-G every 3 s -10 dB": at_level(vamp(3.0), clip, -10.0),
+        "C-G every 3 s -10 dB": at_level(vamp(PAD_S), clip, -10.0),
     }
     return {"alone": clip, **{k: np.concatenate((clip, v)) for k, v in pads.items()}}
 

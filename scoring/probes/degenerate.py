@@ -234,16 +234,24 @@ def at_level(x: np.ndarray, reference: np.ndarray, db: float) -> np.ndarray:
     return (x * (_rms(reference) * 10 ** (db / 20.0) / max(_rms(x), 1e-12))).astype(np.float32)
 
 
-CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "6s+chord", "8s", "6s+sine", "6s+sweep")
-"""Clip ``i`` is of kind ``CLIP_KINDS[i % 7]``: 6 s of random notes alone, followed by 24 s of silence, or by
+CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "6s+chord", "8s", "6s+sine", "6s+sweep", "6s+vamp")
+"""Clip ``i`` is of kind ``CLIP_KINDS[i % 8]``: 6 s of random notes alone, followed by 24 s of silence, or by
 24 s of white noise 30 dB under the notes' RMS level, or of a held C-major chord, a 440 Hz sine or a
-100 Hz..5 kHz sweep (`tone_probes`) 10 dB under it; or 8 s alone."""
+100 Hz..5 kHz sweep (`tone_probes`) or a slow vamp (`vamp`) 10 dB under it; or 8 s alone."""
 _CLIP_TONES = {"6s+chord": "chord_cmaj", "6s+sine": "sine440", "6s+sweep": "sweep"}
+
+
+def vamp(seconds: float, chord_s: float = 3.0) -> np.ndarray:
+    """``seconds`` of C major and G major (harmonic tones) alternating every ``chord_s`` seconds: a loop slow
+    enough that each chord change comes before a held chord's evidence runs out."""
+    chords = ((60.0, 64.0, 67.0), (67.0, 71.0, 74.0))
+    n = int(seconds / chord_s)
+    return np.concatenate([tone(chords[k % 2], chord_s, n_harmonics=6) for k in range(n)])
 
 
 def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
     """Clip ``i``: random notes (seed 300 + ``i``, the ``i``-th program of `_PROGRAMS`) too short to show
-    structure, alone or padded to 30 s with silence, quiet noise or a quieter tone (`CLIP_KINDS`)."""
+    structure, alone or padded to 30 s with silence, quiet noise, a quieter tone or vamp (`CLIP_KINDS`)."""
     prog = _PROGRAMS[i % len(_PROGRAMS)]
     kind = CLIP_KINDS[i % len(CLIP_KINDS)]
     notes = random_notes(8.0 if kind == "8s" else 6.0, prog, seed=300 + i, cache=cache)
@@ -253,6 +261,8 @@ def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
     elif kind in _CLIP_TONES:
         tone_pcm = next(p.pcm for p in tone_probes(24.0) if p.meta["signal"] == _CLIP_TONES[kind])
         pad = at_level(tone_pcm, notes, -10.0)
+    elif kind == "6s+vamp":
+        pad = at_level(vamp(24.0), notes, -10.0)
     pcm = notes if kind in ("6s", "8s") else np.concatenate((notes, pad)).astype(np.float32)
     return Probe(
         f"degenerate/clips/{kind}.{prog}.{i}",
@@ -280,7 +290,7 @@ def degenerate_probes(
     - random_notes: `random_notes` on piano, organ, strings, flute...;
     - tones, noise: `tone_probes`, `noise_probes` (at most 4 of each exist; ``n`` caps them);
     - clips: `_clip_probe`, whatever ``seconds`` is (6 or 8 s of random notes, some padded to 30 s with
-      silence, noise or a tone).
+      silence, noise, a tone or a slow vamp).
     """
     out: list[Probe] = []
     for make in (_loop_probe, _shuffle_probe, _random_notes_probe):
