@@ -3,9 +3,11 @@ what it leaves open.
 
 Six seconds of random notes (`scoring.probes.random_notes`, several GM programs and seeds), scored alone and
 followed by 24 s of each padding: silence, white noise 30 dB under the notes, three tones (a held C-major
-chord, a 440 Hz sine, a 100 Hz..5 kHz sweep) and a slow vamp (C and G major alternating every 3 s) 10 dB
-under the notes. Prints per padding the median and largest G x P x T (what the harmony reads), E (the
-evidence of the view that counted) and novelty_bp, each clip scored alone against an empty catalogue.
+chord, a 440 Hz sine, a 100 Hz..5 kHz sweep) and slow loops of 2, 3 and 4 chords, a chord every 3 s
+(`scoring.probes.degenerate.vamp`), 10 dB under the notes. Prints per padding the median and largest
+G x P x T (what the harmony reads), E (the evidence of the view that counted) and novelty_bp, each clip
+scored alone against an empty catalogue. The 3- and 4-chord loops are left open: 24 s holds under three
+of their cycles (`scoring.structure.LOOP_CYCLES`).
 
 With ``--lengths`` it first shows why: excerpts of 6..20 s cut from the quick validity sets' 30 s probes
 (real music, loops, shuffles, random notes; at 0 s, mid-way and at the end), the AUC of real vs each class
@@ -35,6 +37,7 @@ from scoring.testsignals import white_noise  # noqa: E402
 
 PROGRAMS = (P.PIANO, P.ORGAN, P.STRINGS, P.FLUTE, P.GUITAR, P.VIBES, P.CLARINET, P.CHOIR)
 PAD_S = 24.0
+C, F, G, AM = (60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0), (57.0, 60.0, 64.0)
 
 
 def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -47,6 +50,8 @@ def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         "sine -10 dB": at_level(tones["sine440"], clip, -10.0),
         "sweep -10 dB": at_level(tones["sweep"], clip, -10.0),
         "C-G every 3 s -10 dB": at_level(vamp(PAD_S), clip, -10.0),
+        "C-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=(C, F, G)), clip, -10.0),
+        "C-Am-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=(C, AM, F, G)), clip, -10.0),
     }
     return {"alone": clip, **{k: np.concatenate((clip, v)) for k, v in pads.items()}}
 
@@ -102,12 +107,12 @@ def main() -> None:
             n = novelty(feats.embedding, feats.scalars, None, None)
             rows.setdefault(name, []).append((n.harmony.structure, n.evidence, n.novelty_bp))
     print(
-        f"{'6 s of random notes':22s} {'G x P x T median/max':>21s} {'E max':>6s} {'novelty median/max':>19s}"
+        f"{'6 s of random notes':26s} {'G x P x T median/max':>21s} {'E max':>6s} {'novelty median/max':>19s}"
     )
     for name, vals in rows.items():
         c, e, bp = (np.array(v) for v in zip(*vals, strict=True))
         print(
-            f"{name:22s} {np.median(c):10.2f}/{c.max():.2f} {e.max():6.2f} "
+            f"{name:26s} {np.median(c):10.2f}/{c.max():.2f} {e.max():6.2f} "
             f"{np.median(bp):12.0f}/{bp.max():.0f}"
         )
 

@@ -241,12 +241,15 @@ CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "6s+chord", "8s", "6s+sine", "6s+s
 _CLIP_TONES = {"6s+chord": "chord_cmaj", "6s+sine": "sine440", "6s+sweep": "sweep"}
 
 
-def vamp(seconds: float, chord_s: float = 3.0) -> np.ndarray:
-    """``seconds`` of C major and G major (harmonic tones) alternating every ``chord_s`` seconds: a loop slow
-    enough that each chord change comes before a held chord's evidence runs out."""
-    chords = ((60.0, 64.0, 67.0), (67.0, 71.0, 74.0))
+C_AND_G = ((60.0, 64.0, 67.0), (67.0, 71.0, 74.0))
+"""C major and G major (MIDI notes): the default `vamp`."""
+
+
+def vamp(seconds: float, chord_s: float = 3.0, chords: tuple[tuple[float, ...], ...] = C_AND_G) -> np.ndarray:
+    """``seconds`` of ``chords`` (harmonic tones) in turn, each ``chord_s`` seconds: a loop slow enough that
+    each chord change comes before a held chord's evidence runs out."""
     n = int(seconds / chord_s)
-    return np.concatenate([tone(chords[k % 2], chord_s, n_harmonics=6) for k in range(n)])
+    return np.concatenate([tone(chords[k % len(chords)], chord_s, n_harmonics=6) for k in range(n)])
 
 
 def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
