@@ -25,8 +25,8 @@ most:
   rather than found it, and a loop or low noise could read there as a few surprising chords.
 - E (evidence): the share of novelty a track holds enough music to earn, from its seconds of pitched material
   that show harmony (`structure.evidence_seconds`; `EVIDENCE_SECONDS`, 8 to 20 s). Nothing here can tell 6 s
-  of random notes from 6 s of a composition, and neither silence, noise, a held chord nor a sine around them
-  is music. Each view counts its own seconds.
+  of random notes from 6 s of a composition, and neither silence, noise, a held chord, a sine nor a slow
+  vamp around them is music. Each view counts its own seconds.
 
 The creator's declared genre never enters the score (it is recorded, and the nearest style of the genre
 reference is reported), so declaring a genre, rightly or wrongly, can neither raise nor lower novelty.

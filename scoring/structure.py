@@ -162,9 +162,7 @@ def evidence_seconds(chroma_power: np.ndarray, fps: float) -> float:
     held chord counted for its first seconds only and a lone partial not at all."""
     win, voiced = _step_power(chroma_power)
     lab = step_chords(_compressed(win), voiced)
-    labels, durations, onsets = _events(lab)
-    loops = loop_continuations(labels, durations * (STEP_FRAMES / fps))
-    return _evidence(win, voiced, lab, onsets[~loops], fps)
+    return _evidence(win, voiced, lab, _events(lab), fps)
 
 
 def loop_continuations(labels: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -193,10 +191,18 @@ def loop_continuations(labels: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _evidence(win: np.ndarray, voiced: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> float:
-    """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and the steps at
-    which the hold clock restarts (the chord events that do not only continue a loop)."""
-    return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, onsets, fps), fps)
+def _evidence(
+    win: np.ndarray,
+    voiced: np.ndarray,
+    lab: np.ndarray,
+    events: tuple[np.ndarray, np.ndarray, np.ndarray],
+    fps: float,
+) -> float:
+    """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and their events
+    (`_events`). The hold clock restarts where an event begins that does not only continue a loop."""
+    labels, durations, onsets = events
+    restarts = onsets[~loop_continuations(labels, durations * (STEP_FRAMES / fps))]
+    return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, restarts, fps), fps)
 
 
 def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> np.ndarray:
@@ -531,7 +537,6 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
     voiced_s = max(float(voiced.sum()) * step_s, step_s)
     tonal = tonal_profile(steps, voiced)
     half = ic[ic.size // 2 :]
-    clock = onsets[~loop_continuations(labels, durations * step_s)]
     scalars = {
         "n_events": float(labels.size),
         "chord_coverage": float(durations.sum()) / max(1.0, float(voiced.sum())),
@@ -548,7 +553,7 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
         "pitched_s": _seconds(_pitched_weight(win, voiced), fps),
-        "evidence_s": _evidence(win, voiced, lab, clock, fps),
+        "evidence_s": _evidence(win, voiced, lab, (labels, durations, onsets), fps),
     }
     return scalars, labels, tonal
 
