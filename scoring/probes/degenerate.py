@@ -254,7 +254,8 @@ def vamp(seconds: float, chord_s: float = 3.0, chords: tuple[tuple[float, ...], 
 
 def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
     """Clip ``i``: random notes (seed 300 + ``i``, the ``i``-th program of `_PROGRAMS`) too short to show
-    structure, alone or padded to 30 s with silence, quiet noise, a quieter tone or vamp (`CLIP_KINDS`)."""
+    structure, alone or padded to 30 s with silence, quiet noise, a quieter tone or a slow vamp
+    (`CLIP_KINDS`)."""
     prog = _PROGRAMS[i % len(_PROGRAMS)]
     kind = CLIP_KINDS[i % len(CLIP_KINDS)]
     notes = random_notes(8.0 if kind == "8s" else 6.0, prog, seed=300 + i, cache=cache)

@@ -231,9 +231,8 @@ def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(a
 
     # 6 s of random notes on the C-major scale, alone, then followed by 24 s of silence, of white noise
     # 30 dB under the notes, or of a held chord, a sine, a sweep or a slow vamp (C and G major alternating
-    # every 3 s) 10 dB under them. The harmony alone reads
-    # some of them as composed (structure takes time to show, and a quiet tone adds no chord to read);
-    # none holds enough music to earn novelty.
+    # every 3 s) 10 dB under them. The harmony alone reads some of them as composed (structure takes time to
+    # show, and a quiet tone adds no chord to read); none holds enough music to earn novelty.
     tones = {p.meta["signal"]: p.pcm for p in tone_probes(24.0)}
     scale = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
     structure, padded_s = [], []
