@@ -184,9 +184,10 @@ def loop_continuations(labels: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         # same[j + 1]: event j + p repeats event j. A run of True over j = a..b makes events a..b + p cycle.
         edges = np.flatnonzero(np.diff(same.astype(np.int8)))
         for a, end in zip(edges[::2], edges[1::2], strict=True):
+            if end - a < (LOOP_CYCLES - 1) * p:  # events a..end + p - 1: fewer than LOOP_CYCLES cycles
+                continue
             cycled = seconds[a : end + p]
-            held = all(np.median(cycled[k::p]) >= LOOP_CHORD_SECONDS for k in range(p))
-            if int(end - a) + p >= LOOP_CYCLES * p and held:
+            if all(np.median(cycled[k::p]) >= LOOP_CHORD_SECONDS for k in range(p)):
                 out[a + 1 : end + p] = True
     return out
 
@@ -205,21 +206,22 @@ def _evidence(
     return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, restarts, fps), fps)
 
 
-def _evidence_weight(win: np.ndarray, lab: np.ndarray, onsets: np.ndarray, fps: float) -> np.ndarray:
+def _evidence_weight(win: np.ndarray, lab: np.ndarray, restarts: np.ndarray, fps: float) -> np.ndarray:
     """How much each step's pitched time counts as evidence of structure, in [0, 1].
 
-    - A step that names a triad: ``1 - smoothstep(t; HOLD_SECONDS)`` with t the time since the latest chord
-      event began (1 before the first), a loop counting as one event (`loop_continuations`): a held chord,
-      or two chords rocking back and forth, show nothing new once their first seconds are heard.
+    - A step that names a triad: ``1 - smoothstep(t; HOLD_SECONDS)`` with t the time since the latest of
+      ``restarts`` (the steps where chord events begin, a loop counting as one event: `loop_continuations`),
+      and 1 before the first: a held chord, or two chords rocking back and forth, show nothing new once
+      their first seconds are heard.
     - A step that names none: ``smoothstep(spread; SPREAD_PITCH_CLASSES)`` with spread the participation
       ratio ``(sum_p P_p)^2 / sum_p P_p^2`` of its chroma power: a texture, a cluster or a dense mix spreads
       over several pitch classes and counts; a lone partial (a sine, a sweep) is not harmony.
     """
     step = np.arange(lab.shape[0])
     since = np.zeros(step.shape[0])  # before the first event, and with none at all: nothing held yet
-    if onsets.size:
-        idx = np.searchsorted(onsets, step, side="right") - 1
-        since = np.where(idx >= 0, step - onsets[np.maximum(idx, 0)], 0)
+    if restarts.size:
+        idx = np.searchsorted(restarts, step, side="right") - 1
+        since = np.where(idx >= 0, step - restarts[np.maximum(idx, 0)], 0)
     held = 1.0 - smoothstep(since * (STEP_FRAMES / fps), *HOLD_SECONDS)
     total = win.sum(axis=1)
     spread = total * total / np.maximum((win * win).sum(axis=1), 1e-300)
