@@ -17,11 +17,14 @@ parts (beat DP, peak picking, self-similarity) run in numpy per track.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,6 +146,33 @@ def _sig(value: float, digits: int) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+@functools.cache
+def _thread_pools() -> Any | None:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # the scoring core runs on torch and numpy alone (as on the GPU machine)
+        return None
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """Holds numpy's BLAS (OpenBLAS) to one thread for the block.
+
+    Why: the per-track numpy steps of the feature pass make many small matrix products. With a second BLAS
+    thread each of them wakes a worker that then spins, taking the core that torch's own threads or the
+    quality measures beside them (`scoring.engine.beside_features`) were using: on 2 cores the quick
+    `bench/scoring.py` spent 0.67..0.87 s CPU for 0.34..0.45 s wall, and 0.56..0.73 s for 0.30..0.41 s held
+    to one. The products are blocked over their outputs, never split along a sum, so every result is the same
+    bit for bit (tests/scoring/test_scoring_features.py). The limit is process-wide while it lasts; two
+    threads that overlap it can leave BLAS at one thread, which changes no result.
+    """
+    pools = _thread_pools()
+    if pools is None:
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[object] = pools.limit(limits=1, user_api="blas")
+    return limited
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """`device` as given, else CUDA when available, else CPU."""
     if device is not None:
@@ -200,7 +230,7 @@ def extract_features(
                 continue
         batches.append([i])
     results: list[TrackFeatures | None] = [None] * len(arrays)
-    with torch.inference_mode():
+    with torch.inference_mode(), one_blas_thread():
         for idx in batches:
             for i, feats in zip(
                 idx, _extract_batch([arrays[i] for i in idx], int(sample_rate), dev), strict=True

@@ -7,6 +7,7 @@ through FluidSynth) checks that the pieces agree on music, not only on test tone
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -323,6 +324,44 @@ def test_same_results_across_thread_counts_and_batches(song: np.ndarray) -> None
         # float32 spectral path: sums may associate differently across threads and batch shapes.
         assert two.scalars[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
     assert FEATURE_VERSION == "ami-features/10"
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
+def test_one_blas_thread_holds_while_extracting_and_changes_no_bit(
+    song: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass holds numpy's BLAS to one thread (`one_blas_thread`) and restores it; with the limit taken
+    away and two BLAS threads, every feature is the same bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    import scoring.features as features_module
+
+    other = ts.two_part_song(16.0, bpm=96)
+    inner = features_module._extract_batch
+    seen: list[int] = []
+
+    def spying(*args: object, **kwargs: object) -> list[TrackFeatures]:
+        seen.append(_blas_threads())
+        return inner(*args, **kwargs)  # type: ignore[arg-type]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(features_module, "_extract_batch", spying)
+        held = extract_features([song, other])
+        assert seen and set(seen) == {1}
+        assert _blas_threads() == 2
+        monkeypatch.setattr(features_module, "_extract_batch", inner)
+        monkeypatch.setattr(features_module, "one_blas_thread", contextlib.nullcontext)
+        free = extract_features([song, other])
+    for a, b in zip(held, free, strict=True):
+        assert a.scalars == b.scalars
+        for name in ("chroma_2dft", "embedding", "beat_chroma", "chroma_steps", "voiced_steps"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert a.boundaries_s == b.boundaries_s and a.beat_times_s == b.beat_times_s
 
 
 def test_degenerate_signals_give_finite_features() -> None:
