@@ -18,7 +18,8 @@ Prints, all measured in this run on this machine:
     .venv/bin/python bench/scoring.py            # 8 x 180 s tracks, 5 and 15 min memory probes, kNN 1e6 x 128
     .venv/bin/python bench/scoring.py --quick    # about a minute: 4 tracks x 30 s, 2-minute memory probe
 
-Each implementation runs one untimed pass, then the fastest of REPEATS timed passes counts.
+Each implementation runs one untimed pass; then they take turns for REPEATS rounds, and each one's fastest
+timed pass counts (`interleaved_best`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -223,9 +225,9 @@ def _common_tail(y: np.ndarray, sr: int, chroma: np.ndarray, mfcc: np.ndarray, b
     }
 
 
-REPEATS = 3
-"""Timed passes after the untimed first one; the fastest counts (as timeit does): on a shared machine the
-others measure the neighbours."""
+REPEATS = 5
+"""Timed rounds after the untimed first one; each side's fastest pass counts (as timeit does): on a shared
+machine the others measure the neighbours."""
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
@@ -234,17 +236,28 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def _best_of(fn: Callable[[], object], repeats: int = REPEATS) -> tuple[float, float, float]:
-    """(wall, CPU) seconds of the fastest of `repeats` passes of `fn` after an untimed first pass, and that
-    first pass's wall seconds."""
-    cold, _ = _timed(fn)
-    wall, cpu = min(_timed(fn) for _ in range(repeats))
-    return wall, cpu, cold
+def interleaved_best(
+    passes: dict[str, Callable[[], object]], repeats: int = REPEATS
+) -> dict[str, tuple[float, float, float]]:
+    """Per name, (wall, CPU) seconds of the fastest of `repeats` passes, and the wall seconds of its untimed
+    first pass.
+
+    The sides take turns, one pass each per round, rather than one side's passes and then the other's: a
+    neighbour's load on this shared host lasts tens of seconds, and taking turns puts it on both sides of the
+    ratio (measured: three quick runs in a row read 2.92x, 5.66x and 4.53x when ours ran first and librosa
+    after it).
+    """
+    cold = {name: _timed(fn)[0] for name, fn in passes.items()}
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(repeats):
+        for name, fn in passes.items():
+            best[name] = min(best.get(name, (math.inf, math.inf)), _timed(fn))
+    return {name: (*best[name], cold[name]) for name in passes}
 
 
-def time_ours(tracks: list[np.ndarray], device: str | None, batch_size: int) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of this process, wall seconds of the cold first pass) for the features and
-    the quality measures of all tracks, as the engine computes them (`features_and_quality`).
+def ours_pass(tracks: list[np.ndarray], device: str | None, batch_size: int) -> Callable[[], None]:
+    """One pass of the features and the quality measures of all tracks, as the engine computes them
+    (`features_and_quality`).
 
     The first pass is not timed: the worker's scorer is one long-lived process, so what a mint costs is the
     steady state; the first pass pays the page faults of fresh buffers, FFT plans and the CUDA context once.
@@ -260,19 +273,18 @@ def time_ours(tracks: list[np.ndarray], device: str | None, batch_size: int) -> 
         if torch.cuda.is_available():
             torch.cuda.synchronize()
 
-    return _best_of(one_pass)
+    return one_pass
 
 
-def time_librosa(tracks: list[np.ndarray], shared_stft: bool) -> tuple[float, float]:
-    """(wall, CPU) seconds of the librosa implementation over all tracks, timed as ours (numba JIT, FFT plans
-    and fresh buffers in the untimed first pass)."""
+def librosa_pass(tracks: list[np.ndarray], shared_stft: bool) -> Callable[[], None]:
+    """One pass of the librosa implementation over all tracks (numba JIT, FFT plans and fresh buffers are
+    paid in the untimed first pass, as ours)."""
 
     def one_pass() -> None:
         for y in tracks:
             librosa_features(y, shared_stft=shared_stft)
 
-    wall, cpu, _ = _best_of(one_pass)
-    return wall, cpu
+    return one_pass
 
 
 _MEMORY_PROBE = """
@@ -356,7 +368,12 @@ def main() -> None:
     audio_s = n_tracks * seconds
     results: dict[str, object] = {"device": device, "tracks": n_tracks, "seconds_per_track": seconds}
 
-    ours, ours_cpu, ours_cold = time_ours(tracks, device, args.batch_size)
+    passes = {"ours": ours_pass(tracks, device, args.batch_size)}
+    if not args.skip_librosa:
+        passes["librosa"] = librosa_pass(tracks, shared_stft=False)
+        passes["librosa_shared"] = librosa_pass(tracks, shared_stft=True)
+    timings = interleaved_best(passes)
+    ours, ours_cpu, ours_cold = timings["ours"]
     results.update(
         ours_s=ours,
         ours_cpu_s=ours_cpu,
@@ -370,9 +387,8 @@ def main() -> None:
         f"(cold first pass {ours_cold:.2f} s)"
     )
     if not args.skip_librosa:
-        for label, shared in (("straightforward", False), ("shared-STFT", True)):
-            base, base_cpu = time_librosa(tracks, shared)
-            key = "librosa_shared" if shared else "librosa"
+        for label, key in (("straightforward", "librosa"), ("shared-STFT", "librosa_shared")):
+            base, base_cpu, _ = timings[key]
             results.update(
                 {
                     f"{key}_s": base,
