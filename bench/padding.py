@@ -6,8 +6,8 @@ followed by 24 s of each padding: silence, white noise 30 dB under the notes, th
 chord, a 440 Hz sine, a 100 Hz..5 kHz sweep) and slow loops of 2, 3 and 4 chords, a chord every 3 s
 (`scoring.probes.degenerate.vamp`), 10 dB under the notes. Prints per padding the median and largest
 G x P x T (what the harmony reads), E (the evidence of the view that counted) and novelty_bp, each clip
-scored alone against an empty catalogue. The 3- and 4-chord loops are left open: 24 s holds under three
-of their cycles (`scoring.structure.LOOP_CYCLES`).
+scored alone against an empty catalogue. Since model 15 the 3- and 4-chord loops, under three cycles in 24 s,
+are loops too: no melody moves over them (`scoring.structure.LOOP_CYCLES_UNSUNG`).
 
 With ``--lengths`` it first shows why: excerpts of 6..20 s cut from the quick validity sets' 30 s probes
 (real music, loops, shuffles, random notes; at 0 s, mid-way and at the end), the AUC of real vs each class
@@ -32,12 +32,11 @@ sys.path.insert(0, str(_HERE.parent))
 from scoring import probes as P  # noqa: E402
 from scoring.features import extract_features  # noqa: E402
 from scoring.novelty import novelty  # noqa: E402
-from scoring.probes.degenerate import at_level, tone_probes, vamp  # noqa: E402
+from scoring.probes.degenerate import C_AM_F_G, C_F_G, at_level, tone_probes, vamp  # noqa: E402
 from scoring.testsignals import white_noise  # noqa: E402
 
 PROGRAMS = (P.PIANO, P.ORGAN, P.STRINGS, P.FLUTE, P.GUITAR, P.VIBES, P.CLARINET, P.CHOIR)
 PAD_S = 24.0
-C, F, G, AM = (60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0), (57.0, 60.0, 64.0)
 
 
 def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -50,8 +49,8 @@ def paddings(clip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         "sine -10 dB": at_level(tones["sine440"], clip, -10.0),
         "sweep -10 dB": at_level(tones["sweep"], clip, -10.0),
         "C-G every 3 s -10 dB": at_level(vamp(PAD_S), clip, -10.0),
-        "C-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=(C, F, G)), clip, -10.0),
-        "C-Am-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=(C, AM, F, G)), clip, -10.0),
+        "C-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=C_F_G), clip, -10.0),
+        "C-Am-F-G every 3 s -10 dB": at_level(vamp(PAD_S, chords=C_AM_F_G), clip, -10.0),
     }
     return {"alone": clip, **{k: np.concatenate((clip, v)) for k, v in pads.items()}}
 

@@ -72,7 +72,7 @@ __all__ = [
     "resolve_device",
 ]
 
-FEATURE_VERSION: str = "ami-features/10"
+FEATURE_VERSION: str = "ami-features/11"
 
 N_MFCC = 20
 SILENCE_DBFS = -60.0
@@ -373,9 +373,10 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
             "n_beats": float(beats.shape[0]),
             "onset_rate_hz": float(onsets.shape[0] / duration),
         }
-        struct = structure.describe(frames["chroma_power"], env, fps)
+        notes = melody.note_changes(frames["semitone_power"], fps)
+        struct = structure.describe(frames["chroma_power"], env, fps, notes)
         scalars.update(struct.scalars)
-        treble = structure.harmony_scalars(frames["chroma_treble_power"], fps)
+        treble = structure.harmony_scalars(frames["chroma_treble_power"], fps, notes)
         scalars.update({structure.TREBLE_PREFIX + k: v for k, v in treble.items()})
         phrases = melody.melodic_phrases(frames["semitone_power"], fps)
         transitions, leaps = melody.motion_of(phrases)

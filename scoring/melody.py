@@ -75,6 +75,18 @@ def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
     of pitch held `MIN_NOTE_FRAMES` or more, hops to a partial and back read as the note held, split where
     the melody falls silent for more than `MAX_GAP_S` (see the module docstring). Phrases of one note, which
     hold no interval, are left out."""
+    return [notes for notes, _ in _phrases_at(semitone_power, fps)]
+
+
+def note_changes(semitone_power: np.ndarray, fps: float) -> np.ndarray:
+    """The STFT frames at which the clearly heard melody (`melodic_phrases`) moves to a new note: the start
+    of every note of a phrase but its first, one per melodic transition. [K] int64, ascending."""
+    starts = [at[1:] for _, at in _phrases_at(semitone_power, fps)]
+    return np.concatenate(starts) * POOL if starts else np.zeros(0, np.int64)
+
+
+def _phrases_at(semitone_power: np.ndarray, fps: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`melodic_phrases` with the pooled frame at which each of their notes starts: [(notes, frames)]."""
     p = np.asarray(semitone_power, dtype=np.float64)
     t = (p.shape[1] // POOL) * POOL
     if t == 0:
@@ -93,26 +105,33 @@ def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
     pitch = best[where] + LOWEST_F0
     breaks = np.nonzero(np.diff(where) > int(round(MAX_GAP_S * fps / POOL)))[0] + 1
     phrases = []
-    for run in np.split(pitch, breaks):
+    for run, at in zip(np.split(pitch, breaks), np.split(where, breaks), strict=True):
         starts = np.flatnonzero(np.r_[True, np.diff(run) != 0])
         held = np.diff(np.r_[starts, run.size]) >= MIN_NOTE_FRAMES
-        notes = _without_flicker(run[starts][held])
+        notes, onsets = _held_notes(run[starts][held], at[starts][held])
         if notes.size > 1:
-            phrases.append(notes)
+            phrases.append((notes, onsets))
     return phrases
 
 
 def _without_flicker(pitches: np.ndarray) -> np.ndarray:
     """The notes of a phrase, one per change of pitch, with every hop to a partial and straight back (A B A,
     B `FLICKER_SEMITONES` from A) read as A held. Hops that chain (A B A B A) fold into one A."""
+    return _held_notes(pitches, np.zeros(len(pitches), np.int64))[0]
+
+
+def _held_notes(pitches: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_without_flicker` of ``pitches`` that start at frames ``at``: (notes, the frame each one starts)."""
     out: list[int] = []
-    for p in pitches.tolist():
+    start: list[int] = []
+    for p, f in zip(pitches.tolist(), at.tolist(), strict=True):
         if out and out[-1] == p:
             continue
         out.append(int(p))
+        start.append(int(f))
         if len(out) >= 3 and out[-1] == out[-3] and abs(out[-2] - out[-1]) in FLICKER_SEMITONES:
-            del out[-2:]
-    return np.asarray(out, dtype=np.int64)
+            del out[-2:], start[-2:]
+    return np.asarray(out, dtype=np.int64), np.asarray(start, dtype=np.int64)
 
 
 def intervals(phrases: list[np.ndarray]) -> np.ndarray:

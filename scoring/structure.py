@@ -54,6 +54,15 @@ is one held harmony, whose hold clock starts at the loop's first event and is no
 changes (`loop_continuations`). Without it, 6 s of random notes followed by 24 s of two chords alternating
 every 3 s read as 30 s of harmony that moves. A chord that keeps coming back for under 1 s is a neighbour
 note of a melody over a pedal (an F pedal flickering to F# for 0.5 s under a march tune), which moves."""
+LOOP_CYCLES_UNSUNG = 2
+"""A run that cycles only twice is a loop too when no melody moves over it (since model 15): no note of the
+clearly heard melody (`scoring.melody.note_changes`) begins inside any of its chords but the first, away
+from the chord changes by more than `SUNG_MARGIN_STEPS`. Without it, 6 s of random notes followed by 24 s
+of a slow three- or four-chord loop (2.7 and 2 cycles at 3 s a chord) read as 30 s of harmony that moves.
+A four-chord phrase stated twice under a melody, as most songs are built, keeps counting."""
+SUNG_MARGIN_STEPS = 1
+"""A melody note that begins within one step (0.23 s) of a chord change moves with the chords (a block
+chord's top voice), not over them."""
 SPREAD_PITCH_CLASSES = (2.5, 4.0)
 """A step that names no triad counts as evidence smoothly as its chroma power spreads over 2.5 to 4 pitch
 classes (participation ratio): a sine reads 1.85 and a sweep 2.0..3.5, where the real music this label
@@ -157,39 +166,55 @@ def smoothstep(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     return s * s * (3.0 - 2.0 * s)
 
 
-def evidence_seconds(chroma_power: np.ndarray, fps: float) -> float:
+def evidence_seconds(chroma_power: np.ndarray, fps: float, note_frames: np.ndarray | None = None) -> float:
     """Seconds of pitched material that show harmony (`_evidence_weight`): the `pitched_seconds`, with a
-    held chord counted for its first seconds only and a lone partial not at all."""
+    held chord counted for its first seconds only and a lone partial not at all. ``note_frames``: the frames
+    at which the melody moves (`scoring.melody.note_changes`; None: no melody heard), for `_evidence`."""
     win, voiced = _step_power(chroma_power)
     lab = step_chords(_compressed(win), voiced)
-    return _evidence(win, voiced, lab, _events(lab), fps)
+    return _evidence(win, voiced, lab, _events(lab), fps, note_frames)
 
 
-def loop_continuations(labels: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+def loop_continuations(labels: np.ndarray, seconds: np.ndarray, sung: np.ndarray) -> np.ndarray:
     """Which chord events only continue a loop: [M] bool, True for every event of a run that cycles with a
-    period of p = 2..`LOOP_PERIOD_EVENTS` events for at least `LOOP_CYCLES` cycles, each chord of the cycle
-    lasting `LOOP_CHORD_SECONDS` or more at its median, except the run's first event. (Consecutive events
-    always differ, so a period of 1 is a held chord, which the hold clock already reads.) An honest repeat of
-    a phrase cycles through more events, or fewer times.
+    period of p = 2..`LOOP_PERIOD_EVENTS` events for at least `LOOP_CYCLES` cycles (`LOOP_CYCLES_UNSUNG`
+    when no event of the run but its first is ``sung``), each chord of the cycle lasting
+    `LOOP_CHORD_SECONDS` or more at its median, except the run's first event. (Consecutive events always
+    differ, so a period of 1 is a held chord, which the hold clock already reads.) An honest repeat of a
+    phrase cycles through more events, or fewer times, or carries a melody.
 
     Args:
         labels: [M] chord events (`chord_events`).
         seconds: [M] their durations in seconds.
+        sung: [M] bool, a melody note begins inside the event (`_sung_events`).
     """
     out = np.zeros(labels.size, dtype=bool)
+    quiet = ~np.asarray(sung, dtype=bool)
+    fewest = min(LOOP_CYCLES, LOOP_CYCLES_UNSUNG)
     for p in range(2, LOOP_PERIOD_EVENTS + 1):
-        if labels.size < LOOP_CYCLES * p:
+        if labels.size < fewest * p:
             break
         same = np.concatenate(([False], labels[p:] == labels[:-p], [False]))
         # same[j + 1]: event j + p repeats event j. A run of True over j = a..b makes events a..b + p cycle.
         edges = np.flatnonzero(np.diff(same.astype(np.int8)))
         for a, end in zip(edges[::2], edges[1::2], strict=True):
-            if end - a < (LOOP_CYCLES - 1) * p:  # events a..end + p - 1: fewer than LOOP_CYCLES cycles
+            cycles = LOOP_CYCLES_UNSUNG if quiet[a + 1 : end + p].all() else LOOP_CYCLES
+            if end - a < (cycles - 1) * p:  # events a..end + p - 1: fewer than `cycles` cycles
                 continue
             cycled = seconds[a : end + p]
             if all(np.median(cycled[k::p]) >= LOOP_CHORD_SECONDS for k in range(p)):
                 out[a + 1 : end + p] = True
     return out
+
+
+def _sung_events(onsets: np.ndarray, n_steps: int, note_frames: np.ndarray) -> np.ndarray:
+    """[M] bool: a note of the melody begins inside chord event k, whose steps run from ``onsets[k]`` to
+    the next event's onset (the last to ``n_steps``), more than `SUNG_MARGIN_STEPS` from either end."""
+    ends = np.append(onsets[1:], n_steps)
+    notes = np.asarray(note_frames, dtype=np.int64) // STEP_FRAMES
+    lo = np.searchsorted(notes, onsets + SUNG_MARGIN_STEPS + 1, side="left")
+    hi = np.searchsorted(notes, ends - SUNG_MARGIN_STEPS, side="left")
+    return np.asarray(hi > lo)
 
 
 def _evidence(
@@ -198,11 +223,15 @@ def _evidence(
     lab: np.ndarray,
     events: tuple[np.ndarray, np.ndarray, np.ndarray],
     fps: float,
+    note_frames: np.ndarray | None = None,
 ) -> float:
-    """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords and their events
-    (`_events`). The hold clock restarts where an event begins that does not only continue a loop."""
+    """`evidence_seconds` from the summed step power, the voiced steps, the per-step chords, their events
+    (`_events`) and the frames where the melody moves (None: no melody heard). The hold clock restarts where
+    an event begins that does not only continue a loop."""
     labels, durations, onsets = events
-    restarts = onsets[~loop_continuations(labels, durations * (STEP_FRAMES / fps))]
+    frames = np.zeros(0, np.int64) if note_frames is None else note_frames
+    sung = _sung_events(onsets, lab.shape[0], frames)
+    restarts = onsets[~loop_continuations(labels, durations * (STEP_FRAMES / fps), sung)]
     return _seconds(_pitched_weight(win, voiced) * _evidence_weight(win, lab, restarts, fps), fps)
 
 
@@ -527,7 +556,9 @@ class Structure:
     vector: np.ndarray
 
 
-def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def _harmony(
+    chroma_power: np.ndarray, fps: float, note_frames: np.ndarray | None
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """The chroma-borne scalars of `describe`, the chord labels and the tonal profile."""
     # The step power once, for both the chord steps and the pitched seconds.
     win, voiced = _step_power(chroma_power)
@@ -555,20 +586,26 @@ def _harmony(chroma_power: np.ndarray, fps: float) -> tuple[dict[str, float], np
         "tonal_strength": float(tonal[4]),
         "voiced_ratio": float(voiced.mean()) if voiced.size else 0.0,
         "pitched_s": _seconds(_pitched_weight(win, voiced), fps),
-        "evidence_s": _evidence(win, voiced, lab, (labels, durations, onsets), fps),
+        "evidence_s": _evidence(win, voiced, lab, (labels, durations, onsets), fps, note_frames),
     }
     return scalars, labels, tonal
 
 
-def harmony_scalars(chroma_power: np.ndarray, fps: float) -> dict[str, float]:
+def harmony_scalars(
+    chroma_power: np.ndarray, fps: float, note_frames: np.ndarray | None = None
+) -> dict[str, float]:
     """The scalars of `describe` that come from the chroma (all but metrical_repetition), for a second view
     of the harmony such as the upper voices' chroma."""
-    return _harmony(chroma_power, fps)[0]
+    return _harmony(chroma_power, fps, note_frames)[0]
 
 
-def describe(chroma_power: np.ndarray, onset_env: np.ndarray, fps: float) -> Structure:
-    """The `Structure` of a track from its chroma power [12, T] and onset envelope [T] at ``fps`` frames/s."""
-    scalars, labels, tonal = _harmony(chroma_power, fps)
+def describe(
+    chroma_power: np.ndarray, onset_env: np.ndarray, fps: float, note_frames: np.ndarray | None = None
+) -> Structure:
+    """The `Structure` of a track from its chroma power [12, T] and onset envelope [T] at ``fps`` frames/s,
+    and the frames where its melody moves to a new note (`scoring.melody.note_changes`; None: no melody
+    heard, which only `evidence_s` reads)."""
+    scalars, labels, tonal = _harmony(chroma_power, fps, note_frames)
     scalars["metrical_repetition"] = metrical_repetition(onset_env, fps)
     vector = structure_vector(
         scalars, transition_histogram(labels), tonal, rhythm_scale_transform(onset_env, fps)

@@ -11,7 +11,7 @@ from scoring.novelty import NOVELTY_VERSION, load_coherence_model, load_referenc
 from scoring.quality import QUALITY_VERSION
 from scoring.structure import harmony_model_digest
 
-MODEL_VERSION: int = 14
+MODEL_VERSION: int = 15
 """u32 published on chain with each score; bumped whenever a formula, threshold or reference data changes
 (2: structural novelty with the learned coherence, quality v2, the composition-matching derivative gate;
 3: features 3 with melodic motion and salience steps for the gate, coherence model 3 without the voiced
@@ -34,7 +34,9 @@ seconds that show harmony (a chord's first seconds, no lone partial), and novelt
 that evidence per harmony view, so a clip padded with a held chord, a sine or a sweep cannot read as
 composed either; catalogue 4; 14: features 10 read a loop of two to four chords, cycled three times or
 more with each chord held 1 s or longer, as one held harmony for evidence, so a clip padded with a slow
-vamp cannot read as composed; novelty ami-novelty/5 unchanged; catalogue 4)."""
+vamp cannot read as composed; novelty ami-novelty/5 unchanged; catalogue 4; 15: features 11 also read a
+loop cycled twice as one held harmony when no melody note begins inside its chords, so a clip padded with a
+slow loop of three or four chords cannot read as composed; novelty ami-novelty/5 unchanged; catalogue 4)."""
 
 SCORE_VERSION = "ami-score/2"
 """Version of the published score record and of its commitment encoding (`scoring.engine.commitment`;

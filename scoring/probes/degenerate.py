@@ -234,15 +234,31 @@ def at_level(x: np.ndarray, reference: np.ndarray, db: float) -> np.ndarray:
     return (x * (_rms(reference) * 10 ** (db / 20.0) / max(_rms(x), 1e-12))).astype(np.float32)
 
 
-CLIP_KINDS = ("6s", "6s+silence", "6s+noise", "6s+chord", "8s", "6s+sine", "6s+sweep", "6s+vamp")
-"""Clip ``i`` is of kind ``CLIP_KINDS[i % 8]``: 6 s of random notes alone, followed by 24 s of silence, or by
+CLIP_KINDS = (
+    "6s",
+    "6s+silence",
+    "6s+noise",
+    "6s+chord",
+    "8s",
+    "6s+sine",
+    "6s+sweep",
+    "6s+vamp",
+    "6s+loop3",
+    "6s+loop4",
+)
+"""Clip ``i`` is of kind ``CLIP_KINDS[i % 10]``: 6 s of random notes alone, followed by 24 s of silence, or by
 24 s of white noise 30 dB under the notes' RMS level, or of a held C-major chord, a 440 Hz sine or a
-100 Hz..5 kHz sweep (`tone_probes`) or a slow vamp (`vamp`) 10 dB under it; or 8 s alone."""
+100 Hz..5 kHz sweep (`tone_probes`) or a slow loop of 2, 3 or 4 chords (`vamp`: C-G, C-F-G, C-Am-F-G, a
+chord every 3 s) 10 dB under it; or 8 s alone."""
 _CLIP_TONES = {"6s+chord": "chord_cmaj", "6s+sine": "sine440", "6s+sweep": "sweep"}
 
 
 C_AND_G = ((60.0, 64.0, 67.0), (67.0, 71.0, 74.0))
 """C major and G major (MIDI notes): the default `vamp`."""
+C_F_G = ((60.0, 64.0, 67.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0))
+C_AM_F_G = ((60.0, 64.0, 67.0), (57.0, 60.0, 64.0), (65.0, 69.0, 72.0), (67.0, 71.0, 74.0))
+"""Slow loops of three and four chords for `vamp` (MIDI notes)."""
+_CLIP_LOOPS = {"6s+vamp": C_AND_G, "6s+loop3": C_F_G, "6s+loop4": C_AM_F_G}
 
 
 def vamp(seconds: float, chord_s: float = 3.0, chords: tuple[tuple[float, ...], ...] = C_AND_G) -> np.ndarray:
@@ -265,8 +281,8 @@ def _clip_probe(i: int, cache: ProbeCache | str | Path | None) -> Probe:
     elif kind in _CLIP_TONES:
         tone_pcm = next(p.pcm for p in tone_probes(24.0) if p.meta["signal"] == _CLIP_TONES[kind])
         pad = at_level(tone_pcm, notes, -10.0)
-    elif kind == "6s+vamp":
-        pad = at_level(vamp(24.0), notes, -10.0)
+    elif kind in _CLIP_LOOPS:
+        pad = at_level(vamp(24.0, chords=_CLIP_LOOPS[kind]), notes, -10.0)
     pcm = notes if kind in ("6s", "8s") else np.concatenate((notes, pad)).astype(np.float32)
     return Probe(
         f"degenerate/clips/{kind}.{prog}.{i}",

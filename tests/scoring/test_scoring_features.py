@@ -323,7 +323,7 @@ def test_same_results_across_thread_counts_and_batches(song: np.ndarray) -> None
     for key, value in one.scalars.items():
         # float32 spectral path: sums may associate differently across threads and batch shapes.
         assert two.scalars[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
-    assert FEATURE_VERSION == "ami-features/10"
+    assert FEATURE_VERSION == "ami-features/11"
 
 
 def _blas_threads() -> int:

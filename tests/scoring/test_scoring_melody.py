@@ -127,16 +127,43 @@ def test_phrases_hold_the_notes_played_and_break_at_a_rest() -> None:
     assert melody.motion_of([]) == (0, 0)
 
 
-def _held(notes: list[tuple[int, int]]) -> list[list[int]]:
-    """melodic_phrases of a semitone power spectrum that holds each (MIDI note, pooled frames) in turn, each
-    note with partials at +0, +12, +19, +24 semitones (powers 1, 0.5, 0.3, 0.2)."""
+def _held_spectrum(notes: list[tuple[int | None, int]]) -> np.ndarray:
+    """A semitone power spectrum that holds each (MIDI note, pooled frames) in turn, each note with partials
+    at +0, +12, +19, +24 semitones (powers 1, 0.5, 0.3, 0.2); a note of None is silence."""
     columns = []
     for note, frames in notes:
         column = np.full(salience.BANK_HIGH - salience.BANK_LOW + 1, 1e-9)
         for offset, power in ((0, 1.0), (12, 0.5), (19, 0.3), (24, 0.2)):
-            column[note + offset - salience.BANK_LOW] += power
+            if note is not None:
+                column[note + offset - salience.BANK_LOW] += power
         columns += [column] * (frames * melody.POOL)
-    return [p.tolist() for p in melody.melodic_phrases(np.stack(columns, axis=1), SAMPLE_RATE / 512)]
+    return np.stack(columns, axis=1)
+
+
+def _held(notes: list[tuple[int | None, int]]) -> list[list[int]]:
+    """melodic_phrases of `_held_spectrum`."""
+    return [p.tolist() for p in melody.melodic_phrases(_held_spectrum(notes), SAMPLE_RATE / 512)]
+
+
+def test_note_changes_are_where_each_note_after_a_phrases_first_begins() -> None:
+    """Worked by hand: STFT frame = pooled frame x POOL, one change per melodic transition."""
+    fps = SAMPLE_RATE / 512
+
+    def changes(notes: list[tuple[int | None, int]]) -> list[int]:
+        return melody.note_changes(_held_spectrum(notes), fps).tolist()
+
+    assert melody.POOL == 2
+    # Five notes of 10 pooled frames: changes at pooled frames 10, 20, 30, 40.
+    assert changes([(60, 10), (62, 10), (60, 10), (72, 10), (64, 10)]) == [20, 40, 60, 80]
+    # A hop to the octave and back is the note held: the one change is to 62, at pooled frame 24.
+    assert changes([(60, 10), (72, 4), (60, 10), (62, 10)]) == [48]
+    # A rest over MAX_GAP_S (1 s = 22 pooled frames) ends a phrase: no change joins 62 to 64, and a phrase
+    # of one note has none.
+    assert changes([(60, 10), (62, 10), (None, 22), (64, 10), (65, 10), (None, 22), (67, 10)]) == [20, 104]
+    assert changes([(None, 10)]) == [] and changes([(60, 30)]) == []
+    # As many changes as melodic_phrases' transitions.
+    notes = [(60, 10), (62, 10), (60, 10), (72, 10), (64, 10)]
+    assert len(changes(notes)) == melody.motion_of(melody.melodic_phrases(_held_spectrum(notes), fps))[0]
 
 
 def test_a_held_note_that_flickers_to_its_partials_is_one_note() -> None:

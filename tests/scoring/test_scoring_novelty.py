@@ -222,7 +222,7 @@ def test_the_treble_view_is_trusted_only_where_it_reads_chords_over_most_of_the_
 
 def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(audio) -> None:
     from scoring.novelty import EVIDENCE_SECONDS, evidence
-    from scoring.probes.degenerate import at_level, tone_probes, vamp
+    from scoring.probes.degenerate import C_AM_F_G, C_AND_G, C_F_G, at_level, tone_probes, vamp
 
     lo, hi = EVIDENCE_SECONDS
     assert evidence({"evidence_s": lo}) == 0.0 and evidence({"evidence_s": hi}) == 1.0
@@ -230,14 +230,15 @@ def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(a
     assert evidence({}) == 1.0
 
     # 6 s of random notes on the C-major scale, alone, then followed by 24 s of silence, of white noise
-    # 30 dB under the notes, or of a held chord, a sine, a sweep or a slow vamp (C and G major alternating
-    # every 3 s) 10 dB under them. The harmony alone reads some of them as composed (structure takes time to
-    # show, and a quiet tone adds no chord to read); none holds enough music to earn novelty.
+    # 30 dB under the notes, or of a held chord, a sine, a sweep or a slow loop of two, three or four chords
+    # (C-G, C-F-G, C-Am-F-G, a chord every 3 s) 10 dB under them. The harmony alone reads some of them as
+    # composed (structure takes time to show, and a quiet tone adds no chord to read); none holds enough
+    # music to earn novelty.
     tones = {p.meta["signal"]: p.pcm for p in tone_probes(24.0)}
     scale = [60 + s for s in (0, 2, 4, 5, 7, 9, 11)] + [72 + s for s in (0, 2, 4, 5, 7, 9, 11, 12)]
     structure, padded_s = [], []
     scores: dict[str, list[int]] = {}
-    kinds = ("alone", "silence", "noise", "chord", "sine", "sweep", "vamp")
+    kinds = ("alone", "silence", "noise", "chord", "sine", "sweep", "vamp", "loop3", "loop4")
     for seed in range(6):
         rng = np.random.default_rng(seed)
         notes = [
@@ -246,7 +247,7 @@ def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(a
         clip = np.concatenate(notes)[: 6 * SAMPLE_RATE] * 0.5
         pads = [np.zeros(24 * SAMPLE_RATE), at_level(ts.white_noise(24.0, amp=1.0, seed=seed), clip, -30.0)]
         pads += [at_level(tones[k], clip, -10.0) for k in ("chord_cmaj", "sine440", "sweep")]
-        pads.append(at_level(vamp(24.0), clip, -10.0))
+        pads += [at_level(vamp(24.0, chords=c), clip, -10.0) for c in (C_AND_G, C_F_G, C_AM_F_G)]
         takes = [clip] + [np.concatenate((clip, pad)) for pad in pads]
         for kind, f in zip(kinds, extract_features([x.astype(np.float32) for x in takes]), strict=True):
             n = novelty(f.embedding, f.scalars, None, None)
@@ -256,10 +257,12 @@ def test_a_clip_too_short_to_show_structure_earns_nothing_however_it_is_padded(a
     assert max(structure) > 0.5, structure
     assert max(padded_s) > hi  # the tones are pitched: the seconds of pitched material alone would pay them
     assert all(max(scores[k]) == 0 for k in ("alone", "silence", "noise", "sine")), scores
-    # A held chord counts for its first seconds (`structure.HOLD_SECONDS`: 3 + 1.5 s and a step), a vamp
-    # as one held harmony (`structure.loop_continuations`), and a sweep names a chord now and then: 6 s +
-    # 4.6 s of evidence is E = 0.125 at most, where the pitched seconds alone would give E = 1.
-    assert max(scores["chord"] + scores["sweep"] + scores["vamp"]) <= 1500, scores
+    # A held chord counts for its first seconds (`structure.HOLD_SECONDS`: 3 + 1.5 s and a step), a loop
+    # as one held harmony (`structure.loop_continuations`: the loops of three and four chords sound 2.7 and
+    # 2 cycles, with no melody over them), and a sweep names a chord now and then: 6 s + 4.6 s of evidence
+    # is E = 0.125 at most, where the pitched seconds alone would give E = 1.
+    held = ("chord", "sweep", "vamp", "loop3", "loop4")
+    assert max(max(scores[k]) for k in held) <= 1500, scores
 
     # A 30 s render of a composition holds far more than enough.
     song = extract_features([audio["bach"].pcm])[0]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from scoring import melody
 from scoring import structure as st
 from scoring import testsignals as ts
 from scoring.features import HOP, extract_features, frame_features
@@ -236,27 +237,100 @@ FS = (66.0, 70.0, 73.0)
 
 
 def test_loop_continuations_on_worked_label_sequences() -> None:
-    """Worked by hand: which events only continue a loop (period 2..4, 3 cycles, chords held >= 1 s)."""
+    """Worked by hand: which events only continue a loop (period 2..4, 3 cycles, chords held >= 1 s), here
+    with a melody moving inside every chord, so two cycles are never enough."""
     c, g, f, am, e = 0, 7, 5, 21, 4
     two_s = np.full(8, 2.0)
+
+    def loops(labels: list[int], seconds: np.ndarray) -> list[bool]:
+        return st.loop_continuations(np.array(labels), seconds, np.ones(len(labels), bool)).tolist()
+
     # C G C G C G C G: period 2, four cycles; only the first C restarts the hold clock.
-    got = st.loop_continuations(np.array([c, g] * 4), two_s)
-    assert got.tolist() == [False] + [True] * 7
+    assert loops([c, g] * 4, two_s) == [False] + [True] * 7
     # A phrase, then the loop: the loop's own first event (C at index 2) restarts the clock.
-    got = st.loop_continuations(np.array([am, e, c, g, c, g, c, g]), two_s)
-    assert got.tolist() == [False, False, False, True, True, True, True, True]
+    assert loops([am, e, c, g, c, g, c, g], two_s) == [False, False, False, True, True, True, True, True]
     # Two cycles and a half of C G are not yet a loop, nor is a four-chord phrase heard twice.
-    assert not st.loop_continuations(np.array([c, g, c, g, c]), two_s[:5]).any()
-    assert not st.loop_continuations(np.array([c, am, f, g] * 2), two_s).any()
+    assert not any(loops([c, g, c, g, c], two_s[:5]))
+    assert not any(loops([c, am, f, g] * 2, two_s))
     # ... but three times it is: period 4, events 1..11 continue it.
-    got = st.loop_continuations(np.array([c, am, f, g] * 3 + [e]), np.full(13, 2.0))
-    assert got.tolist() == [False] + [True] * 11 + [False]
+    assert loops([c, am, f, g] * 3 + [e], np.full(13, 2.0)) == [False] + [True] * 11 + [False]
     # A pedal whose neighbour chord comes back for 0.5 s each time is a melody over a pedal, not a loop.
-    flicker = np.array([2.0, 0.5] * 4)
-    assert not st.loop_continuations(np.array([f, 6] * 4), flicker).any()
+    assert not any(loops([f, 6] * 4, np.array([2.0, 0.5] * 4)))
     # The median, not the shortest: one C cut to 0.5 s by the end of the track leaves the loop a loop.
-    cut = np.array([2.0] * 7 + [0.5])
-    assert st.loop_continuations(np.array([c, g] * 4), cut).tolist() == [False] + [True] * 7
+    assert loops([c, g] * 4, np.array([2.0] * 7 + [0.5])) == [False] + [True] * 7
+
+
+def test_loop_continuations_take_two_cycles_when_no_melody_moves_over_them() -> None:
+    """Worked by hand: `LOOP_CYCLES_UNSUNG` cycles make a loop when no event but the run's first is sung."""
+    c, g, f, am, e = 0, 7, 5, 21, 4
+    phrase = np.array([c, am, f, g] * 2)
+    quiet = np.zeros(8, bool)
+    # A four-chord phrase heard twice with nothing over it: a loop from its second event.
+    assert st.loop_continuations(phrase, np.full(8, 3.0), quiet).tolist() == [False] + [True] * 7
+    # The run's first event may carry the melody that led into it ...
+    first = quiet.copy()
+    first[0] = True
+    assert st.loop_continuations(phrase, np.full(8, 3.0), first).tolist() == [False] + [True] * 7
+    # ... but a melody moving over any later chord makes it a phrase stated twice.
+    for k in range(1, 8):
+        sung = quiet.copy()
+        sung[k] = True
+        assert not st.loop_continuations(phrase, np.full(8, 3.0), sung).any(), k
+    # Three chords twice, after a phrase that is sung: the loop is the last six events.
+    labels = np.array([am, e, c, f, g, c, f, g])
+    sung = np.array([True, True, True, False, False, False, False, False])
+    got = st.loop_continuations(labels, np.full(8, 3.0), sung)
+    assert got.tolist() == [False, False, False, True, True, True, True, True]
+    # Two cycles and a half of a two-chord loop are a loop now; one and a half are not; chords of 0.5 s
+    # are still a melody's neighbour notes.
+    assert st.loop_continuations(np.array([c, g, c, g, c]), np.full(5, 3.0), np.zeros(5, bool)).any()
+    assert not st.loop_continuations(np.array([c, g, c]), np.full(3, 3.0), np.zeros(3, bool)).any()
+    assert not st.loop_continuations(np.array([f, 6] * 4), np.array([2.0, 0.5] * 4), np.zeros(8, bool)).any()
+
+
+def test_sung_events_count_notes_inside_a_chord_away_from_its_changes() -> None:
+    """Worked by hand: events starting at steps 0, 13 and 26 of 39; a note at frame f lies in step f // 10,
+    and counts when it is more than `SUNG_MARGIN_STEPS` steps from its event's first step and from the next
+    event's."""
+    onsets = np.array([0, 13, 26])
+    assert st.SUNG_MARGIN_STEPS == 1 and st.STEP_FRAMES == 10
+
+    def sung(*frames: int) -> list[bool]:
+        return st._sung_events(onsets, 39, np.array(frames, dtype=np.int64)).tolist()
+
+    assert sung() == [False, False, False]
+    # Steps 0 and 1 of an event are its change; so is the step before the next event (12, 25, 38).
+    assert sung(0, 19, 125) == [False, False, False]
+    assert sung(20) == [True, False, False]  # step 2
+    assert sung(119) == [True, False, False]  # step 11
+    assert sung(150, 379) == [False, True, True]  # steps 15 and 37
+
+
+def test_evidence_counts_a_bare_four_chord_loop_heard_twice_once_and_a_sung_one_fully() -> None:
+    """C Am F G, 3 s a chord, twice (24 s): bare, it is a loop (two cycles, no melody over it) and counts like
+    one held chord; with a melody of four notes to a chord over it, it is a phrase heard twice and every
+    pitched second counts."""
+    step_s = st.STEP_FRAMES * HOP / 22050.0
+    lo, hi = st.HOLD_SECONDS
+    chords = [C, AM, F, G] * 2
+    bare = np.concatenate([tone(c, 3.0, amp=0.1, n_harmonics=6) for c in chords])
+    # Each chord's own tones an octave up, one every 0.75 s, louder than the chord: a tune that moves over it.
+    tune = np.concatenate(
+        [tone((c[k % 3] + 12.0,), 0.75, amp=0.4, n_harmonics=6) for c in chords for k in (0, 1, 2, 1)]
+    )
+    n = min(bare.size, tune.size)
+    for x, sung in ((bare[:n], False), (bare[:n] + tune[:n], True)):
+        fr = frame_features(x.astype(np.float32))
+        notes = melody.note_changes(fr["semitone_power"], FPS)
+        pitched = st.pitched_seconds(fr["chroma_power"], FPS)
+        evidence = st.evidence_seconds(fr["chroma_power"], FPS, notes)
+        assert pitched > 23.0
+        if sung:
+            assert notes.size >= 24
+            assert evidence == pytest.approx(pitched, abs=step_s)
+        else:
+            assert notes.size == 0
+            assert lo + (hi - lo) / 2 - step_s <= evidence <= lo + (hi - lo) / 2 + step_s
 
 
 def test_evidence_counts_a_slow_vamp_as_one_held_harmony_and_a_flickering_pedal_fully() -> None:
