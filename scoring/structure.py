@@ -210,7 +210,7 @@ def loop_continuations(labels: np.ndarray, seconds: np.ndarray, sung: np.ndarray
 def _sung_events(onsets: np.ndarray, n_steps: int, note_frames: np.ndarray) -> np.ndarray:
     """[M] bool: a note of the melody begins inside chord event k, whose steps run from ``onsets[k]`` to
     the next event's onset (the last to ``n_steps``), more than `SUNG_MARGIN_STEPS` from either end."""
-    ends = np.append(onsets[1:], n_steps)
+    ends = np.append(onsets[1:], n_steps)[: onsets.size]  # no events: no ends
     notes = np.asarray(note_frames, dtype=np.int64) // STEP_FRAMES
     lo = np.searchsorted(notes, onsets + SUNG_MARGIN_STEPS + 1, side="left")
     hi = np.searchsorted(notes, ends - SUNG_MARGIN_STEPS, side="left")
