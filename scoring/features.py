@@ -161,10 +161,11 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     Why: the per-track numpy steps of the feature pass make many small matrix products. With a second BLAS
     thread each of them wakes a worker that then spins, taking the core that torch's own threads or the
     quality measures beside them (`scoring.engine.beside_features`) were using: on 2 cores the quick
-    `bench/scoring.py` spent 0.67..0.87 s CPU for 0.34..0.45 s wall, and 0.56..0.73 s for 0.30..0.41 s held
-    to one. The products are blocked over their outputs, never split along a sum, so every result is the same
-    bit for bit (tests/scoring/test_scoring_features.py). The limit is process-wide while it lasts; two
-    threads that overlap it can leave BLAS at one thread, which changes no result.
+    `bench/scoring.py` batch (4 x 30 s, best and median of 12 passes) took 0.67..0.87 s CPU for 0.34..0.45 s
+    wall, and 0.56..0.73 s for 0.30..0.41 s held to one. The products are blocked over their outputs, never
+    split along a sum, so every result is the same bit for bit (tests/scoring/test_scoring_features.py). The
+    limit is process-wide while it lasts; two threads that overlap it can leave BLAS at one thread, which
+    changes no result.
     """
     pools = _thread_pools()
     if pools is None:
