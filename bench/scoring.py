@@ -107,13 +107,12 @@ def librosa_features(y: np.ndarray, sr: int = SR, shared_stft: bool = False) -> 
     # envelope and a semitone spectrum folded from its STFT.
     stft_power = power["S"] if shared_stft else np.abs(librosa.stft(y32, n_fft=2048, hop_length=512)) ** 2
     semitone_power = _SEMITONES @ stft_power
-    notes = melody.note_changes(semitone_power, sr / 512)
+    phrases, notes = melody.phrases_and_changes(semitone_power, sr / 512)
     out["structure"] = structure.describe(chroma_power, onset, sr / 512, notes).vector
     low = librosa.fft_frequencies(sr=sr, n_fft=2048)[:, None] < TREBLE_FMIN_HZ
     treble_power = np.where(low, 0.0, stft_power)
     treble = librosa.feature.chroma_stft(S=treble_power, sr=sr, norm=None)
     out["treble"] = structure.harmony_scalars(treble, sr / 512, notes)
-    phrases = melody.melodic_phrases(semitone_power, sr / 512)
     model = intervals.load_interval_model()
     out["melody"] = (
         melody.motion_of(phrases),

@@ -374,12 +374,11 @@ def _extract_batch(tracks: list[np.ndarray], sr: int, dev: torch.device) -> list
             "n_beats": float(beats.shape[0]),
             "onset_rate_hz": float(onsets.shape[0] / duration),
         }
-        notes = melody.note_changes(frames["semitone_power"], fps)
+        phrases, notes = melody.phrases_and_changes(frames["semitone_power"], fps)
         struct = structure.describe(frames["chroma_power"], env, fps, notes)
         scalars.update(struct.scalars)
         treble = structure.harmony_scalars(frames["chroma_treble_power"], fps, notes)
         scalars.update({structure.TREBLE_PREFIX + k: v for k, v in treble.items()})
-        phrases = melody.melodic_phrases(frames["semitone_power"], fps)
         transitions, leaps = melody.motion_of(phrases)
         surprising = melody.surprising_leaps(
             phrases, intervals.surprisal(phrases, intervals.load_interval_model())

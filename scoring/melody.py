@@ -75,14 +75,21 @@ def melodic_phrases(semitone_power: np.ndarray, fps: float) -> list[np.ndarray]:
     of pitch held `MIN_NOTE_FRAMES` or more, hops to a partial and back read as the note held, split where
     the melody falls silent for more than `MAX_GAP_S` (see the module docstring). Phrases of one note, which
     hold no interval, are left out."""
-    return [notes for notes, _ in _phrases_at(semitone_power, fps)]
+    return phrases_and_changes(semitone_power, fps)[0]
 
 
 def note_changes(semitone_power: np.ndarray, fps: float) -> np.ndarray:
     """The STFT frames at which the clearly heard melody (`melodic_phrases`) moves to a new note: the start
     of every note of a phrase but its first, one per melodic transition. [K] int64, ascending."""
-    starts = [at[1:] for _, at in _phrases_at(semitone_power, fps)]
-    return np.concatenate(starts) * POOL if starts else np.zeros(0, np.int64)
+    return phrases_and_changes(semitone_power, fps)[1]
+
+
+def phrases_and_changes(semitone_power: np.ndarray, fps: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """`melodic_phrases` and `note_changes` from one pass over the spectrum (the feature pass needs both)."""
+    found = _phrases_at(semitone_power, fps)
+    starts = [at[1:] for _, at in found]
+    changes = np.concatenate(starts) * POOL if starts else np.zeros(0, np.int64)
+    return [notes for notes, _ in found], changes
 
 
 def _phrases_at(semitone_power: np.ndarray, fps: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -108,20 +115,16 @@ def _phrases_at(semitone_power: np.ndarray, fps: float) -> list[tuple[np.ndarray
     for run, at in zip(np.split(pitch, breaks), np.split(where, breaks), strict=True):
         starts = np.flatnonzero(np.r_[True, np.diff(run) != 0])
         held = np.diff(np.r_[starts, run.size]) >= MIN_NOTE_FRAMES
-        notes, onsets = _held_notes(run[starts][held], at[starts][held])
+        notes, onsets = _without_flicker(run[starts][held], at[starts][held])
         if notes.size > 1:
             phrases.append((notes, onsets))
     return phrases
 
 
-def _without_flicker(pitches: np.ndarray) -> np.ndarray:
+def _without_flicker(pitches: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The notes of a phrase, one per change of pitch, with every hop to a partial and straight back (A B A,
-    B `FLICKER_SEMITONES` from A) read as A held. Hops that chain (A B A B A) fold into one A."""
-    return _held_notes(pitches, np.zeros(len(pitches), np.int64))[0]
-
-
-def _held_notes(pitches: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`_without_flicker` of ``pitches`` that start at frames ``at``: (notes, the frame each one starts)."""
+    B `FLICKER_SEMITONES` from A) read as A held. Hops that chain (A B A B A) fold into one A. ``at``: the
+    frame each pitch starts at. Returns (notes, the frame each one starts)."""
     out: list[int] = []
     start: list[int] = []
     for p, f in zip(pitches.tolist(), at.tolist(), strict=True):
