@@ -92,9 +92,10 @@ def smoothed_spectrogram(pcm: np.ndarray, sample_rate: int) -> tuple[np.ndarray,
     power = power[active_frames(power)]
     width = SMOOTH_BINS
     csum = np.cumsum(np.pad(power, ((0, 0), (width // 2 + 1, width // 2))), axis=1)
-    smooth = (csum[:, width:] - csum[:, :-width]) / width
+    # only the kept bins' averages are formed (the same values as averaging every bin and then striding)
+    smooth = (csum[:, width::3] - csum[:, : csum.shape[1] - width : 3]) / width
     freqs = np.arange(power.shape[1]) * sample_rate / N_FFT
-    return np.ascontiguousarray(smooth[:, ::3]), freqs[::3]
+    return np.ascontiguousarray(smooth), freqs[::3]
 
 
 def floor_margin_db(smooth: np.ndarray, freqs: np.ndarray, hole_hi_hz: float = CODEC_HI_HZ) -> float:
@@ -295,7 +296,23 @@ def effective_bits(pcm: np.ndarray, n_max: int = 1 << 18) -> float:
     sub = sub[sub != 0.0]
     if sub.size == 0:
         return 0.0
-    return float(math.log2(np.unique(sub).size))
+    return float(math.log2(_distinct_count(sub.view(np.uint32))))
+
+
+def _distinct_count(bits: np.ndarray) -> int:
+    """Number of distinct values of a uint32 array (here the bit patterns of non-zero finite float32 samples,
+    which are equal exactly when the samples are).
+
+    Written by hand because numpy's comparison sort bounds `effective_bits` (`np.unique` of 262,144 float32
+    samples: 13.8 ms): an LSD radix sort of two 16-bit digits by numpy's stable (radix) argsort of uint16
+    takes 5.6 ms and counts the same.
+    """
+    low = (bits & 0xFFFF).astype(np.uint16)
+    high = (bits >> 16).astype(np.uint16)
+    order = np.argsort(low, kind="stable")
+    order = order[np.argsort(high[order], kind="stable")]
+    ranked = bits[order]
+    return int(np.count_nonzero(ranked[1:] != ranked[:-1])) + 1
 
 
 def quality_measures(pcm: np.ndarray, sample_rate: int) -> dict[str, float]:

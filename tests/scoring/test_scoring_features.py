@@ -326,6 +326,22 @@ def test_same_results_across_thread_counts_and_batches(song: np.ndarray) -> None
     assert FEATURE_VERSION == "ami-features/11"
 
 
+def test_stft_chunking_changes_no_bit(song: np.ndarray) -> None:
+    # The CPU chunk budget (CPU_CHUNK_ROWS over the batch) only sets how many frames share one product: every
+    # per-frame row must come out the same as with 1024 frames per track (the chunking before it) and with
+    # an odd chunk that splits the track unevenly.
+    from scoring.transforms import CPU_CHUNK_ROWS, spectral_frames
+
+    x = torch.from_numpy(np.stack((song, ts.white_noise(song.size / SR, seed=9)))).float()
+    assert 1 + x.shape[1] // 512 > CPU_CHUNK_ROWS // 2  # the default splits these tracks into chunks
+    default = spectral_frames(x, SR)
+    for chunk in (1024, 37):
+        other = spectral_frames(x, SR, chunk_frames=chunk)
+        assert default.keys() == other.keys()
+        for key, value in default.items():
+            assert torch.equal(value, other[key]), (chunk, key)
+
+
 def _blas_threads() -> int:
     from threadpoolctl import threadpool_info
 

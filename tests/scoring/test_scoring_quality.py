@@ -196,6 +196,18 @@ def test_effective_bits_reads_the_grid_at_any_gain() -> None:
     assert Q.effective_bits(x.astype(np.float32)) == pytest.approx(math.log2(distinct), abs=1e-12)
 
 
+def test_distinct_count_matches_pythons_set() -> None:
+    rng = np.random.default_rng(4)
+    # duplicates within and across the 16-bit digits, both ends of the range, and one value
+    for bits in (
+        rng.integers(0, 1 << 32, 50_000, dtype=np.uint64).astype(np.uint32),
+        rng.integers(0, 300, 50_000).astype(np.uint32) * np.uint32(65_537),
+        np.array([0, 0xFFFFFFFF, 0x0000FFFF, 0xFFFF0000, 0xFFFFFFFF, 0], dtype=np.uint32),
+        np.array([7], dtype=np.uint32),
+    ):
+        assert Q._distinct_count(bits) == len(set(bits.tolist()))
+
+
 # ------------------------------------------------------------------------------------------- components
 
 
