@@ -3,7 +3,8 @@
 One pinned path, so that every node and validator gets the same bytes from the same file:
 libsndfile (through `soundfile`) decodes WAV, FLAC, Ogg Vorbis, Opus and MP3 to float64 in fixed-size blocks;
 channels are averaged to mono in float64; `soxr` resamples to `SAMPLE_RATE` at a fixed quality, block by block
-as the stream is decoded; the result is cast to float32. `DECODER_VERSION` records this path (and the library versions that produce it).
+as the stream is decoded; the result is cast to float32. `DECODER_VERSION` records this path (and the library
+versions that produce it).
 
 Every limit is checked as early as it can be: the byte size before anything is read, the declared frame count
 before any sample is decoded (a small file that claims a huge length is a decompression bomb), and the decoded
@@ -425,5 +426,9 @@ def decode_file(
     if size > max_bytes:
         raise TooLarge(f"{p} is {size} bytes; at most {max_bytes} bytes are accepted")
     with p.open("rb") as fh:
-        data = fh.read(max_bytes + 1)
+        # Only what stat() reported is allocated (read(max_bytes + 1) would reserve the whole limit); a file
+        # that grew since is read on, up to one byte past the limit, so the size check still sees it.
+        data = fh.read(size + 1)
+        if len(data) > size:
+            data += fh.read(max_bytes + 1 - len(data))
     return decode_bytes(data, max_bytes=max_bytes, min_seconds=min_seconds, max_seconds=max_seconds)

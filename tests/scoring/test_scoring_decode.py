@@ -98,6 +98,45 @@ def test_same_file_same_hash_across_runs(encoded: dict[str, Path]) -> None:
     assert decode_file(encoded["wav"]).sha256 == decode_file(encoded["flac"]).sha256
 
 
+@pytest.mark.parametrize(("rate", "channels"), [(96_000, 2), (48_000, 6), (SAMPLE_RATE, 1)])
+def test_block_by_block_decode_is_the_one_shot_path_bit_for_bit(
+    tmp_path: Path, rate: int, channels: int
+) -> None:
+    # The reference is the path the decoder version names, done at once: mono mean in float64 of the whole
+    # signal, one soxr call over all of it, float32. The file spans several decode blocks, the last partial.
+    n = max(int(7.3 * rate), 5 * decode._BLOCK_FRAMES + 123)
+    x = np.random.default_rng(rate + channels).standard_normal((n, channels)) * 0.1
+    path = tmp_path / "many_blocks.wav"
+    sf.write(path, x, rate, subtype="FLOAT")
+    whole = sf.read(path, dtype="float64", always_2d=True)[0].mean(axis=1)
+    if rate != SAMPLE_RATE:
+        whole = soxr.resample(whole, rate, SAMPLE_RATE, quality="HQ")
+    assert n > 4 * decode._BLOCK_FRAMES
+    assert np.array_equal(decode_file(path).pcm, whole.astype(np.float32))
+
+
+def test_decode_never_holds_the_source_rate_signal(tmp_path: Path) -> None:
+    import tracemalloc
+
+    # 60 s of 96 kHz stereo: the whole source-rate mono signal in float64 would be 46 MB. Decoding block by
+    # block holds the file's bytes, one block, and the canonical float32 result (5.3 MB).
+    rate, seconds = 96_000, 60.0
+    t = np.arange(int(rate * seconds)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 440.0 * t)
+    path = tmp_path / "long.flac"
+    sf.write(path, np.stack([tone, tone], axis=1), rate, subtype="PCM_16")
+    source_mono_bytes = t.size * 8
+    del t, tone
+    tracemalloc.start()
+    try:
+        audio = decode_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert audio.duration_s == pytest.approx(seconds, abs=0.01)
+    assert peak < path.stat().st_size + audio.pcm.nbytes + 16 * 2**20 < source_mono_bytes
+
+
 def test_decoder_version_names_the_pinned_path() -> None:
     assert "libsndfile" in decode.DECODER_VERSION and "soxr" in decode.DECODER_VERSION
 
