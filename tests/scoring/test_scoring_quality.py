@@ -90,6 +90,27 @@ def test_stft_power_matches_scipy() -> None:
     assert np.max(np.abs(ours - ref_power.T)) < 1e-4 * ref_power.max()
 
 
+def test_chunked_spectra_change_no_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chunks only bound memory: with 37 frames (or rows) per chunk, every value is that of the whole track at
+    # once (torch.stft of all of it; the smoothed spectrogram with chunks larger than the track).
+    x = ts.chord_song(seconds=20.0) + ts.white_noise(20.0, amp=0.01, seed=2)
+    whole = torch.stft(
+        torch.from_numpy(x.astype(np.float32)),
+        2048,
+        1024,
+        window=torch.hann_window(2048, periodic=True),
+        center=False,
+        return_complex=True,
+    )
+    reference = whole.abs().double().square().T.numpy()
+    smooth_whole, _ = Q.smoothed_spectrogram(x, SR)
+    monkeypatch.setattr(Q, "STFT_CHUNK_VALUES", 37 * 1025)
+    chunked = Q.stft_power(x, 2048, 1024)
+    assert chunked.shape[0] > 10 * 37
+    assert np.array_equal(chunked, reference)
+    assert np.array_equal(Q.smoothed_spectrogram(x, SR)[0], smooth_whole)
+
+
 def test_smoothed_spectrogram_is_a_9_bin_moving_average() -> None:
     x = ts.chord_song(seconds=6.0)
     smooth, freqs = Q.smoothed_spectrogram(x, SR)
