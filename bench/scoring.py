@@ -12,10 +12,11 @@ Prints, all measured in this run on this machine:
     ratio target >= 5x the straightforward one on CPU;
   * peak memory (RSS high-water mark of a fresh subprocess) for decoding a track and computing its features
     and quality measures as the engine does (target < 1 GB): a 5-minute track (the longest whose quality
-    measures run beside the features) and a 15-minute one (the longest accepted); 2 minutes with --quick;
+    measures run beside the features), a 15-minute one (the longest accepted), and 15 minutes of 96 kHz
+    stereo (the most samples accepted, `scoring.decode.MAX_DECODED_SAMPLES`); 2 minutes with --quick;
   * if bench/scoring_knn.py exists: its exact-kNN section (`run(n_vectors, dim) -> dict`).
 
-    .venv/bin/python bench/scoring.py            # 8 x 180 s tracks, 5 and 15 min memory probes, kNN 1e6 x 128
+    .venv/bin/python bench/scoring.py            # 8 x 180 s tracks, 3 memory probes, kNN 1e6 x 128
     .venv/bin/python bench/scoring.py --quick    # about a minute: 4 tracks x 30 s, 2-minute memory probe
 
 Each implementation runs one untimed pass; then they take turns for REPEATS rounds, and each one's fastest
@@ -306,16 +307,31 @@ print(base, peak, audio.duration_s)
 """
 
 
-def memory_probe(seconds: float, device: str | None) -> tuple[float, float, float]:
-    """(RSS after imports, peak RSS, duration) in MiB / s: a fresh interpreter decodes a stereo 44.1 kHz FLAC
-    of `seconds` and computes its features and quality measures (`features_and_quality`)."""
+def memory_probe(
+    seconds: float, device: str | None, rate: int = 44100, channels: int = 2
+) -> tuple[float, float, float]:
+    """(RSS after imports, peak RSS, duration) in MiB / s: a fresh interpreter decodes a FLAC of `seconds` at
+    `rate` with `channels` channels and computes its features and quality measures (`features_and_quality`).
+
+    At 44.1 kHz the audio is a chord song; at other rates a chord progression of two sines per 10 s block,
+    written block by block (a chord song at 96 kHz for 15 minutes would take the bench itself gigabytes).
+    """
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as d:
         path = str(Path(d) / "long.flac")
-        x = ts.chord_song(60, 120, seconds, sr=44100)
-        sf.write(path, np.stack([x, 0.7 * x], axis=1), 44100, subtype="PCM_16")
-        del x
+        if rate == 44100:
+            x = ts.chord_song(60, 120, seconds, sr=44100)
+            sf.write(path, np.stack([x, 0.7 * x][:channels], axis=1), 44100, subtype="PCM_16")
+            del x
+        else:
+            with sf.SoundFile(path, "w", rate, channels, subtype="PCM_16", format="FLAC") as fh:
+                gains = 0.7 ** np.arange(channels)
+                for b, t0 in enumerate(range(0, int(seconds * rate), 10 * rate)):
+                    t = (t0 + np.arange(min(10 * rate, int(seconds * rate) - t0))) / rate
+                    f0 = 220.0 * 2 ** ((b * 5 % 12) / 12)
+                    y = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.1 * np.sin(2 * np.pi * 1.5 * f0 * t)
+                    fh.write(y[:, None] * gains)
         code = _MEMORY_PROBE.format(root=str(ROOT), path=path, device=device)
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     base, peak, dur = out.split()
@@ -345,16 +361,23 @@ def main() -> None:
     n_tracks = args.tracks or (4 if args.quick else 8)
     seconds = args.seconds or (30.0 if args.quick else 180.0)
     # Full runs probe the longest track whose quality measures overlap the features (the engine's
-    # OVERLAP_MAX_SECONDS) and the longest the decoder accepts, where they run one after the other.
+    # OVERLAP_MAX_SECONDS), the longest the decoder accepts, where they run one after the other, and the
+    # most samples it accepts (MAX_DECODED_SAMPLES: that length at 96 kHz in stereo).
+    # Each probe: (seconds, source rate, channels).
     if args.memory_seconds:
-        mem_lengths: tuple[float, ...] = (args.memory_seconds,)
+        mem_probes: tuple[tuple[float, int, int], ...] = ((args.memory_seconds, 44100, 2),)
     elif args.quick:
-        mem_lengths = (120.0,)
+        mem_probes = ((120.0, 44100, 2),)
     else:
-        from scoring.decode import DEFAULT_MAX_SECONDS
+        from scoring.decode import DEFAULT_MAX_SECONDS, MAX_DECODED_SAMPLES
         from scoring.engine import OVERLAP_MAX_SECONDS
 
-        mem_lengths = (OVERLAP_MAX_SECONDS, DEFAULT_MAX_SECONDS)
+        largest_rate = MAX_DECODED_SAMPLES // (2 * int(DEFAULT_MAX_SECONDS))
+        mem_probes = (
+            (OVERLAP_MAX_SECONDS, 44100, 2),
+            (DEFAULT_MAX_SECONDS, 44100, 2),
+            (DEFAULT_MAX_SECONDS - 1, largest_rate, 2),
+        )
     knn_vectors = args.knn_vectors or (100_000 if args.quick else 1_000_000)
 
     import torch
@@ -409,13 +432,14 @@ def main() -> None:
         print("memory  : skipped (--skip-memory)")
     else:
         peaks: dict[str, float] = {}
-        for mem_seconds in mem_lengths:
-            rss_base, rss_peak, dur = memory_probe(mem_seconds, device)
-            peaks[f"{dur:.0f}"] = rss_peak
+        for mem_seconds, rate, channels in mem_probes:
+            rss_base, rss_peak, dur = memory_probe(mem_seconds, device, rate, channels)
+            source = f"{rate / 1000:g} kHz x {channels}"
+            peaks[f"{dur:.0f} s {source}"] = rss_peak
             results.update(rss_after_imports_mib=rss_base)
             print(
-                f"memory  : {dur:.0f} s track decoded + featurised + quality measures: peak RSS "
-                f"{rss_peak:.0f} MiB (after imports {rss_base:.0f} MiB; target < 1024 MiB)"
+                f"memory  : {dur:.0f} s track ({source} FLAC) decoded + featurised + quality measures: peak "
+                f"RSS {rss_peak:.0f} MiB (after imports {rss_base:.0f} MiB; target < 1024 MiB)"
             )
         results.update(rss_peak_by_track_s_mib=peaks, rss_peak_mib=max(peaks.values()))
 
