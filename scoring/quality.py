@@ -202,16 +202,27 @@ def _mdct_window() -> np.ndarray:
 
 def _mdct_basis(sample_rate: int, hi_hz: float) -> np.ndarray:
     """Sine-window MDCT rows ``w_n cos(pi / N (n + 1/2 + N/2)(k + 1/2))`` for `_mdct_bins`: [K, 2N] float64
-    with N = `MDCT_N`."""
-    n = np.arange(2 * MDCT_N)
+    with N = `MDCT_N`, read-only."""
     kb = _mdct_bins(sample_rate, hi_hz)
-    return np.cos(np.pi / MDCT_N * (n[None, :] + 0.5 + MDCT_N / 2.0) * (kb[:, None] + 0.5)) * _mdct_window()
+    return _mdct_rows(int(kb[0]) if kb.size else 0, int(kb.size))
+
+
+@functools.lru_cache(maxsize=64)
+def _mdct_rows(first: int, count: int) -> np.ndarray:
+    """`_mdct_basis` rows k = first .. first + count - 1, cached by the bins (each track's own band edge
+    admits one of a few dozen bin sets; the cosines cost 1.1 ms per track)."""
+    n = np.arange(2 * MDCT_N)
+    kb = np.arange(first, first + count)
+    basis = np.cos(np.pi / MDCT_N * (n[None, :] + 0.5 + MDCT_N / 2.0) * (kb[:, None] + 0.5)) * _mdct_window()
+    basis.setflags(write=False)
+    return basis
 
 
 def _zero_share(coef: np.ndarray) -> np.ndarray:
     """Per frame (all axes but the last), the share of coefficient powers under ``ZERO_REL`` times the frame's
-    largest; NaN for an all-zero frame."""
-    ref = coef.max(axis=-1, keepdims=True)
+    largest; NaN for an all-zero frame. Powers may be float32: the threshold is formed in float64 and each
+    power is compared in float64, so the shares are those of the powers widened to float64."""
+    ref = coef.max(axis=-1, keepdims=True).astype(np.float64)
     zero = (coef < ref * ZERO_REL).mean(axis=-1)
     return np.asarray(np.where(ref[..., 0] > 0.0, zero, np.nan))
 
@@ -229,7 +240,8 @@ def _mdct_every_start(seg: np.ndarray, sample_rate: int, hi_hz: float, starts: i
     frame-by-basis product).
 
     Returns:
-        [starts / MDCT_N, MDCT_N, K] float64: granule, offset within the granule, coefficient.
+        [starts / MDCT_N, MDCT_N, K] float32: granule, offset within the granule, coefficient (only compared
+        by `_zero_share`, which widens them; a float64 copy cost 3.7 ms per track).
     """
     n = seg.size
     spectrum = torch.fft.rfft(torch.from_numpy(seg.astype(np.float32)), n)
@@ -238,7 +250,7 @@ def _mdct_every_start(seg: np.ndarray, sample_rate: int, hi_hz: float, starts: i
     rows = _basis_spectrum(sample_rate, k_hi, n)
     # correlation, not convolution: the conjugate of each basis row's spectrum
     corr = torch.fft.irfft(spectrum[None, :] * rows.conj(), n)[:, :starts]
-    return corr.square().T.reshape(starts // MDCT_N, MDCT_N, -1).double().numpy()
+    return corr.square().T.reshape(starts // MDCT_N, MDCT_N, -1).numpy()
 
 
 def codec_zero_excess(pcm: np.ndarray, sample_rate: int, hi_hz: float = CODEC_HI_HZ) -> float:

@@ -185,6 +185,16 @@ def test_codec_grid_zeros_show_in_mp3_and_not_in_its_source(rendered: dict[str, 
     assert Q.codec_zero_excess(mp3_upload(rendered["mozart"], 128), SR) > 0.03
 
 
+def test_zero_share_of_float32_powers_is_that_of_their_float64_values() -> None:
+    # float32(1e-5) lies just under 1e-5: against a frame maximum of 1 it is a zero in float64 (the reference
+    # the measure is defined in), and not one if the threshold were formed in float32.
+    tiny = float(np.float32(1e-5))
+    frames = np.array([[1.0, tiny, 0.5, 0.0], [2.0, 2 * tiny, 2e-6, 1.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    assert Q._zero_share(frames.astype(np.float64))[:2].tolist() == [0.5, 0.5]
+    np.testing.assert_array_equal(Q._zero_share(frames), Q._zero_share(frames.astype(np.float64)))
+    assert np.isnan(Q._zero_share(frames)[2])
+
+
 def _runs_reference(x: np.ndarray, rel: float, min_run: int) -> float:
     hot = np.abs(x) >= rel * np.max(np.abs(x))
     total = 0
