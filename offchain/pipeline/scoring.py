@@ -51,8 +51,9 @@ log = structlog.get_logger("ami.scorer")
 _STATE: dict[str, Any] = {}
 
 DEFAULT_MEMORY_LIMIT = 6 << 30
-"""Address space of the scoring process in bytes: the engine with torch maps about 2.5 GB before any track,
-and the longest accepted track (15 min of 96 kHz stereo) needs about 2 GB more while it is decoded."""
+"""Address space of the scoring process in bytes. Measured with CPU torch: 0.73 GB mapped after start, 1.02 GB
+after a 30 s track, 1.49 GB after the most samples the decoder accepts (15 min of 96 kHz stereo, decoded block
+by block since stop 35; it took about 2 GB more while decoded at once). CUDA builds map more at start."""
 DEFAULT_JOB_TIMEOUT_S = 600.0
 """Wall-clock seconds one track may take in the scoring process (start-up and catalogue load included)."""
 
@@ -137,14 +138,27 @@ def _child_main(
         token_id, audio, declared = job
         try:
             answer: tuple[str, Any] = score_in_process(token_id, audio, declared)
-        except MemoryError:
-            # The catalogue in memory may be half-updated: answer, then exit so a fresh process reloads it.
-            limit = f"{memory_limit / 2**30:.1f} GiB" if memory_limit else "its"
-            conn.send(("rejected", ("too_large", f"scoring needs more than the {limit} memory limit")))
-            os._exit(0)
-        except Exception as exc:  # anything else is a bug or a broken install, never the track's verdict
+        except Exception as exc:
+            if _out_of_memory(exc):
+                # The catalogue in memory may be half-updated: answer, then exit so a fresh process
+                # reloads it.
+                limit = f"{memory_limit / 2**30:.1f} GiB" if memory_limit else "its"
+                conn.send(("rejected", ("too_large", f"scoring needs more than the {limit} memory limit")))
+                os._exit(0)
+            # anything else is a bug or a broken install, never the track's verdict
             answer = ("error", f"{type(exc).__name__}: {exc}"[:500])
         conn.send(answer)
+
+
+_CPU_ALLOCATOR_FAILURE = "DefaultCPUAllocator: can't allocate memory"
+"""How torch's CPU allocator says that the address-space limit was reached: it raises RuntimeError, not
+MemoryError (where numpy would have), so the track would read as an internal error instead of too large."""
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether scoring failed for want of memory in this process (numpy's MemoryError, or torch's CPU
+    allocator's RuntimeError)."""
+    return isinstance(exc, MemoryError) or _CPU_ALLOCATOR_FAILURE in str(exc)
 
 
 def _running(proc: Any) -> bool:

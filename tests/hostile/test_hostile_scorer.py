@@ -100,16 +100,47 @@ async def test_a_job_over_the_wall_clock_limit_is_stopped(tmp_path: Path) -> Non
         await scorer.close()
 
 
+def test_torch_and_numpy_allocation_failures_count_as_out_of_memory() -> None:
+    import torch
+
+    from offchain.pipeline import scoring as stage
+
+    failures: list[BaseException] = []
+    for allocate in (lambda: torch.empty(1 << 50, dtype=torch.uint8), lambda: np.empty(1 << 50, np.uint8)):
+        with pytest.raises((RuntimeError, MemoryError)) as info:
+            allocate()
+        failures.append(info.value)
+    assert all(stage._out_of_memory(exc) for exc in failures)
+    assert not stage._out_of_memory(RuntimeError("a broken install"))
+    assert not stage._out_of_memory(ValueError("can't allocate memory"))
+
+
+def _vm_peak(pid: int) -> int:
+    """The largest address space process `pid` has mapped, in bytes (what RLIMIT_AS bounds)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmPeak:"))
+
+
 async def test_a_track_over_the_memory_limit_is_rejected_by_the_child(tmp_path: Path) -> None:
-    # 900 s of 96 kHz stereo is accepted by the decoder, but needs ~1 GB while decoding: over a 1.6 GB limit
-    # once the engine's own imports are mapped.
-    scorer = EngineTrackScorer(tmp_path / "cat", "cpu", memory_limit=1600 << 20)
+    # The limit is what scoring a 30 s track takes in a child on this machine (torch maps more with more
+    # cores), plus 150 MiB. 15 minutes of 96 kHz stereo, the most samples the decoder accepts, needs about
+    # 470 MiB more here: decoded block by block, then 15 minutes of features and quality measures.
+    short, longest = _flac(30, rate=96_000, quiet=True), _flac(900, rate=96_000, quiet=True)
+    probe = EngineTrackScorer(tmp_path / "probe", "cpu", memory_limit=None)
     try:
+        await probe.score(1, short)
+        assert probe.pid is not None
+        need = _vm_peak(probe.pid)
+    finally:
+        await probe.close()
+    scorer = EngineTrackScorer(tmp_path / "cat", "cpu", memory_limit=need + (150 << 20))
+    try:
+        await scorer.score(1, short)  # a track that fits is scored under the limit
         with pytest.raises(TrackRejected) as info:
-            await scorer.score(1, _flac(900, rate=96_000, quiet=True))
+            await scorer.score(2, longest)
         assert info.value.reason == "too_large"
         with pytest.raises(TrackRejected, match="undecodable"):
-            await scorer.score(2, b"the next track is answered by a fresh process")
+            await scorer.score(3, b"the next track is answered by a fresh process")
     finally:
         await scorer.close()
 
