@@ -203,14 +203,20 @@ def _mdct_window() -> np.ndarray:
 def _mdct_basis(sample_rate: int, hi_hz: float) -> np.ndarray:
     """Sine-window MDCT rows ``w_n cos(pi / N (n + 1/2 + N/2)(k + 1/2))`` for `_mdct_bins`: [K, 2N] float64
     with N = `MDCT_N`, read-only."""
+    return _mdct_rows(*_bin_span(sample_rate, hi_hz))
+
+
+def _bin_span(sample_rate: int, hi_hz: float) -> tuple[int, int]:
+    """(first bin, count) of `_mdct_bins`, a contiguous run: what the cached rows and spectra are keyed on
+    (each track's own band edge admits one of a few dozen bin sets)."""
     kb = _mdct_bins(sample_rate, hi_hz)
-    return _mdct_rows(int(kb[0]) if kb.size else 0, int(kb.size))
+    return (int(kb[0]) if kb.size else 0), int(kb.size)
 
 
 @functools.lru_cache(maxsize=64)
 def _mdct_rows(first: int, count: int) -> np.ndarray:
-    """`_mdct_basis` rows k = first .. first + count - 1, cached by the bins (each track's own band edge
-    admits one of a few dozen bin sets; the cosines cost 1.1 ms per track)."""
+    """`_mdct_basis` rows k = first .. first + count - 1, cached by `_bin_span` (the cosines cost 1.1 ms per
+    track)."""
     n = np.arange(2 * MDCT_N)
     kb = np.arange(first, first + count)
     basis = np.cos(np.pi / MDCT_N * (n[None, :] + 0.5 + MDCT_N / 2.0) * (kb[:, None] + 0.5)) * _mdct_window()
@@ -228,10 +234,10 @@ def _zero_share(coef: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _basis_spectrum(sample_rate: int, hi_hz: float, n: int) -> torch.Tensor:
-    """rfft over `n` points of each `_mdct_basis` row (float32), reused by every track of the same length
-    class: [K, n / 2 + 1] complex64."""
-    return torch.fft.rfft(torch.from_numpy(_mdct_basis(sample_rate, hi_hz).astype(np.float32)), n)
+def _basis_spectrum(first: int, count: int, n: int) -> torch.Tensor:
+    """rfft over `n` points of each `_mdct_rows` row (float32), reused by every track of the same length
+    class and bins: [K, n / 2 + 1] complex64."""
+    return torch.fft.rfft(torch.from_numpy(_mdct_rows(first, count).astype(np.float32)), n)
 
 
 def _mdct_every_start(seg: np.ndarray, sample_rate: int, hi_hz: float, starts: int) -> np.ndarray:
@@ -245,9 +251,7 @@ def _mdct_every_start(seg: np.ndarray, sample_rate: int, hi_hz: float, starts: i
     """
     n = seg.size
     spectrum = torch.fft.rfft(torch.from_numpy(seg.astype(np.float32)), n)
-    # the bins depend on hi_hz only through which MDCT bins it admits: key the cache on the last one
-    k_hi = float(_mdct_bins(sample_rate, hi_hz)[-1] + 1) * sample_rate / (2 * MDCT_N)
-    rows = _basis_spectrum(sample_rate, k_hi, n)
+    rows = _basis_spectrum(*_bin_span(sample_rate, hi_hz), n)
     # correlation, not convolution: the conjugate of each basis row's spectrum
     corr = torch.fft.irfft(spectrum[None, :] * rows.conj(), n)[:, :starts]
     return corr.square().T.reshape(starts // MDCT_N, MDCT_N, -1).numpy()
